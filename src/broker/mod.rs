@@ -1,0 +1,302 @@
+//! The broker core: destinations, dispatch, acknowledgements, redelivery and
+//! dead-lettering, protocol-neutral. `Broker` is the async facade the
+//! protocol adapters call; the state lives in `state::State` behind a std
+//! mutex held only for short synchronous sections, never across `.await`.
+
+pub mod outbox;
+mod pending;
+mod state;
+
+pub use outbox::{Delivery, Outbox};
+pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats};
+
+use crate::message::{Destination, DestinationError, Message};
+use crate::store::{GroupCommit, Store, StoreError, WriteOp};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use state::State;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+/// How a subscription acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// Consumed once written to the client.
+    Auto,
+    /// ACK covers this message and every earlier one of the subscription.
+    Client,
+    /// ACK covers exactly one message.
+    ClientIndividual,
+}
+
+/// A new subscription.
+#[derive(Debug, Clone)]
+pub struct SubscribeSpec {
+    pub id: String,
+    pub destination: Destination,
+    pub ack: AckMode,
+    /// Most unacknowledged messages the subscription may hold.
+    pub prefetch: usize,
+}
+
+/// One acknowledgement, e.g. inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRequest {
+    pub subscription: Option<String>,
+    pub message_id: i64,
+    pub kind: AckKind,
+}
+
+/// Why the core refused an operation.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Destination(#[from] DestinationError),
+    #[error("there is already a subscription with id '{0}' on this connection")]
+    DuplicateSubscription(String),
+    #[error("there is no subscription with id '{0}' on this connection")]
+    UnknownSubscription(String),
+    #[error("message {0} is not waiting for an acknowledgement on this connection")]
+    NotInFlight(i64),
+    #[error("the message could not be stored: {0}")]
+    Store(#[from] StoreError),
+    #[error("the broker is shutting down")]
+    ShuttingDown,
+}
+
+/// Resolves once the operation is durable. Operations that had nothing to
+/// wait for return `None` instead.
+pub type Confirm = BoxFuture<'static, Result<(), BrokerError>>;
+
+/// Cloneable handle to the broker core.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    store: GroupCommit,
+    next_id: AtomicI64,
+    next_conn: AtomicU64,
+}
+
+impl Broker {
+    /// Loads every stored message and returns a broker ready to serve.
+    /// Recovered messages may have been delivered before, so they carry
+    /// `redelivered`.
+    pub async fn recover(
+        store: &Arc<dyn Store>,
+        writer: GroupCommit,
+        config: CoreConfig,
+    ) -> Result<Broker, StoreError> {
+        let max_id = store.max_message_id().await?;
+        let messages = store.load_messages().await?;
+        let count = messages.len();
+        // Ids must never repeat, also for non-persistent messages that were
+        // never stored: start above both the store and the clock.
+        let start = max_id.max(clock_micros()) + 1;
+        let broker = Broker {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::new(config)),
+                store: writer,
+                next_id: AtomicI64::new(start),
+                next_conn: AtomicU64::new(1),
+            }),
+        };
+        let mut ops = Vec::new();
+        {
+            let mut st = broker.lock();
+            for mut m in messages {
+                m.redelivered = true;
+                st.route(m, &mut ops);
+            }
+        }
+        broker.inner.store.push(ops);
+        tracing::info!(messages = count, "recovered persistent messages");
+        Ok(broker)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fresh message id.
+    pub fn next_id(&self) -> i64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a connection; deliveries for it appear in the outbox.
+    pub fn connect(&self) -> (ConnId, Arc<Outbox>) {
+        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        let outbox = Arc::new(Outbox::default());
+        self.lock().add_conn(id, outbox.clone());
+        (id, outbox)
+    }
+
+    /// Forgets a connection: its unacknowledged queue messages are
+    /// redelivered to other consumers.
+    pub fn disconnect(&self, conn: ConnId) {
+        let mut ops = Vec::new();
+        self.lock().remove_conn(conn, &mut ops);
+        self.inner.store.push(ops);
+    }
+
+    pub fn subscribe(&self, conn: ConnId, spec: SubscribeSpec) -> Result<(), BrokerError> {
+        let mut ops = Vec::new();
+        let r = self.lock().subscribe(conn, spec, &mut ops);
+        self.inner.store.push(ops);
+        r
+    }
+
+    pub fn unsubscribe(&self, conn: ConnId, id: &str) -> Result<(), BrokerError> {
+        let mut ops = Vec::new();
+        let r = self.lock().unsubscribe(conn, id, &mut ops);
+        self.inner.store.push(ops);
+        r
+    }
+
+    /// Publishes messages atomically: persistent queue messages are stored
+    /// in one transaction, and nothing is routed before that commit.
+    /// Waits while the writer's queue is full; the returned future resolves
+    /// after the commit.
+    ///
+    /// With `after_earlier`, messages that need no commit still wait for the
+    /// writer, so they are routed after this producer's earlier persistent
+    /// messages and per-producer order holds.
+    pub async fn publish(
+        &self,
+        messages: Vec<Message>,
+        after_earlier: bool,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        self.apply(0, messages, Vec::new(), after_earlier).await
+    }
+
+    /// Applies a transaction's sends and acknowledgements together.
+    pub async fn commit_tx(
+        &self,
+        conn: ConnId,
+        messages: Vec<Message>,
+        acks: Vec<AckRequest>,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        self.apply(conn, messages, acks, true).await
+    }
+
+    async fn apply(
+        &self,
+        conn: ConnId,
+        messages: Vec<Message>,
+        acks: Vec<AckRequest>,
+        after_earlier: bool,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        let now = crate::message::now_ms();
+        let mut ops: Vec<WriteOp> = messages
+            .iter()
+            .filter(|m| m.persistent && m.destination.is_queue() && !m.is_expired(now))
+            .map(|m| WriteOp::Insert(m.clone()))
+            .collect();
+        if !acks.is_empty() {
+            let mut st = self.lock();
+            st.check_acks(conn, &acks)?;
+            for a in &acks {
+                // Checked above; a miss now means an earlier cumulative ACK
+                // of this transaction already covered the message.
+                let covered = st.acknowledge(
+                    conn,
+                    a.subscription.as_deref(),
+                    a.message_id,
+                    a.kind,
+                    &mut ops,
+                );
+                if let Err(e) = covered {
+                    tracing::debug!(error = %e, "acknowledgement already covered");
+                }
+            }
+        }
+        if ops.is_empty() && !after_earlier {
+            self.route(messages);
+            return Ok(None);
+        }
+        let (tx, rx) = oneshot::channel();
+        let broker = self.clone();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |result| {
+                    if result.is_ok() {
+                        broker.route(messages);
+                    }
+                    let _ = tx.send(result.map_err(BrokerError::from));
+                }),
+            )
+            .await;
+        Ok(Some(
+            async move { rx.await.unwrap_or(Err(BrokerError::ShuttingDown)) }.boxed(),
+        ))
+    }
+
+    fn route(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut ops = Vec::new();
+        {
+            let mut st = self.lock();
+            for m in messages {
+                st.route(m, &mut ops);
+            }
+        }
+        self.inner.store.push(ops);
+    }
+
+    /// ACK or NACK one message. With `wait`, the returned future resolves
+    /// once the resulting deletes are committed.
+    pub async fn acknowledge(
+        &self,
+        conn: ConnId,
+        ack: AckRequest,
+        wait: bool,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        if wait {
+            return self.apply(conn, Vec::new(), vec![ack], false).await;
+        }
+        let mut ops = Vec::new();
+        self.lock().acknowledge(
+            conn,
+            ack.subscription.as_deref(),
+            ack.message_id,
+            ack.kind,
+            &mut ops,
+        )?;
+        self.inner.store.push(ops);
+        Ok(None)
+    }
+
+    /// Reports deliveries written to the socket (auto-ack subscriptions
+    /// consume them now).
+    pub fn written(&self, conn: ConnId, delivered: &[(Arc<str>, i64)]) {
+        let mut ops = Vec::new();
+        self.lock().written(conn, delivered, &mut ops);
+        self.inner.store.push(ops);
+    }
+
+    /// Drops expired messages waiting in queues.
+    pub fn expire(&self) {
+        let mut ops = Vec::new();
+        self.lock().expire(&mut ops);
+        self.inner.store.push(ops);
+    }
+
+    pub fn destinations(&self) -> Vec<DestInfo> {
+        self.lock().destinations()
+    }
+}
+
+fn clock_micros() -> i64 {
+    crate::message::now_ms().saturating_mul(1000)
+}

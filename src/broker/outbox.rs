@@ -1,0 +1,75 @@
+//! What the broker hands to one connection: deliveries waiting to be
+//! written, and a request to close. Bounded by the subscriptions' prefetch
+//! windows (the broker never hands out more than a subscription may hold).
+
+use crate::broker::AckMode;
+use crate::message::Message;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// One message for one subscription of the connection.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub subscription: Arc<str>,
+    pub ack: AckMode,
+    pub message: Message,
+}
+
+#[derive(Default)]
+struct Inner {
+    deliveries: VecDeque<Delivery>,
+    close: Option<String>,
+}
+
+/// Shared between the broker core (producer side) and the connection task.
+#[derive(Default)]
+pub struct Outbox {
+    inner: Mutex<Inner>,
+    notify: Notify,
+}
+
+impl Outbox {
+    pub fn push(&self, d: Delivery) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.deliveries.push_back(d);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Asks the connection to close with an ERROR carrying `reason`.
+    pub fn close(&self, reason: String) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.close.get_or_insert(reason);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Takes up to `max` deliveries and any close request.
+    pub fn take(&self, max: usize) -> (Vec<Delivery>, Option<String>) {
+        match self.inner.lock() {
+            Ok(mut i) => {
+                let n = i.deliveries.len().min(max);
+                (i.deliveries.drain(..n).collect(), i.close.take())
+            }
+            Err(_) => (Vec::new(), Some("internal error".to_string())),
+        }
+    }
+
+    /// Takes the deliveries of one subscription that were never written.
+    pub fn remove_for(&self, subscription: &str) -> Vec<Delivery> {
+        let Ok(mut i) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let (gone, keep): (Vec<Delivery>, Vec<Delivery>) = std::mem::take(&mut i.deliveries)
+            .into_iter()
+            .partition(|d| &*d.subscription == subscription);
+        i.deliveries = keep.into();
+        gone
+    }
+
+    /// Resolves when something was pushed or a close was requested.
+    pub async fn ready(&self) {
+        self.notify.notified().await
+    }
+}

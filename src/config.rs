@@ -1,0 +1,538 @@
+//! Configuration: one serde struct filled from a TOML file, then `BATON_*`
+//! environment variables, then command-line flags (flags win). Every key has
+//! one name in all three places: `database.url` = `BATON_DATABASE_URL` =
+//! `--database-url`. Unknown keys and bad values are rejected before
+//! anything is bound.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration was rejected. The message names the key and what
+/// is allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("invalid configuration key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("unknown environment variable {0}: it matches no configuration key (see `baton serve --help`)")]
+    UnknownEnv(String),
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// This node's name in the cluster; default: hostname-adminport.
+    pub node_id: Option<String>,
+    pub log: LogConfig,
+    pub database: DatabaseConfig,
+    pub stomp: StompConfig,
+    pub admin: AdminConfig,
+    pub broker: BrokerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `baton=debug,sqlx=warn`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub table_prefix: String,
+    /// Most write requests queued for the group-commit writer before
+    /// producers wait.
+    pub write_queue: usize,
+    /// Most operations in one group-commit transaction.
+    pub max_batch: usize,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite:./data/baton.db".into(),
+            table_prefix: "baton_".into(),
+            write_queue: 4096,
+            max_batch: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StompConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    /// Shortest interval at which the broker sends heart-beats.
+    pub heartbeat_send_ms: u64,
+    /// Shortest interval at which the broker wants heart-beats.
+    pub heartbeat_receive_ms: u64,
+    /// Prefetch of a subscription without `activemq.prefetchSize`.
+    pub default_prefetch: usize,
+    /// Most persistent sends and receipted ACKs one connection may have
+    /// waiting for their commit before the broker stops reading from it.
+    pub max_pending_commits: usize,
+}
+
+impl Default for StompConfig {
+    fn default() -> Self {
+        StompConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 61613)),
+            max_body_bytes: 100 * 1024 * 1024,
+            max_headers: 1000,
+            max_header_bytes: 10 * 1024,
+            heartbeat_send_ms: 1000,
+            heartbeat_receive_ms: 1000,
+            default_prefetch: 1000,
+            max_pending_commits: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8161)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Failed deliveries allowed before a message goes to the dead-letter queue.
+    pub max_redeliveries: u32,
+    /// Dead-letter queue of `/queue/NAME` is `/queue/<dlq_prefix>NAME`.
+    pub dlq_prefix: String,
+    /// Undelivered messages a topic subscriber may fall behind before it is
+    /// disconnected as a slow consumer.
+    pub topic_pending_limit: usize,
+    /// How often waiting messages are checked for expiry.
+    pub expiry_check_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            max_redeliveries: 6,
+            dlq_prefix: "DLQ.".into(),
+            topic_pending_limit: 10_000,
+            expiry_check_ms: 1000,
+        }
+    }
+}
+
+/// The type of a key's value, for environment variables and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+}
+
+/// One configuration key.
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+}
+
+/// Every key, in the order `--help` and the README list them.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "node_id",
+        kind: Kind::Str,
+        help: "node name in the cluster [default: hostname-adminport]",
+    },
+    Key {
+        name: "log.format",
+        kind: Kind::Str,
+        help: "text or json [default: text]",
+    },
+    Key {
+        name: "log.level",
+        kind: Kind::Str,
+        help: "tracing filter, e.g. info or baton=debug [default: info]",
+    },
+    Key {
+        name: "database.url",
+        kind: Kind::Str,
+        help: "store URL [default: sqlite:./data/baton.db]",
+    },
+    Key {
+        name: "database.table_prefix",
+        kind: Kind::Str,
+        help: "prefix of every table [default: baton_]",
+    },
+    Key {
+        name: "database.write_queue",
+        kind: Kind::Int,
+        help: "write requests queued before producers wait [default: 4096]",
+    },
+    Key {
+        name: "database.max_batch",
+        kind: Kind::Int,
+        help: "most operations per group commit [default: 2000]",
+    },
+    Key {
+        name: "stomp.listen",
+        kind: Kind::Str,
+        help: "STOMP address [default: 127.0.0.1:61613]",
+    },
+    Key {
+        name: "stomp.max_body_bytes",
+        kind: Kind::Int,
+        help: "largest message body [default: 104857600]",
+    },
+    Key {
+        name: "stomp.max_headers",
+        kind: Kind::Int,
+        help: "most headers per frame [default: 1000]",
+    },
+    Key {
+        name: "stomp.max_header_bytes",
+        kind: Kind::Int,
+        help: "longest header line [default: 10240]",
+    },
+    Key {
+        name: "stomp.heartbeat_send_ms",
+        kind: Kind::Int,
+        help: "fastest heart-beat the broker sends, 0 = none [default: 1000]",
+    },
+    Key {
+        name: "stomp.heartbeat_receive_ms",
+        kind: Kind::Int,
+        help: "fastest heart-beat the broker checks, 0 = none [default: 1000]",
+    },
+    Key {
+        name: "stomp.default_prefetch",
+        kind: Kind::Int,
+        help: "prefetch without activemq.prefetchSize [default: 1000]",
+    },
+    Key {
+        name: "stomp.max_pending_commits",
+        kind: Kind::Int,
+        help: "uncommitted sends per connection before reads pause [default: 1024]",
+    },
+    Key {
+        name: "admin.listen",
+        kind: Kind::Str,
+        help: "admin HTTP address [default: 127.0.0.1:8161]",
+    },
+    Key {
+        name: "broker.max_redeliveries",
+        kind: Kind::Int,
+        help: "failed deliveries before the DLQ [default: 6]",
+    },
+    Key {
+        name: "broker.dlq_prefix",
+        kind: Kind::Str,
+        help: "dead-letter queue name prefix [default: DLQ.]",
+    },
+    Key {
+        name: "broker.topic_pending_limit",
+        kind: Kind::Int,
+        help: "backlog that disconnects a slow topic subscriber [default: 10000]",
+    },
+    Key {
+        name: "broker.expiry_check_ms",
+        kind: Kind::Int,
+        help: "expiry sweep interval [default: 1000]",
+    },
+];
+
+impl Key {
+    pub fn flag(&self) -> String {
+        self.name.replace(['.', '_'], "-")
+    }
+
+    pub fn env(&self) -> String {
+        format!("BATON_{}", self.name.replace('.', "_").to_uppercase())
+    }
+
+    fn value(&self, raw: &str, source: &str) -> Result<toml::Value, ConfigError> {
+        match self.kind {
+            Kind::Str => Ok(toml::Value::String(raw.to_string())),
+            Kind::Int => raw
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| {
+                    invalid(
+                        self.name,
+                        format!("{source} must be a whole number, got '{raw}'"),
+                    )
+                }),
+        }
+    }
+}
+
+/// Builds the configuration: file, then environment, then flags.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &[(String, String)],
+) -> Result<Config, ConfigError> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+        }
+        None => toml::Table::new(),
+    };
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("BATON_"))
+        .collect();
+    env.sort();
+    for (var, raw) in env {
+        let key = KEYS
+            .iter()
+            .find(|k| k.env() == var)
+            .ok_or_else(|| ConfigError::UnknownEnv(var.clone()))?;
+        set(&mut table, key.name, key.value(&raw, &var)?);
+    }
+    for (name, raw) in flags {
+        let key = KEYS
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| invalid(name, "no such key"))?;
+        set(
+            &mut table,
+            key.name,
+            key.value(raw, &format!("--{}", key.flag()))?,
+        );
+    }
+    let config: Config =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            invalid(&key, e.into_inner().to_string())
+        })?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn set(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let Some(last) = parts.pop() else { return };
+    let mut t = table;
+    for p in parts {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(inner) = entry else {
+            return;
+        };
+        t = inner;
+    }
+    t.insert(last.to_string(), value);
+}
+
+impl Config {
+    /// Checks what serde cannot: schemes, ranges, names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        if !url.starts_with("sqlite:") {
+            let allowed = "a sqlite: URL such as sqlite:./data/baton.db";
+            return Err(invalid(
+                "database.url",
+                format!("'{url}' is not supported; expected {allowed}"),
+            ));
+        }
+        let p = &self.database.table_prefix;
+        if p.len() > 32 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(
+                "database.table_prefix",
+                format!("'{p}' must be at most 32 characters of A-Z, a-z, 0-9 and _"),
+            ));
+        }
+        if let Some(id) = &self.node_id {
+            if id.is_empty() || id.len() > 128 {
+                return Err(invalid("node_id", "must be 1 to 128 characters"));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "'{}' is not a tracing filter such as info or baton=debug",
+                    self.log.level
+                ),
+            ));
+        }
+        let positive = [
+            ("database.write_queue", self.database.write_queue),
+            ("database.max_batch", self.database.max_batch),
+            ("stomp.max_body_bytes", self.stomp.max_body_bytes),
+            ("stomp.max_headers", self.stomp.max_headers),
+            ("stomp.max_header_bytes", self.stomp.max_header_bytes),
+            ("stomp.default_prefetch", self.stomp.default_prefetch),
+            ("stomp.max_pending_commits", self.stomp.max_pending_commits),
+            (
+                "broker.topic_pending_limit",
+                self.broker.topic_pending_limit,
+            ),
+            (
+                "broker.expiry_check_ms",
+                self.broker.expiry_check_ms as usize,
+            ),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if self.stomp.max_header_bytes < 64 {
+            return Err(invalid("stomp.max_header_bytes", "must be at least 64"));
+        }
+        if self.broker.dlq_prefix.is_empty() {
+            return Err(invalid("broker.dlq_prefix", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = load(None, env(&[]), &[]).unwrap();
+        assert_eq!(c.database.url, "sqlite:./data/baton.db");
+        assert_eq!(c.stomp.listen.to_string(), "127.0.0.1:61613");
+        assert_eq!(c.admin.listen.to_string(), "127.0.0.1:8161");
+        assert_eq!(c.broker.max_redeliveries, 6);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.toml");
+        std::fs::write(
+            &path,
+            "[database]\nurl = \"sqlite:file.db\"\ntable_prefix = \"f_\"\n[broker]\nmax_redeliveries = 2\n",
+        )
+        .unwrap();
+        let c = load(
+            Some(&path),
+            env(&[
+                ("BATON_DATABASE_TABLE_PREFIX", "e_"),
+                ("BATON_BROKER_MAX_REDELIVERIES", "3"),
+                ("PATH", "/x"),
+            ]),
+            &[("broker.max_redeliveries".into(), "4".into())],
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "sqlite:file.db");
+        assert_eq!(c.database.table_prefix, "e_");
+        assert_eq!(c.broker.max_redeliveries, 4);
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.toml");
+        std::fs::write(&path, "[stomp]\nlisten = \"127.0.0.1:1\"\nlistn = 3\n").unwrap();
+        let e = load(Some(&path), env(&[]), &[]).unwrap_err().to_string();
+        assert!(e.contains("listn"), "{e}");
+        assert!(e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = load(None, env(&[("BATON_STOMP_MAX_HEADERS", "many")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("stomp.max_headers"), "{e}");
+        let e = load(None, env(&[]), &[("stomp.listen".into(), "nowhere".into())]).unwrap_err();
+        assert!(e.to_string().contains("stomp.listen"), "{e}");
+        let e = load(None, env(&[]), &[("log.format".into(), "xml".into())]).unwrap_err();
+        assert!(
+            e.to_string().contains("log.format") && e.to_string().contains("json"),
+            "{e}"
+        );
+        let e = load(
+            None,
+            env(&[]),
+            &[("database.url".into(), "redis://x".into())],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        let e = load(
+            None,
+            env(&[]),
+            &[("database.table_prefix".into(), "a;drop".into())],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("database.table_prefix"), "{e}");
+        let e = load(None, env(&[("BATON_NOPE", "1")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("BATON_NOPE"), "{e}");
+    }
+
+    #[test]
+    fn names_line_up() {
+        let k = KEYS
+            .iter()
+            .find(|k| k.name == "database.table_prefix")
+            .unwrap();
+        assert_eq!(k.env(), "BATON_DATABASE_TABLE_PREFIX");
+        assert_eq!(k.flag(), "database-table-prefix");
+    }
+}

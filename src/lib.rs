@@ -1,0 +1,12 @@
+//! Baton: a STOMP message broker with shared-database high availability.
+//! See ARCHITECTURE.md for how a message travels through these modules.
+
+pub mod admin;
+pub mod bench;
+pub mod broker;
+pub mod client;
+pub mod config;
+pub mod message;
+pub mod node;
+pub mod stomp;
+pub mod store;

@@ -1,0 +1,67 @@
+//! Everything that ends a STOMP session, and the one place it becomes an
+//! ERROR frame.
+
+use super::codec::CodecError;
+use super::frame::{Command, Frame, FrameError};
+use crate::broker::BrokerError;
+
+/// Why a session is closed with an ERROR frame.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("malformed frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Broker(#[from] BrokerError),
+    #[error("no heart-beat or frame received for {0} ms")]
+    HeartbeatTimeout(u64),
+    #[error("the broker is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    SlowConsumer(String),
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<CodecError> for SessionError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Frame(f) => SessionError::Frame(f),
+            CodecError::Io(io) => SessionError::Io(io),
+        }
+    }
+}
+
+/// Shorthand for a protocol error.
+pub fn protocol(msg: impl Into<String>) -> SessionError {
+    SessionError::Protocol(msg.into())
+}
+
+impl SessionError {
+    /// The ERROR frame sent before closing; `receipt` is the `receipt`
+    /// header of the frame that failed, if any.
+    pub fn to_frame(&self, receipt: Option<&str>) -> Frame {
+        let message = match self {
+            SessionError::Frame(_) => "malformed frame",
+            SessionError::Protocol(_) => "protocol error",
+            SessionError::Broker(_) => "request refused",
+            SessionError::HeartbeatTimeout(_) => "heart-beat timeout",
+            SessionError::ShuttingDown => "broker shutting down",
+            SessionError::SlowConsumer(_) => "slow consumer",
+            SessionError::Io(_) => "connection error",
+        };
+        let detail = format!("{self}\n");
+        let mut f = Frame::new(Command::Error)
+            .with_header(
+                "message",
+                format!("{message}: {self}").replace(['\r', '\n'], " "),
+            )
+            .with_header("content-type", "text/plain")
+            .with_header("content-length", detail.len().to_string());
+        if let Some(r) = receipt {
+            f.push_header("receipt-id", r);
+        }
+        f.with_body(detail)
+    }
+}

@@ -1,0 +1,11 @@
+//! The STOMP 1.0/1.1/1.2 protocol adapter: frame parser and codec, one
+//! session task per connection, and the listener.
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod handler;
+pub mod server;
+pub mod session;
+
+pub use handler::SessionConfig;

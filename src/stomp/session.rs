@@ -1,0 +1,247 @@
+//! One task per connection: selects over the socket, the broker's outbox,
+//! commits waiting for receipts, the heart-beat timers and shutdown.
+
+use super::codec::StompCodec;
+use super::error::SessionError;
+use super::frame::{Command, Frame, Parsed};
+use super::handler::{message_frame, Handler, SessionConfig};
+use crate::broker::{AckMode, Broker, Outbox};
+use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{sleep_until, Instant};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+/// Most deliveries written between two checks of the other event sources.
+const WRITE_BATCH: usize = 256;
+/// A client that does not take our bytes for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves one client connection until it ends.
+pub async fn run<S>(
+    socket: S,
+    peer: String,
+    broker: Broker,
+    config: Arc<SessionConfig>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut framed = Framed::new(socket, StompCodec::new(config.limits));
+    let mut handler = Handler::new(broker.clone(), config.clone());
+    let outcome = serve(&mut framed, &mut handler, &config, &shutdown).await;
+    match &outcome {
+        Ok(()) => tracing::debug!(%peer, "client disconnected"),
+        Err((SessionError::Io(e), _)) => tracing::debug!(%peer, error = %e, "connection lost"),
+        Err((e, _)) => tracing::info!(%peer, error = %e, "closing connection with ERROR"),
+    }
+    if let Err((e, receipt)) = outcome {
+        if !matches!(e, SessionError::Io(_)) {
+            let frame = e.to_frame(receipt.as_deref());
+            let _ = tokio::time::timeout(Duration::from_secs(1), framed.send(frame)).await;
+        }
+    }
+    handler.abort_all().await;
+    if let Some(c) = &handler.connected {
+        broker.disconnect(c.conn);
+    }
+}
+
+type Failure = (SessionError, Option<String>);
+
+fn fail(e: impl Into<SessionError>) -> Failure {
+    (e.into(), None)
+}
+
+async fn serve<S>(
+    framed: &mut Framed<S, StompCodec>,
+    handler: &mut Handler,
+    config: &SessionConfig,
+    shutdown: &CancellationToken,
+) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Until CONNECT negotiates heart-beats, a client gets this long to speak.
+    let connect_timeout = Duration::from_secs(30);
+    let mut read_deadline = Instant::now() + connect_timeout;
+    let mut last_write = Instant::now();
+    loop {
+        let (send_every, expect_every) = match &handler.connected {
+            Some(c) => (c.send_every_ms, c.expect_every_ms),
+            None => (0, 0),
+        };
+        let heartbeat_at = last_write + Duration::from_millis(send_every.max(1));
+        let reading = !handler.disconnecting && handler.pending.len() < config.max_pending_commits;
+        let outbox = handler.connected.as_ref().map(|c| c.outbox.clone());
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                finish_pending(framed, handler).await?;
+                return Err(fail(SessionError::ShuttingDown));
+            }
+            Some((receipt, result)) = handler.pending.next(), if !handler.pending.is_empty() => {
+                if let Err(e) = result {
+                    return Err((e.into(), receipt));
+                }
+                if let Some(r) = receipt {
+                    write(framed, Frame::new(Command::Receipt).with_header("receipt-id", r)).await?;
+                    last_write = Instant::now();
+                }
+            }
+            _ = outbox_ready(outbox.as_deref()), if outbox.is_some() => {
+                if let Some(o) = &outbox {
+                    if write_deliveries(framed, handler, o).await? {
+                        last_write = Instant::now();
+                    }
+                }
+            }
+            item = framed.next(), if reading => {
+                let parsed = match item {
+                    None => return Ok(()),
+                    Some(r) => r.map_err(|e| fail(SessionError::from(e)))?,
+                };
+                if expect_every > 0 {
+                    read_deadline = Instant::now() + Duration::from_millis(expect_every * 2);
+                } else if handler.connected.is_some() {
+                    read_deadline = far_future();
+                }
+                if let Parsed::Frame(frame, _) = parsed {
+                    let receipt = frame.header("receipt").map(str::to_string);
+                    let was_connected = handler.connected.is_some();
+                    let reply = handler.on_frame(frame).await.map_err(|e| (e, receipt))?;
+                    if let Some(reply) = reply {
+                        write(framed, reply).await?;
+                        last_write = Instant::now();
+                    }
+                    if !was_connected {
+                        if let Some(c) = &handler.connected {
+                            framed.codec_mut().version = c.version;
+                            read_deadline = if c.expect_every_ms > 0 {
+                                Instant::now() + Duration::from_millis(c.expect_every_ms * 2)
+                            } else {
+                                far_future()
+                            };
+                        }
+                    }
+                }
+            }
+            _ = sleep_until(heartbeat_at), if send_every > 0 => {
+                framed.write_buffer_mut().extend_from_slice(b"\n");
+                flush(framed).await?;
+                last_write = Instant::now();
+            }
+            _ = sleep_until(read_deadline) => {
+                return Err(fail(if handler.connected.is_some() {
+                    SessionError::HeartbeatTimeout(expect_every * 2)
+                } else {
+                    SessionError::Protocol(format!("no CONNECT frame within {} s", connect_timeout.as_secs()))
+                }));
+            }
+        }
+        if handler.disconnecting && handler.pending.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// Sends the receipts of everything already committed or committing.
+async fn finish_pending<S>(
+    framed: &mut Framed<S, StompCodec>,
+    handler: &mut Handler,
+) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some((receipt, result)) = handler.pending.next().await {
+        if let Err(e) = result {
+            return Err((e.into(), receipt));
+        }
+        if let Some(r) = receipt {
+            write(
+                framed,
+                Frame::new(Command::Receipt).with_header("receipt-id", r),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes waiting deliveries; auto-acknowledged ones are reported to the
+/// broker as consumed once flushed. Returns whether anything was written.
+async fn write_deliveries<S>(
+    framed: &mut Framed<S, StompCodec>,
+    handler: &mut Handler,
+    outbox: &Outbox,
+) -> Result<bool, Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(c) = &handler.connected else {
+        return Ok(false);
+    };
+    let (conn, version) = (c.conn, c.version);
+    let mut wrote = false;
+    loop {
+        let (deliveries, close) = outbox.take(WRITE_BATCH);
+        if let Some(reason) = close {
+            return Err(fail(SessionError::SlowConsumer(reason)));
+        }
+        if deliveries.is_empty() {
+            return Ok(wrote);
+        }
+        let mut auto = Vec::new();
+        for d in &deliveries {
+            framed
+                .feed(message_frame(d, version))
+                .await
+                .map_err(|e| fail(SessionError::from(e)))?;
+            if d.ack == AckMode::Auto {
+                auto.push((d.subscription.clone(), d.message.id));
+            }
+        }
+        flush(framed).await?;
+        wrote = true;
+        if !auto.is_empty() {
+            handler.broker().written(conn, &auto);
+        }
+    }
+}
+
+async fn outbox_ready(outbox: Option<&Outbox>) {
+    match outbox {
+        Some(o) => o.ready().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write<S>(framed: &mut Framed<S, StompCodec>, frame: Frame) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    framed
+        .feed(frame)
+        .await
+        .map_err(|e| fail(SessionError::from(e)))?;
+    flush(framed).await
+}
+
+async fn flush<S>(framed: &mut Framed<S, StompCodec>) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(WRITE_TIMEOUT, framed.flush()).await {
+        Ok(r) => r.map_err(|e| fail(SessionError::from(e))),
+        Err(_) => Err(fail(SessionError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client stopped reading",
+        )))),
+    }
+}

@@ -1,0 +1,223 @@
+//! The embedded default store: one SQLite file in WAL mode.
+
+use super::{decode_headers, encode_headers, migrate, Store, StoreError, WriteOp};
+use crate::message::{Destination, Message};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+/// Rows per multi-row statement; keeps us far below SQLite's variable limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    prefix: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating file and folder if needed) and migrates.
+    pub async fn open(url: &str, prefix: &str) -> Result<SqliteStore, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let open_err = |reason: String| StoreError::Open {
+            url: url.to_string(),
+            reason,
+        };
+        if path.is_empty() || path.starts_with(':') {
+            return Err(open_err(
+                "expected a file path, e.g. sqlite:./data/baton.db".into(),
+            ));
+        }
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        let store = SqliteStore {
+            pool,
+            prefix: prefix.to_string(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations under an immediate (write-locked)
+    /// transaction, so processes starting together migrate once.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {p}schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        ))
+        .execute(&mut *conn)
+        .await?;
+        for m in migrate::SQLITE {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let result: Result<(), StoreError> = async {
+                let done: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT version FROM {p}schema_migrations WHERE version = ?"
+                ))
+                .bind(m.version as i64)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if done.is_none() {
+                    sqlx::raw_sql(&migrate::render(m.sql, p))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| StoreError::Migration {
+                            version: m.version,
+                            reason: e.to_string(),
+                        })?;
+                    sqlx::query(&format!(
+                        "INSERT INTO {p}schema_migrations (version, applied_at) VALUES (?, ?)"
+                    ))
+                    .bind(m.version as i64)
+                    .bind(crate::message::now_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
+            .await;
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            sqlx::query(end).execute(&mut *conn).await?;
+            result?;
+        }
+        Ok(())
+    }
+}
+
+fn row_to_message(row: &sqlx::sqlite::SqliteRow) -> Result<Message, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let dest: String = row.try_get("destination")?;
+    let destination = Destination::parse(&dest).map_err(|e| StoreError::Corrupt {
+        id,
+        reason: e.to_string(),
+    })?;
+    let headers: String = row.try_get("headers")?;
+    let body: Vec<u8> = row.try_get("body")?;
+    let priority: i64 = row.try_get("priority")?;
+    let redeliveries: i64 = row.try_get("redeliveries")?;
+    Ok(Message {
+        id,
+        destination,
+        priority: priority.clamp(0, 9) as u8,
+        expires: row.try_get("expires")?,
+        persistent: true,
+        headers: decode_headers(id, &headers)?,
+        body: Bytes::from(body),
+        redelivery_count: redeliveries.max(0) as u32,
+        redelivered: false,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn max_message_id(&self) -> Result<i64, StoreError> {
+        let max: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT MAX(id) FROM {}msgs", self.prefix))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, destination, priority, expires, redeliveries, headers, body FROM {}msgs ORDER BY id",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_message).collect()
+    }
+
+    async fn commit(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let inserts: Vec<&Message> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Insert(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body) "
+            ));
+            qb.push_values(chunk, |mut row, m| {
+                row.push_bind(m.id)
+                    .push_bind(m.destination.to_string())
+                    .push_bind(m.priority as i64)
+                    .push_bind(m.expires)
+                    .push_bind(m.redelivery_count as i64)
+                    .push_bind(encode_headers(&m.headers))
+                    .push_bind(m.body.to_vec());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for op in ops {
+            if let WriteOp::Move {
+                id,
+                destination,
+                headers,
+            } = op
+            {
+                sqlx::query(&format!(
+                    "UPDATE {p}msgs SET destination = ?, headers = ? WHERE id = ?"
+                ))
+                .bind(destination)
+                .bind(encode_headers(headers))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let deletes: Vec<i64> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Delete(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("DELETE FROM {p}msgs WHERE id IN ("));
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
