@@ -527,6 +527,15 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_key() {
+        let readme = include_str!("../README.md");
+        for k in KEYS {
+            let row = format!("| `{}` | `{}` | `--{}` |", k.name, k.env(), k.flag());
+            assert!(readme.contains(&row), "README lacks the row for {}", k.name);
+        }
+    }
+
+    #[test]
     fn names_line_up() {
         let k = KEYS
             .iter()

@@ -580,3 +580,7 @@ impl Subscription {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

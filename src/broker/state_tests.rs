@@ -1,0 +1,234 @@
+//! Unit tests of dispatch, acknowledgement and redelivery on the core state.
+
+use super::*;
+use bytes::Bytes;
+
+fn core(max_redeliveries: u32) -> State {
+    State::new(CoreConfig {
+        max_redeliveries,
+        dlq_prefix: "DLQ.".into(),
+        topic_pending_limit: 5,
+    })
+}
+
+fn msg(id: i64, dest: &str, persistent: bool) -> Message {
+    Message {
+        id,
+        destination: Destination::parse(dest).unwrap(),
+        priority: 4,
+        expires: 0,
+        persistent,
+        headers: vec![],
+        body: Bytes::from(format!("m{id}")),
+        redelivery_count: 0,
+        redelivered: false,
+    }
+}
+
+fn conn(st: &mut State, id: ConnId) -> Arc<Outbox> {
+    let o = Arc::new(Outbox::default());
+    st.add_conn(id, o.clone());
+    o
+}
+
+fn sub(st: &mut State, c: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: usize) {
+    let spec = SubscribeSpec {
+        id: id.into(),
+        destination: Destination::parse(dest).unwrap(),
+        ack,
+        prefetch,
+    };
+    st.subscribe(c, spec, &mut Vec::new()).unwrap();
+}
+
+fn ids(o: &Outbox) -> Vec<i64> {
+    o.take(usize::MAX).0.iter().map(|d| d.message.id).collect()
+}
+
+#[test]
+fn queue_round_robin_over_consumers() {
+    let mut st = core(6);
+    let (a, b) = (conn(&mut st, 1), conn(&mut st, 2));
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    sub(&mut st, 2, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    for id in 1..=6 {
+        st.route(msg(id, "/queue/q", false), &mut ops);
+    }
+    assert_eq!(ids(&a), vec![1, 3, 5]);
+    assert_eq!(ids(&b), vec![2, 4, 6]);
+}
+
+#[test]
+fn prefetch_limits_in_flight_and_ack_frees_credit() {
+    let mut st = core(6);
+    let (a, b) = (conn(&mut st, 1), conn(&mut st, 2));
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 1);
+    sub(&mut st, 2, "s", "/queue/q", AckMode::ClientIndividual, 2);
+    let mut ops = Vec::new();
+    for id in 1..=5 {
+        st.route(msg(id, "/queue/q", false), &mut ops);
+    }
+    assert_eq!(ids(&a), vec![1]);
+    assert_eq!(ids(&b), vec![2, 3]);
+    st.acknowledge(1, Some("s"), 1, AckKind::Ack, &mut ops).unwrap();
+    assert_eq!(ids(&a), vec![4]);
+    assert!(ids(&b).is_empty());
+}
+
+#[test]
+fn client_ack_is_cumulative_and_individual_is_not() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "c", "/queue/c", AckMode::Client, 10);
+    sub(&mut st, 1, "i", "/queue/i", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    for id in 1..=3 {
+        st.route(msg(id, "/queue/c", true), &mut ops);
+        st.route(msg(10 + id, "/queue/i", true), &mut ops);
+    }
+    ids(&a);
+    st.acknowledge(1, Some("c"), 2, AckKind::Ack, &mut ops).unwrap();
+    st.acknowledge(1, Some("i"), 12, AckKind::Ack, &mut ops).unwrap();
+    let deleted: Vec<i64> = ops
+        .iter()
+        .filter_map(|o| match o {
+            WriteOp::Delete(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted, vec![1, 2, 12]);
+    assert!(matches!(
+        st.acknowledge(1, Some("c"), 1, AckKind::Ack, &mut ops),
+        Err(BrokerError::NotInFlight(1))
+    ));
+    assert!(st.acknowledge(1, Some("i"), 11, AckKind::Ack, &mut ops).is_ok());
+}
+
+#[test]
+fn nack_redelivers_then_dead_letters() {
+    let mut st = core(2);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/queue/q", true), &mut ops);
+    for round in 1..=2 {
+        ids(&a);
+        st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops).unwrap();
+        let (ds, _) = a.take(10);
+        assert_eq!(ds.len(), 1);
+        assert!(ds[0].message.redelivered);
+        assert_eq!(ds[0].message.redelivery_count, round);
+        a.push(ds[0].clone());
+    }
+    ids(&a);
+    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops).unwrap();
+    assert!(ids(&a).is_empty(), "third failure goes to the DLQ");
+    assert!(ops.iter().any(|o| matches!(o,
+        WriteOp::Move { id: 1, destination, headers }
+            if destination == "/queue/DLQ.q"
+            && headers.iter().any(|(k, _)| k == "dlqDeliveryFailureCause")
+            && headers.iter().any(|(k, v)| k == "original-destination" && v == "/queue/q"))));
+    let dlq = st
+        .destinations()
+        .into_iter()
+        .find(|d| d.destination == Destination::Queue("DLQ.q".into()))
+        .unwrap();
+    assert_eq!(dlq.depth, 1);
+}
+
+#[test]
+fn disconnect_redelivers_written_and_returns_unwritten_unchanged() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/queue/q", false), &mut ops);
+    ids(&a); // message 1 was written to the socket
+    st.route(msg(2, "/queue/q", false), &mut ops); // message 2 was not
+    st.remove_conn(1, &mut ops);
+    let b = conn(&mut st, 2);
+    sub(&mut st, 2, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let (ds, _) = b.take(10);
+    let got: Vec<(i64, bool, u32)> = ds
+        .iter()
+        .map(|d| (d.message.id, d.message.redelivered, d.message.redelivery_count))
+        .collect();
+    assert_eq!(got, vec![(1, true, 1), (2, false, 0)]);
+}
+
+#[test]
+fn auto_ack_consumes_when_written() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::Auto, 1);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/queue/q", true), &mut ops);
+    st.route(msg(2, "/queue/q", true), &mut ops);
+    assert_eq!(ids(&a), vec![1]);
+    st.written(1, &[(Arc::from("s"), 1)], &mut ops);
+    assert!(matches!(ops[..], [WriteOp::Delete(1)]));
+    assert_eq!(ids(&a), vec![2]);
+}
+
+#[test]
+fn topic_fans_out_to_present_subscribers_only() {
+    let mut st = core(6);
+    let (a, b) = (conn(&mut st, 1), conn(&mut st, 2));
+    sub(&mut st, 1, "s", "/topic/t", AckMode::Auto, 10);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/topic/t", true), &mut ops);
+    sub(&mut st, 2, "s", "/topic/t", AckMode::Auto, 10);
+    st.route(msg(2, "/topic/t", false), &mut ops);
+    assert_eq!(ids(&a), vec![1, 2]);
+    assert_eq!(ids(&b), vec![2]);
+    assert!(ops.is_empty(), "topic messages are not stored");
+}
+
+#[test]
+fn slow_topic_subscriber_is_told_to_close() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/topic/t", AckMode::ClientIndividual, 1);
+    let mut ops = Vec::new();
+    for id in 1..=7 {
+        st.route(msg(id, "/topic/t", false), &mut ops);
+    }
+    let (_, close) = a.take(100);
+    assert!(close.unwrap().contains("slow consumer"));
+}
+
+#[test]
+fn expired_messages_are_dropped_not_delivered() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    let mut ops = Vec::new();
+    let mut m = msg(1, "/queue/q", true);
+    m.expires = now_ms() + 60_000;
+    st.route(m, &mut ops);
+    let mut gone = msg(2, "/queue/q", true);
+    gone.expires = 1;
+    st.route(gone, &mut ops);
+    assert!(matches!(ops[..], [WriteOp::Delete(2)]));
+    sub(&mut st, 1, "s", "/queue/q", AckMode::Auto, 10);
+    assert_eq!(ids(&a), vec![1]);
+}
+
+#[test]
+fn unsubscribe_returns_unwritten_messages_unchanged() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/queue/q", false), &mut ops);
+    st.unsubscribe(1, "s", &mut ops).unwrap();
+    assert!(ids(&a).is_empty());
+    sub(&mut st, 1, "t", "/queue/q", AckMode::ClientIndividual, 10);
+    let (ds, _) = a.take(10);
+    assert_eq!(ds.len(), 1);
+    assert!(!ds[0].message.redelivered);
+    assert!(matches!(
+        st.unsubscribe(1, "nope", &mut ops),
+        Err(BrokerError::UnknownSubscription(_))
+    ));
+}
