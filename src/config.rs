@@ -79,6 +79,18 @@ pub struct DatabaseConfig {
     pub write_queue: usize,
     /// Most operations in one group-commit transaction.
     pub max_batch: usize,
+    /// SQLite only: `full` syncs every commit to disk (survives power
+    /// loss); `normal` syncs at checkpoints (survives a process crash,
+    /// not a power loss).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    #[default]
+    Full,
+    Normal,
 }
 
 impl Default for DatabaseConfig {
@@ -88,6 +100,7 @@ impl Default for DatabaseConfig {
             table_prefix: "baton_".into(),
             write_queue: 4096,
             max_batch: 2000,
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }
@@ -214,6 +227,11 @@ pub const KEYS: &[Key] = &[
         name: "database.max_batch",
         kind: Kind::Int,
         help: "most operations per group commit [default: 2000]",
+    },
+    Key {
+        name: "database.sqlite_synchronous",
+        kind: Kind::Str,
+        help: "SQLite: full (fsync per commit) or normal (survives crashes, not power loss) [default: full]",
     },
     Key {
         name: "stomp.listen",

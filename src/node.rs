@@ -64,7 +64,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         .unwrap_or_else(|| default_node_id(admin_addr.port()));
     tracing::info!(node_id = %node_id, "starting baton {}", env!("CARGO_PKG_VERSION"));
 
-    let store = store::open(&config.database.url, &config.database.table_prefix).await?;
+    let store = store::open(&config.database).await?;
     tracing::info!(url = %config.database.url, "store open");
     let admin_task = tokio::spawn(admin::run(
         admin_listener,

@@ -7,6 +7,7 @@ mod writer;
 
 pub use writer::{Completion, GroupCommit, WriterStats};
 
+use crate::config::DatabaseConfig;
 use crate::message::Message;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -63,12 +64,12 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Opens the backend named by `url` and brings its schema up to date.
-pub async fn open(url: &str, table_prefix: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the backend named by `database.url` and brings its schema up to
+/// date.
+pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    let url = &config.url;
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            sqlite::SqliteStore::open(url, table_prefix).await?,
-        ))
+        Ok(Arc::new(sqlite::SqliteStore::open(config).await?))
     } else {
         Err(StoreError::Open {
             url: url.to_string(),

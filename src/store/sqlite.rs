@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
 use super::{decode_headers, encode_headers, migrate, Store, StoreError, WriteOp};
+use crate::config::{self, DatabaseConfig};
 use crate::message::{Destination, Message};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -19,7 +20,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating file and folder if needed) and migrates.
-    pub async fn open(url: &str, prefix: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn open(config: &DatabaseConfig) -> Result<SqliteStore, StoreError> {
+        let (url, prefix) = (config.url.as_str(), config.table_prefix.as_str());
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -43,7 +45,10 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match config.sqlite_synchronous {
+                config::SqliteSynchronous::Full => SqliteSynchronous::Full,
+                config::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
