@@ -85,30 +85,32 @@ fn init_logging(config: &Config) {
     }
 }
 
-/// Cancels `token` on Ctrl-C or SIGTERM.
-fn stop_on_signals(token: CancellationToken) {
+/// Cancels `token` on Ctrl-C or SIGTERM. The handlers are installed before
+/// this returns, so a signal arriving during start-up is not lost.
+#[cfg(unix)]
+fn stop_on_signals(token: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = ctrl_c => {},
-                        _ = term.recv() => {},
-                    }
-                }
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                }
-            }
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
         tracing::info!("shutdown requested; draining");
         token.cancel();
     });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn stop_on_signals(token: CancellationToken) -> std::io::Result<()> {
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested; draining");
+        token.cancel();
+    });
+    Ok(())
 }
 
 #[tokio::main]
@@ -126,7 +128,10 @@ async fn main() -> ExitCode {
                 };
             init_logging(&config);
             let shutdown = CancellationToken::new();
-            stop_on_signals(shutdown.clone());
+            if let Err(e) = stop_on_signals(shutdown.clone()) {
+                eprintln!("baton: cannot install signal handlers: {e}");
+                return ExitCode::from(1);
+            }
             match baton::node::run(config, shutdown).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

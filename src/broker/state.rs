@@ -206,8 +206,7 @@ impl State {
                 if let Some(q) = self.queues.get_mut(n) {
                     q.consumers.retain(|k| k != key);
                     for (_, m) in std::mem::take(&mut sub.inflight) {
-                        let m = redelivered(m);
-                        self.requeue_to_queue(m, ops);
+                        self.requeue_to_queue(redelivered(m), true, ops);
                     }
                 }
                 let dest = sub.destination.clone();
@@ -457,7 +456,7 @@ impl State {
     fn requeue(&mut self, key: &SubKey, m: Message, failed: bool, ops: &mut Vec<WriteOp>) {
         let m = if failed { redelivered(m) } else { m };
         match &m.destination {
-            Destination::Queue(_) => self.requeue_to_queue(m, ops),
+            Destination::Queue(_) => self.requeue_to_queue(m, failed, ops),
             Destination::Topic(_) => {
                 if m.redelivery_count > self.config.max_redeliveries {
                     self.dead_letter(m, ops);
@@ -470,15 +469,25 @@ impl State {
 
     fn unwritten_back(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
         if m.destination.is_queue() {
-            self.requeue_to_queue(m, ops);
+            self.requeue_to_queue(m, false, ops);
         }
     }
 
-    fn requeue_to_queue(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
+    /// `counted`: this return is a failed delivery; a persistent message's
+    /// count is stored so the dead-letter limit holds across restarts.
+    fn requeue_to_queue(&mut self, m: Message, counted: bool, ops: &mut Vec<WriteOp>) {
         let is_dlq = m.destination.name().starts_with(&self.config.dlq_prefix);
         if m.redelivery_count > self.config.max_redeliveries && !is_dlq {
             self.dead_letter(m, ops);
-        } else if let Some(q) = self.queues.get_mut(m.destination.name()) {
+            return;
+        }
+        if counted && m.persistent {
+            ops.push(WriteOp::SetRedeliveries {
+                id: m.id,
+                count: m.redelivery_count,
+            });
+        }
+        if let Some(q) = self.queues.get_mut(m.destination.name()) {
             q.pending.insert(m);
         }
     }

@@ -71,7 +71,8 @@ fn prefetch_limits_in_flight_and_ack_frees_credit() {
     }
     assert_eq!(ids(&a), vec![1]);
     assert_eq!(ids(&b), vec![2, 3]);
-    st.acknowledge(1, Some("s"), 1, AckKind::Ack, &mut ops).unwrap();
+    st.acknowledge(1, Some("s"), 1, AckKind::Ack, &mut ops)
+        .unwrap();
     assert_eq!(ids(&a), vec![4]);
     assert!(ids(&b).is_empty());
 }
@@ -88,8 +89,10 @@ fn client_ack_is_cumulative_and_individual_is_not() {
         st.route(msg(10 + id, "/queue/i", true), &mut ops);
     }
     ids(&a);
-    st.acknowledge(1, Some("c"), 2, AckKind::Ack, &mut ops).unwrap();
-    st.acknowledge(1, Some("i"), 12, AckKind::Ack, &mut ops).unwrap();
+    st.acknowledge(1, Some("c"), 2, AckKind::Ack, &mut ops)
+        .unwrap();
+    st.acknowledge(1, Some("i"), 12, AckKind::Ack, &mut ops)
+        .unwrap();
     let deleted: Vec<i64> = ops
         .iter()
         .filter_map(|o| match o {
@@ -102,7 +105,9 @@ fn client_ack_is_cumulative_and_individual_is_not() {
         st.acknowledge(1, Some("c"), 1, AckKind::Ack, &mut ops),
         Err(BrokerError::NotInFlight(1))
     ));
-    assert!(st.acknowledge(1, Some("i"), 11, AckKind::Ack, &mut ops).is_ok());
+    assert!(st
+        .acknowledge(1, Some("i"), 11, AckKind::Ack, &mut ops)
+        .is_ok());
 }
 
 #[test]
@@ -114,7 +119,8 @@ fn nack_redelivers_then_dead_letters() {
     st.route(msg(1, "/queue/q", true), &mut ops);
     for round in 1..=2 {
         ids(&a);
-        st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops).unwrap();
+        st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+            .unwrap();
         let (ds, _) = a.take(10);
         assert_eq!(ds.len(), 1);
         assert!(ds[0].message.redelivered);
@@ -122,7 +128,8 @@ fn nack_redelivers_then_dead_letters() {
         a.push(ds[0].clone());
     }
     ids(&a);
-    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops).unwrap();
+    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+        .unwrap();
     assert!(ids(&a).is_empty(), "third failure goes to the DLQ");
     assert!(ops.iter().any(|o| matches!(o,
         WriteOp::Move { id: 1, destination, headers }
@@ -152,7 +159,13 @@ fn disconnect_redelivers_written_and_returns_unwritten_unchanged() {
     let (ds, _) = b.take(10);
     let got: Vec<(i64, bool, u32)> = ds
         .iter()
-        .map(|d| (d.message.id, d.message.redelivered, d.message.redelivery_count))
+        .map(|d| {
+            (
+                d.message.id,
+                d.message.redelivered,
+                d.message.redelivery_count,
+            )
+        })
         .collect();
     assert_eq!(got, vec![(1, true, 1), (2, false, 0)]);
 }

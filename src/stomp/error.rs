@@ -51,12 +51,16 @@ impl SessionError {
             SessionError::SlowConsumer(_) => "slow consumer",
             SessionError::Io(_) => "connection error",
         };
-        let detail = format!("{self}\n");
+        let text = self.to_string();
+        // Some texts already start with the summary ("malformed frame: ...").
+        let summary = if text.starts_with(message) {
+            text.clone()
+        } else {
+            format!("{message}: {text}")
+        };
+        let detail = format!("{text}\n");
         let mut f = Frame::new(Command::Error)
-            .with_header(
-                "message",
-                format!("{message}: {self}").replace(['\r', '\n'], " "),
-            )
+            .with_header("message", summary.replace(['\r', '\n'], " "))
             .with_header("content-type", "text/plain")
             .with_header("content-length", detail.len().to_string());
         if let Some(r) = receipt {

@@ -40,6 +40,8 @@ pub enum WriteOp {
     Insert(Message),
     /// Remove a message (acknowledged, expired).
     Delete(i64),
+    /// Record a failed delivery of a stored message.
+    SetRedeliveries { id: i64, count: u32 },
     /// Re-home a message, e.g. to a dead-letter queue, with new headers.
     Move {
         id: i64,

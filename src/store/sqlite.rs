@@ -180,6 +180,15 @@ impl Store for SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
         for op in ops {
+            if let WriteOp::SetRedeliveries { id, count } = op {
+                sqlx::query(&format!("UPDATE {p}msgs SET redeliveries = ? WHERE id = ?"))
+                    .bind(*count as i64)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for op in ops {
             if let WriteOp::Move {
                 id,
                 destination,
@@ -187,7 +196,7 @@ impl Store for SqliteStore {
             } = op
             {
                 sqlx::query(&format!(
-                    "UPDATE {p}msgs SET destination = ?, headers = ? WHERE id = ?"
+                    "UPDATE {p}msgs SET destination = ?, headers = ?, redeliveries = 0 WHERE id = ?"
                 ))
                 .bind(destination)
                 .bind(encode_headers(headers))

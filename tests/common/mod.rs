@@ -38,8 +38,23 @@ impl Baton {
         b
     }
 
+    /// A fresh broker with extra `serve` flags and extra environment
+    /// variables (on top of the cleared environment with only `PATH`).
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Baton {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_path_buf();
+        let mut b = Baton::spawn_env(&data, extra, env);
+        b._dir = Some(dir);
+        b
+    }
+
     /// Starts a broker on the database in `data` (reused across restarts).
     pub fn spawn(data: &Path, extra: &[&str]) -> Baton {
+        Baton::spawn_env(data, extra, &[])
+    }
+
+    /// Like [`Baton::spawn`], with extra environment variables.
+    pub fn spawn_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Baton {
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--database-url".into(),
@@ -58,6 +73,7 @@ impl Baton {
             .args(&args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -100,7 +116,10 @@ impl Baton {
                 Ok((_, a)) => admin = a,
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("baton did not start; log:\n{}", logs.lock().unwrap().join("\n"));
+                    panic!(
+                        "baton did not start; log:\n{}",
+                        logs.lock().unwrap().join("\n")
+                    );
                 }
             }
         }
@@ -137,7 +156,10 @@ impl Baton {
     /// SIGTERM and wait for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         c.wait().expect("wait")
     }
 
@@ -152,11 +174,22 @@ impl Baton {
     /// Raw blocking HTTP GET to the admin server: (status, body).
     pub fn http_get(&self, path: &str) -> (u16, String) {
         let mut s = TcpStream::connect(&self.admin).expect("admin connect");
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
-        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = out
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 }
@@ -179,9 +212,14 @@ pub struct Raw {
 impl Raw {
     pub fn connect(addr: &str) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
-        Raw { stream, buf: Vec::new() }
+        Raw {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn write(&mut self, bytes: &[u8]) {
@@ -223,5 +261,103 @@ impl Raw {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+/// What [`Raw::next_incoming`] saw on the socket.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A whole frame and its exact bytes on the wire.
+    Frame(baton::stomp::frame::Frame, Vec<u8>),
+    /// The server closed the connection (EOF or reset).
+    Closed,
+    /// Nothing arrived within the read timeout.
+    TimedOut,
+}
+
+/// Byte-level helpers used by tests/stomp_protocol.rs.
+impl Raw {
+    /// Writes and flushes; false (instead of a panic) if the server already
+    /// closed the connection.
+    pub fn try_write(&mut self, bytes: &[u8]) -> bool {
+        self.stream
+            .write_all(bytes)
+            .and_then(|_| self.stream.flush())
+            .is_ok()
+    }
+
+    /// The next frame (heart-beat EOLs skipped), its header values decoded
+    /// as `version` does (1.0: no unescaping), with its raw bytes; or why
+    /// none came. Gives up after 10 s even if heart-beats keep arriving.
+    /// Panics if the server sent a malformed frame.
+    pub fn next_incoming(&mut self, version: baton::stomp::frame::Version) -> Incoming {
+        use baton::stomp::frame::{parse, Limits, Parsed};
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if Instant::now() > deadline {
+                return Incoming::TimedOut;
+            }
+            match parse(&self.buf, version, &Limits::default()) {
+                Ok(Some(Parsed::Frame(f, n))) => {
+                    let raw: Vec<u8> = self.buf.drain(..n).collect();
+                    return Incoming::Frame(f, raw);
+                }
+                Ok(Some(Parsed::Heartbeat(n))) => {
+                    self.buf.drain(..n);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => panic!(
+                    "server sent a malformed frame: {e}; bytes: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Incoming::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Incoming::TimedOut
+                }
+                Err(_) => return Incoming::Closed,
+            }
+        }
+    }
+
+    /// Like [`Raw::read_frame`], decoding header values as `version` does.
+    pub fn read_frame_as(
+        &mut self,
+        version: baton::stomp::frame::Version,
+    ) -> Option<baton::stomp::frame::Frame> {
+        match self.next_incoming(version) {
+            Incoming::Frame(f, _) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The exact bytes of the next frame (heart-beat EOLs skipped).
+    pub fn read_raw_frame(&mut self) -> Option<Vec<u8>> {
+        match self.next_incoming(baton::stomp::frame::Version::V1_0) {
+            Incoming::Frame(_, raw) => Some(raw),
+            _ => None,
+        }
+    }
+
+    /// The next byte from the server, heart-beat EOLs included (buffered
+    /// bytes first); `None` on EOF, error or timeout.
+    pub fn read_byte(&mut self) -> Option<u8> {
+        if self.buf.is_empty() {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        Some(self.buf.remove(0))
     }
 }

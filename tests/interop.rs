@@ -1,0 +1,164 @@
+//! Interoperability with a real third-party client: stomp.py (pinned in
+//! tests/interop/requirements.txt), driven by tests/interop/stomp_py_check.py
+//! against the real broker binary.
+//!
+//! The Python interpreter comes from `STOMP_PY_PYTHON` (scripts/test.sh sets
+//! it), else `<repo>/.venv/bin/python`. Without a working one these tests
+//! fail with set-up instructions; they never skip.
+
+mod common;
+
+use common::Baton;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Failure guard for one script run (the scripts take seconds).
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(240);
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when `python` runs and imports stomp.
+fn has_stomp(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import stomp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The Python with stomp.py, found once per test binary.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = PYTHON.get_or_init(|| {
+        let mut tried = Vec::new();
+        if let Some(p) = std::env::var_os("STOMP_PY_PYTHON").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            if has_stomp(&p) {
+                return Ok(p);
+            }
+            tried.push(format!("STOMP_PY_PYTHON={}", p.display()));
+        } else {
+            tried.push("STOMP_PY_PYTHON (not set)".to_string());
+        }
+        let venv = repo().join(".venv/bin/python");
+        if has_stomp(&venv) {
+            return Ok(venv);
+        }
+        tried.push(venv.display().to_string());
+        Err(format!(
+            "no Python with stomp.py found (tried: {}).\n\
+             Set it up with:\n  \
+             python3 -m venv {root}/.venv && {root}/.venv/bin/pip install -r {root}/tests/interop/requirements.txt\n\
+             and/or export STOMP_PY_PYTHON=<that venv>/bin/python (scripts/test.sh does both).",
+            tried.join(", "),
+            root = repo().display()
+        ))
+    });
+    match found {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs one scenario of the stomp.py script against `b`; panics with the
+/// script's output and the broker's log unless it passes.
+fn stomp_py(b: &Baton, scenario: &str) {
+    let script = repo().join("tests/interop/stomp_py_check.py");
+    let (host, port) = b.stomp.rsplit_once(':').expect("host:port");
+    let mut child = Command::new(python())
+        .arg(&script)
+        .args([host, port, scenario])
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("STOMP_SKIP_HOSTNAME_SCAN", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python().display()));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = r.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + SCRIPT_DEADLINE;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for the script") {
+            break Some(s);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let passed = status.is_some_and(|s| s.success());
+    if !passed {
+        let outcome = match status {
+            Some(s) => format!("exited with {s}"),
+            None => format!("was killed after {} s", SCRIPT_DEADLINE.as_secs()),
+        };
+        let log = b.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        panic!(
+            "stomp.py scenario '{scenario}' {outcome}\n\
+             --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n\
+             --- broker log (last {} lines) ---\n{}",
+            tail.len(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    assert!(
+        stdout.contains(&format!("PASS {scenario}")),
+        "stomp.py scenario '{scenario}' exited 0 without reporting PASS:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Every protocol version's everyday features through stomp.py.
+#[test]
+fn stomp_py_basic() {
+    let b = Baton::start();
+    stomp_py(&b, "basic");
+}
+
+/// Persistent messages acknowledged with receipts survive kill -9;
+/// non-persistent and topic messages do not come back; the consumer's
+/// acknowledgements survive the next kill -9 too.
+#[test]
+fn stomp_py_persistent_messages_survive_kill9() {
+    let mut b = Baton::start();
+    stomp_py(&b, "produce");
+    b.kill9();
+    b.restart(&[]);
+    stomp_py(&b, "consume");
+    b.kill9();
+    b.restart(&[]);
+    stomp_py(&b, "drained");
+}
+
+/// The same story across graceful restarts (SIGTERM).
+#[test]
+fn stomp_py_persistent_messages_survive_graceful_restart() {
+    let mut b = Baton::start();
+    stomp_py(&b, "produce");
+    let status = b.terminate();
+    assert!(status.success(), "SIGTERM exit: {status}\n{}", b.log_text());
+    b.restart(&[]);
+    stomp_py(&b, "consume");
+    let status = b.terminate();
+    assert!(status.success(), "SIGTERM exit: {status}\n{}", b.log_text());
+    b.restart(&[]);
+    stomp_py(&b, "drained");
+}
