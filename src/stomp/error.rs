@@ -5,6 +5,9 @@ use super::codec::CodecError;
 use super::frame::{Command, Frame, FrameError};
 use crate::broker::BrokerError;
 
+/// What CONNECT may ask for, as the `version` header of an ERROR lists it.
+pub const SUPPORTED_VERSIONS: &str = "1.0,1.1,1.2";
+
 /// Why a session is closed with an ERROR frame.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -12,6 +15,8 @@ pub enum SessionError {
     Frame(#[from] FrameError),
     #[error("{0}")]
     Protocol(String),
+    #[error("none of the requested protocol versions '{0}' is supported; this broker speaks {SUPPORTED_VERSIONS}")]
+    UnsupportedVersion(String),
     #[error("{0}")]
     Broker(#[from] BrokerError),
     #[error("no heart-beat or frame received for {0} ms")]
@@ -44,7 +49,7 @@ impl SessionError {
     pub fn to_frame(&self, receipt: Option<&str>) -> Frame {
         let message = match self {
             SessionError::Frame(_) => "malformed frame",
-            SessionError::Protocol(_) => "protocol error",
+            SessionError::Protocol(_) | SessionError::UnsupportedVersion(_) => "protocol error",
             SessionError::Broker(_) => "request refused",
             SessionError::HeartbeatTimeout(_) => "heart-beat timeout",
             SessionError::ShuttingDown => "broker shutting down",
@@ -65,6 +70,9 @@ impl SessionError {
             .with_header("content-length", detail.len().to_string());
         if let Some(r) = receipt {
             f.push_header("receipt-id", r);
+        }
+        if let SessionError::UnsupportedVersion(_) = self {
+            f.push_header("version", SUPPORTED_VERSIONS);
         }
         f.with_body(detail)
     }

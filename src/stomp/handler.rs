@@ -264,11 +264,7 @@ impl Handler {
                 .filter_map(|v| Version::parse(v.trim()))
                 .filter(|v| SUPPORTED.contains(v))
                 .max()
-                .ok_or_else(|| {
-                    protocol(format!(
-                        "none of the requested protocol versions '{list}' is supported; this broker speaks 1.0,1.1,1.2"
-                    ))
-                })?,
+                .ok_or_else(|| SessionError::UnsupportedVersion(list.to_string()))?,
         };
         let (cx, cy) = match frame.header("heart-beat") {
             None => (0, 0),

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod handler;
+mod parser;
 pub mod server;
 pub mod session;
 
