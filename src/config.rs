@@ -83,6 +83,13 @@ pub struct DatabaseConfig {
     /// loss); `normal` syncs at checkpoints (survives a process crash,
     /// not a power loss).
     pub sqlite_synchronous: SqliteSynchronous,
+    /// Connections in the pool (PostgreSQL, MySQL/MariaDB).
+    pub pool_size: u32,
+    /// How long to wait for a new database connection.
+    pub connect_timeout_ms: u64,
+    /// Longest a single statement may run (server-side where the database
+    /// supports it).
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -101,6 +108,9 @@ impl Default for DatabaseConfig {
             write_queue: 4096,
             max_batch: 2000,
             sqlite_synchronous: SqliteSynchronous::Full,
+            pool_size: 8,
+            connect_timeout_ms: 5000,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -177,6 +187,26 @@ impl Default for BrokerConfig {
     }
 }
 
+/// The database family a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Option<Backend> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" if url.contains("://") => Some(Backend::Postgres),
+            "mysql" | "mariadb" if url.contains("://") => Some(Backend::Mysql),
+            _ => None,
+        }
+    }
+}
+
 /// The type of a key's value, for environment variables and flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -232,6 +262,21 @@ pub const KEYS: &[Key] = &[
         name: "database.sqlite_synchronous",
         kind: Kind::Str,
         help: "SQLite: full (fsync per commit) or normal (survives crashes, not power loss) [default: full]",
+    },
+    Key {
+        name: "database.pool_size",
+        kind: Kind::Int,
+        help: "connections per pool (PostgreSQL, MySQL) [default: 8]",
+    },
+    Key {
+        name: "database.connect_timeout_ms",
+        kind: Kind::Int,
+        help: "wait for a database connection [default: 5000]",
+    },
+    Key {
+        name: "database.statement_timeout_ms",
+        kind: Kind::Int,
+        help: "longest one statement may run [default: 5000]",
     },
     Key {
         name: "stomp.listen",
@@ -401,8 +446,8 @@ impl Config {
     /// Checks what serde cannot: schemes, ranges, names.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.database.url;
-        if !url.starts_with("sqlite:") {
-            let allowed = "a sqlite: URL such as sqlite:./data/baton.db";
+        if Backend::of(url).is_none() {
+            let allowed = "sqlite:PATH, postgres://user@host/db, mysql://user@host/db or mariadb://user@host/db";
             return Err(invalid(
                 "database.url",
                 format!("'{url}' is not supported; expected {allowed}"),
@@ -432,6 +477,9 @@ impl Config {
         let positive = [
             ("database.write_queue", self.database.write_queue),
             ("database.max_batch", self.database.max_batch),
+            ("database.pool_size", self.database.pool_size as usize),
+            ("database.connect_timeout_ms", self.database.connect_timeout_ms as usize),
+            ("database.statement_timeout_ms", self.database.statement_timeout_ms as usize),
             ("stomp.max_body_bytes", self.stomp.max_body_bytes),
             ("stomp.max_headers", self.stomp.max_headers),
             ("stomp.max_header_bytes", self.stomp.max_header_bytes),

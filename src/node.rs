@@ -75,10 +75,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
     ));
     tracing::info!(addr = %admin_addr, "admin listener bound");
 
+    let claim = crate::store::Claim {
+        node_id: node_id.clone(),
+        stomp_addr: config.stomp.listen.to_string(),
+        admin_addr: admin_addr.to_string(),
+    };
+    let epoch = store.try_acquire(&claim, 3000, true).await?.unwrap_or(0);
     let (writer, writer_task) = GroupCommit::start(
         store.clone(),
+        epoch,
         config.database.write_queue,
         config.database.max_batch,
+        shutdown.clone(),
     );
     let core = CoreConfig {
         max_redeliveries: config.broker.max_redeliveries,

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS {prefix}lock (
     stomp_addr      TEXT,
     admin_addr      TEXT
 );
+INSERT OR IGNORE INTO {prefix}lock (name, holder, epoch, lease_expires) VALUES ('baton', NULL, 0, 0);
 
 -- Every node of the cluster and its last heartbeat.
 CREATE TABLE IF NOT EXISTS {prefix}nodes (

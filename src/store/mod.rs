@@ -25,6 +25,10 @@ pub enum StoreError {
     Corrupt { id: i64, reason: String },
     #[error("the store is shutting down")]
     Closed,
+    #[error("fenced: this node's epoch {epoch} is over, the lock row is at epoch {current}")]
+    Fenced { epoch: i64, current: i64 },
+    #[error("the database did not answer within {0} ms")]
+    Timeout(u64),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -50,20 +54,92 @@ pub enum WriteOp {
     },
 }
 
+/// The name of the election row in `<prefix>lock`; one per cluster (clusters
+/// sharing a database use different table prefixes).
+pub const LOCK_NAME: &str = "baton";
+
+/// What a node writes into the lock row when it becomes master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub node_id: String,
+    pub stomp_addr: String,
+    pub admin_addr: String,
+}
+
+/// The lock row as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockState {
+    pub holder: Option<String>,
+    pub epoch: i64,
+    pub stomp_addr: Option<String>,
+    pub admin_addr: Option<String>,
+    /// Lease left, by the database's clock (negative: expired).
+    pub lease_remaining_ms: i64,
+}
+
+/// One row of `<prefix>nodes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub node_id: String,
+    pub stomp_addr: String,
+    pub admin_addr: String,
+    /// `master` or `slave`.
+    pub role: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms by the database's clock; ignored when writing.
+    pub last_seen: i64,
+}
+
 /// What a database backend provides. Every method is one round trip or one
-/// transaction; batching is the writer's job.
+/// transaction; batching is the writer's job. Every time comparison uses the
+/// database's clock (Unix milliseconds computed in SQL), never the node's.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Highest message id ever stored and still present (0 if none).
     async fn max_message_id(&self) -> Result<i64, StoreError>;
     /// Every stored message, in id order.
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError>;
-    /// Applies every op in one transaction.
-    async fn commit(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
+    /// Applies every op in one transaction, fenced: the transaction first
+    /// reads the lock row with a shared row lock and fails with
+    /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
+    /// `epoch`.
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError>;
     /// Cheap liveness check.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes every connection.
     async fn close(&self);
+
+    /// Takes the lock row when it is free or its lease has expired, or in
+    /// any case when `force` (the caller holds the session lock): sets
+    /// holder, epoch + 1, lease_expires = now + `lease_ms`, addresses.
+    /// Returns the new epoch, or `None` when someone else holds it.
+    async fn try_acquire(&self, claim: &Claim, lease_ms: u64, force: bool) -> Result<Option<i64>, StoreError>;
+    /// Extends the lease if `node_id` still holds `epoch`; `false` = lost.
+    async fn renew(&self, node_id: &str, epoch: i64, lease_ms: u64) -> Result<bool, StoreError>;
+    /// Frees the lock row (holder NULL, lease expired) if still ours.
+    async fn release(&self, node_id: &str, epoch: i64) -> Result<(), StoreError>;
+    /// The lock row now.
+    async fn lock_state(&self) -> Result<LockState, StoreError>;
+    /// A handle on the database session lock (session mode), on its own
+    /// connection; `None` when the backend has none (SQLite).
+    fn session_lock(&self) -> Option<Box<dyn SessionLock>>;
+
+    /// Upserts this node's row with `last_seen` = database now.
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Every registered node, by id.
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+}
+
+/// A database session lock (`pg_advisory_lock`, `GET_LOCK`) held on a
+/// dedicated connection: the database frees it when that connection dies.
+#[async_trait]
+pub trait SessionLock: Send {
+    /// Tries once, without waiting, to hold the lock (connecting first if
+    /// needed). `true` while held on a live connection.
+    async fn try_lock(&mut self) -> Result<bool, StoreError>;
+    /// Releases the lock and closes the connection.
+    async fn unlock(&mut self);
 }
 
 /// Opens the backend named by `database.url` and brings its schema up to

@@ -1,6 +1,9 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
-use super::{decode_headers, encode_headers, migrate, Store, StoreError, WriteOp};
+use super::{
+    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp,
+    LOCK_NAME,
+};
 use crate::config::{self, DatabaseConfig};
 use crate::message::{Destination, Message};
 use async_trait::async_trait;
@@ -9,6 +12,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
+
+/// The database clock in Unix milliseconds.
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
 /// Rows per multi-row statement; keeps us far below SQLite's variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -153,10 +159,19 @@ impl Store for SqliteStore {
         rows.iter().map(row_to_message).collect()
     }
 
-    async fn commit(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin().await?;
+        // IMMEDIATE takes SQLite's write lock first, so the epoch read below
+        // cannot change before the commit.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let current: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM {p}lock WHERE name = ?"))
+            .bind(LOCK_NAME)
+            .fetch_one(&mut *tx)
+            .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
         let inserts: Vec<&Message> = ops
             .iter()
             .filter_map(|op| match op {
@@ -233,5 +248,112 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn try_acquire(&self, claim: &Claim, lease_ms: u64, force: bool) -> Result<Option<i64>, StoreError> {
+        let p = &self.prefix;
+        let epoch: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE {p}lock SET holder = ?, epoch = epoch + 1, lease_expires = {NOW_MS} + ?, \
+             stomp_addr = ?, admin_addr = ? \
+             WHERE name = ? AND (? OR holder IS NULL OR lease_expires < {NOW_MS}) RETURNING epoch"
+        ))
+        .bind(&claim.node_id)
+        .bind(lease_ms as i64)
+        .bind(&claim.stomp_addr)
+        .bind(&claim.admin_addr)
+        .bind(LOCK_NAME)
+        .bind(force)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(epoch)
+    }
+
+    async fn renew(&self, node_id: &str, epoch: i64, lease_ms: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE {}lock SET lease_expires = {NOW_MS} + ? WHERE name = ? AND holder = ? AND epoch = ?",
+            self.prefix
+        ))
+        .bind(lease_ms as i64)
+        .bind(LOCK_NAME)
+        .bind(node_id)
+        .bind(epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, node_id: &str, epoch: i64) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE {}lock SET holder = NULL, lease_expires = 0 WHERE name = ? AND holder = ? AND epoch = ?",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .bind(node_id)
+        .bind(epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_state(&self) -> Result<LockState, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT holder, epoch, stomp_addr, admin_addr, lease_expires - {NOW_MS} AS remaining \
+             FROM {}lock WHERE name = ?",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(LockState {
+            holder: row.try_get("holder")?,
+            epoch: row.try_get("epoch")?,
+            stomp_addr: row.try_get("stomp_addr")?,
+            admin_addr: row.try_get("admin_addr")?,
+            lease_remaining_ms: row.try_get("remaining")?,
+        })
+    }
+
+    fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
+        None
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO {}nodes (node_id, stomp_addr, admin_addr, role, started_at, last_seen) \
+             VALUES (?, ?, ?, ?, ?, {NOW_MS}) \
+             ON CONFLICT (node_id) DO UPDATE SET stomp_addr = excluded.stomp_addr, \
+             admin_addr = excluded.admin_addr, role = excluded.role, \
+             started_at = excluded.started_at, last_seen = excluded.last_seen",
+            self.prefix
+        ))
+        .bind(&node.node_id)
+        .bind(&node.stomp_addr)
+        .bind(&node.admin_addr)
+        .bind(&node.role)
+        .bind(node.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT node_id, stomp_addr, admin_addr, role, started_at, last_seen FROM {}nodes ORDER BY node_id",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NodeRecord {
+                    node_id: r.try_get("node_id")?,
+                    stomp_addr: r.try_get::<Option<String>, _>("stomp_addr")?.unwrap_or_default(),
+                    admin_addr: r.try_get::<Option<String>, _>("admin_addr")?.unwrap_or_default(),
+                    role: r.try_get("role")?,
+                    started_at: r.try_get("started_at")?,
+                    last_seen: r.try_get("last_seen")?,
+                })
+            })
+            .collect()
     }
 }

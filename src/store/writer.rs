@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Called once with the outcome of the transaction that carried the ops.
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -44,16 +45,25 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer. `capacity` bounds queued waiting requests (the
     /// producers' backpressure); `max_batch_ops` bounds one transaction.
+    ///
+    /// Every transaction is fenced on `epoch`; when the store reports the
+    /// epoch is over, `fenced` is cancelled so the node demotes.
     pub fn start(
         store: Arc<dyn Store>,
+        epoch: i64,
         capacity: usize,
         max_batch_ops: usize,
+        fenced: CancellationToken,
     ) -> (GroupCommit, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let side = Arc::new(SideQueue::default());
         let stats = Arc::new(WriterStats::default());
         let task = tokio::spawn(run(
-            store,
+            Fence {
+                store,
+                epoch,
+                fenced,
+            },
             rx,
             side.clone(),
             stats.clone(),
@@ -86,8 +96,15 @@ impl GroupCommit {
     }
 }
 
-async fn run(
+/// The store and the term every commit is fenced on.
+struct Fence {
     store: Arc<dyn Store>,
+    epoch: i64,
+    fenced: CancellationToken,
+}
+
+async fn run(
+    fence: Fence,
     mut rx: mpsc::Receiver<Request>,
     side: Arc<SideQueue>,
     stats: Arc<WriterStats>,
@@ -134,11 +151,14 @@ async fn run(
         } else {
             stats.transactions.fetch_add(1, Ordering::Relaxed);
             stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
-            store.commit(&ops).await
+            fence.store.commit(fence.epoch, &ops).await
         };
         if let Err(e) = &result {
             stats.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, ops = ops.len(), "group commit failed");
+            if matches!(e, StoreError::Fenced { .. }) {
+                fence.fenced.cancel();
+            }
         }
         for r in requests {
             (r.done)(result.clone());
