@@ -50,6 +50,59 @@ pub struct Config {
     pub stomp: StompConfig,
     pub admin: AdminConfig,
     pub broker: BrokerConfig,
+    pub election: ElectionConfig,
+}
+
+/// How a node becomes master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ElectionMode {
+    /// `session` on PostgreSQL and MySQL/MariaDB, `lease` on SQLite.
+    #[default]
+    Auto,
+    /// Take over as soon as the old master's database session is gone.
+    Session,
+    /// Take over only once the lease has expired.
+    Lease,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElectionConfig {
+    pub mode: ElectionMode,
+    /// How long a master's claim lasts without renewal (database clock).
+    pub lease_ms: u64,
+    /// How often the master renews its lease.
+    pub renew_ms: u64,
+    /// How often a slave tries for the lock.
+    pub retry_ms: u64,
+    /// A master that has not renewed for `lease_ms - margin_ms` (its own
+    /// monotonic clock, from when the last successful renewal was sent)
+    /// stops serving.
+    pub margin_ms: u64,
+}
+
+impl Default for ElectionConfig {
+    fn default() -> Self {
+        ElectionConfig {
+            mode: ElectionMode::Auto,
+            lease_ms: 3000,
+            renew_ms: 750,
+            retry_ms: 50,
+            margin_ms: 500,
+        }
+    }
+}
+
+impl ElectionConfig {
+    /// The mode in effect for `url`.
+    pub fn effective_mode(&self, url: &str) -> ElectionMode {
+        match (self.mode, Backend::of(url)) {
+            (ElectionMode::Auto, Some(Backend::Sqlite)) => ElectionMode::Lease,
+            (ElectionMode::Auto, _) => ElectionMode::Session,
+            (m, _) => m,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +396,31 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Int,
         help: "expiry sweep interval [default: 1000]",
     },
+    Key {
+        name: "election.mode",
+        kind: Kind::Str,
+        help: "auto, session or lease; auto = session on PostgreSQL/MySQL, lease on SQLite [default: auto]",
+    },
+    Key {
+        name: "election.lease_ms",
+        kind: Kind::Int,
+        help: "master lease length [default: 3000]",
+    },
+    Key {
+        name: "election.renew_ms",
+        kind: Kind::Int,
+        help: "lease renewal interval [default: 750]",
+    },
+    Key {
+        name: "election.retry_ms",
+        kind: Kind::Int,
+        help: "how often a slave tries for the lock [default: 50]",
+    },
+    Key {
+        name: "election.margin_ms",
+        kind: Kind::Int,
+        help: "a master steps down lease_ms - margin_ms after its last renewal [default: 500]",
+    },
 ];
 
 impl Key {
@@ -478,8 +556,14 @@ impl Config {
             ("database.write_queue", self.database.write_queue),
             ("database.max_batch", self.database.max_batch),
             ("database.pool_size", self.database.pool_size as usize),
-            ("database.connect_timeout_ms", self.database.connect_timeout_ms as usize),
-            ("database.statement_timeout_ms", self.database.statement_timeout_ms as usize),
+            (
+                "database.connect_timeout_ms",
+                self.database.connect_timeout_ms as usize,
+            ),
+            (
+                "database.statement_timeout_ms",
+                self.database.statement_timeout_ms as usize,
+            ),
             ("stomp.max_body_bytes", self.stomp.max_body_bytes),
             ("stomp.max_headers", self.stomp.max_headers),
             ("stomp.max_header_bytes", self.stomp.max_header_bytes),
@@ -501,6 +585,31 @@ impl Config {
         }
         if self.stomp.max_header_bytes < 64 {
             return Err(invalid("stomp.max_header_bytes", "must be at least 64"));
+        }
+        let e = &self.election;
+        if Backend::of(url) == Some(Backend::Sqlite) && e.mode == ElectionMode::Session {
+            return Err(invalid(
+                "election.mode",
+                "SQLite has no session locks; use lease (or auto)",
+            ));
+        }
+        if e.margin_ms == 0 || e.margin_ms >= e.lease_ms {
+            return Err(invalid(
+                "election.margin_ms",
+                "must be at least 1 and less than election.lease_ms",
+            ));
+        }
+        if e.renew_ms == 0 || e.renew_ms >= e.lease_ms - e.margin_ms {
+            return Err(invalid(
+                "election.renew_ms",
+                format!(
+                    "must be at least 1 and less than election.lease_ms - election.margin_ms ({} ms), so a renewal can succeed before the master must step down",
+                    e.lease_ms - e.margin_ms
+                ),
+            ));
+        }
+        if e.retry_ms == 0 {
+            return Err(invalid("election.retry_ms", "must be at least 1"));
         }
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod election;
 pub mod message;
 pub mod node;
 pub mod stomp;

@@ -1,14 +1,19 @@
-//! One node's lifecycle: open the store, recover, bind the listeners, serve
-//! until shutdown, then drain: sessions finish, in-flight writes commit,
-//! connections close.
+//! One node's lifecycle: open the store, register, try for the master lock
+//! as a slave, and on winning recover the state, bind the messaging port and
+//! serve until the term ends (shutdown, lost lease, fencing); then drop the
+//! in-memory state and go back to being a slave, or release the lock and
+//! exit.
 
 use crate::admin::{self, AdminState};
 use crate::broker::{Broker, CoreConfig};
-use crate::config::Config;
+use crate::config::{Backend, Config};
+use crate::election::{Election, TermEnd};
+use crate::stomp::server::Stop;
 use crate::stomp::{self, frame::Limits, SessionConfig};
-use crate::store::{self, GroupCommit, StoreError};
+use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +32,46 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("admin server failed: {0}")]
     Admin(std::io::Error),
+}
+
+/// What this node is now, shared with the admin server.
+#[derive(Debug)]
+pub struct NodeStatus {
+    pub node_id: String,
+    pub stomp_addr: String,
+    pub admin_addr: String,
+    /// Epoch of the current term as master; 0 while slave.
+    epoch: AtomicI64,
+    store: OnceLock<Arc<dyn Store>>,
+}
+
+impl NodeStatus {
+    pub fn is_master(&self) -> bool {
+        self.epoch() > 0
+    }
+
+    pub fn epoch(&self) -> i64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn role(&self) -> &'static str {
+        if self.is_master() {
+            "master"
+        } else {
+            "slave"
+        }
+    }
+
+    /// The store, once it is open.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store.get()
+    }
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
 }
 
 async fn bind(
@@ -63,50 +108,220 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         .clone()
         .unwrap_or_else(|| default_node_id(admin_addr.port()));
     tracing::info!(node_id = %node_id, "starting baton {}", env!("CARGO_PKG_VERSION"));
-
-    let store = store::open(&config.database).await?;
-    tracing::info!(url = %config.database.url, "store open");
+    let status = Arc::new(NodeStatus {
+        node_id: node_id.clone(),
+        stomp_addr: config.stomp.listen.to_string(),
+        admin_addr: admin_addr.to_string(),
+        epoch: AtomicI64::new(0),
+        store: OnceLock::new(),
+    });
     let admin_task = tokio::spawn(admin::run(
         admin_listener,
         AdminState {
-            store: store.clone(),
+            status: status.clone(),
         },
         shutdown.clone(),
     ));
     tracing::info!(addr = %admin_addr, "admin listener bound");
 
-    let claim = crate::store::Claim {
-        node_id: node_id.clone(),
-        stomp_addr: config.stomp.listen.to_string(),
-        admin_addr: admin_addr.to_string(),
+    let result = match open_store(&config, &shutdown).await {
+        Ok(Some(store)) => {
+            let _ = status.store.set(store.clone());
+            let every = Duration::from_millis(config.election.renew_ms);
+            let registry = tokio::spawn(register(
+                store.clone(),
+                status.clone(),
+                every,
+                shutdown.clone(),
+            ));
+            let served = lead_or_follow(&config, &store, &status, &shutdown).await;
+            shutdown.cancel();
+            let _ = registry.await;
+            store.close().await;
+            served
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
     };
-    let epoch = store.try_acquire(&claim, 3000, true).await?.unwrap_or(0);
+    shutdown.cancel();
+    let admin_result = admin_task.await;
+    tracing::info!("stopped");
+    result?;
+    match admin_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(NodeError::Admin(e)),
+        Err(e) => Err(NodeError::Admin(std::io::Error::other(e))),
+    }
+}
+
+/// Opens the store, waiting for an unreachable database (but not for a
+/// SQLite file that cannot be opened). `None` on shutdown.
+async fn open_store(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<dyn Store>>, NodeError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match store::open(&config.database).await {
+            Ok(store) => {
+                tracing::info!(url = %redact(&config.database.url), "store open");
+                return Ok(Some(store));
+            }
+            Err(e) if Backend::of(&config.database.url) == Some(Backend::Sqlite) => {
+                return Err(e.into())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database unreachable; retrying");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***@{}", &url[..s], &url[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Slave until elected, master until the term ends, and again.
+async fn lead_or_follow(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    status: &Arc<NodeStatus>,
+    shutdown: &CancellationToken,
+) -> Result<(), NodeError> {
+    let claim = Claim {
+        node_id: status.node_id.clone(),
+        stomp_addr: status.stomp_addr.clone(),
+        admin_addr: status.admin_addr.clone(),
+    };
+    let mut election = Election::new(store.clone(), claim, &config.election, &config.database.url);
+    loop {
+        tracing::info!(mode = ?election.mode(), "slave: waiting for the master lock");
+        let Some((epoch, claimed_at)) = election.acquire(shutdown).await else {
+            return Ok(());
+        };
+        let end = serve_term(
+            config,
+            store,
+            status,
+            &mut election,
+            epoch,
+            claimed_at,
+            shutdown,
+        )
+        .await?;
+        if end == TermEnd::Shutdown {
+            election.release(epoch).await;
+            return Ok(());
+        }
+        election.step_down().await;
+    }
+}
+
+/// One term as master: recover, bind, serve, and on the way out close the
+/// port and every connection and drop all in-memory state.
+async fn serve_term(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    status: &Arc<NodeStatus>,
+    election: &mut Election,
+    epoch: i64,
+    claimed_at: tokio::time::Instant,
+    shutdown: &CancellationToken,
+) -> Result<TermEnd, NodeError> {
+    let fenced = CancellationToken::new();
     let (writer, writer_task) = GroupCommit::start(
         store.clone(),
         epoch,
         config.database.write_queue,
         config.database.max_batch,
-        shutdown.clone(),
+        fenced.clone(),
     );
     let core = CoreConfig {
         max_redeliveries: config.broker.max_redeliveries,
         dlq_prefix: config.broker.dlq_prefix.clone(),
         topic_pending_limit: config.broker.topic_pending_limit,
     };
-    let broker = Broker::recover(&store, writer, core).await?;
-
-    let stomp_listener = bind(config.stomp.listen, "STOMP", "stomp.listen").await?;
-    let stomp_addr = stomp_listener
-        .local_addr()
-        .map_err(|source| NodeError::Bind {
-            what: "STOMP",
-            addr: config.stomp.listen,
-            key: "stomp.listen",
-            source,
-        })?;
+    let recovered = tokio::select! {
+        r = Broker::recover(store, writer, core) => r,
+        end = election.hold(epoch, claimed_at, shutdown, &fenced) => return Ok(end),
+    };
+    let broker = match recovered {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "could not load the persistent state; stepping down");
+            let _ = writer_task.await;
+            return Ok(TermEnd::LeaseDeadline);
+        }
+    };
+    let listener = match bind(config.stomp.listen, "STOMP", "stomp.listen").await {
+        Ok(l) => l,
+        Err(e) => {
+            drop(broker);
+            let _ = writer_task.await;
+            election.release(epoch).await;
+            return Err(e);
+        }
+    };
+    let stomp_addr = listener.local_addr().map_err(NodeError::Admin)?;
+    status.epoch.store(epoch, Ordering::SeqCst);
     tracing::info!(addr = %stomp_addr, "stomp listener bound");
+    tracing::info!(epoch, "became master (epoch {epoch})");
 
-    let sessions = Arc::new(SessionConfig {
+    let signals = Stop {
+        stop: shutdown.child_token(),
+        abort: CancellationToken::new(),
+    };
+    let server = tokio::spawn(stomp::server::run(
+        listener,
+        broker.clone(),
+        Arc::new(session_config(config, &status.node_id)),
+        signals.clone(),
+    ));
+    let sweeper = tokio::spawn(sweep_expired(
+        broker.clone(),
+        Duration::from_millis(config.broker.expiry_check_ms),
+        signals.clone(),
+    ));
+    drop(broker);
+
+    let end = election.hold(epoch, claimed_at, shutdown, &fenced).await;
+    if end != TermEnd::Shutdown {
+        signals.abort.cancel();
+        status.epoch.store(0, Ordering::SeqCst);
+        tracing::warn!(
+            epoch,
+            reason = end.describe(),
+            "demoted: closing the messaging port and every connection"
+        );
+    } else {
+        tracing::info!("messaging stopping; finishing in-flight writes");
+    }
+    let _ = server.await;
+    let _ = sweeper.await;
+    if let Err(e) = writer_task.await {
+        tracing::error!(error = %e, "group-commit writer ended abnormally");
+    }
+    status.epoch.store(0, Ordering::SeqCst);
+    Ok(end)
+}
+
+fn session_config(config: &Config, node_id: &str) -> SessionConfig {
+    SessionConfig {
         limits: Limits {
             max_body_bytes: config.stomp.max_body_bytes,
             max_headers: config.stomp.max_headers,
@@ -116,38 +331,63 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         heartbeat_receive_ms: config.stomp.heartbeat_receive_ms,
         default_prefetch: config.stomp.default_prefetch,
         max_pending_commits: config.stomp.max_pending_commits,
-        session_prefix: node_id.clone(),
-    });
-    let sweeper = tokio::spawn(sweep_expired(
-        broker.clone(),
-        Duration::from_millis(config.broker.expiry_check_ms),
-        shutdown.clone(),
-    ));
-    stomp::server::run(stomp_listener, broker.clone(), sessions, shutdown.clone()).await;
-    tracing::info!("messaging stopped; finishing in-flight writes");
-
-    let _ = sweeper.await;
-    drop(broker);
-    if let Err(e) = writer_task.await {
-        tracing::error!(error = %e, "group-commit writer ended abnormally");
-    }
-    let admin_result = admin_task.await;
-    store.close().await;
-    tracing::info!("stopped");
-    match admin_result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(NodeError::Admin(e)),
-        Err(e) => Err(NodeError::Admin(std::io::Error::other(e))),
+        session_prefix: node_id.to_string(),
     }
 }
 
-async fn sweep_expired(broker: Broker, every: Duration, shutdown: CancellationToken) {
+/// Keeps this node's row in the registry fresh.
+async fn register(
+    store: Arc<dyn Store>,
+    status: Arc<NodeStatus>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let started_at = crate::message::now_ms();
+    loop {
+        let record = NodeRecord {
+            node_id: status.node_id.clone(),
+            stomp_addr: status.stomp_addr.clone(),
+            admin_addr: status.admin_addr.clone(),
+            role: status.role().to_string(),
+            started_at,
+            last_seen: 0,
+        };
+        match tokio::time::timeout(every, store.heartbeat(&record)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "node heartbeat failed"),
+            Err(_) => tracing::debug!("node heartbeat timed out"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn sweep_expired(broker: Broker, every: Duration, signals: Stop) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = signals.stop.cancelled() => return,
+            _ = signals.abort.cancelled() => return,
             _ = tick.tick() => broker.expire(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(
+            super::redact("sqlite:./data/baton.db"),
+            "sqlite:./data/baton.db"
+        );
     }
 }

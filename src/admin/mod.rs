@@ -1,7 +1,7 @@
 //! The admin HTTP server (axum), on every node. For now: `/role` for load
 //! balancers and `/healthz`.
 
-use crate::store::Store;
+use crate::node::NodeStatus;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// What the handlers need.
 #[derive(Clone)]
 pub struct AdminState {
-    pub store: Arc<dyn Store>,
+    pub status: Arc<NodeStatus>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -35,13 +35,23 @@ pub async fn run(
         .await
 }
 
-/// A single node on the embedded store is always master.
-async fn role() -> (StatusCode, &'static str) {
-    (StatusCode::OK, "master\n")
+/// `master` with 200 or `slave` with 503, for load balancers.
+async fn role(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+    if state.status.is_master() {
+        (StatusCode::OK, "master\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "slave\n")
+    }
 }
 
 async fn healthz(State(state): State<AdminState>) -> (StatusCode, String) {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+    let Some(store) = state.status.store() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable: not connected yet\n".into(),
+        );
+    };
+    match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok\n".into()),
         Ok(Err(e)) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -23,6 +23,8 @@ pub enum SessionError {
     HeartbeatTimeout(u64),
     #[error("the broker is shutting down")]
     ShuttingDown,
+    #[error("this node is no longer the master; reconnect to the new master")]
+    Demoted,
     #[error("{0}")]
     SlowConsumer(String),
     #[error("connection error: {0}")]
@@ -53,6 +55,7 @@ impl SessionError {
             SessionError::Broker(_) => "request refused",
             SessionError::HeartbeatTimeout(_) => "heart-beat timeout",
             SessionError::ShuttingDown => "broker shutting down",
+            SessionError::Demoted => "master lost",
             SessionError::SlowConsumer(_) => "slow consumer",
             SessionError::Io(_) => "connection error",
         };

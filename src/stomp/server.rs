@@ -13,17 +13,22 @@ use tokio_util::task::TaskTracker;
 /// How long sessions get to finish after shutdown is requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts clients until `shutdown` fires, then drains every session.
-pub async fn run(
-    listener: TcpListener,
-    broker: Broker,
-    config: Arc<SessionConfig>,
-    shutdown: CancellationToken,
-) {
+/// What ends the sessions: `stop` (graceful shutdown: sessions first send
+/// the receipts of their pending commits) or `abort` (this node lost
+/// mastership: sessions close at once).
+#[derive(Clone, Default)]
+pub struct Stop {
+    pub stop: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+/// Accepts clients until told to stop, then waits for every session.
+pub async fn run(listener: TcpListener, broker: Broker, config: Arc<SessionConfig>, signals: Stop) {
     let sessions = TaskTracker::new();
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = signals.stop.cancelled() => break,
+            _ = signals.abort.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     if let Err(e) = socket.set_nodelay(true) {
@@ -35,7 +40,7 @@ pub async fn run(
                         peer.to_string(),
                         broker.clone(),
                         config.clone(),
-                        shutdown.clone(),
+                        signals.clone(),
                     ));
                 }
                 Err(e) => {

@@ -5,6 +5,7 @@ use super::codec::StompCodec;
 use super::error::SessionError;
 use super::frame::{Command, Frame, Parsed};
 use super::handler::{message_frame, Handler, SessionConfig};
+use super::server::Stop;
 use crate::broker::{AckMode, Broker, Outbox};
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -12,7 +13,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::codec::Framed;
-use tokio_util::sync::CancellationToken;
 
 /// Most deliveries written between two checks of the other event sources.
 const WRITE_BATCH: usize = 256;
@@ -25,13 +25,13 @@ pub async fn run<S>(
     peer: String,
     broker: Broker,
     config: Arc<SessionConfig>,
-    shutdown: CancellationToken,
+    signals: Stop,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut framed = Framed::new(socket, StompCodec::new(config.limits));
     let mut handler = Handler::new(broker.clone(), config.clone());
-    let outcome = serve(&mut framed, &mut handler, &config, &shutdown).await;
+    let outcome = serve(&mut framed, &mut handler, &config, &signals).await;
     match &outcome {
         Ok(()) => tracing::debug!(%peer, "client disconnected"),
         Err((SessionError::Io(e), _)) => tracing::debug!(%peer, error = %e, "connection lost"),
@@ -59,7 +59,7 @@ async fn serve<S>(
     framed: &mut Framed<S, StompCodec>,
     handler: &mut Handler,
     config: &SessionConfig,
-    shutdown: &CancellationToken,
+    signals: &Stop,
 ) -> Result<(), Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -78,7 +78,8 @@ where
         let outbox = handler.connected.as_ref().map(|c| c.outbox.clone());
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => {
+            _ = signals.abort.cancelled() => return Err(fail(SessionError::Demoted)),
+            _ = signals.stop.cancelled() => {
                 finish_pending(framed, handler).await?;
                 return Err(fail(SessionError::ShuttingDown));
             }
