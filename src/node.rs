@@ -10,7 +10,7 @@ use crate::config::{Backend, Config};
 use crate::election::{Election, TermEnd};
 use crate::stomp::server::Stop;
 use crate::stomp::{self, frame::Limits, SessionConfig};
-use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError};
+use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -243,13 +243,20 @@ async fn serve_term(
     claimed_at: tokio::time::Instant,
     shutdown: &CancellationToken,
 ) -> Result<TermEnd, NodeError> {
-    let fenced = CancellationToken::new();
+    let term = Term {
+        epoch,
+        fenced: CancellationToken::new(),
+        over: CancellationToken::new(),
+        commit_timeout: Duration::from_millis(
+            config.database.statement_timeout_ms + config.database.connect_timeout_ms,
+        ),
+    };
+    let fenced = term.fenced.clone();
     let (writer, writer_task) = GroupCommit::start(
         store.clone(),
-        epoch,
+        term.clone(),
         config.database.write_queue,
         config.database.max_batch,
-        fenced.clone(),
     );
     let core = CoreConfig {
         max_redeliveries: config.broker.max_redeliveries,
@@ -258,7 +265,10 @@ async fn serve_term(
     };
     let recovered = tokio::select! {
         r = Broker::recover(store, writer, core) => r,
-        end = election.hold(epoch, claimed_at, shutdown, &fenced) => return Ok(end),
+        end = election.hold(epoch, claimed_at, shutdown, &fenced) => {
+            term.over.cancel();
+            return Ok(end);
+        }
     };
     let broker = match recovered {
         Ok(b) => b,
@@ -284,7 +294,7 @@ async fn serve_term(
 
     let signals = Stop {
         stop: shutdown.child_token(),
-        abort: CancellationToken::new(),
+        abort: term.over.clone(),
     };
     let server = tokio::spawn(stomp::server::run(
         listener,

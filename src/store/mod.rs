@@ -2,12 +2,15 @@
 //! group-commit writer in front of it, and the backend chosen by URL.
 
 mod migrate;
+mod mysql;
+mod postgres;
 mod sqlite;
+mod sqlutil;
 mod writer;
 
-pub use writer::{Completion, GroupCommit, WriterStats};
+pub use writer::{Completion, GroupCommit, Term, WriterStats};
 
-use crate::config::DatabaseConfig;
+use crate::config::{Backend, DatabaseConfig};
 use crate::message::Message;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -114,7 +117,12 @@ pub trait Store: Send + Sync + 'static {
     /// any case when `force` (the caller holds the session lock): sets
     /// holder, epoch + 1, lease_expires = now + `lease_ms`, addresses.
     /// Returns the new epoch, or `None` when someone else holds it.
-    async fn try_acquire(&self, claim: &Claim, lease_ms: u64, force: bool) -> Result<Option<i64>, StoreError>;
+    async fn try_acquire(
+        &self,
+        claim: &Claim,
+        lease_ms: u64,
+        force: bool,
+    ) -> Result<Option<i64>, StoreError>;
     /// Extends the lease if `node_id` still holds `epoch`; `false` = lost.
     async fn renew(&self, node_id: &str, epoch: i64, lease_ms: u64) -> Result<bool, StoreError>;
     /// Frees the lock row (holder NULL, lease expired) if still ours.
@@ -146,13 +154,15 @@ pub trait SessionLock: Send {
 /// date.
 pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
     let url = &config.url;
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(config).await?))
-    } else {
-        Err(StoreError::Open {
-            url: url.to_string(),
-            reason: "only sqlite: URLs are supported by this build".to_string(),
-        })
+    match Backend::of(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(sqlite::SqliteStore::open(config).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(postgres::PgStore::open(config).await?)),
+        Some(Backend::Mysql) => Ok(Arc::new(mysql::MySqlStore::open(config).await?)),
+        None => Err(StoreError::Open {
+            url: sqlutil::redact_url(url),
+            reason: "expected sqlite:PATH, postgres://, postgresql://, mysql:// or mariadb://"
+                .to_string(),
+        }),
     }
 }
 

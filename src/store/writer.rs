@@ -5,6 +5,7 @@
 use super::{Store, StoreError, WriteOp};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,24 +47,19 @@ impl GroupCommit {
     /// Starts the writer. `capacity` bounds queued waiting requests (the
     /// producers' backpressure); `max_batch_ops` bounds one transaction.
     ///
-    /// Every transaction is fenced on `epoch`; when the store reports the
-    /// epoch is over, `fenced` is cancelled so the node demotes.
+    /// Every transaction is fenced on the term's epoch.
     pub fn start(
         store: Arc<dyn Store>,
-        epoch: i64,
+        term: Term,
         capacity: usize,
         max_batch_ops: usize,
-        fenced: CancellationToken,
     ) -> (GroupCommit, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let side = Arc::new(SideQueue::default());
         let stats = Arc::new(WriterStats::default());
         let task = tokio::spawn(run(
-            Fence {
-                store,
-                epoch,
-                fenced,
-            },
+            store,
+            term,
             rx,
             side.clone(),
             stats.clone(),
@@ -96,15 +92,25 @@ impl GroupCommit {
     }
 }
 
-/// The store and the term every commit is fenced on.
-struct Fence {
-    store: Arc<dyn Store>,
-    epoch: i64,
-    fenced: CancellationToken,
+/// The master term the writer commits for.
+#[derive(Debug, Clone)]
+pub struct Term {
+    /// Every transaction is fenced on this epoch.
+    pub epoch: i64,
+    /// Cancelled by the writer when the store reports the epoch is over, so
+    /// the node demotes.
+    pub fenced: CancellationToken,
+    /// Cancelled by the node when the term ends (not on a graceful stop):
+    /// the commit in flight is abandoned and every queued request fails at
+    /// once, so demotion never waits on an unreachable database.
+    pub over: CancellationToken,
+    /// Longest one group commit may take before it counts as failed.
+    pub commit_timeout: Duration,
 }
 
 async fn run(
-    fence: Fence,
+    store: Arc<dyn Store>,
+    term: Term,
     mut rx: mpsc::Receiver<Request>,
     side: Arc<SideQueue>,
     stats: Arc<WriterStats>,
@@ -148,16 +154,27 @@ async fn run(
         }
         let result = if ops.is_empty() {
             Ok(())
+        } else if term.over.is_cancelled() {
+            Err(StoreError::Closed)
         } else {
             stats.transactions.fetch_add(1, Ordering::Relaxed);
             stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
-            fence.store.commit(fence.epoch, &ops).await
+            tokio::select! {
+                biased;
+                _ = term.over.cancelled() => Err(StoreError::Closed),
+                r = tokio::time::timeout(term.commit_timeout, store.commit(term.epoch, &ops)) => {
+                    r.unwrap_or(Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)))
+                }
+            }
         };
-        if let Err(e) = &result {
-            stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, ops = ops.len(), "group commit failed");
-            if matches!(e, StoreError::Fenced { .. }) {
-                fence.fenced.cancel();
+        match &result {
+            Ok(()) | Err(StoreError::Closed) => {}
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, ops = ops.len(), "group commit failed");
+                if matches!(e, StoreError::Fenced { .. }) {
+                    term.fenced.cancel();
+                }
             }
         }
         for r in requests {
