@@ -80,26 +80,34 @@ impl Election {
     /// the winning claim was sent, or `None` on shutdown.
     pub async fn acquire(&mut self, shutdown: &CancellationToken) -> Option<(i64, Instant)> {
         let mut last_error: Option<String> = None;
+        let mut claimable_since: Option<Instant> = None;
+        let mut session_pause_until = Instant::now();
         loop {
-            let force = self.try_session_lock().await;
-            let sent = Instant::now();
-            let attempt = timeout(
-                self.renew,
-                self.store.try_acquire(&self.claim, self.lease_ms, force),
-            )
-            .await;
-            match attempt {
-                Ok(Ok(Some(epoch))) => return Some((epoch, sent)),
-                Ok(Ok(None)) => {
-                    if last_error.take().is_some() {
-                        tracing::info!("database reachable again; waiting for the master lock");
+            let attempt = match self.mode {
+                ElectionMode::Session if Instant::now() >= session_pause_until => {
+                    if self.try_session_lock(self.renew).await {
+                        claimable_since = None;
+                        let won = self.claim(true, &mut last_error).await;
+                        if won.is_none() {
+                            // The master claimed the row by lease without
+                            // the session lock: let it have the lock.
+                            self.step_down().await;
+                            session_pause_until = Instant::now() + self.renew * 2;
+                        }
+                        won
+                    } else {
+                        self.claim_after_grace(&mut claimable_since, &mut last_error)
+                            .await
                     }
                 }
-                Ok(Err(e)) => report(&mut last_error, e.to_string()),
-                Err(_) => report(
-                    &mut last_error,
-                    "the database did not answer in time".into(),
-                ),
+                ElectionMode::Session => {
+                    self.claim_after_grace(&mut claimable_since, &mut last_error)
+                        .await
+                }
+                _ => self.claim(false, &mut last_error).await,
+            };
+            if attempt.is_some() {
+                return attempt;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
@@ -108,12 +116,71 @@ impl Election {
         }
     }
 
+    /// One conditional claim of the lock row.
+    async fn claim(
+        &self,
+        with_session: bool,
+        last_error: &mut Option<String>,
+    ) -> Option<(i64, Instant)> {
+        let sent = Instant::now();
+        let attempt = timeout(
+            self.renew,
+            self.store
+                .try_acquire(&self.claim, self.lease_ms, with_session),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(Some(epoch))) => return Some((epoch, sent)),
+            Ok(Ok(None)) => {
+                if last_error.take().is_some() {
+                    tracing::info!("database reachable again; waiting for the master lock");
+                }
+            }
+            Ok(Err(e)) => report(last_error, e.to_string()),
+            Err(_) => report(last_error, "the database did not answer in time".into()),
+        }
+        None
+    }
+
+    /// Session mode without the session lock: another session holds it.
+    /// That holder is either alive (it claims a free row within a retry or
+    /// two) or a session lingering on the database side. Claim by the lease
+    /// rule only once the row has stayed claimable for a grace period, so a
+    /// live session holder is never raced.
+    async fn claim_after_grace(
+        &self,
+        claimable_since: &mut Option<Instant>,
+        last_error: &mut Option<String>,
+    ) -> Option<(i64, Instant)> {
+        let state = match timeout(self.renew, self.store.lock_state()).await {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) => {
+                report(last_error, e.to_string());
+                return None;
+            }
+            Err(_) => {
+                report(last_error, "the database did not answer in time".into());
+                return None;
+            }
+        };
+        if state.holder.is_some() && state.lease_remaining_ms >= 0 {
+            *claimable_since = None;
+            return None;
+        }
+        let since = *claimable_since.get_or_insert_with(Instant::now);
+        let grace = self.renew.max(self.retry * 10);
+        if since.elapsed() < grace {
+            return None;
+        }
+        self.claim(false, last_error).await
+    }
+
     /// True when the session lock (session mode) is held.
-    async fn try_session_lock(&mut self) -> bool {
+    async fn try_session_lock(&mut self, limit: Duration) -> bool {
         let Some(lock) = self.session.as_mut() else {
             return false;
         };
-        match timeout(self.renew, lock.try_lock()).await {
+        match timeout(limit, lock.try_lock()).await {
             Ok(Ok(held)) => held,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "session lock attempt failed");
@@ -146,23 +213,28 @@ impl Election {
                 _ = sleep_until(deadline) => return TermEnd::LeaseDeadline,
                 _ = sleep(self.renew) => {}
             }
+            // Keep (or re-take) the session lock and record in the row
+            // whether we hold it; if another node got it, it takes the row
+            // and the renewal says so.
+            let with_session = match self.mode {
+                ElectionMode::Session => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    self.try_session_lock(left.min(self.renew)).await
+                }
+                _ => false,
+            };
             let sent = Instant::now();
             let renewal = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return TermEnd::Shutdown,
                 _ = fenced.cancelled() => return TermEnd::Fenced,
-                r = timeout_at(deadline, self.store.renew(&self.claim.node_id, epoch, self.lease_ms)) => r,
+                r = timeout_at(deadline, self.store.renew(&self.claim.node_id, epoch, self.lease_ms, with_session)) => r,
             };
             match renewal {
                 Ok(Ok(true)) => last_ok_sent = sent,
                 Ok(Ok(false)) => return TermEnd::Deposed,
                 Ok(Err(e)) => tracing::warn!(error = %e, "lease renewal failed"),
                 Err(_) => return TermEnd::LeaseDeadline,
-            }
-            // Keep (or re-take) the session lock; if another node got it, it
-            // will take the row and the next renewal says so.
-            if self.session.is_some() && !self.try_session_lock().await {
-                tracing::warn!("this master does not hold the database session lock");
             }
         }
     }

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS {prefix}lock (
     holder          TEXT,
     epoch           INTEGER NOT NULL DEFAULT 0,
     lease_expires   INTEGER NOT NULL DEFAULT 0,
+    session_held    INTEGER NOT NULL DEFAULT 0,
     stomp_addr      TEXT,
     admin_addr      TEXT
 );

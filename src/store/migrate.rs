@@ -12,7 +12,53 @@ pub const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/sqlite/0001_init.sql"),
 }];
 
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+pub const MYSQL: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../migrations/mysql/0001_init.sql"),
+}];
+
 /// The migration text with the table prefix filled in.
 pub fn render(sql: &str, prefix: &str) -> String {
     sql.replace("{prefix}", prefix)
+}
+
+/// Splits a migration into single statements for databases that take one
+/// statement per query (MySQL): drops `--` comment lines, then splits at
+/// `;`. Migration files keep `;` out of literals and comments' ends.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let text: Vec<&str> = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect();
+    text.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_migration_splits_into_its_statements() {
+        let stmts = split_statements(&render(MYSQL[0].sql, "x_"));
+        assert_eq!(stmts.len(), 6, "{stmts:#?}");
+        assert!(stmts.iter().all(|s| !s.contains("--") && !s.contains('{')));
+        assert!(stmts[3].starts_with("INSERT IGNORE INTO `x_lock`"));
+    }
+
+    #[test]
+    fn every_backend_has_the_same_versions() {
+        let versions = |m: &[Migration]| m.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+        assert_eq!(versions(SQLITE), versions(MYSQL));
+    }
 }

@@ -4,6 +4,7 @@
 mod migrate;
 mod mysql;
 mod postgres;
+mod session;
 mod sqlite;
 mod sqlutil;
 mod writer;
@@ -113,18 +114,28 @@ pub trait Store: Send + Sync + 'static {
     /// Closes every connection.
     async fn close(&self);
 
-    /// Takes the lock row when it is free or its lease has expired, or in
-    /// any case when `force` (the caller holds the session lock): sets
-    /// holder, epoch + 1, lease_expires = now + `lease_ms`, addresses.
-    /// Returns the new epoch, or `None` when someone else holds it.
+    /// Takes the lock row when it is free or its lease has expired, or,
+    /// when `with_session` (the caller holds the session lock), also when
+    /// the row's holder claimed it with the session lock (`session_held`):
+    /// that holder's session must be gone. Sets holder, epoch + 1,
+    /// lease_expires = now + `lease_ms`, `session_held = with_session`,
+    /// addresses. Returns the new epoch, or `None` when someone else holds
+    /// it.
     async fn try_acquire(
         &self,
         claim: &Claim,
         lease_ms: u64,
         force: bool,
     ) -> Result<Option<i64>, StoreError>;
-    /// Extends the lease if `node_id` still holds `epoch`; `false` = lost.
-    async fn renew(&self, node_id: &str, epoch: i64, lease_ms: u64) -> Result<bool, StoreError>;
+    /// Extends the lease (and records whether the holder has the session
+    /// lock) if `node_id` still holds `epoch`; `false` = lost.
+    async fn renew(
+        &self,
+        node_id: &str,
+        epoch: i64,
+        lease_ms: u64,
+        with_session: bool,
+    ) -> Result<bool, StoreError>;
     /// Frees the lock row (holder NULL, lease expired) if still ours.
     async fn release(&self, node_id: &str, epoch: i64) -> Result<(), StoreError>;
     /// The lock row now.

@@ -1,8 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
 use super::{
-    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp,
-    LOCK_NAME,
+    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
+    StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::{self, DatabaseConfig};
 use crate::message::{Destination, Message};
@@ -250,30 +250,43 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 
-    async fn try_acquire(&self, claim: &Claim, lease_ms: u64, force: bool) -> Result<Option<i64>, StoreError> {
+    async fn try_acquire(
+        &self,
+        claim: &Claim,
+        lease_ms: u64,
+        with_session: bool,
+    ) -> Result<Option<i64>, StoreError> {
         let p = &self.prefix;
         let epoch: Option<i64> = sqlx::query_scalar(&format!(
             "UPDATE {p}lock SET holder = ?, epoch = epoch + 1, lease_expires = {NOW_MS} + ?, \
-             stomp_addr = ?, admin_addr = ? \
-             WHERE name = ? AND (? OR holder IS NULL OR lease_expires < {NOW_MS}) RETURNING epoch"
+             stomp_addr = ?, admin_addr = ?, session_held = ? \
+             WHERE name = ? AND (holder IS NULL OR lease_expires < {NOW_MS} OR (? AND session_held)) RETURNING epoch"
         ))
         .bind(&claim.node_id)
         .bind(lease_ms as i64)
         .bind(&claim.stomp_addr)
         .bind(&claim.admin_addr)
+        .bind(with_session)
         .bind(LOCK_NAME)
-        .bind(force)
+        .bind(with_session)
         .fetch_optional(&self.pool)
         .await?;
         Ok(epoch)
     }
 
-    async fn renew(&self, node_id: &str, epoch: i64, lease_ms: u64) -> Result<bool, StoreError> {
+    async fn renew(
+        &self,
+        node_id: &str,
+        epoch: i64,
+        lease_ms: u64,
+        with_session: bool,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(&format!(
-            "UPDATE {}lock SET lease_expires = {NOW_MS} + ? WHERE name = ? AND holder = ? AND epoch = ?",
+            "UPDATE {}lock SET lease_expires = {NOW_MS} + ?, session_held = ? WHERE name = ? AND holder = ? AND epoch = ?",
             self.prefix
         ))
         .bind(lease_ms as i64)
+        .bind(with_session)
         .bind(LOCK_NAME)
         .bind(node_id)
         .bind(epoch)
@@ -347,8 +360,12 @@ impl Store for SqliteStore {
             .map(|r| {
                 Ok(NodeRecord {
                     node_id: r.try_get("node_id")?,
-                    stomp_addr: r.try_get::<Option<String>, _>("stomp_addr")?.unwrap_or_default(),
-                    admin_addr: r.try_get::<Option<String>, _>("admin_addr")?.unwrap_or_default(),
+                    stomp_addr: r
+                        .try_get::<Option<String>, _>("stomp_addr")?
+                        .unwrap_or_default(),
+                    admin_addr: r
+                        .try_get::<Option<String>, _>("admin_addr")?
+                        .unwrap_or_default(),
                     role: r.try_get("role")?,
                     started_at: r.try_get("started_at")?,
                     last_seen: r.try_get("last_seen")?,

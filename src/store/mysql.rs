@@ -1,0 +1,525 @@
+//! The MySQL/MariaDB store (InnoDB): a connection pool for the data path,
+//! multi-row statements built with `QueryBuilder`, and `GET_LOCK` on a
+//! dedicated connection for session-mode election.
+//!
+//! Session settings on every connection (see [`setup_session`]): a
+//! server-side statement timeout, strict mode (an over-long value is an
+//! error, never silently truncated) and READ COMMITTED. Correctness does not
+//! depend on the isolation level (fencing is a locking read, which sees the
+//! latest committed row at any level); READ COMMITTED avoids the gap and
+//! next-key locks REPEATABLE READ takes for `DELETE ... IN` on ids already
+//! gone. It is skipped when the server logs statements
+//! (`binlog_format=STATEMENT`), where MySQL rejects READ COMMITTED writes.
+//! Row-lock waits are bounded by the statement timeout as well
+//! (`innodb_lock_wait_timeout`, whole seconds, rounded up).
+//!
+//! sqlx connects with `CLIENT_FOUND_ROWS`, so `rows_affected` counts
+//! matched rows: a renewal within the same millisecond still reports 1.
+
+use super::session::MySqlSessionLock;
+use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
+use super::{
+    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
+    StoreError, WriteOp, LOCK_NAME,
+};
+use crate::config::DatabaseConfig;
+use crate::message::{Destination, Message};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlRow};
+use sqlx::{ConnectOptions, Connection, Executor, MySql, MySqlPool, QueryBuilder, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The database clock in Unix milliseconds, from UTC directly: the same
+/// whatever the session time zone (a `timezone=` URL parameter with DST
+/// would make `UNIX_TIMESTAMP(NOW(3))` ambiguous for an hour a year).
+const NOW_MS: &str =
+    "CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000 AS SIGNED)";
+
+/// Rows per multi-row statement: 7 placeholders each, far below 65535.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Longest wait for another node's migration.
+const MIGRATION_LOCK_WAIT_S: u32 = 60;
+
+/// A `GET_LOCK` name: server-wide, so it names the database as well as the
+/// prefix (two clusters in two schemas of one server must not share it).
+/// At most 64 characters, MySQL's limit.
+fn lock_name(prefix: &str, database: &str, what: &str) -> String {
+    let name = format!("{prefix}{what}@{database}");
+    if name.len() <= 64 {
+        name
+    } else {
+        format!("{prefix}{what}@{:016x}", fnv1a64(database))
+    }
+}
+
+/// Per-connection settings; see the module comment.
+pub(super) async fn setup_session(
+    conn: &mut MySqlConnection,
+    statement_ms: u64,
+) -> Result<(), sqlx::Error> {
+    if statement_ms > 0 {
+        let mariadb = format!(
+            "SET SESSION max_statement_time = {:.3}",
+            statement_ms as f64 / 1000.0
+        );
+        if conn.execute(mariadb.as_str()).await.is_err() {
+            // MySQL: bounds SELECTs only. Neither known: no server-side bound.
+            let mysql = format!("SET SESSION max_execution_time = {statement_ms}");
+            let _ = conn.execute(mysql.as_str()).await;
+        }
+        // Row-lock waits (the fencing read, the lock-row UPDATE) end with
+        // the statement timeout too, not after InnoDB's default 50 s.
+        let wait = format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            statement_ms.div_ceil(1000)
+        );
+        let _ = conn.execute(wait.as_str()).await;
+        // MariaDB: end a session that stops talking inside a transaction
+        // (a master partitioned mid-commit), so its shared lock on the lock
+        // row cannot block the next master's claim. MySQL has no such bound.
+        let idle = format!(
+            "SET SESSION idle_transaction_timeout = {}",
+            statement_ms.div_ceil(1000)
+        );
+        let _ = conn.execute(idle.as_str()).await;
+    }
+    conn.execute("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
+        .await?;
+    let binlog: Option<String> = sqlx::query_scalar("SELECT CAST(@@SESSION.binlog_format AS CHAR)")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap_or(None);
+    if !binlog.is_some_and(|f| f.eq_ignore_ascii_case("STATEMENT")) {
+        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .await?;
+    }
+    Ok(())
+}
+
+pub struct MySqlStore {
+    pool: MySqlPool,
+    prefix: String,
+    options: MySqlConnectOptions,
+    database: String,
+    connect_timeout_ms: u64,
+    statement_timeout_ms: u64,
+    /// Bytes per multi-row INSERT, from the server's `max_allowed_packet`.
+    insert_bytes: usize,
+}
+
+impl MySqlStore {
+    /// Connects the pool (`mariadb://` is read as `mysql://`) and migrates.
+    pub async fn open(config: &DatabaseConfig) -> Result<MySqlStore, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            url: redact_url(&config.url),
+            reason,
+        };
+        let url = match config.url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => config.url.clone(),
+        };
+        let options = MySqlConnectOptions::from_str(&url).map_err(|e| open_err(e.to_string()))?;
+        let database = options.get_database().unwrap_or_default().to_string();
+        if database.is_empty() {
+            return Err(open_err(
+                "the URL names no database, e.g. mysql://user@host/baton".into(),
+            ));
+        }
+        let statement_ms = config.statement_timeout_ms;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(config.pool_size.max(1))
+            .acquire_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .after_connect(move |conn, _meta| Box::pin(setup_session(conn, statement_ms)))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        let packet: Option<i64> = sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(None);
+        let insert_bytes =
+            (packet.unwrap_or(4 << 20).max(0) as usize / 2).clamp(64 << 10, 16 << 20);
+        let store = MySqlStore {
+            pool,
+            prefix: config.table_prefix.clone(),
+            options,
+            database,
+            connect_timeout_ms: config.connect_timeout_ms,
+            statement_timeout_ms: statement_ms,
+            insert_bytes,
+        };
+        if let Err(e) = store.migrate().await {
+            store.pool.close().await;
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations on a dedicated connection without the
+    /// statement timeout. DDL commits implicitly in MySQL, so a transaction
+    /// cannot serialise nodes starting together: `GET_LOCK` does, and every
+    /// statement is idempotent, so a migration cut short is simply rerun.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = deadline(self.connect_timeout_ms, self.options.connect()).await?;
+        let name = lock_name(&self.prefix, &self.database, "migrate");
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&name)
+            .bind(MIGRATION_LOCK_WAIT_S)
+            .fetch_one(&mut conn)
+            .await?;
+        if got != Some(1) {
+            return Err(StoreError::Migration {
+                version: 0,
+                reason: format!(
+                    "another node held the migration lock '{name}' for {MIGRATION_LOCK_WAIT_S} s"
+                ),
+            });
+        }
+        let result = self.migrate_locked(&mut conn).await;
+        let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&name)
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+        result
+    }
+
+    async fn migrate_locked(&self, conn: &mut MySqlConnection) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE IF NOT EXISTS `{p}schema_migrations` \
+             (version INT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL) ENGINE = InnoDB"
+        ))
+        .execute(&mut *conn)
+        .await?;
+        for m in migrate::MYSQL {
+            let done: Option<i32> = sqlx::query_scalar(&format!(
+                "SELECT version FROM `{p}schema_migrations` WHERE version = ?"
+            ))
+            .bind(m.version as i32)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in migrate::split_statements(&migrate::render(m.sql, p)) {
+                sqlx::raw_sql(&statement)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| StoreError::Migration {
+                        version: m.version,
+                        reason: e.to_string(),
+                    })?;
+            }
+            sqlx::query(&format!(
+                "INSERT IGNORE INTO `{p}schema_migrations` (version, applied_at) VALUES (?, {NOW_MS})"
+            ))
+            .bind(m.version as i32)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A nullable text column. The tables use the binary collation
+/// `utf8mb4_bin`, which the protocol flags as binary, so sqlx will not
+/// decode it as `String`: read the bytes and check the UTF-8.
+fn opt_text(row: &MySqlRow, column: &str) -> Result<Option<String>, StoreError> {
+    let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>(column)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        StoreError::from(sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(e),
+        })
+    })
+}
+
+/// A text column that must not be NULL; see [`opt_text`].
+fn text(row: &MySqlRow, column: &str) -> Result<String, StoreError> {
+    opt_text(row, column)?.ok_or_else(|| {
+        StoreError::from(sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: "unexpected NULL".into(),
+        })
+    })
+}
+
+fn row_to_message(row: &MySqlRow) -> Result<Message, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let dest = text(row, "destination")?;
+    let destination = Destination::parse(&dest).map_err(|e| StoreError::Corrupt {
+        id,
+        reason: e.to_string(),
+    })?;
+    let headers = text(row, "headers")?;
+    let body: Vec<u8> = row.try_get("body")?;
+    let priority: i16 = row.try_get("priority")?;
+    let redeliveries: i32 = row.try_get("redeliveries")?;
+    Ok(Message {
+        id,
+        destination,
+        priority: priority.clamp(0, 9) as u8,
+        expires: row.try_get("expires")?,
+        persistent: true,
+        headers: decode_headers(id, &headers)?,
+        body: Bytes::from(body),
+        redelivery_count: redeliveries.max(0) as u32,
+        redelivered: false,
+    })
+}
+
+#[async_trait]
+impl Store for MySqlStore {
+    async fn max_message_id(&self) -> Result<i64, StoreError> {
+        let max: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT MAX(id) FROM `{}msgs`", self.prefix))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, destination, priority, expires, redeliveries, headers, body FROM `{}msgs` ORDER BY id",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_message).collect()
+    }
+
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        // The shared row lock conflicts with try_acquire's UPDATE, so a new
+        // master's claim and this transaction are ordered.
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM `{p}lock` WHERE name = ? LOCK IN SHARE MODE"
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        let inserts: Vec<&Message> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Insert(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        for batch in batches(&inserts, ROWS_PER_STATEMENT, self.insert_bytes) {
+            let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
+                "INSERT INTO `{p}msgs` (id, destination, priority, expires, redeliveries, headers, body) "
+            ));
+            qb.push_values(batch, |mut row, m| {
+                row.push_bind(m.id)
+                    .push_bind(m.destination.to_string())
+                    .push_bind(i16::from(m.priority))
+                    .push_bind(m.expires)
+                    .push_bind(i64::from(m.redelivery_count))
+                    .push_bind(encode_headers(&m.headers))
+                    .push_bind(m.body.as_ref());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for op in ops {
+            if let WriteOp::SetRedeliveries { id, count } = op {
+                sqlx::query(&format!(
+                    "UPDATE `{p}msgs` SET redeliveries = ? WHERE id = ?"
+                ))
+                .bind(i64::from(*count).min(i64::from(i32::MAX)))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for op in ops {
+            if let WriteOp::Move {
+                id,
+                destination,
+                headers,
+            } = op
+            {
+                sqlx::query(&format!(
+                    "UPDATE `{p}msgs` SET destination = ?, headers = ?, redeliveries = 0 WHERE id = ?"
+                ))
+                .bind(destination)
+                .bind(encode_headers(headers))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let deletes: Vec<i64> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Delete(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<MySql> =
+                QueryBuilder::new(format!("DELETE FROM `{p}msgs` WHERE id IN ("));
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn try_acquire(
+        &self,
+        claim: &Claim,
+        lease_ms: u64,
+        with_session: bool,
+    ) -> Result<Option<i64>, StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE `{p}lock` SET holder = ?, epoch = epoch + 1, lease_expires = {NOW_MS} + ?, \
+             stomp_addr = ?, admin_addr = ?, session_held = ? \
+             WHERE name = ? AND (holder IS NULL OR lease_expires < {NOW_MS} OR (? AND session_held))"
+        ))
+        .bind(&claim.node_id)
+        .bind(lease_ms as i64)
+        .bind(&claim.stomp_addr)
+        .bind(&claim.admin_addr)
+        .bind(with_session)
+        .bind(LOCK_NAME)
+        .bind(with_session)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let epoch: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM `{p}lock` WHERE name = ?"))
+            .bind(LOCK_NAME)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(epoch))
+    }
+
+    async fn renew(
+        &self,
+        node_id: &str,
+        epoch: i64,
+        lease_ms: u64,
+        with_session: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE `{}lock` SET lease_expires = {NOW_MS} + ?, session_held = ? WHERE name = ? AND holder = ? AND epoch = ?",
+            self.prefix
+        ))
+        .bind(lease_ms as i64)
+        .bind(with_session)
+        .bind(LOCK_NAME)
+        .bind(node_id)
+        .bind(epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, node_id: &str, epoch: i64) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE `{}lock` SET holder = NULL, lease_expires = 0 WHERE name = ? AND holder = ? AND epoch = ?",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .bind(node_id)
+        .bind(epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_state(&self) -> Result<LockState, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT holder, epoch, stomp_addr, admin_addr, lease_expires - {NOW_MS} AS remaining \
+             FROM `{}lock` WHERE name = ?",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(LockState {
+            holder: opt_text(&row, "holder")?,
+            epoch: row.try_get("epoch")?,
+            stomp_addr: opt_text(&row, "stomp_addr")?,
+            admin_addr: opt_text(&row, "admin_addr")?,
+            lease_remaining_ms: row.try_get("remaining")?,
+        })
+    }
+
+    fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
+        Some(Box::new(MySqlSessionLock::new(
+            self.options.clone(),
+            lock_name(&self.prefix, &self.database, "baton_master"),
+            self.connect_timeout_ms,
+            self.statement_timeout_ms,
+        )))
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO `{}nodes` (node_id, stomp_addr, admin_addr, role, started_at, last_seen) \
+             VALUES (?, ?, ?, ?, ?, {NOW_MS}) \
+             ON DUPLICATE KEY UPDATE stomp_addr = VALUES(stomp_addr), \
+             admin_addr = VALUES(admin_addr), role = VALUES(role), \
+             started_at = VALUES(started_at), last_seen = VALUES(last_seen)",
+            self.prefix
+        ))
+        .bind(&node.node_id)
+        .bind(&node.stomp_addr)
+        .bind(&node.admin_addr)
+        .bind(&node.role)
+        .bind(node.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT node_id, stomp_addr, admin_addr, role, started_at, last_seen FROM `{}nodes` ORDER BY node_id",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NodeRecord {
+                    node_id: text(r, "node_id")?,
+                    stomp_addr: opt_text(r, "stomp_addr")?.unwrap_or_default(),
+                    admin_addr: opt_text(r, "admin_addr")?.unwrap_or_default(),
+                    role: text(r, "role")?,
+                    started_at: r.try_get("started_at")?,
+                    last_seen: r.try_get("last_seen")?,
+                })
+            })
+            .collect()
+    }
+}
