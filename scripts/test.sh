@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is
 # missing (a Python venv with stomp.py), then checks formatting and lints and
-# runs every unit and integration test against the real binary.
+# runs every unit and integration test against the real binary (on SQLite,
+# PostgreSQL and MariaDB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,29 @@ if ! "$venv/bin/python" -c "import stomp" 2>/dev/null; then
     "$venv/bin/pip" install -q -r tests/interop/requirements.txt
 fi
 export STOMP_PY_PYTHON="$PWD/$venv/bin/python"
+
+# The HA and store tests need PostgreSQL (127.0.0.1:5432, user postgres,
+# trust auth) and MariaDB (127.0.0.1:3306, root, no password); start them if
+# they are installed but stopped, install them if missing. The tests also
+# start private instances with initdb / mariadb-install-db.
+if ! command -v pg_ctlcluster >/dev/null || ! command -v mariadbd >/dev/null; then
+    echo "installing PostgreSQL and MariaDB" >&2
+    apt-get install -y -q postgresql mariadb-server >/dev/null
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "starting PostgreSQL" >&2
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+fi
+if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    echo "starting MariaDB" >&2
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    for _ in $(seq 1 60); do
+        mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+fi
+pg_isready -h 127.0.0.1 -p 5432
+mariadb-admin -h 127.0.0.1 -u root ping
 
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
