@@ -611,6 +611,12 @@ impl Config {
         if e.retry_ms == 0 {
             return Err(invalid("election.retry_ms", "must be at least 1"));
         }
+        if self.broker.dlq_prefix.chars().count() > 64 {
+            return Err(invalid(
+                "broker.dlq_prefix",
+                "must be at most 64 characters",
+            ));
+        }
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }

@@ -11,6 +11,10 @@ pub enum Destination {
     Topic(String),
 }
 
+/// Longest destination name (after `/queue/` or `/topic/`), so that every
+/// destination, also a dead-letter queue's, fits every store's column.
+pub const MAX_NAME_CHARS: usize = 400;
+
 /// Why a destination string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationError {
@@ -18,6 +22,8 @@ pub enum DestinationError {
     UnknownKind(String),
     #[error("destination '{0}' has an empty name")]
     EmptyName(String),
+    #[error("destination '{prefix}...' is too long: names are at most {max} characters")]
+    TooLong { prefix: String, max: usize },
 }
 
 impl Destination {
@@ -33,6 +39,12 @@ impl Destination {
             };
         if name.is_empty() {
             return Err(DestinationError::EmptyName(s.to_string()));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(DestinationError::TooLong {
+                prefix: s.chars().take(40).collect(),
+                max: MAX_NAME_CHARS,
+            });
         }
         Ok(make(name.to_string()))
     }
@@ -127,5 +139,12 @@ mod tests {
             Destination::parse("/topic/x").unwrap().to_string(),
             "/topic/x"
         );
+        let long = format!("/queue/{}", "é".repeat(MAX_NAME_CHARS));
+        assert!(Destination::parse(&long).is_ok());
+        let too_long = format!("/queue/{}", "x".repeat(MAX_NAME_CHARS + 1));
+        assert!(matches!(
+            Destination::parse(&too_long),
+            Err(DestinationError::TooLong { .. })
+        ));
     }
 }

@@ -2073,3 +2073,26 @@ fn unsupported_version_error_lists_the_supported_ones() {
     assert_eq!(e.header("version"), Some("1.0,1.1,1.2"));
     assert!(raw.closed());
 }
+
+#[test]
+fn over_long_destination_names_are_refused_with_a_clear_error() {
+    let b = Baton::start();
+    let mut raw = Raw::connect(&b.stomp);
+    raw.write(b"CONNECT\naccept-version:1.2\nhost:x\n\n\0");
+    assert_eq!(
+        raw.read_frame().expect("CONNECTED").command,
+        Command::Connected
+    );
+    let name = "x".repeat(baton::message::MAX_NAME_CHARS + 1);
+    raw.write(
+        format!("SEND\ndestination:/queue/{name}\npersistent:true\nreceipt:r\n\nbody\0").as_bytes(),
+    );
+    let e = raw.read_frame().expect("ERROR frame");
+    assert_eq!(e.command, Command::Error);
+    assert_eq!(e.header("receipt-id"), Some("r"));
+    assert!(
+        e.header("message").unwrap_or("").contains("too long"),
+        "{e:?}"
+    );
+    assert!(raw.closed());
+}

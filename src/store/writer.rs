@@ -129,14 +129,19 @@ async fn run(
                 _ = side.notify.notified() => {}
             }
         }
+        // All ops of the batch in one vector; `ends[i]` is where request i's
+        // ops end (the side queue's ops come last).
         let mut ops: Vec<WriteOp> = Vec::new();
+        let mut ends = Vec::new();
         for r in requests.iter_mut() {
             ops.append(&mut r.ops);
+            ends.push(ops.len());
         }
         while !closed && ops.len() < max_batch_ops {
             match rx.try_recv() {
                 Ok(mut r) => {
                     ops.append(&mut r.ops);
+                    ends.push(ops.len());
                     requests.push(r);
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -152,34 +157,65 @@ async fn run(
             }
             continue;
         }
-        let result = if ops.is_empty() {
-            Ok(())
-        } else if term.over.is_cancelled() {
-            Err(StoreError::Closed)
-        } else {
-            stats.transactions.fetch_add(1, Ordering::Relaxed);
-            stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
-            tokio::select! {
-                biased;
-                _ = term.over.cancelled() => Err(StoreError::Closed),
-                r = tokio::time::timeout(term.commit_timeout, store.commit(term.epoch, &ops)) => {
-                    r.unwrap_or(Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)))
-                }
+        let result = commit_once(&store, &term, &stats, &ops).await;
+        if requests.len() > 1 && rejected_by_database(&result) {
+            // One bad request (say, a body over the server's packet limit)
+            // must not fail everybody else's: commit each on its own.
+            let mut start = 0;
+            for (r, end) in requests.into_iter().zip(ends) {
+                (r.done)(commit_once(&store, &term, &stats, &ops[start..end]).await);
+                start = end;
             }
-        };
-        match &result {
-            Ok(()) | Err(StoreError::Closed) => {}
-            Err(e) => {
-                stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, ops = ops.len(), "group commit failed");
-                if matches!(e, StoreError::Fenced { .. }) {
-                    term.fenced.cancel();
-                }
+            if let Err(e) = commit_once(&store, &term, &stats, &ops[start..]).await {
+                tracing::error!(error = %e, "acknowledgement and expiry writes failed");
             }
+            continue;
         }
         for r in requests {
             (r.done)(result.clone());
         }
     }
     tracing::debug!("group-commit writer stopped");
+}
+
+/// True when the database itself refused the transaction (as opposed to
+/// being unreachable, slow, or fencing us off).
+fn rejected_by_database(result: &Result<(), StoreError>) -> bool {
+    matches!(result, Err(StoreError::Database(e)) if matches!(**e, sqlx::Error::Database(_)))
+}
+
+/// One fenced transaction, bounded by the commit timeout and abandoned when
+/// the term ends.
+async fn commit_once(
+    store: &Arc<dyn Store>,
+    term: &Term,
+    stats: &WriterStats,
+    ops: &[WriteOp],
+) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    if term.over.is_cancelled() {
+        return Err(StoreError::Closed);
+    }
+    stats.transactions.fetch_add(1, Ordering::Relaxed);
+    stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
+    let result = tokio::select! {
+        biased;
+        _ = term.over.cancelled() => Err(StoreError::Closed),
+        r = tokio::time::timeout(term.commit_timeout, store.commit(term.epoch, ops)) => {
+            r.unwrap_or(Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)))
+        }
+    };
+    match &result {
+        Ok(()) | Err(StoreError::Closed) => {}
+        Err(e) => {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, ops = ops.len(), "group commit failed");
+            if matches!(e, StoreError::Fenced { .. }) {
+                term.fenced.cancel();
+            }
+        }
+    }
+    result
 }
