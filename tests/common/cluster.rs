@@ -187,6 +187,49 @@ impl Db {
             .collect()
     }
 
+    /// `(node_id, role)` of every row of the node registry, by id.
+    pub async fn registry(&self) -> Vec<(String, String)> {
+        let sql = format!("SELECT node_id, role FROM {PREFIX}nodes ORDER BY node_id");
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = match self.kind {
+            Kind::Sqlite => {
+                let mut c = self.sqlite_conn().await;
+                sqlx::query_as::<_, (String, String)>(&sql)
+                    .fetch_all(&mut c)
+                    .await
+                    .map(|r| {
+                        r.into_iter()
+                            .map(|(a, b)| (a.into_bytes(), b.into_bytes()))
+                            .collect()
+                    })
+            }
+            Kind::Postgres => {
+                let mut c = self.pg_conn().await;
+                sqlx::query_as::<_, (String, String)>(&sql)
+                    .fetch_all(&mut c)
+                    .await
+                    .map(|r| {
+                        r.into_iter()
+                            .map(|(a, b)| (a.into_bytes(), b.into_bytes()))
+                            .collect()
+                    })
+            }
+            Kind::Mariadb => {
+                // utf8mb4_bin columns come back as binary strings.
+                let mut c = self.my_conn().await;
+                sqlx::query_as(&sql).fetch_all(&mut c).await
+            }
+        }
+        .expect("read the node registry");
+        rows.into_iter()
+            .map(|(a, b)| {
+                (
+                    String::from_utf8_lossy(&a).into_owned(),
+                    String::from_utf8_lossy(&b).into_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The election row (`<prefix>lock`, name 'baton').
     pub async fn lock_row(&self) -> LockRow {
         let sql = format!("SELECT holder, epoch FROM {PREFIX}lock WHERE name = 'baton'");
@@ -1043,6 +1086,18 @@ pub async fn one_master_among(db: Db, settings: Settings, n: usize) {
     // Several renewals later nothing changed.
     tokio::time::sleep(Duration::from_millis(settings.lease_ms * 2)).await;
     assert_single_master(&db, &nodes, m).await;
+    // The registry shows the whole cluster with each node's role.
+    let expected: Vec<(String, String)> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                n.name.clone(),
+                if i == m { "master" } else { "slave" }.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(db.registry().await, expected, "node registry");
     for (i, node) in nodes.iter().enumerate() {
         let terms = usize::from(i == m);
         assert_eq!(
