@@ -5,6 +5,8 @@
 
 pub mod cluster;
 pub mod proxy;
+pub mod scenarios;
+pub mod testdb;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

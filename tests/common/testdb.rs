@@ -1,0 +1,546 @@
+//! Databases for the master/slave tests: a fresh database per test (SQLite
+//! file, or a uniquely named PostgreSQL / MariaDB database), private database
+//! servers a test may crash and restart, and direct SQL checks of what the
+//! nodes committed.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Failure guard for anything that must happen. Generous: it only bounds
+/// how long a broken build takes to fail.
+pub const GUARD: Duration = Duration::from_secs(30);
+
+/// Table prefix the nodes use (the default).
+pub const PREFIX: &str = "baton_";
+
+/// A port nobody listens on right now (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+fn unique_name(what: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "baton_{what}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+// ------------------------------------------------------------ databases
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+    Mariadb,
+}
+
+/// A database of its own for one test, dropped (or deleted) with it.
+pub struct Db {
+    pub kind: Kind,
+    pub host: String,
+    pub port: u16,
+    /// Database name, or the file path for SQLite.
+    pub name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The election row as read with SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRow {
+    pub holder: Option<String>,
+    pub epoch: i64,
+}
+
+/// Runs one statement with the database's command-line client as its
+/// superuser; stdout, or the error output.
+fn admin_sql(kind: Kind, host: &str, port: u16, sql: &str) -> Result<String, String> {
+    let mut cmd = match kind {
+        Kind::Postgres => {
+            let mut c = Command::new("psql");
+            c.args(["-h", host, "-p", &port.to_string(), "-U", "postgres"])
+                .args(["-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]);
+            c
+        }
+        Kind::Mariadb => {
+            let mut c = Command::new("mariadb");
+            c.args(["-h", host, "-P", &port.to_string(), "-u", "root"])
+                .args(["--protocol=tcp", "-N", "-B", "-e", sql]);
+            c
+        }
+        Kind::Sqlite => return Err("no admin client for SQLite".into()),
+    };
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the {kind:?} client: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+impl Db {
+    /// A fresh SQLite file in a temporary folder.
+    pub fn sqlite() -> Db {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = dir.path().join("baton.db").display().to_string();
+        Db {
+            kind: Kind::Sqlite,
+            host: String::new(),
+            port: 0,
+            name,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh database on the shared PostgreSQL (127.0.0.1:5432, user
+    /// postgres, trust).
+    pub fn postgres() -> Db {
+        Db::create(Kind::Postgres, "127.0.0.1", 5432)
+    }
+
+    /// A fresh database on the shared MariaDB (127.0.0.1:3306, root, no
+    /// password).
+    pub fn mariadb() -> Db {
+        Db::create(Kind::Mariadb, "127.0.0.1", 3306)
+    }
+
+    /// A fresh, uniquely named database on the server at `host:port`.
+    pub fn create(kind: Kind, host: &str, port: u16) -> Db {
+        let name = unique_name("ha");
+        if let Err(e) = admin_sql(kind, host, port, &format!("CREATE DATABASE {name}")) {
+            panic!("cannot create database {name} on {kind:?} at {host}:{port}: {e}");
+        }
+        Db {
+            kind,
+            host: host.to_string(),
+            port,
+            name,
+            _dir: None,
+        }
+    }
+
+    /// "host:port" of the server (what a proxy forwards to).
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The `--database-url` for a node connecting directly.
+    pub fn url(&self) -> String {
+        self.url_via(&self.addr())
+    }
+
+    /// The `--database-url` for a node reaching the server at `addr` (a
+    /// proxy).
+    pub fn url_via(&self, addr: &str) -> String {
+        match self.kind {
+            Kind::Sqlite => format!("sqlite:{}", self.name),
+            Kind::Postgres => format!("postgres://postgres@{addr}/{}", self.name),
+            Kind::Mariadb => format!("mysql://root@{addr}/{}", self.name),
+        }
+    }
+
+    /// Bodies of every row of `<prefix>msgs`, in id order.
+    pub async fn stored_bodies(&self) -> Vec<String> {
+        let sql = format!("SELECT body FROM {PREFIX}msgs ORDER BY id");
+        let rows: Vec<Vec<u8>> = match self.kind {
+            Kind::Sqlite => {
+                let mut c = self.sqlite_conn().await;
+                sqlx::query_scalar(&sql).fetch_all(&mut c).await
+            }
+            Kind::Postgres => {
+                let mut c = self.pg_conn().await;
+                sqlx::query_scalar(&sql).fetch_all(&mut c).await
+            }
+            Kind::Mariadb => {
+                let mut c = self.my_conn().await;
+                sqlx::query_scalar(&sql).fetch_all(&mut c).await
+            }
+        }
+        .expect("read the message table");
+        rows.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    /// `(node_id, role)` of every row of the node registry, by id.
+    pub async fn registry(&self) -> Vec<(String, String)> {
+        let sql = format!("SELECT node_id, role FROM {PREFIX}nodes ORDER BY node_id");
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = match self.kind {
+            Kind::Sqlite => {
+                let mut c = self.sqlite_conn().await;
+                sqlx::query_as::<_, (String, String)>(&sql)
+                    .fetch_all(&mut c)
+                    .await
+                    .map(|r| {
+                        r.into_iter()
+                            .map(|(a, b)| (a.into_bytes(), b.into_bytes()))
+                            .collect()
+                    })
+            }
+            Kind::Postgres => {
+                let mut c = self.pg_conn().await;
+                sqlx::query_as::<_, (String, String)>(&sql)
+                    .fetch_all(&mut c)
+                    .await
+                    .map(|r| {
+                        r.into_iter()
+                            .map(|(a, b)| (a.into_bytes(), b.into_bytes()))
+                            .collect()
+                    })
+            }
+            Kind::Mariadb => {
+                // utf8mb4_bin columns come back as binary strings.
+                let mut c = self.my_conn().await;
+                sqlx::query_as(&sql).fetch_all(&mut c).await
+            }
+        }
+        .expect("read the node registry");
+        rows.into_iter()
+            .map(|(a, b)| {
+                (
+                    String::from_utf8_lossy(&a).into_owned(),
+                    String::from_utf8_lossy(&b).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The election row (`<prefix>lock`, name 'baton').
+    pub async fn lock_row(&self) -> LockRow {
+        let sql = format!("SELECT holder, epoch FROM {PREFIX}lock WHERE name = 'baton'");
+        let (holder, epoch): (Option<String>, i64) = match self.kind {
+            Kind::Sqlite => {
+                let mut c = self.sqlite_conn().await;
+                sqlx::query_as(&sql).fetch_one(&mut c).await
+            }
+            Kind::Postgres => {
+                let mut c = self.pg_conn().await;
+                sqlx::query_as(&sql).fetch_one(&mut c).await
+            }
+            Kind::Mariadb => {
+                // utf8mb4_bin columns come back as binary strings.
+                let mut c = self.my_conn().await;
+                sqlx::query_as::<_, (Option<Vec<u8>>, i64)>(&sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .map(|(h, e)| (h.map(|h| String::from_utf8_lossy(&h).into_owned()), e))
+            }
+        }
+        .expect("read the lock row");
+        LockRow { holder, epoch }
+    }
+
+    /// Client port (as the database sees it) of the session holding the
+    /// master session lock (`pg_advisory_lock` / `GET_LOCK`), if any.
+    pub async fn session_lock_port(&self) -> Option<u16> {
+        match self.kind {
+            Kind::Sqlite => None,
+            Kind::Postgres => {
+                let mut c = self.pg_conn().await;
+                let port: Option<i32> = sqlx::query_scalar(
+                    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted \
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .fetch_optional(&mut c)
+                .await
+                .expect("read pg_locks")
+                .flatten();
+                port.map(|p| p as u16)
+            }
+            Kind::Mariadb => {
+                // The name src/store/mysql.rs gives the lock.
+                let lock = format!("{PREFIX}baton_master@{}", self.name);
+                let mut c = self.my_conn().await;
+                let host: Option<String> = sqlx::query_scalar(
+                    "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
+                )
+                .bind(lock)
+                .fetch_optional(&mut c)
+                .await
+                .expect("read IS_USED_LOCK");
+                host.and_then(|h| h.rsplit(':').next().and_then(|p| p.parse().ok()))
+            }
+        }
+    }
+
+    async fn sqlite_conn(&self) -> sqlx::SqliteConnection {
+        use sqlx::ConnectOptions;
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&self.name)
+            .busy_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .expect("open the SQLite file")
+    }
+
+    async fn pg_conn(&self) -> sqlx::PgConnection {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&self.url())
+            .await
+            .expect("connect to PostgreSQL")
+    }
+
+    async fn my_conn(&self) -> sqlx::MySqlConnection {
+        use sqlx::Connection;
+        sqlx::MySqlConnection::connect(&self.url())
+            .await
+            .expect("connect to MariaDB")
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let sql = match self.kind {
+            Kind::Sqlite => return,
+            Kind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            Kind::Mariadb => {
+                // Sessions left behind (a paused proxy, a killed node) could
+                // hold locks DROP DATABASE waits for.
+                let ids = admin_sql(
+                    self.kind,
+                    &self.host,
+                    self.port,
+                    &format!(
+                        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{}'",
+                        self.name
+                    ),
+                )
+                .unwrap_or_default();
+                for id in ids.split_whitespace() {
+                    let _ = admin_sql(self.kind, &self.host, self.port, &format!("KILL {id}"));
+                }
+                format!("DROP DATABASE IF EXISTS {}", self.name)
+            }
+        };
+        if let Err(e) = admin_sql(self.kind, &self.host, self.port, &sql) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// A database server of the test's own, which it may crash and restart
+/// without disturbing other tests.
+pub struct PrivateServer {
+    pub kind: Kind,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    /// mariadbd runs as our child; PostgreSQL is run by pg_ctl.
+    child: Option<Child>,
+    pg_bin: PathBuf,
+}
+
+impl PrivateServer {
+    /// initdb + postgres as the `postgres` OS user (initdb refuses root).
+    pub fn postgres() -> Result<PrivateServer, String> {
+        let pg_bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("no /usr/lib/postgresql: {e}"))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .max_by_key(|p| {
+                p.parent()
+                    .and_then(|v| v.file_name())
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+            })
+            .ok_or("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(dir.path(), Some(pg_uid()?), None)
+            .map_err(|e| format!("chown to postgres: {e}"))?;
+        let data = dir.path().join("data");
+        run_checked(
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(pg_bin.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+            "initdb",
+        )?;
+        let mut s = PrivateServer {
+            kind: Kind::Postgres,
+            port: free_port(),
+            dir,
+            child: None,
+            pg_bin,
+        };
+        s.start()?;
+        Ok(s)
+    }
+
+    /// mariadb-install-db + mariadbd on its own data folder, port and socket.
+    pub fn mariadb() -> Result<PrivateServer, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        run_checked(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", dir.path().join("data").display()))
+                .args([
+                    "--user=root",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ]),
+            "mariadb-install-db",
+        )?;
+        let mut s = PrivateServer {
+            kind: Kind::Mariadb,
+            port: free_port(),
+            dir,
+            child: None,
+            pg_bin: PathBuf::new(),
+        };
+        s.start()?;
+        Ok(s)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts the server and waits until it answers.
+    pub fn start(&mut self) -> Result<(), String> {
+        match self.kind {
+            Kind::Postgres => {
+                let opts = format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1",
+                    self.port,
+                    self.dir.path().display()
+                );
+                run_checked(
+                    Command::new("runuser")
+                        .args(["-u", "postgres", "--"])
+                        .arg(self.pg_bin.join("pg_ctl"))
+                        .arg("-D")
+                        .arg(self.path("data"))
+                        .arg("-l")
+                        .arg(self.path("server.log"))
+                        .args(["-w", "-t", "30", "-o", &opts, "start"]),
+                    "pg_ctl start",
+                )?;
+            }
+            Kind::Mariadb => {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.path("server.log"))
+                    .map_err(|e| e.to_string())?;
+                let child = Command::new("mariadbd")
+                    .arg("--no-defaults")
+                    .arg(format!("--datadir={}", self.path("data").display()))
+                    .arg(format!("--port={}", self.port))
+                    .arg(format!("--socket={}", self.path("mysqld.sock").display()))
+                    .arg(format!("--pid-file={}", self.path("mysqld.pid").display()))
+                    .args([
+                        "--bind-address=127.0.0.1",
+                        "--user=root",
+                        "--skip-log-bin",
+                        "--innodb-buffer-pool-size=32M",
+                    ])
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                    .stderr(log)
+                    .spawn()
+                    .map_err(|e| format!("cannot run mariadbd: {e}"))?;
+                self.child = Some(child);
+            }
+            Kind::Sqlite => unreachable!(),
+        }
+        let deadline = Instant::now() + GUARD;
+        loop {
+            match admin_sql(self.kind, "127.0.0.1", self.port, "SELECT 1") {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(format!(
+                        "private {:?} server did not come up: {e}\n{}",
+                        self.kind,
+                        self.log()
+                    ))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Crashes the server: no clean shutdown, every session dies.
+    pub fn crash(&mut self) {
+        match self.kind {
+            Kind::Postgres => {
+                let _ = run_checked(
+                    Command::new("runuser")
+                        .args(["-u", "postgres", "--"])
+                        .arg(self.pg_bin.join("pg_ctl"))
+                        .arg("-D")
+                        .arg(self.path("data"))
+                        .args(["-m", "immediate", "-w", "stop"]),
+                    "pg_ctl stop",
+                );
+            }
+            Kind::Mariadb => {
+                if let Some(mut c) = self.child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+            Kind::Sqlite => {}
+        }
+    }
+
+    /// A fresh database on this server.
+    pub fn db(&self) -> Db {
+        Db::create(self.kind, "127.0.0.1", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+fn pg_uid() -> Result<u32, String> {
+    let out = Command::new("id")
+        .args(["-u", "postgres"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| "there is no postgres OS user".to_string())
+}
+
+fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
