@@ -339,11 +339,16 @@ impl Drop for Node {
 
 /// Raw blocking HTTP GET: (status, body), or `None` if unreachable.
 pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    http_get_accept(addr, path, "*/*")
+}
+
+/// [`http_get`] with an `Accept` header.
+pub fn http_get_accept(addr: &str, path: &str, accept: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut out = String::new();

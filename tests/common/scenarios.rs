@@ -40,6 +40,17 @@ pub async fn one_master_among(db: Db, settings: Settings, n: usize) {
         })
         .collect();
     assert_eq!(db.registry().await, expected, "node registry");
+    // `/role` as JSON names this node and the master, on every node.
+    for (i, node) in nodes.iter().enumerate() {
+        let (code, body) =
+            http_get_accept(&node.admin, "/role", "application/json").expect("GET /role");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON /role");
+        assert_eq!(code, if i == m { 200 } else { 503 }, "{body}");
+        assert_eq!(v["role"], if i == m { "master" } else { "slave" }, "{body}");
+        assert_eq!(v["node_id"], node.name.as_str(), "{body}");
+        assert_eq!(v["master"]["node_id"], nodes[m].name.as_str(), "{body}");
+        assert_eq!(v["master"]["stomp_addr"], nodes[m].stomp.as_str(), "{body}");
+    }
     for (i, node) in nodes.iter().enumerate() {
         let terms = usize::from(i == m);
         assert_eq!(
