@@ -16,7 +16,7 @@
 //! sqlx connects with `CLIENT_FOUND_ROWS`, so `rows_affected` counts
 //! matched rows: a renewal within the same millisecond still reports 1.
 
-use super::session::MySqlSessionLock;
+use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
     decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
@@ -475,9 +475,12 @@ impl Store for MySqlStore {
     }
 
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
-        Some(Box::new(MySqlSessionLock::new(
-            self.options.clone(),
-            lock_name(&self.prefix, &self.database, "baton_master"),
+        let lock = MySqlLock {
+            options: self.options.clone(),
+            name: lock_name(&self.prefix, &self.database, "baton_master"),
+        };
+        Some(Box::new(DbSessionLock::new(
+            lock,
             self.connect_timeout_ms,
             self.statement_timeout_ms,
         )))

@@ -2,7 +2,7 @@
 //! with arrays (`UNNEST`, `= ANY`), and an advisory lock on a dedicated
 //! connection for session-mode election.
 
-use super::session::PgSessionLock;
+use super::session::{DbSessionLock, PgLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
     decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
@@ -388,9 +388,12 @@ impl Store for PgStore {
     }
 
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
-        Some(Box::new(PgSessionLock::new(
-            self.options.clone(),
-            session_lock_key(&self.prefix),
+        let lock = PgLock {
+            options: self.options.clone(),
+            key: session_lock_key(&self.prefix),
+        };
+        Some(Box::new(DbSessionLock::new(
+            lock,
             self.connect_timeout_ms,
             self.statement_timeout_ms,
         )))

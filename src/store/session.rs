@@ -3,12 +3,11 @@
 //! database frees the lock with when it closes. Only autocommit statements
 //! run on these connections: no transaction is ever left open.
 //!
-//! Both are cancel-safe: the connection is taken out of the handle while a
-//! statement is in flight, so a cancelled attempt drops (closes) it, which
-//! frees any lock it may have got, and the handle reads as not holding.
+//! Cancel-safe: the connection is taken out of the handle while a statement
+//! is in flight, so a cancelled attempt drops (closes) it, which frees any
+//! lock it may have got, and the handle reads as not holding.
 
 use super::mysql::setup_session;
-use super::postgres::connect;
 use super::sqlutil::deadline;
 use super::{SessionLock, StoreError};
 use async_trait::async_trait;
@@ -17,27 +16,32 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 use std::time::Duration;
 
-/// `pg_try_advisory_lock` on a connection of its own, opened on first use.
-/// Advisory locks are per database, so the key only needs the prefix.
-pub struct PgSessionLock {
-    options: PgConnectOptions,
-    key: i64,
+/// What differs between databases: how to open the lock connection, take
+/// the lock without waiting, and give it back.
+#[async_trait]
+pub trait LockDialect: Send + Sync + 'static {
+    type Conn: Connection + Send;
+    /// Opens and prepares a connection (session settings).
+    async fn open(&self, statement_timeout_ms: u64) -> Result<Self::Conn, sqlx::Error>;
+    /// One non-blocking attempt; `true` = now held by this session.
+    async fn take(&self, conn: &mut Self::Conn) -> Result<bool, sqlx::Error>;
+    /// Releases a held lock (closing the connection would too).
+    async fn give_back(&self, conn: &mut Self::Conn) -> Result<(), sqlx::Error>;
+}
+
+/// A session lock on a connection of its own, opened on first use.
+pub struct DbSessionLock<D: LockDialect> {
+    dialect: D,
     connect_timeout_ms: u64,
     statement_timeout_ms: u64,
-    conn: Option<PgConnection>,
+    conn: Option<D::Conn>,
     held: bool,
 }
 
-impl PgSessionLock {
-    pub(super) fn new(
-        options: PgConnectOptions,
-        key: i64,
-        connect_timeout_ms: u64,
-        statement_timeout_ms: u64,
-    ) -> PgSessionLock {
-        PgSessionLock {
-            options,
-            key,
+impl<D: LockDialect> DbSessionLock<D> {
+    pub(super) fn new(dialect: D, connect_timeout_ms: u64, statement_timeout_ms: u64) -> Self {
+        DbSessionLock {
+            dialect,
             connect_timeout_ms,
             statement_timeout_ms,
             conn: None,
@@ -56,41 +60,31 @@ impl PgSessionLock {
 }
 
 #[async_trait]
-impl SessionLock for PgSessionLock {
+impl<D: LockDialect> SessionLock for DbSessionLock<D> {
     async fn try_lock(&mut self) -> Result<bool, StoreError> {
         let was_held = std::mem::replace(&mut self.held, false);
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
             None => {
-                let mut conn = connect(&self.options, self.connect_timeout_ms).await?;
-                let set = format!("SET statement_timeout = {}", self.statement_timeout_ms);
-                deadline(self.check_ms(), sqlx::query(&set).execute(&mut conn)).await?;
-                conn
+                deadline(
+                    self.connect_timeout_ms + self.check_ms(),
+                    self.dialect.open(self.statement_timeout_ms),
+                )
+                .await?
             }
         };
         let outcome = if was_held {
             // Held: the database keeps it as long as this session lives.
-            deadline(self.check_ms(), sqlx::query("SELECT 1").execute(&mut conn))
-                .await
-                .map(|_| true)
+            deadline(self.check_ms(), conn.ping()).await.map(|_| true)
         } else {
-            deadline(
-                self.check_ms(),
-                sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                    .bind(self.key)
-                    .fetch_one(&mut conn),
-            )
-            .await
+            deadline(self.check_ms(), self.dialect.take(&mut conn)).await
         };
-        match outcome {
-            Ok(held) => {
-                self.held = held;
-                self.conn = Some(conn);
-                Ok(held)
-            }
-            // Dropping the connection closes it; the database frees the lock.
-            Err(e) => Err(e),
-        }
+        // On error the connection is dropped, which closes it: the
+        // database frees whatever it held.
+        let held = outcome?;
+        self.held = held;
+        self.conn = Some(conn);
+        Ok(held)
     }
 
     async fn unlock(&mut self) {
@@ -98,8 +92,7 @@ impl SessionLock for PgSessionLock {
         if let Some(mut conn) = self.conn.take() {
             let ms = self.check_ms();
             if held {
-                let unlock = sqlx::query("SELECT pg_advisory_unlock($1)").bind(self.key);
-                let _ = deadline(ms, unlock.execute(&mut conn)).await;
+                let _ = deadline(ms, self.dialect.give_back(&mut conn)).await;
             }
             // Closing frees whatever the session still holds.
             let _ = tokio::time::timeout(Duration::from_millis(ms.max(1)), conn.close()).await;
@@ -107,97 +100,71 @@ impl SessionLock for PgSessionLock {
     }
 }
 
-/// `GET_LOCK` on a connection of its own, opened on first use. The name is
-/// server-wide, so it includes the database name (see `mysql::lock_name`).
-pub struct MySqlSessionLock {
-    options: MySqlConnectOptions,
-    name: String,
-    connect_timeout_ms: u64,
-    statement_timeout_ms: u64,
-    conn: Option<MySqlConnection>,
-    held: bool,
-}
-
-impl MySqlSessionLock {
-    pub(super) fn new(
-        options: MySqlConnectOptions,
-        name: String,
-        connect_timeout_ms: u64,
-        statement_timeout_ms: u64,
-    ) -> MySqlSessionLock {
-        MySqlSessionLock {
-            options,
-            name,
-            connect_timeout_ms,
-            statement_timeout_ms,
-            conn: None,
-            held: false,
-        }
-    }
-
-    /// Client-side bound for one statement on the lock connection.
-    fn check_ms(&self) -> u64 {
-        if self.statement_timeout_ms > 0 {
-            self.statement_timeout_ms
-        } else {
-            self.connect_timeout_ms
-        }
-    }
+/// `pg_try_advisory_lock`. Advisory locks are per database, so the key
+/// only needs the table prefix.
+pub struct PgLock {
+    pub options: PgConnectOptions,
+    pub key: i64,
 }
 
 #[async_trait]
-impl SessionLock for MySqlSessionLock {
-    async fn try_lock(&mut self) -> Result<bool, StoreError> {
-        let was_held = std::mem::replace(&mut self.held, false);
-        let mut conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => {
-                let mut conn = deadline(self.connect_timeout_ms, self.options.connect()).await?;
-                deadline(
-                    self.check_ms(),
-                    setup_session(&mut conn, self.statement_timeout_ms),
-                )
-                .await?;
-                conn
-            }
-        };
-        let outcome = if was_held {
-            // Held: the server keeps it as long as this session lives.
-            deadline(self.check_ms(), sqlx::query("SELECT 1").execute(&mut conn))
-                .await
-                .map(|_| true)
-        } else {
-            // 1: got it; 0: someone else has it; NULL: error (e.g. killed).
-            deadline(
-                self.check_ms(),
-                sqlx::query_scalar::<_, Option<i64>>("SELECT GET_LOCK(?, 0)")
-                    .bind(&self.name)
-                    .fetch_one(&mut conn),
-            )
-            .await
-            .map(|got| got == Some(1))
-        };
-        match outcome {
-            Ok(held) => {
-                self.held = held;
-                self.conn = Some(conn);
-                Ok(held)
-            }
-            // Dropping the connection closes it; the server frees the lock.
-            Err(e) => Err(e),
-        }
+impl LockDialect for PgLock {
+    type Conn = PgConnection;
+
+    async fn open(&self, statement_timeout_ms: u64) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        let set = format!("SET statement_timeout = {statement_timeout_ms}");
+        sqlx::query(&set).execute(&mut conn).await?;
+        Ok(conn)
     }
 
-    async fn unlock(&mut self) {
-        let held = std::mem::replace(&mut self.held, false);
-        if let Some(mut conn) = self.conn.take() {
-            let ms = self.check_ms();
-            if held {
-                let release = sqlx::query("SELECT RELEASE_LOCK(?)").bind(&self.name);
-                let _ = deadline(ms, release.execute(&mut conn)).await;
-            }
-            // Closing frees whatever the session still holds.
-            let _ = tokio::time::timeout(Duration::from_millis(ms.max(1)), conn.close()).await;
-        }
+    async fn take(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+            .bind(self.key)
+            .fetch_one(conn)
+            .await
+    }
+
+    async fn give_back(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// `GET_LOCK`. The name is server-wide, so it includes the database name
+/// (see `mysql::lock_name`).
+pub struct MySqlLock {
+    pub options: MySqlConnectOptions,
+    pub name: String,
+}
+
+#[async_trait]
+impl LockDialect for MySqlLock {
+    type Conn = MySqlConnection;
+
+    async fn open(&self, statement_timeout_ms: u64) -> Result<MySqlConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        setup_session(&mut conn, statement_timeout_ms).await?;
+        Ok(conn)
+    }
+
+    async fn take(&self, conn: &mut MySqlConnection) -> Result<bool, sqlx::Error> {
+        // 1: got it; 0: someone else has it; NULL: error (e.g. killed).
+        sqlx::query_scalar::<_, Option<i64>>("SELECT GET_LOCK(?, 0)")
+            .bind(&self.name)
+            .fetch_one(conn)
+            .await
+            .map(|got| got == Some(1))
+    }
+
+    async fn give_back(&self, conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&self.name)
+            .execute(conn)
+            .await
+            .map(|_| ())
     }
 }
