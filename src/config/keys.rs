@@ -1,0 +1,193 @@
+//! Every configuration key with its type and help text: the one table that
+//! drives environment variable names, command-line flags and the README.
+
+use super::{invalid, ConfigError};
+
+/// The type of a key's value, for environment variables and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+}
+
+/// One configuration key.
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+}
+
+/// Every key, in the order `--help` and the README list them.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "node_id",
+        kind: Kind::Str,
+        help: "node name in the cluster [default: hostname-adminport]",
+    },
+    Key {
+        name: "log.format",
+        kind: Kind::Str,
+        help: "text or json [default: text]",
+    },
+    Key {
+        name: "log.level",
+        kind: Kind::Str,
+        help: "tracing filter, e.g. info or baton=debug [default: info]",
+    },
+    Key {
+        name: "database.url",
+        kind: Kind::Str,
+        help: "store URL [default: sqlite:./data/baton.db]",
+    },
+    Key {
+        name: "database.table_prefix",
+        kind: Kind::Str,
+        help: "prefix of every table [default: baton_]",
+    },
+    Key {
+        name: "database.write_queue",
+        kind: Kind::Int,
+        help: "write requests queued before producers wait [default: 4096]",
+    },
+    Key {
+        name: "database.max_batch",
+        kind: Kind::Int,
+        help: "most operations per group commit [default: 2000]",
+    },
+    Key {
+        name: "database.sqlite_synchronous",
+        kind: Kind::Str,
+        help: "SQLite: full (fsync per commit) or normal (survives crashes, not power loss) [default: full]",
+    },
+    Key {
+        name: "database.pool_size",
+        kind: Kind::Int,
+        help: "connections per pool (PostgreSQL, MySQL) [default: 8]",
+    },
+    Key {
+        name: "database.connect_timeout_ms",
+        kind: Kind::Int,
+        help: "wait for a database connection [default: 5000]",
+    },
+    Key {
+        name: "database.statement_timeout_ms",
+        kind: Kind::Int,
+        help: "longest one statement may run [default: 5000]",
+    },
+    Key {
+        name: "stomp.listen",
+        kind: Kind::Str,
+        help: "STOMP address [default: 127.0.0.1:61613]",
+    },
+    Key {
+        name: "stomp.max_body_bytes",
+        kind: Kind::Int,
+        help: "largest message body [default: 104857600]",
+    },
+    Key {
+        name: "stomp.max_headers",
+        kind: Kind::Int,
+        help: "most headers per frame [default: 1000]",
+    },
+    Key {
+        name: "stomp.max_header_bytes",
+        kind: Kind::Int,
+        help: "longest header line [default: 10240]",
+    },
+    Key {
+        name: "stomp.heartbeat_send_ms",
+        kind: Kind::Int,
+        help: "fastest heart-beat the broker sends, 0 = none [default: 1000]",
+    },
+    Key {
+        name: "stomp.heartbeat_receive_ms",
+        kind: Kind::Int,
+        help: "fastest heart-beat the broker checks, 0 = none [default: 1000]",
+    },
+    Key {
+        name: "stomp.default_prefetch",
+        kind: Kind::Int,
+        help: "prefetch without activemq.prefetchSize [default: 1000]",
+    },
+    Key {
+        name: "stomp.max_pending_commits",
+        kind: Kind::Int,
+        help: "uncommitted sends per connection before reads pause [default: 1024]",
+    },
+    Key {
+        name: "admin.listen",
+        kind: Kind::Str,
+        help: "admin HTTP address [default: 127.0.0.1:8161]",
+    },
+    Key {
+        name: "broker.max_redeliveries",
+        kind: Kind::Int,
+        help: "failed deliveries before the DLQ [default: 6]",
+    },
+    Key {
+        name: "broker.dlq_prefix",
+        kind: Kind::Str,
+        help: "dead-letter queue name prefix [default: DLQ.]",
+    },
+    Key {
+        name: "broker.topic_pending_limit",
+        kind: Kind::Int,
+        help: "backlog that disconnects a slow topic subscriber [default: 10000]",
+    },
+    Key {
+        name: "broker.expiry_check_ms",
+        kind: Kind::Int,
+        help: "expiry sweep interval [default: 1000]",
+    },
+    Key {
+        name: "election.mode",
+        kind: Kind::Str,
+        help: "auto, session or lease; auto = session on PostgreSQL/MySQL, lease on SQLite [default: auto]",
+    },
+    Key {
+        name: "election.lease_ms",
+        kind: Kind::Int,
+        help: "master lease length [default: 3000]",
+    },
+    Key {
+        name: "election.renew_ms",
+        kind: Kind::Int,
+        help: "lease renewal interval [default: 750]",
+    },
+    Key {
+        name: "election.retry_ms",
+        kind: Kind::Int,
+        help: "how often a slave tries for the lock [default: 50]",
+    },
+    Key {
+        name: "election.margin_ms",
+        kind: Kind::Int,
+        help: "a master steps down lease_ms - margin_ms after its last renewal [default: 500]",
+    },
+];
+
+impl Key {
+    pub fn flag(&self) -> String {
+        self.name.replace(['.', '_'], "-")
+    }
+
+    pub fn env(&self) -> String {
+        format!("BATON_{}", self.name.replace('.', "_").to_uppercase())
+    }
+
+    pub(super) fn value(&self, raw: &str, source: &str) -> Result<toml::Value, ConfigError> {
+        match self.kind {
+            Kind::Str => Ok(toml::Value::String(raw.to_string())),
+            Kind::Int => raw
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| {
+                    invalid(
+                        self.name,
+                        format!("{source} must be a whole number, got '{raw}'"),
+                    )
+                }),
+        }
+    }
+}

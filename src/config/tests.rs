@@ -1,0 +1,101 @@
+//! Unit tests of loading and validating the configuration.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_valid() {
+    let c = load(None, env(&[]), &[]).unwrap();
+    assert_eq!(c.database.url, "sqlite:./data/baton.db");
+    assert_eq!(c.stomp.listen.to_string(), "127.0.0.1:61613");
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:8161");
+    assert_eq!(c.broker.max_redeliveries, 6);
+}
+
+#[test]
+fn file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.toml");
+    std::fs::write(
+        &path,
+        "[database]\nurl = \"sqlite:file.db\"\ntable_prefix = \"f_\"\n[broker]\nmax_redeliveries = 2\n",
+    )
+    .unwrap();
+    let c = load(
+        Some(&path),
+        env(&[
+            ("BATON_DATABASE_TABLE_PREFIX", "e_"),
+            ("BATON_BROKER_MAX_REDELIVERIES", "3"),
+            ("PATH", "/x"),
+        ]),
+        &[("broker.max_redeliveries".into(), "4".into())],
+    )
+    .unwrap();
+    assert_eq!(c.database.url, "sqlite:file.db");
+    assert_eq!(c.database.table_prefix, "e_");
+    assert_eq!(c.broker.max_redeliveries, 4);
+}
+
+#[test]
+fn unknown_file_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.toml");
+    std::fs::write(&path, "[stomp]\nlisten = \"127.0.0.1:1\"\nlistn = 3\n").unwrap();
+    let e = load(Some(&path), env(&[]), &[]).unwrap_err().to_string();
+    assert!(e.contains("listn"), "{e}");
+    assert!(e.contains("expected one of"), "{e}");
+}
+
+#[test]
+fn bad_values_are_named() {
+    let e = load(None, env(&[("BATON_STOMP_MAX_HEADERS", "many")]), &[]).unwrap_err();
+    assert!(e.to_string().contains("stomp.max_headers"), "{e}");
+    let e = load(None, env(&[]), &[("stomp.listen".into(), "nowhere".into())]).unwrap_err();
+    assert!(e.to_string().contains("stomp.listen"), "{e}");
+    let e = load(None, env(&[]), &[("log.format".into(), "xml".into())]).unwrap_err();
+    assert!(
+        e.to_string().contains("log.format") && e.to_string().contains("json"),
+        "{e}"
+    );
+    let e = load(
+        None,
+        env(&[]),
+        &[("database.url".into(), "redis://x".into())],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("database.url"), "{e}");
+    let e = load(
+        None,
+        env(&[]),
+        &[("database.table_prefix".into(), "a;drop".into())],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("database.table_prefix"), "{e}");
+    let e = load(None, env(&[("BATON_NOPE", "1")]), &[]).unwrap_err();
+    assert!(e.to_string().contains("BATON_NOPE"), "{e}");
+}
+
+#[test]
+fn readme_documents_every_key() {
+    let readme = include_str!("../../README.md");
+    for k in KEYS {
+        let row = format!("| `{}` | `{}` | `--{}` |", k.name, k.env(), k.flag());
+        assert!(readme.contains(&row), "README lacks the row for {}", k.name);
+    }
+}
+
+#[test]
+fn names_line_up() {
+    let k = KEYS
+        .iter()
+        .find(|k| k.name == "database.table_prefix")
+        .unwrap();
+    assert_eq!(k.env(), "BATON_DATABASE_TABLE_PREFIX");
+    assert_eq!(k.flag(), "database-table-prefix");
+}
