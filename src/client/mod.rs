@@ -1,6 +1,8 @@
 //! A small async STOMP 1.2 client on tokio, used by `baton bench`, the CLI
 //! and the tests. It speaks the same codec as the broker.
 
+pub mod url;
+
 use crate::stomp::codec::{CodecError, StompCodec};
 use crate::stomp::frame::{Command, Frame, Limits, Parsed, Version};
 use futures::{SinkExt, StreamExt};
