@@ -35,7 +35,6 @@ pub enum NodeError {
 }
 
 /// What this node is now, shared with the admin server.
-#[derive(Debug)]
 pub struct NodeStatus {
     pub node_id: String,
     pub stomp_addr: String,
@@ -65,12 +64,6 @@ impl NodeStatus {
     /// The store, once it is open.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.store.get()
-    }
-}
-
-impl std::fmt::Debug for dyn Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store")
     }
 }
 
