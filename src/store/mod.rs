@@ -9,7 +9,7 @@ mod sqlite;
 mod sqlutil;
 mod writer;
 
-pub use writer::{Completion, GroupCommit, Term, WriterStats};
+pub use writer::{Completion, GroupCommit, Term};
 
 use crate::config::{Backend, DatabaseConfig};
 use crate::message::Message;

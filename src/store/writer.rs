@@ -3,7 +3,6 @@
 //! commits, then completes every waiter. No timer.
 
 use super::{Store, StoreError, WriteOp};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -26,21 +25,12 @@ struct SideQueue {
     notify: Notify,
 }
 
-/// Counters the writer keeps about itself.
-#[derive(Default, Debug)]
-pub struct WriterStats {
-    pub transactions: AtomicU64,
-    pub ops: AtomicU64,
-    pub failures: AtomicU64,
-}
-
 /// Handle to the writer task. Cloneable; the task ends (after flushing)
 /// when every handle is dropped.
 #[derive(Clone)]
 pub struct GroupCommit {
     tx: mpsc::Sender<Request>,
     side: Arc<SideQueue>,
-    stats: Arc<WriterStats>,
 }
 
 impl GroupCommit {
@@ -56,16 +46,8 @@ impl GroupCommit {
     ) -> (GroupCommit, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let side = Arc::new(SideQueue::default());
-        let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(
-            store,
-            term,
-            rx,
-            side.clone(),
-            stats.clone(),
-            max_batch_ops.max(1),
-        ));
-        (GroupCommit { tx, side, stats }, task)
+        let task = tokio::spawn(run(store, term, rx, side.clone(), max_batch_ops.max(1)));
+        (GroupCommit { tx, side }, task)
     }
 
     /// Queues ops that must commit before `done` runs. Waits while the queue
@@ -85,10 +67,6 @@ impl GroupCommit {
             q.extend(ops);
         }
         self.side.notify.notify_one();
-    }
-
-    pub fn stats(&self) -> &WriterStats {
-        &self.stats
     }
 }
 
@@ -113,7 +91,6 @@ async fn run(
     term: Term,
     mut rx: mpsc::Receiver<Request>,
     side: Arc<SideQueue>,
-    stats: Arc<WriterStats>,
     max_batch_ops: usize,
 ) {
     let mut closed = false;
@@ -157,16 +134,16 @@ async fn run(
             }
             continue;
         }
-        let result = commit_once(&store, &term, &stats, &ops).await;
+        let result = commit_once(&store, &term, &ops).await;
         if requests.len() > 1 && rejected_by_database(&result) {
             // One bad request (say, a body over the server's packet limit)
             // must not fail everybody else's: commit each on its own.
             let mut start = 0;
             for (r, end) in requests.into_iter().zip(ends) {
-                (r.done)(commit_once(&store, &term, &stats, &ops[start..end]).await);
+                (r.done)(commit_once(&store, &term, &ops[start..end]).await);
                 start = end;
             }
-            if let Err(e) = commit_once(&store, &term, &stats, &ops[start..]).await {
+            if let Err(e) = commit_once(&store, &term, &ops[start..]).await {
                 tracing::error!(error = %e, "acknowledgement and expiry writes failed");
             }
             continue;
@@ -189,7 +166,6 @@ fn rejected_by_database(result: &Result<(), StoreError>) -> bool {
 async fn commit_once(
     store: &Arc<dyn Store>,
     term: &Term,
-    stats: &WriterStats,
     ops: &[WriteOp],
 ) -> Result<(), StoreError> {
     if ops.is_empty() {
@@ -198,8 +174,6 @@ async fn commit_once(
     if term.over.is_cancelled() {
         return Err(StoreError::Closed);
     }
-    stats.transactions.fetch_add(1, Ordering::Relaxed);
-    stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
     let result = tokio::select! {
         biased;
         _ = term.over.cancelled() => Err(StoreError::Closed),
@@ -210,7 +184,6 @@ async fn commit_once(
     match &result {
         Ok(()) | Err(StoreError::Closed) => {}
         Err(e) => {
-            stats.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, ops = ops.len(), "group commit failed");
             if matches!(e, StoreError::Fenced { .. }) {
                 term.fenced.cancel();

@@ -179,44 +179,29 @@ impl Db {
     /// `(node_id, role)` of every row of the node registry, by id.
     pub async fn registry(&self) -> Vec<(String, String)> {
         let sql = format!("SELECT node_id, role FROM {PREFIX}nodes ORDER BY node_id");
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = match self.kind {
+        let lossy = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        match self.kind {
             Kind::Sqlite => {
-                let mut c = self.sqlite_conn().await;
-                sqlx::query_as::<_, (String, String)>(&sql)
-                    .fetch_all(&mut c)
+                sqlx::query_as(&sql)
+                    .fetch_all(&mut self.sqlite_conn().await)
                     .await
-                    .map(|r| {
-                        r.into_iter()
-                            .map(|(a, b)| (a.into_bytes(), b.into_bytes()))
-                            .collect()
-                    })
             }
             Kind::Postgres => {
-                let mut c = self.pg_conn().await;
-                sqlx::query_as::<_, (String, String)>(&sql)
-                    .fetch_all(&mut c)
+                sqlx::query_as(&sql)
+                    .fetch_all(&mut self.pg_conn().await)
                     .await
-                    .map(|r| {
-                        r.into_iter()
-                            .map(|(a, b)| (a.into_bytes(), b.into_bytes()))
-                            .collect()
-                    })
             }
-            Kind::Mariadb => {
-                // utf8mb4_bin columns come back as binary strings.
-                let mut c = self.my_conn().await;
-                sqlx::query_as(&sql).fetch_all(&mut c).await
-            }
+            // utf8mb4_bin columns come back as binary strings.
+            Kind::Mariadb => sqlx::query_as::<_, (Vec<u8>, Vec<u8>)>(&sql)
+                .fetch_all(&mut self.my_conn().await)
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|(a, b)| (lossy(a), lossy(b)))
+                        .collect()
+                }),
         }
-        .expect("read the node registry");
-        rows.into_iter()
-            .map(|(a, b)| {
-                (
-                    String::from_utf8_lossy(&a).into_owned(),
-                    String::from_utf8_lossy(&b).into_owned(),
-                )
-            })
-            .collect()
+        .expect("read the node registry")
     }
 
     /// The election row (`<prefix>lock`, name 'baton').
