@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bench;
 pub mod broker;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod election;

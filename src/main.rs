@@ -1,6 +1,9 @@
 //! The `baton` command line.
 
 use baton::bench::{self, BenchArgs};
+use baton::cli::receive::{self, ReceiveArgs};
+use baton::cli::send::{self, SendArgs};
+use baton::cli::CliError;
 use baton::config::{self, Config, LogFormat, KEYS};
 use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +27,10 @@ enum Cmd {
     Serve(ServeArgs),
     /// Measure a broker's throughput and latency over STOMP.
     Bench(BenchArgs),
+    /// Send messages (through failover URLs, confirmed by the broker).
+    Send(SendArgs),
+    /// Receive messages and print them (raw bodies or JSON lines).
+    Receive(ReceiveArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +92,17 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// Client commands log failovers and trouble on stderr (`RUST_LOG`
+/// overrides the level).
+fn init_cli_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Cancels `token` on Ctrl-C or SIGTERM. The handlers are installed before
 /// this returns, so a signal arriving during start-up is not lost.
 #[cfg(unix)]
@@ -111,6 +129,20 @@ fn stop_on_signals(token: CancellationToken) -> std::io::Result<()> {
         token.cancel();
     });
     Ok(())
+}
+
+/// Prints a command's summary (or error) on stderr and picks the exit code.
+fn finish(command: &str, result: Result<String, CliError>) -> ExitCode {
+    match result {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("baton {command}: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 #[tokio::main]
@@ -140,6 +172,19 @@ async fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Cmd::Send(args) => {
+            init_cli_logging();
+            finish("send", send::run(&args).await)
+        }
+        Cmd::Receive(args) => {
+            init_cli_logging();
+            let stop = CancellationToken::new();
+            if let Err(e) = stop_on_signals(stop.clone()) {
+                eprintln!("baton: cannot install signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+            finish("receive", receive::run(&args, stop).await)
         }
         Cmd::Bench(args) => match bench::run(&args).await {
             Ok(report) => {

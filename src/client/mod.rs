@@ -1,7 +1,10 @@
 //! A small async STOMP 1.2 client on tokio, used by `baton bench`, the CLI
 //! and the tests. It speaks the same codec as the broker.
 
+pub mod failover;
 pub mod url;
+
+pub use failover::{ClientOptions, FailoverClient, Received};
 
 use crate::stomp::codec::{CodecError, StompCodec};
 use crate::stomp::frame::{Command, Frame, Limits, Parsed, Version};
@@ -26,6 +29,20 @@ pub enum ClientError {
     Closed,
     #[error("unexpected {0} frame")]
     Unexpected(String),
+    #[error(transparent)]
+    Url(#[from] url::UrlError),
+    #[error("{0}: stomp+ssl is not supported yet; use tcp:// or stomp://")]
+    TlsUnsupported(String),
+    #[error("gave up reconnecting: {0}")]
+    GaveUp(String),
+    #[error("not confirmed within the URL's timeout of {0} ms")]
+    Timeout(u64),
+    #[error("refused by the broker: {0}")]
+    Rejected(String),
+    #[error("no heart-beat or frame from the broker for {0} ms")]
+    HeartbeatTimeout(u64),
+    #[error("the client is closed")]
+    Stopped,
 }
 
 /// One STOMP connection.
@@ -38,13 +55,16 @@ pub struct Client {
     pub connected: Frame,
 }
 
-fn refused(f: &Frame) -> ClientError {
+/// The `message` header and body of an ERROR frame, as one line of text.
+fn error_text(f: &Frame) -> String {
     let body = String::from_utf8_lossy(&f.body);
-    ClientError::Refused(
-        format!("{} {}", f.header("message").unwrap_or(""), body.trim())
-            .trim()
-            .to_string(),
-    )
+    format!("{} {}", f.header("message").unwrap_or(""), body.trim())
+        .trim()
+        .to_string()
+}
+
+fn refused(f: &Frame) -> ClientError {
+    ClientError::Refused(error_text(f))
 }
 
 impl Client {

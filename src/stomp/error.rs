@@ -45,7 +45,28 @@ pub fn protocol(msg: impl Into<String>) -> SessionError {
     SessionError::Protocol(msg.into())
 }
 
+/// Set to `true` on ERROR frames caused by the broker's situation rather
+/// than by the request (shutdown, lost mastership, database trouble): the
+/// same request may succeed after reconnecting, possibly to another node.
+pub const RETRYABLE: &str = "baton-retryable";
+
 impl SessionError {
+    /// Whether the same request may succeed after a reconnect.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SessionError::Broker(BrokerError::Store(_) | BrokerError::ShuttingDown) => true,
+            SessionError::HeartbeatTimeout(_)
+            | SessionError::ShuttingDown
+            | SessionError::Demoted
+            | SessionError::SlowConsumer(_)
+            | SessionError::Io(_) => true,
+            SessionError::Frame(_)
+            | SessionError::Protocol(_)
+            | SessionError::UnsupportedVersion(_)
+            | SessionError::Broker(_) => false,
+        }
+    }
+
     /// The ERROR frame sent before closing; `receipt` is the `receipt`
     /// header of the frame that failed, if any.
     pub fn to_frame(&self, receipt: Option<&str>) -> Frame {
@@ -73,6 +94,9 @@ impl SessionError {
             .with_header("content-length", detail.len().to_string());
         if let Some(r) = receipt {
             f.push_header("receipt-id", r);
+        }
+        if self.is_transient() {
+            f.push_header(RETRYABLE, "true");
         }
         if let SessionError::UnsupportedVersion(_) = self {
             f.push_header("version", SUPPORTED_VERSIONS);
