@@ -9,7 +9,7 @@ use common::{Baton, BIN};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Failure guard for a CLI run (never a performance threshold).
 const GUARD: Duration = Duration::from_secs(120);
