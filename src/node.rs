@@ -255,6 +255,11 @@ async fn serve_term(
         max_redeliveries: config.broker.max_redeliveries,
         dlq_prefix: config.broker.dlq_prefix.clone(),
         topic_pending_limit: config.broker.topic_pending_limit,
+        producer_retention_ms: config
+            .broker
+            .producer_retention_hours
+            .saturating_mul(3_600_000)
+            .min(i64::MAX as u64) as i64,
     };
     let recovered = tokio::select! {
         r = Broker::recover(store, writer, core) => r,

@@ -150,7 +150,21 @@ fn mark(id: &str, seq: i64) -> WriteOp {
 
 async fn producer_sequences(kind: Kind) {
     let db = TestDb::create(kind).await;
-    let store = db.open("baton_").await;
+    producer_sequences_on(db.open("baton_").await).await;
+}
+
+/// SQLite too: the writer sends these ops to every backend.
+#[tokio::test]
+async fn sqlite_producer_sequences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = baton::config::DatabaseConfig {
+        url: format!("sqlite:{}/p.db", dir.path().display()),
+        ..Default::default()
+    };
+    producer_sequences_on(store::open(&config).await.expect("open sqlite")).await;
+}
+
+async fn producer_sequences_on(store: std::sync::Arc<dyn baton::store::Store>) {
     let epoch = store
         .try_acquire(&claim("a"), 60_000, false)
         .await
@@ -181,6 +195,21 @@ async fn producer_sequences(kind: Kind) {
     let err = store.commit(epoch + 1, &[mark("p3", 1)]).await;
     assert!(matches!(err, Err(StoreError::Fenced { .. })), "{err:?}");
     assert_eq!(store.load_producers().await.expect("load").len(), 2);
+    // Forgetting idle producers: an hour keeps them, 10 ms (after a pause)
+    // does not.
+    let forget = |idle_ms| WriteOp::ForgetProducers { idle_ms };
+    store
+        .commit(epoch, &[forget(3_600_000)])
+        .await
+        .expect("keep");
+    assert_eq!(store.load_producers().await.expect("load").len(), 2);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store
+        .commit(epoch, &[forget(10), mark("p4", 1)])
+        .await
+        .expect("forget");
+    let loaded = store.load_producers().await.expect("load");
+    assert_eq!(loaded, vec![("p4".to_string(), 1)]);
     store.close().await;
 }
 

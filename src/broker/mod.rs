@@ -81,6 +81,9 @@ pub struct Broker {
 struct Inner {
     state: Mutex<State>,
     producers: Mutex<Producers>,
+    producer_retention_ms: i64,
+    /// Unix ms of the last sweep of idle producers.
+    producers_pruned_at: AtomicI64,
     store: GroupCommit,
     next_id: AtomicI64,
     next_conn: AtomicU64,
@@ -97,7 +100,9 @@ impl Broker {
     ) -> Result<Broker, StoreError> {
         let max_id = store.max_message_id().await?;
         let messages = store.load_messages().await?;
-        let producers = Producers::from_committed(store.load_producers().await?);
+        let producers =
+            Producers::from_committed(store.load_producers().await?, crate::message::now_ms());
+        let producer_retention_ms = config.producer_retention_ms;
         let count = messages.len();
         // Ids must never repeat, also for non-persistent messages that were
         // never stored: start above both the store and the clock.
@@ -106,6 +111,8 @@ impl Broker {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::new(config)),
                 producers: Mutex::new(producers),
+                producer_retention_ms,
+                producers_pruned_at: AtomicI64::new(crate::message::now_ms()),
                 store: writer,
                 next_id: AtomicI64::new(start),
                 next_conn: AtomicU64::new(1),
@@ -274,12 +281,13 @@ impl Broker {
             return out;
         }
         let mut producers = self.producers();
+        let now = crate::message::now_ms();
         for m in messages {
             let Some(p) = m.producer.as_ref().filter(|_| m.persistent) else {
                 out.messages.push(m);
                 continue;
             };
-            match producers.check(p) {
+            match producers.check(p, now) {
                 Check::New => {
                     out.marks.push(p.clone());
                     out.messages.push(m);
@@ -338,10 +346,22 @@ impl Broker {
         self.inner.store.push(ops);
     }
 
-    /// Drops expired messages waiting in queues.
+    /// Drops expired messages waiting in queues, and (at most once a
+    /// minute) producers idle for longer than the retention.
     pub fn expire(&self) {
         let mut ops = Vec::new();
         self.lock().expire(&mut ops);
+        let now = crate::message::now_ms();
+        let last = self.inner.producers_pruned_at.load(Ordering::Relaxed);
+        if now - last >= PRODUCER_SWEEP_MS {
+            self.inner.producers_pruned_at.store(now, Ordering::Relaxed);
+            let idle_ms = self.inner.producer_retention_ms;
+            let forgotten = self.producers().forget_idle(now.saturating_sub(idle_ms));
+            if forgotten > 0 {
+                tracing::debug!(forgotten, "forgot idle producers");
+            }
+            ops.push(WriteOp::ForgetProducers { idle_ms });
+        }
         self.inner.store.push(ops);
     }
 
@@ -349,6 +369,9 @@ impl Broker {
         self.lock().destinations()
     }
 }
+
+/// How often idle producers are looked for.
+const PRODUCER_SWEEP_MS: i64 = 60_000;
 
 /// Sends left after duplicate detection.
 struct Deduplicated {

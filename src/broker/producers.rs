@@ -34,6 +34,8 @@ type Waiters = Vec<oneshot::Sender<Result<(), BrokerError>>>;
 struct Entry {
     committed: i64,
     in_flight: BTreeMap<i64, Waiters>,
+    /// Unix ms of the last send seen (or of loading).
+    last_used: i64,
 }
 
 /// Every producer's sequence state on this master.
@@ -44,7 +46,7 @@ pub struct Producers {
 
 impl Producers {
     /// Starts from the committed sequences found in the store.
-    pub fn from_committed(rows: Vec<(String, i64)>) -> Producers {
+    pub fn from_committed(rows: Vec<(String, i64)>, now_ms: i64) -> Producers {
         let entries = rows
             .into_iter()
             .map(|(id, committed)| {
@@ -53,6 +55,7 @@ impl Producers {
                     Entry {
                         committed,
                         in_flight: BTreeMap::new(),
+                        last_used: now_ms,
                     },
                 )
             })
@@ -61,8 +64,9 @@ impl Producers {
     }
 
     /// Classifies one send; a `New` one is now in flight.
-    pub fn check(&mut self, p: &ProducerSeq) -> Check {
+    pub fn check(&mut self, p: &ProducerSeq, now_ms: i64) -> Check {
         let entry = self.entries.entry(p.id.clone()).or_default();
+        entry.last_used = now_ms;
         if p.seq <= entry.committed {
             return Check::Duplicate;
         }
@@ -96,6 +100,15 @@ impl Producers {
             }
         }
     }
+
+    /// Forgets producers idle since before `cutoff_ms` with nothing in
+    /// flight; returns how many.
+    pub fn forget_idle(&mut self, cutoff_ms: i64) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, e| e.last_used >= cutoff_ms || !e.in_flight.is_empty());
+        before - self.entries.len()
+    }
 }
 
 #[cfg(test)]
@@ -109,49 +122,66 @@ mod tests {
         }
     }
 
+    impl Producers {
+        fn check_at(&mut self, p: &ProducerSeq) -> Check {
+            self.check(p, 100)
+        }
+    }
+
+    #[test]
+    fn idle_producers_are_forgotten_unless_in_flight() {
+        let mut p = Producers::from_committed(vec![("old".into(), 5)], 10);
+        assert!(matches!(p.check(&seq("busy", 1), 20), Check::New));
+        assert!(matches!(p.check(&seq("recent", 1), 200), Check::New));
+        p.finished(&[seq("recent", 1)], &Ok(()));
+        assert_eq!(p.forget_idle(100), 1, "only 'old' goes");
+        assert!(matches!(p.check(&seq("old", 5), 300), Check::New));
+        assert!(matches!(p.check(&seq("recent", 1), 300), Check::Duplicate));
+    }
+
     #[test]
     fn committed_sequences_are_duplicates() {
-        let mut p = Producers::from_committed(vec![("a".into(), 5)]);
-        assert!(matches!(p.check(&seq("a", 5)), Check::Duplicate));
-        assert!(matches!(p.check(&seq("a", 1)), Check::Duplicate));
-        assert!(matches!(p.check(&seq("a", 6)), Check::New));
-        assert!(matches!(p.check(&seq("b", 1)), Check::New));
+        let mut p = Producers::from_committed(vec![("a".into(), 5)], 0);
+        assert!(matches!(p.check_at(&seq("a", 5)), Check::Duplicate));
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::Duplicate));
+        assert!(matches!(p.check_at(&seq("a", 6)), Check::New));
+        assert!(matches!(p.check_at(&seq("b", 1)), Check::New));
     }
 
     #[test]
     fn a_resend_in_flight_waits_for_the_original() {
         let mut p = Producers::default();
-        assert!(matches!(p.check(&seq("a", 1)), Check::New));
-        let Check::InFlight(mut rx) = p.check(&seq("a", 1)) else {
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
+        let Check::InFlight(mut rx) = p.check_at(&seq("a", 1)) else {
             panic!("expected in flight");
         };
         assert!(rx.try_recv().is_err());
         p.finished(&[seq("a", 1)], &Ok(()));
         assert!(matches!(rx.try_recv(), Ok(Ok(()))));
-        assert!(matches!(p.check(&seq("a", 1)), Check::Duplicate));
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::Duplicate));
     }
 
     #[test]
     fn a_failed_original_is_not_committed() {
         let mut p = Producers::default();
-        assert!(matches!(p.check(&seq("a", 1)), Check::New));
-        let Check::InFlight(mut rx) = p.check(&seq("a", 1)) else {
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
+        let Check::InFlight(mut rx) = p.check_at(&seq("a", 1)) else {
             panic!("expected in flight");
         };
         p.finished(&[seq("a", 1)], &Err(BrokerError::ShuttingDown));
         assert!(matches!(rx.try_recv(), Ok(Err(_))));
-        assert!(matches!(p.check(&seq("a", 1)), Check::New));
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
     }
 
     #[test]
     fn out_of_order_commits_keep_the_highest() {
         let mut p = Producers::default();
         for s in 1..=3 {
-            assert!(matches!(p.check(&seq("a", s)), Check::New));
+            assert!(matches!(p.check_at(&seq("a", s)), Check::New));
         }
         p.finished(&[seq("a", 3)], &Ok(()));
         p.finished(&[seq("a", 1), seq("a", 2)], &Ok(()));
-        assert!(matches!(p.check(&seq("a", 3)), Check::Duplicate));
-        assert!(matches!(p.check(&seq("a", 4)), Check::New));
+        assert!(matches!(p.check_at(&seq("a", 3)), Check::Duplicate));
+        assert!(matches!(p.check_at(&seq("a", 4)), Check::New));
     }
 }

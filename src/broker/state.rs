@@ -20,6 +20,8 @@ pub struct CoreConfig {
     pub max_redeliveries: u32,
     pub dlq_prefix: String,
     pub topic_pending_limit: usize,
+    /// Idle producers are forgotten after this long (duplicate detection).
+    pub producer_retention_ms: i64,
 }
 
 /// Counters for one destination.

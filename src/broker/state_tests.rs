@@ -8,6 +8,7 @@ fn core(max_redeliveries: u32) -> State {
         max_redeliveries,
         dlq_prefix: "DLQ.".into(),
         topic_pending_limit: 5,
+        producer_retention_ms: 3_600_000,
     })
 }
 

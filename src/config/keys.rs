@@ -140,6 +140,11 @@ pub const KEYS: &[Key] = &[
         help: "expiry sweep interval [default: 1000]",
     },
     Key {
+        name: "broker.producer_retention_hours",
+        kind: Kind::Int,
+        help: "how long an idle producer's last sequence is kept for duplicate detection [default: 168]",
+    },
+    Key {
         name: "election.mode",
         kind: Kind::Str,
         help: "auto, session or lease; auto = session on PostgreSQL/MySQL, lease on SQLite [default: auto]",

@@ -230,6 +230,10 @@ pub struct BrokerConfig {
     pub topic_pending_limit: usize,
     /// How often waiting messages are checked for expiry.
     pub expiry_check_ms: u64,
+    /// How long the last sequence of a producer that sends nothing more is
+    /// kept for duplicate detection (a resend after a failover comes within
+    /// seconds; a week is generous).
+    pub producer_retention_hours: u64,
 }
 
 impl Default for BrokerConfig {
@@ -239,6 +243,7 @@ impl Default for BrokerConfig {
             dlq_prefix: "DLQ.".into(),
             topic_pending_limit: 10_000,
             expiry_check_ms: 1000,
+            producer_retention_hours: 168,
         }
     }
 }
@@ -390,6 +395,10 @@ impl Config {
             (
                 "broker.expiry_check_ms",
                 self.broker.expiry_check_ms as usize,
+            ),
+            (
+                "broker.producer_retention_hours",
+                self.broker.producer_retention_hours as usize,
             ),
         ];
         for (key, v) in positive {

@@ -60,6 +60,9 @@ pub enum WriteOp {
     /// Record that a producer's send with this sequence is stored, for
     /// duplicate detection after a failover (the `producers` table).
     Producer(ProducerSeq),
+    /// Forget producers whose sequence was not updated for `idle_ms`
+    /// (by the database's clock).
+    ForgetProducers { idle_ms: i64 },
 }
 
 /// The name of the election row in `<prefix>lock`; one per cluster (clusters
@@ -193,6 +196,16 @@ fn producer_marks(ops: &[WriteOp]) -> Vec<(&str, i64)> {
         }
     }
     marks.into_iter().collect()
+}
+
+/// The shortest idle time of any `ForgetProducers` among `ops`.
+fn forget_producers(ops: &[WriteOp]) -> Option<i64> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::ForgetProducers { idle_ms } => Some(*idle_ms),
+            _ => None,
+        })
+        .min()
 }
 
 /// Serialises user headers for storage.

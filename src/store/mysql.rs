@@ -19,8 +19,8 @@
 use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
-    decode_headers, encode_headers, migrate, producer_marks, Claim, LockState, NodeRecord,
-    SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
+    decode_headers, encode_headers, forget_producers, migrate, producer_marks, Claim, LockState,
+    NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
 use crate::message::{Destination, Message};
@@ -387,6 +387,14 @@ impl Store for MySqlStore {
             }
             list.push_unseparated(")");
             qb.build().execute(&mut *tx).await?;
+        }
+        if let Some(idle_ms) = forget_producers(ops) {
+            sqlx::query(&format!(
+                "DELETE FROM `{p}producers` WHERE updated_at < {NOW_MS} - ?"
+            ))
+            .bind(idle_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         let marks = producer_marks(ops);
         if !marks.is_empty() {

@@ -1,8 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
 use super::{
-    decode_headers, encode_headers, migrate, producer_marks, Claim, LockState, NodeRecord,
-    SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
+    decode_headers, encode_headers, forget_producers, migrate, producer_marks, Claim, LockState,
+    NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::{self, DatabaseConfig};
 use crate::message::{Destination, Message};
@@ -247,6 +247,14 @@ impl Store for SqliteStore {
             }
             list.push_unseparated(")");
             qb.build().execute(&mut *tx).await?;
+        }
+        if let Some(idle_ms) = forget_producers(ops) {
+            sqlx::query(&format!(
+                "DELETE FROM {p}producers WHERE updated_at < {NOW_MS} - ?"
+            ))
+            .bind(idle_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         for (id, seq) in producer_marks(ops) {
             sqlx::query(&format!(
