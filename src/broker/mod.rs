@@ -7,6 +7,7 @@ pub mod outbox;
 mod pending;
 mod producers;
 mod state;
+pub mod wildcard;
 
 pub use outbox::{Delivery, Outbox};
 pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats};
@@ -41,6 +42,10 @@ pub struct SubscribeSpec {
     pub ack: AckMode,
     /// Most unacknowledged messages the subscription may hold.
     pub prefetch: usize,
+    /// `activemq.exclusive`: the only consumer of its queue while first.
+    pub exclusive: bool,
+    /// `browser:true`: list the queue's messages once, consume nothing.
+    pub browser: bool,
 }
 
 /// One acknowledgement, e.g. inside a transaction.
@@ -66,6 +71,16 @@ pub enum BrokerError {
     Store(#[from] StoreError),
     #[error("the broker is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    BadPattern(String),
+    #[error("{0} is a temporary destination of another connection")]
+    NotOwner(String),
+    #[error("the temporary destination {0} no longer exists (its connection closed)")]
+    TempGone(String),
+    #[error("{0}: only queues can be browsed")]
+    BrowseTopic(String),
+    #[error("cannot send to the wildcard destination {0}; subscribe to it instead")]
+    SendToPattern(String),
 }
 
 /// Resolves once the operation is durable. Operations that had nothing to
@@ -230,6 +245,7 @@ impl Broker {
             marks,
             originals,
         } = self.deduplicate(messages);
+        let messages = self.virtual_topic_copies(messages);
         let now = crate::message::now_ms();
         ops.extend(
             messages
@@ -261,6 +277,39 @@ impl Broker {
         Ok(wait_all(Some(rx), originals))
     }
 
+    /// A message sent to a virtual topic `VirtualTopic.X` also goes, as a
+    /// copy with its own id, to every queue `Consumer.<name>.VirtualTopic.X`
+    /// that exists, so each consumer group load-balances the topic.
+    fn virtual_topic_copies(&self, messages: Vec<Message>) -> Vec<Message> {
+        if !messages.iter().any(is_virtual_topic) {
+            return messages;
+        }
+        let mut out = Vec::with_capacity(messages.len());
+        let st = self.lock();
+        for m in messages {
+            if is_virtual_topic(&m) {
+                for q in st.virtual_topic_queues(m.destination.name()) {
+                    let mut copy = m.clone();
+                    copy.id = self.next_id();
+                    copy.destination = Destination::Queue(q);
+                    out.push(copy);
+                }
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    /// Fails for a temporary destination whose connection is gone.
+    pub fn check_temp(&self, dest: &Destination) -> Result<(), BrokerError> {
+        self.lock().check_temp(dest)
+    }
+
+    /// Creates a temporary destination owned by `conn`.
+    pub fn create_temp(&self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
+        self.lock().create_temp(conn, dest)
+    }
+
     fn producers(&self) -> MutexGuard<'_, Producers> {
         self.inner
             .producers
@@ -282,20 +331,39 @@ impl Broker {
         }
         let mut producers = self.producers();
         let now = crate::message::now_ms();
+        // Copies of one send (composite destinations) share a sequence and
+        // share its fate.
+        let mut last: Option<(ProducerSeq, bool)> = None;
         for m in messages {
             let Some(p) = m.producer.as_ref().filter(|_| m.persistent) else {
                 out.messages.push(m);
                 continue;
             };
-            match producers.check(p, now) {
+            if let Some((seen, keep)) = &last {
+                if seen == p {
+                    if *keep {
+                        out.messages.push(m);
+                    }
+                    continue;
+                }
+            }
+            let keep = match producers.check(p, now) {
                 Check::New => {
                     out.marks.push(p.clone());
-                    out.messages.push(m);
+                    true
                 }
                 Check::Duplicate => {
                     tracing::debug!(producer = %p.id, seq = p.seq, "dropped a resent duplicate");
+                    false
                 }
-                Check::InFlight(original) => out.originals.push(original),
+                Check::InFlight(original) => {
+                    out.originals.push(original);
+                    false
+                }
+            };
+            last = Some((p.clone(), keep));
+            if keep {
+                out.messages.push(m);
             }
         }
         out
@@ -368,6 +436,17 @@ impl Broker {
     pub fn destinations(&self) -> Vec<DestInfo> {
         self.lock().destinations()
     }
+}
+
+/// Names starting with this are temporary destinations: owned by one
+/// connection, deleted with it, never persisted.
+pub const TEMP_PREFIX: &str = "temp.";
+
+/// Topics with this prefix are virtual topics.
+pub const VIRTUAL_TOPIC_PREFIX: &str = "VirtualTopic.";
+
+fn is_virtual_topic(m: &Message) -> bool {
+    !m.destination.is_queue() && m.destination.name().starts_with(VIRTUAL_TOPIC_PREFIX)
 }
 
 /// How often idle producers are looked for.

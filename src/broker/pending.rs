@@ -51,6 +51,11 @@ impl Pending {
         out
     }
 
+    /// Copies of every message, in delivery order.
+    pub fn snapshot(&self) -> Vec<Message> {
+        self.messages.values().cloned().collect()
+    }
+
     /// Drops everything, returning the messages.
     pub fn drain(&mut self) -> Vec<Message> {
         self.bytes = 0;

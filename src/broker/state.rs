@@ -1,14 +1,21 @@
 //! The broker core's state and every synchronous operation on it. The
 //! `Broker` facade holds it behind a std mutex for short sections; nothing
 //! here awaits. Store writes an operation causes are returned as `WriteOp`s.
+//!
+//! This file holds the data model, connections and subscriptions;
+//! `state/dispatch.rs` routes and hands out messages, `state/ack.rs`
+//! handles acknowledgements, redelivery, dead-lettering and expiry.
+
+mod ack;
+mod dispatch;
 
 use super::outbox::{Delivery, Outbox};
-
 use super::pending::Pending;
-use super::{AckMode, BrokerError, SubscribeSpec};
-use crate::message::{now_ms, Destination, Message};
+use super::wildcard;
+use super::{AckMode, BrokerError, SubscribeSpec, TEMP_PREFIX};
+use crate::message::{Destination, Message};
 use crate::store::WriteOp;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub type ConnId = u64;
@@ -36,21 +43,30 @@ pub struct DestStats {
 #[derive(Default)]
 struct Queue {
     pending: Pending,
+    /// Consumers subscribed to this very name, in subscription order.
     consumers: Vec<SubKey>,
     next: usize,
     stats: DestStats,
+    /// Message group (`JMSXGroupID`) -> the consumer it is pinned to.
+    groups: HashMap<String, SubKey>,
+    /// A temporary queue: the connection that owns it.
+    owner: Option<ConnId>,
 }
 
 #[derive(Default)]
 struct Topic {
     subscribers: Vec<SubKey>,
     stats: DestStats,
+    /// A temporary topic: the connection that owns it.
+    owner: Option<ConnId>,
 }
 
 struct Subscription {
     destination: Destination,
     ack: AckMode,
     prefetch: usize,
+    /// The only consumer of its queue while it is the first exclusive one.
+    exclusive: bool,
     /// Delivered, not yet acknowledged, by delivery sequence.
     inflight: BTreeMap<u64, Message>,
     seq_of: HashMap<i64, u64>,
@@ -77,6 +93,9 @@ pub struct State {
     topics: HashMap<String, Topic>,
     subs: HashMap<SubKey, Subscription>,
     conns: HashMap<ConnId, Conn>,
+    /// Subscriptions to queue / topic patterns (`orders.*`, `PRICE.>`).
+    wild_queue_subs: Vec<SubKey>,
+    wild_topic_subs: Vec<SubKey>,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -89,6 +108,12 @@ pub struct DestInfo {
     pub stats: DestStats,
 }
 
+/// The header that puts a message into a message group.
+pub const GROUP_HEADER: &str = "JMSXGroupID";
+
+/// Body-less MESSAGE that ends a queue browse (`browser:end`).
+pub const BROWSER_END: &str = "browser";
+
 impl State {
     pub fn new(config: CoreConfig) -> State {
         State {
@@ -97,6 +122,8 @@ impl State {
             topics: HashMap::new(),
             subs: HashMap::new(),
             conns: HashMap::new(),
+            wild_queue_subs: Vec::new(),
+            wild_topic_subs: Vec::new(),
         }
     }
 
@@ -110,7 +137,8 @@ impl State {
         );
     }
 
-    /// Removes a connection and all its subscriptions.
+    /// Removes a connection, all its subscriptions and its temporary
+    /// destinations (whose messages are dropped).
     pub fn remove_conn(&mut self, conn: ConnId, ops: &mut Vec<WriteOp>) {
         let subs = self
             .conns
@@ -121,6 +149,54 @@ impl State {
             self.remove_sub(&(conn, id), ops);
         }
         self.conns.remove(&conn);
+        self.queues.retain(|_, q| q.owner != Some(conn));
+        self.topics.retain(|_, t| t.owner != Some(conn));
+    }
+
+    /// Creates a temporary destination owned by `conn` (idempotent).
+    pub fn create_temp(&mut self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
+        let owner = match dest {
+            Destination::Queue(n) => {
+                &mut self
+                    .queues
+                    .entry(n.clone())
+                    .or_insert_with(|| Queue {
+                        owner: Some(conn),
+                        ..Queue::default()
+                    })
+                    .owner
+            }
+            Destination::Topic(n) => {
+                &mut self
+                    .topics
+                    .entry(n.clone())
+                    .or_insert_with(|| Topic {
+                        owner: Some(conn),
+                        ..Topic::default()
+                    })
+                    .owner
+            }
+        };
+        match owner {
+            Some(o) if *o == conn => Ok(()),
+            _ => Err(BrokerError::NotOwner(dest.to_string())),
+        }
+    }
+
+    /// Fails for a temporary destination whose connection is gone.
+    pub fn check_temp(&self, dest: &Destination) -> Result<(), BrokerError> {
+        if dest.name().starts_with(TEMP_PREFIX) && self.owner_of(dest).is_none() {
+            return Err(BrokerError::TempGone(dest.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The connection owning a temporary destination, if it is one.
+    fn owner_of(&self, dest: &Destination) -> Option<ConnId> {
+        match dest {
+            Destination::Queue(n) => self.queues.get(n).and_then(|q| q.owner),
+            Destination::Topic(n) => self.topics.get(n).and_then(|t| t.owner),
+        }
     }
 
     pub fn subscribe(
@@ -134,36 +210,107 @@ impl State {
         if self.subs.contains_key(&key) {
             return Err(BrokerError::DuplicateSubscription(spec.id));
         }
-        let c = self.conns.get_mut(&conn).ok_or(BrokerError::ShuttingDown)?;
-        c.subs.push(id);
-        match &spec.destination {
-            Destination::Queue(n) => self
+        if !self.conns.contains_key(&conn) {
+            return Err(BrokerError::ShuttingDown);
+        }
+        let name = spec.destination.name();
+        let pattern = wildcard::is_pattern(name);
+        if pattern {
+            wildcard::check_pattern(name).map_err(BrokerError::BadPattern)?;
+        }
+        self.check_temp(&spec.destination)?;
+        if self
+            .owner_of(&spec.destination)
+            .is_some_and(|owner| owner != conn)
+        {
+            return Err(BrokerError::NotOwner(spec.destination.to_string()));
+        }
+        if spec.browser {
+            return self.browse(conn, spec);
+        }
+        match (&spec.destination, pattern) {
+            (Destination::Queue(_), true) => self.wild_queue_subs.push(key.clone()),
+            (Destination::Topic(_), true) => self.wild_topic_subs.push(key.clone()),
+            (Destination::Queue(n), false) => self
                 .queues
                 .entry(n.clone())
                 .or_default()
                 .consumers
                 .push(key.clone()),
-            Destination::Topic(n) => self
+            (Destination::Topic(n), false) => self
                 .topics
                 .entry(n.clone())
                 .or_default()
                 .subscribers
                 .push(key.clone()),
         }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.subs.push(id);
+        }
         let dest = spec.destination.clone();
-        self.subs.insert(
-            key,
-            Subscription {
-                destination: spec.destination,
-                ack: spec.ack,
-                prefetch: spec.prefetch.max(1),
-                inflight: BTreeMap::new(),
-                seq_of: HashMap::new(),
-                next_seq: 0,
-                backlog: Pending::default(),
-            },
-        );
+        self.subs.insert(key, Subscription::new(spec));
         self.dispatch(&dest, ops);
+        Ok(())
+    }
+
+    /// A browsing subscription: the queue's waiting messages as they are
+    /// now, then a `browser:end` MESSAGE. Nothing is consumed; the
+    /// subscription stays (so UNSUBSCRIBE works) but receives nothing else.
+    fn browse(&mut self, conn: ConnId, spec: SubscribeSpec) -> Result<(), BrokerError> {
+        let Destination::Queue(name) = &spec.destination else {
+            return Err(BrokerError::BrowseTopic(spec.destination.to_string()));
+        };
+        let names: Vec<&String> = if wildcard::is_pattern(name) {
+            let mut v: Vec<&String> = self
+                .queues
+                .keys()
+                .filter(|q| wildcard::matches(name, q))
+                .collect();
+            v.sort();
+            v
+        } else {
+            self.queues
+                .get_key_value(name)
+                .map(|(k, _)| k)
+                .into_iter()
+                .collect()
+        };
+        let messages: Vec<Message> = names
+            .iter()
+            .filter_map(|n| self.queues.get(*n))
+            .flat_map(|q| q.pending.snapshot())
+            .collect();
+        let id: Arc<str> = Arc::from(spec.id.as_str());
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(BrokerError::ShuttingDown);
+        };
+        for message in messages {
+            c.outbox.push(Delivery {
+                subscription: id.clone(),
+                ack: AckMode::Auto,
+                message,
+            });
+        }
+        c.outbox.push(Delivery {
+            subscription: id.clone(),
+            ack: AckMode::Auto,
+            message: Message {
+                id: 0,
+                destination: spec.destination.clone(),
+                priority: 0,
+                expires: 0,
+                persistent: false,
+                headers: vec![(BROWSER_END.into(), "end".into())],
+                body: bytes::Bytes::new(),
+                redelivery_count: 0,
+                redelivered: false,
+                producer: None,
+            },
+        });
+        c.subs.push(id.clone());
+        let mut sub = Subscription::new(spec);
+        sub.prefetch = 0;
+        self.subs.insert((conn, id), sub);
         Ok(())
     }
 
@@ -196,23 +343,29 @@ impl State {
             .get(&key.0)
             .map(|c| c.outbox.remove_for(&key.1))
             .unwrap_or_default();
+        let mut touched: Vec<Destination> = vec![sub.destination.clone()];
         for d in unwritten {
             if let Some(seq) = sub.seq_of.remove(&d.message.id) {
                 if let Some(m) = sub.inflight.remove(&seq) {
+                    touched.push(m.destination.clone());
                     self.unwritten_back(m, ops);
                 }
             }
         }
+        self.wild_queue_subs.retain(|k| k != key);
+        self.wild_topic_subs.retain(|k| k != key);
         match &sub.destination {
             Destination::Queue(n) => {
                 if let Some(q) = self.queues.get_mut(n) {
                     q.consumers.retain(|k| k != key);
-                    for (_, m) in std::mem::take(&mut sub.inflight) {
-                        self.requeue_to_queue(redelivered(m), true, ops);
-                    }
                 }
-                let dest = sub.destination.clone();
-                self.dispatch(&dest, ops);
+                for q in self.queues.values_mut() {
+                    q.groups.retain(|_, owner| owner != key);
+                }
+                for (_, m) in std::mem::take(&mut sub.inflight) {
+                    touched.push(m.destination.clone());
+                    self.requeue_to_queue(redelivered(m), true, ops);
+                }
             }
             Destination::Topic(n) => {
                 if let Some(t) = self.topics.get_mut(n) {
@@ -220,322 +373,28 @@ impl State {
                 }
             }
         }
-    }
-
-    /// Routes a message that is committed (persistent) or needs no commit.
-    pub fn route(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
-        let now = now_ms();
-        let dest = message.destination.clone();
-        match &dest {
-            Destination::Queue(n) => {
-                let q = self.queues.entry(n.clone()).or_default();
-                if message.is_expired(now) {
-                    q.stats.expired += 1;
-                    if message.persistent {
-                        ops.push(WriteOp::Delete(message.id));
-                    }
-                    return;
-                }
-                q.stats.enqueued += 1;
-                q.pending.insert(message);
-            }
-            Destination::Topic(n) => {
-                let t = self.topics.entry(n.clone()).or_default();
-                if message.is_expired(now) {
-                    t.stats.expired += 1;
-                    return;
-                }
-                t.stats.enqueued += 1;
-                let limit = self.config.topic_pending_limit;
-                for key in t.subscribers.clone() {
-                    let Some(sub) = self.subs.get_mut(&key) else {
-                        continue;
-                    };
-                    sub.backlog.insert(message.clone());
-                    if sub.backlog.len() > limit {
-                        sub.backlog.drain();
-                        if let Some(c) = self.conns.get(&key.0) {
-                            c.outbox.close(format!(
-                                "slow consumer: subscription '{}' on {} has more than {} undelivered messages",
-                                key.1, dest, limit
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        self.dispatch(&dest, ops);
-    }
-
-    /// Hands out messages to subscriptions with free prefetch.
-    fn dispatch(&mut self, dest: &Destination, ops: &mut Vec<WriteOp>) {
-        match dest {
-            Destination::Queue(n) => self.dispatch_queue(n, ops),
-            Destination::Topic(n) => {
-                let keys = self
-                    .topics
-                    .get(n)
-                    .map(|t| t.subscribers.clone())
-                    .unwrap_or_default();
-                for key in keys {
-                    self.dispatch_topic_sub(&key);
-                }
-            }
+        touched.sort();
+        touched.dedup();
+        for dest in touched.iter().filter(|d| d.is_queue()) {
+            self.dispatch(dest, ops);
         }
     }
 
-    fn dispatch_queue(&mut self, name: &str, ops: &mut Vec<WriteOp>) {
-        let State {
-            queues,
-            subs,
-            conns,
-            ..
-        } = self;
-        let Some(q) = queues.get_mut(name) else {
-            return;
-        };
-        let now = now_ms();
-        while !q.pending.is_empty() && !q.consumers.is_empty() {
-            let n = q.consumers.len();
-            let Some(idx) = (0..n)
-                .map(|i| (q.next + i) % n)
-                .find(|&i| subs.get(&q.consumers[i]).is_some_and(|s| s.has_credit()))
-            else {
-                break;
-            };
-            let Some(m) = q.pending.pop() else { break };
-            if m.is_expired(now) {
-                q.stats.expired += 1;
-                if m.persistent {
-                    ops.push(WriteOp::Delete(m.id));
-                }
-                continue;
-            }
-            q.next = (idx + 1) % n;
-            let key = &q.consumers[idx];
-            if let (Some(sub), Some(c)) = (subs.get_mut(key), conns.get(&key.0)) {
-                sub.deliver(&key.1, m, &c.outbox);
-            }
-        }
-    }
-
-    fn dispatch_topic_sub(&mut self, key: &SubKey) {
-        let (Some(sub), Some(c)) = (self.subs.get_mut(key), self.conns.get(&key.0)) else {
-            return;
-        };
-        let now = now_ms();
-        while sub.has_credit() {
-            let Some(m) = sub.backlog.pop() else { break };
-            if !m.is_expired(now) {
-                sub.deliver(&key.1, m, &c.outbox);
-            }
-        }
-    }
-
-    /// ACK or NACK of `message_id`. Without `subscription` (STOMP 1.0) the
-    /// connection's subscription holding the message is used. Client-mode
-    /// subscriptions acknowledge cumulatively.
-    pub fn acknowledge(
-        &mut self,
-        conn: ConnId,
-        subscription: Option<&str>,
-        message_id: i64,
-        kind: AckKind,
-        ops: &mut Vec<WriteOp>,
-    ) -> Result<(), BrokerError> {
-        let key = self.find_holder(conn, subscription, message_id)?;
-        let Some(sub) = self.subs.get_mut(&key) else {
-            return Err(BrokerError::NotInFlight(message_id));
-        };
-        let Some(&seq) = sub.seq_of.get(&message_id) else {
-            return Err(BrokerError::NotInFlight(message_id));
-        };
-        let taken: Vec<Message> = if sub.ack == AckMode::Client {
-            let rest = sub.inflight.split_off(&(seq + 1));
-            let done = std::mem::replace(&mut sub.inflight, rest);
-            done.into_values().collect()
-        } else {
-            sub.inflight.remove(&seq).into_iter().collect()
-        };
-        for m in &taken {
-            sub.seq_of.remove(&m.id);
-        }
-        let dest = sub.destination.clone();
-        for m in taken {
-            match kind {
-                AckKind::Ack => self.consumed(m, ops),
-                AckKind::Nack => self.requeue(&key, m, true, ops),
-            }
-        }
-        self.dispatch(&dest, ops);
-        Ok(())
-    }
-
-    /// Auto-acknowledges deliveries once written to the socket.
-    pub fn written(&mut self, conn: ConnId, delivered: &[(Arc<str>, i64)], ops: &mut Vec<WriteOp>) {
-        let mut touched = HashSet::new();
-        for (sub_id, id) in delivered {
-            let key = (conn, sub_id.clone());
-            let Some(sub) = self.subs.get_mut(&key) else {
-                continue;
-            };
-            if sub.ack != AckMode::Auto {
-                continue;
-            }
-            if let Some(m) = sub.seq_of.remove(id).and_then(|s| sub.inflight.remove(&s)) {
-                touched.insert(sub.destination.clone());
-                self.consumed(m, ops);
-            }
-        }
-        for dest in touched {
-            self.dispatch(&dest, ops);
-        }
-    }
-
-    /// Fails unless every acknowledgement names a message in flight.
-    pub fn check_acks(&self, conn: ConnId, acks: &[super::AckRequest]) -> Result<(), BrokerError> {
-        for a in acks {
-            let key = self.find_holder(conn, a.subscription.as_deref(), a.message_id)?;
-            if !self
-                .subs
-                .get(&key)
-                .is_some_and(|s| s.seq_of.contains_key(&a.message_id))
-            {
-                return Err(BrokerError::NotInFlight(a.message_id));
-            }
-        }
-        Ok(())
-    }
-
-    fn find_holder(
-        &self,
-        conn: ConnId,
-        subscription: Option<&str>,
-        id: i64,
-    ) -> Result<SubKey, BrokerError> {
-        match subscription {
-            Some(s) => {
-                let key = (conn, Arc::from(s));
-                if self.subs.contains_key(&key) {
-                    Ok(key)
-                } else {
-                    Err(BrokerError::UnknownSubscription(s.to_string()))
-                }
-            }
-            None => self
-                .conns
-                .get(&conn)
-                .and_then(|c| {
-                    c.subs.iter().find(|s| {
-                        self.subs
-                            .get(&(conn, (*s).clone()))
-                            .is_some_and(|sub| sub.seq_of.contains_key(&id))
-                    })
-                })
-                .map(|s| (conn, s.clone()))
-                .ok_or(BrokerError::NotInFlight(id)),
-        }
-    }
-
-    fn consumed(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
-        if let Some(s) = self.stats_mut(&m.destination) {
-            s.dequeued += 1;
-        }
-        if m.persistent && m.destination.is_queue() {
-            ops.push(WriteOp::Delete(m.id));
-        }
-    }
-
-    fn stats_mut(&mut self, d: &Destination) -> Option<&mut DestStats> {
-        match d {
-            Destination::Queue(n) => self.queues.get_mut(n).map(|q| &mut q.stats),
-            Destination::Topic(n) => self.topics.get_mut(n).map(|t| &mut t.stats),
-        }
-    }
-
-    /// Puts a message back for another attempt, or dead-letters it once it
-    /// has used up its redeliveries.
-    fn requeue(&mut self, key: &SubKey, m: Message, failed: bool, ops: &mut Vec<WriteOp>) {
-        let m = if failed { redelivered(m) } else { m };
-        match &m.destination {
-            Destination::Queue(_) => self.requeue_to_queue(m, failed, ops),
-            Destination::Topic(_) => {
-                if m.redelivery_count > self.config.max_redeliveries {
-                    self.dead_letter(m, ops);
-                } else if let Some(sub) = self.subs.get_mut(key) {
-                    sub.backlog.insert(m);
-                }
-            }
-        }
-    }
-
-    fn unwritten_back(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
-        if m.destination.is_queue() {
-            self.requeue_to_queue(m, false, ops);
-        }
-    }
-
-    /// `counted`: this return is a failed delivery; a persistent message's
-    /// count is stored so the dead-letter limit holds across restarts.
-    fn requeue_to_queue(&mut self, m: Message, counted: bool, ops: &mut Vec<WriteOp>) {
-        let is_dlq = m.destination.name().starts_with(&self.config.dlq_prefix);
-        if m.redelivery_count > self.config.max_redeliveries && !is_dlq {
-            self.dead_letter(m, ops);
-            return;
-        }
-        if counted && m.persistent {
-            ops.push(WriteOp::SetRedeliveries {
-                id: m.id,
-                count: m.redelivery_count,
-            });
-        }
-        if let Some(q) = self.queues.get_mut(m.destination.name()) {
-            q.pending.insert(m);
-        }
-    }
-
-    fn dead_letter(&mut self, mut m: Message, ops: &mut Vec<WriteOp>) {
-        let from = m.destination.clone();
-        if let Some(s) = self.stats_mut(&from) {
-            s.dead_lettered += 1;
-        }
-        let cause = format!(
-            "delivery failed {} times (max_redeliveries = {})",
-            m.redelivery_count, self.config.max_redeliveries
-        );
-        m.headers
-            .retain(|(k, _)| k != "dlqDeliveryFailureCause" && k != "original-destination");
-        m.headers.push(("dlqDeliveryFailureCause".into(), cause));
-        m.headers
-            .push(("original-destination".into(), from.to_string()));
-        m.destination = Destination::Queue(format!("{}{}", self.config.dlq_prefix, from.name()));
-        m.redelivery_count = 0;
-        if m.persistent {
-            if from.is_queue() {
-                ops.push(WriteOp::Move {
-                    id: m.id,
-                    destination: m.destination.to_string(),
-                    headers: m.headers.clone(),
-                });
-            } else {
-                ops.push(WriteOp::Insert(m.clone()));
-            }
-        }
-        self.route(m, ops);
-    }
-
-    /// Drops expired messages still waiting in queues.
-    pub fn expire(&mut self, ops: &mut Vec<WriteOp>) {
-        let now = now_ms();
-        for q in self.queues.values_mut() {
-            let gone = q.pending.remove_where(|m| m.is_expired(now));
-            q.stats.expired += gone.len() as u64;
-            ops.extend(
-                gone.into_iter()
-                    .filter(|m| m.persistent)
-                    .map(|m| WriteOp::Delete(m.id)),
-            );
-        }
+    /// Names of existing queues `Consumer.<anything>.<topic>`: where a
+    /// message sent to the virtual topic `<topic>` is copied.
+    pub fn virtual_topic_queues(&self, topic: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .queues
+            .keys()
+            .filter(|q| {
+                q.strip_prefix("Consumer.")
+                    .and_then(|rest| rest.split_once('.'))
+                    .is_some_and(|(group, t)| !group.is_empty() && t == topic)
+            })
+            .cloned()
+            .collect();
+        out.sort();
+        out
     }
 
     /// Every destination the broker knows, sorted.
@@ -575,6 +434,19 @@ fn redelivered(mut m: Message) -> Message {
 }
 
 impl Subscription {
+    fn new(spec: SubscribeSpec) -> Subscription {
+        Subscription {
+            destination: spec.destination,
+            ack: spec.ack,
+            prefetch: spec.prefetch.max(1),
+            exclusive: spec.exclusive,
+            inflight: BTreeMap::new(),
+            seq_of: HashMap::new(),
+            next_seq: 0,
+            backlog: Pending::default(),
+        }
+    }
+
     fn has_credit(&self) -> bool {
         self.inflight.len() < self.prefetch
     }

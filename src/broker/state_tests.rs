@@ -1,6 +1,7 @@
 //! Unit tests of dispatch, acknowledgement and redelivery on the core state.
 
 use super::*;
+use crate::message::now_ms;
 use bytes::Bytes;
 
 fn core(max_redeliveries: u32) -> State {
@@ -39,6 +40,8 @@ fn sub(st: &mut State, c: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: 
         destination: Destination::parse(dest).unwrap(),
         ack,
         prefetch,
+        exclusive: false,
+        browser: false,
     };
     st.subscribe(c, spec, &mut Vec::new()).unwrap();
 }

@@ -187,6 +187,14 @@ impl Frame {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Replaces the value of the first header called `name`, or appends it.
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        match self.headers.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value.into(),
+            None => self.headers.push((name.to_string(), value.into())),
+        }
+    }
+
     /// Appends a header (builder style).
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Frame {
         self.push_header(name, value);

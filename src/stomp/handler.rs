@@ -4,6 +4,8 @@
 
 use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
+use crate::broker::wildcard::is_pattern;
+use crate::broker::TEMP_PREFIX;
 use crate::broker::{
     AckKind, AckMode, AckRequest, Broker, BrokerError, Confirm, ConnId, Delivery, Outbox,
     SubscribeSpec,
@@ -151,21 +153,21 @@ impl Handler {
         match frame.command {
             Command::Send => {
                 let tx = frame.header("transaction").map(str::to_string);
-                let message = self.message_from(frame)?;
+                let messages = self.messages_from(frame, conn)?;
                 match tx {
                     Some(t) => {
-                        self.transaction(&t)?.sends.push(message);
+                        self.transaction(&t)?.sends.extend(messages);
                         self.after(None, receipt);
                     }
                     None => {
                         let after_earlier = self.uncommitted.load(Ordering::Relaxed) > 0;
-                        let confirm = self.broker.publish(vec![message], after_earlier).await?;
+                        let confirm = self.broker.publish(messages, after_earlier).await?;
                         self.after(confirm, receipt);
                     }
                 }
             }
             Command::Subscribe => {
-                let spec = self.subscribe_spec(&frame, version)?;
+                let spec = self.subscribe_spec(&frame, version, conn)?;
                 self.broker.subscribe(conn, spec)?;
                 self.after(None, receipt);
             }
@@ -304,9 +306,85 @@ impl Handler {
             .with_header("heart-beat", format!("{send_every_ms},{expect_every_ms}")))
     }
 
+    /// A destination as a client names it: `/queue/..`, `/topic/..`, or
+    /// `/temp-queue/NAME` / `/temp-topic/NAME`, which become this
+    /// connection's own `temp.<session>.NAME` (created on first use).
+    fn resolve(&self, raw: &str, conn: ConnId) -> Result<Destination, SessionError> {
+        let temp = [("/temp-queue/", "/queue/"), ("/temp-topic/", "/topic/")]
+            .iter()
+            .find_map(|(from, to)| raw.strip_prefix(from).map(|name| (*to, name)));
+        let Some((kind, name)) = temp else {
+            let dest = Destination::parse(raw).map_err(BrokerError::from)?;
+            self.broker.check_temp(&dest)?;
+            return Ok(dest);
+        };
+        let full = format!(
+            "{kind}{TEMP_PREFIX}{}-{conn}.{name}",
+            self.config.session_prefix
+        );
+        let dest = Destination::parse(&full).map_err(BrokerError::from)?;
+        if name.is_empty() || is_pattern(name) {
+            return Err(protocol(format!(
+                "temporary destination '{raw}' needs a plain name"
+            )));
+        }
+        self.broker.create_temp(conn, &dest)?;
+        Ok(dest)
+    }
+
+    /// The messages of one SEND: one per destination of a composite
+    /// `destination` (`/queue/a,/topic/b`; a part without a leading `/`
+    /// has the kind of the first part, as in ActiveMQ), each with its own
+    /// id.
+    fn messages_from(&self, frame: Frame, conn: ConnId) -> Result<Vec<Message>, SessionError> {
+        let raw = required(&frame, "destination")?.to_string();
+        let mut destinations = Vec::new();
+        let first = raw.trim_start();
+        let kind = first
+            .get(
+                ..first
+                    .get(1..)
+                    .and_then(|r| r.find('/'))
+                    .map_or(0, |i| i + 2),
+            )
+            .unwrap_or("");
+        for part in raw.split(',').map(str::trim) {
+            let full = if part.starts_with('/') {
+                part.to_string()
+            } else {
+                format!("{kind}{part}")
+            };
+            let dest = self.resolve(&full, conn)?;
+            if is_pattern(dest.name()) {
+                return Err(BrokerError::SendToPattern(dest.to_string()).into());
+            }
+            destinations.push(dest);
+        }
+        let mut frame = frame;
+        if let Some(reply_to) = frame.header("reply-to").map(str::to_string) {
+            if reply_to.starts_with("/temp-") {
+                let resolved = self.resolve(&reply_to, conn)?.to_string();
+                frame.set_header("reply-to", resolved);
+            }
+        }
+        let template = self.message_from(frame)?;
+        let mut out = Vec::with_capacity(destinations.len());
+        for (i, destination) in destinations.into_iter().enumerate() {
+            let mut m = template.clone();
+            if i > 0 {
+                m.id = self.broker.next_id();
+            }
+            if destination.name().starts_with(TEMP_PREFIX) {
+                m.persistent = false;
+            }
+            m.destination = destination;
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Everything of a SEND but its destination.
     fn message_from(&self, frame: Frame) -> Result<Message, SessionError> {
-        let dest = required(&frame, "destination")?;
-        let destination = Destination::parse(dest).map_err(BrokerError::from)?;
         let priority = match frame.header("priority") {
             None => DEFAULT_PRIORITY,
             Some(p) => p
@@ -352,7 +430,7 @@ impl Handler {
             .collect();
         Ok(Message {
             id: self.broker.next_id(),
-            destination,
+            destination: Destination::Queue(String::new()),
             priority,
             expires,
             persistent,
@@ -368,9 +446,10 @@ impl Handler {
         &self,
         frame: &Frame,
         version: Version,
+        conn: ConnId,
     ) -> Result<SubscribeSpec, SessionError> {
         let dest = required(frame, "destination")?;
-        let destination = Destination::parse(dest).map_err(BrokerError::from)?;
+        let destination = self.resolve(dest, conn)?;
         let id = match (frame.header("id"), version) {
             (Some(id), _) => id.to_string(),
             (None, Version::V1_0) => dest.to_string(),
@@ -404,6 +483,8 @@ impl Handler {
             destination,
             ack,
             prefetch,
+            exclusive: flag(frame, "activemq.exclusive")?,
+            browser: flag(frame, "browser")?,
         })
     }
 }
@@ -438,6 +519,16 @@ fn producer_of(frame: &Frame) -> Result<Option<ProducerSeq>, SessionError> {
         id: Arc::from(id),
         seq,
     }))
+}
+
+/// A `true`/`false` header (absent = false).
+fn flag(frame: &Frame, name: &str) -> Result<bool, SessionError> {
+    match frame.header(name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(protocol(format!("{name} must be true or false, got '{v}'"))),
+    }
 }
 
 fn unknown_tx(t: &str) -> SessionError {

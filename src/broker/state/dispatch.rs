@@ -1,0 +1,206 @@
+//! Routing committed messages to destinations and handing them out to
+//! subscriptions with free prefetch: round robin over a queue's consumers
+//! (wildcard consumers included), the first exclusive consumer alone when
+//! there is one, message groups pinned to one consumer, fan-out for topics.
+
+use super::{State, SubKey, GROUP_HEADER};
+use crate::broker::wildcard;
+use crate::message::{now_ms, Destination, Message};
+use crate::store::WriteOp;
+
+impl State {
+    /// Routes a message that is committed (persistent) or needs no commit.
+    pub fn route(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
+        let now = now_ms();
+        let dest = message.destination.clone();
+        match &dest {
+            Destination::Queue(n) => {
+                let q = self.queues.entry(n.clone()).or_default();
+                if message.is_expired(now) {
+                    q.stats.expired += 1;
+                    if message.persistent {
+                        ops.push(WriteOp::Delete(message.id));
+                    }
+                    return;
+                }
+                q.stats.enqueued += 1;
+                q.pending.insert(message);
+                self.dispatch_queue(n, ops);
+            }
+            Destination::Topic(n) => {
+                let t = self.topics.entry(n.clone()).or_default();
+                if message.is_expired(now) {
+                    t.stats.expired += 1;
+                    return;
+                }
+                t.stats.enqueued += 1;
+                let mut targets = t.subscribers.clone();
+                targets.extend(
+                    self.wild_topic_subs
+                        .iter()
+                        .filter(|k| {
+                            self.subs
+                                .get(*k)
+                                .is_some_and(|s| wildcard::matches(s.destination.name(), n))
+                        })
+                        .cloned(),
+                );
+                let limit = self.config.topic_pending_limit;
+                for key in targets {
+                    let Some(sub) = self.subs.get_mut(&key) else {
+                        continue;
+                    };
+                    sub.backlog.insert(message.clone());
+                    if sub.backlog.len() > limit {
+                        sub.backlog.drain();
+                        if let Some(c) = self.conns.get(&key.0) {
+                            c.outbox.close(format!(
+                                "slow consumer: subscription '{}' on {} has more than {} undelivered messages",
+                                key.1, dest, limit
+                            ));
+                        }
+                    }
+                    self.dispatch_topic_sub(&key);
+                }
+            }
+        }
+    }
+
+    /// Hands out messages of `dest` (a name or a pattern) to subscriptions
+    /// with free prefetch.
+    pub(super) fn dispatch(&mut self, dest: &Destination, ops: &mut Vec<WriteOp>) {
+        let name = dest.name();
+        match dest {
+            Destination::Queue(_) if wildcard::is_pattern(name) => {
+                let names: Vec<String> = self
+                    .queues
+                    .keys()
+                    .filter(|q| wildcard::matches(name, q))
+                    .cloned()
+                    .collect();
+                for n in names {
+                    self.dispatch_queue(&n, ops);
+                }
+            }
+            Destination::Queue(n) => self.dispatch_queue(n, ops),
+            Destination::Topic(_) => {
+                let keys: Vec<SubKey> = self
+                    .subs
+                    .iter()
+                    .filter(|(_, s)| s.destination == *dest)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in keys {
+                    self.dispatch_topic_sub(&key);
+                }
+            }
+        }
+    }
+
+    /// Who consumes queue `name` now: its own consumers and matching
+    /// wildcard consumers in subscription order, or only the first
+    /// exclusive one among them.
+    fn queue_consumers(&self, name: &str) -> Vec<SubKey> {
+        let own = self.queues.get(name).map(|q| q.consumers.as_slice());
+        let mut all: Vec<SubKey> = own.unwrap_or_default().to_vec();
+        all.extend(
+            self.wild_queue_subs
+                .iter()
+                .filter(|k| {
+                    self.subs
+                        .get(*k)
+                        .is_some_and(|s| wildcard::matches(s.destination.name(), name))
+                })
+                .cloned(),
+        );
+        match all
+            .iter()
+            .find(|k| self.subs.get(*k).is_some_and(|s| s.exclusive))
+        {
+            Some(first) => vec![first.clone()],
+            None => all,
+        }
+    }
+
+    fn dispatch_queue(&mut self, name: &str, ops: &mut Vec<WriteOp>) {
+        let consumers = self.queue_consumers(name);
+        if consumers.is_empty() {
+            return;
+        }
+        let State {
+            queues,
+            subs,
+            conns,
+            ..
+        } = self;
+        let Some(q) = queues.get_mut(name) else {
+            return;
+        };
+        let now = now_ms();
+        let n = consumers.len();
+        // Messages whose group is pinned to a consumer without credit wait
+        // for it; the others go on.
+        let mut held: Vec<Message> = Vec::new();
+        while !q.pending.is_empty()
+            && consumers
+                .iter()
+                .any(|k| subs.get(k).is_some_and(|s| s.has_credit()))
+        {
+            let Some(m) = q.pending.pop() else { break };
+            if m.is_expired(now) {
+                q.stats.expired += 1;
+                if m.persistent {
+                    ops.push(WriteOp::Delete(m.id));
+                }
+                continue;
+            }
+            let group = m.header(GROUP_HEADER).map(str::to_string);
+            let pinned = group
+                .as_ref()
+                .and_then(|g| q.groups.get(g))
+                .filter(|owner| consumers.contains(owner))
+                .cloned();
+            let target = match pinned {
+                Some(owner) => subs
+                    .get(&owner)
+                    .is_some_and(|s| s.has_credit())
+                    .then_some(owner),
+                None => {
+                    let found = (0..n)
+                        .map(|i| (q.next + i) % n)
+                        .find(|&i| subs.get(&consumers[i]).is_some_and(|s| s.has_credit()));
+                    found.map(|i| {
+                        q.next = (i + 1) % n;
+                        consumers[i].clone()
+                    })
+                }
+            };
+            let Some(key) = target else {
+                held.push(m);
+                continue;
+            };
+            if let Some(g) = group {
+                q.groups.insert(g, key.clone());
+            }
+            if let (Some(sub), Some(c)) = (subs.get_mut(&key), conns.get(&key.0)) {
+                sub.deliver(&key.1, m, &c.outbox);
+            }
+        }
+        for m in held {
+            q.pending.insert(m);
+        }
+    }
+
+    pub(super) fn dispatch_topic_sub(&mut self, key: &SubKey) {
+        let (Some(sub), Some(c)) = (self.subs.get_mut(key), self.conns.get(&key.0)) else {
+            return;
+        };
+        let now = now_ms();
+        while sub.has_credit() {
+            let Some(m) = sub.backlog.pop() else { break };
+            if !m.is_expired(now) {
+                sub.deliver(&key.1, m, &c.outbox);
+            }
+        }
+    }
+}
