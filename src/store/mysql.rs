@@ -474,6 +474,10 @@ impl Store for MySqlStore {
         })
     }
 
+    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
+        Some(self)
+    }
+
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         let lock = MySqlLock {
             options: self.options.clone(),
@@ -526,3 +530,5 @@ impl Store for MySqlStore {
             .collect()
     }
 }
+
+super::inspect::inspect_impl!(MySqlStore, row_to_message, text, |_| "?".to_string());

@@ -387,6 +387,10 @@ impl Store for PgStore {
         })
     }
 
+    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
+        Some(self)
+    }
+
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         let lock = PgLock {
             options: self.options.clone(),
@@ -448,3 +452,10 @@ impl Store for PgStore {
 fn clamp_count(count: u32) -> i32 {
     i32::try_from(count).unwrap_or(i32::MAX)
 }
+
+super::inspect::inspect_impl!(
+    PgStore,
+    row_to_message,
+    |r: &PgRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
+    |n| format!("${n}")
+);

@@ -326,6 +326,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
+        Some(self)
+    }
+
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         None
     }
@@ -374,3 +378,10 @@ impl Store for SqliteStore {
             .collect()
     }
 }
+
+super::inspect::inspect_impl!(
+    SqliteStore,
+    row_to_message,
+    |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
+    |_| "?".to_string()
+);
