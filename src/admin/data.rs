@@ -295,7 +295,8 @@ pub async fn browse(
         all.extend(memory);
         all.sort_by_key(|m| m.id);
         all.truncate(limit as usize);
-    } else if all.is_empty() && after == 0 {
+    }
+    if all.is_empty() && after == 0 {
         destination(status, dest).await?;
     }
     let next_after = (all.len() == limit as usize)
