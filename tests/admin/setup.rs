@@ -1,6 +1,7 @@
 //! Shared set-up of the admin server tests: a broker with `[auth]` users
 //! from a config file, and clients for each of them.
 
+#![allow(dead_code)]
 use crate::common::http::Http;
 use crate::common::Baton;
 use std::io::Write;
