@@ -81,6 +81,17 @@ async fn slave_reads_and_refuses_writes(db: Db) {
     assert_eq!(one["persistent"], true);
     assert_eq!(slave.get("/api/v1/connections").json(), json!([]));
     assert_eq!(slave.get("/api/v1/subscriptions").json(), json!([]));
+    db.execute(&format!(
+        "INSERT INTO {PREFIX}acks (client_id, subscription, destination, selector, last_acked_id) \
+         VALUES ('app-1', 'audit', '/topic/orders', 'kind = 1', 42)"
+    ))
+    .await;
+    let subs = slave.get("/api/v1/subscriptions").json();
+    assert_eq!(
+        subs,
+        json!([{"client_id": "app-1", "subscription": "audit", "destination": "/topic/orders",
+                "selector": "kind = 1", "last_acked_id": 42}])
+    );
     let master_page = master.get("/api/v1/queues/work/messages").json();
     assert_eq!(
         master_page["messages"].as_array().unwrap().len(),
@@ -137,6 +148,14 @@ async fn slave_reads_and_refuses_writes(db: Db) {
     let r = slave.post("/api/v1/queues/work/purge", "text/plain", b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["purged"], 2);
+    assert_eq!(
+        slave.delete("/api/v1/subscriptions/app-1/audit").status,
+        204
+    );
+    assert_eq!(slave.get("/api/v1/subscriptions").json(), json!([]));
+    slave
+        .delete("/api/v1/subscriptions/app-1/audit")
+        .expect_error(404);
 }
 
 #[tokio::test]
