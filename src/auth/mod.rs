@@ -13,7 +13,10 @@ pub use secret::{check_hash, equal_ct, hash_password, random_hex, sha256_hex, ve
 use crate::config::auth::AuthConfig;
 use crate::message::Destination;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// A hash to verify against for unknown users.
+static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| hash_password(&random_hex(16)).ok());
 
 /// The name of the user generated when no users are configured.
 pub const GENERATED_USER: &str = "admin";
@@ -135,7 +138,13 @@ impl Auth {
 
     /// HTTP Basic / STOMP login check. Slow on a cache miss (argon2).
     pub fn verify_password(&self, name: &str, password: &str) -> Option<Principal> {
-        let user = self.users.get(name)?;
+        let Some(user) = self.users.get(name) else {
+            // As slow as a wrong password, so answers do not reveal names.
+            if let Some(dummy) = DUMMY_HASH.as_deref() {
+                verify_password(password, dummy);
+            }
+            return None;
+        };
         let digest = sha256_hex(password);
         let cached = self
             .verified
