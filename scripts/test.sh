@@ -37,6 +37,12 @@ if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
         sleep 0.5
     done
 fi
+# The admin server tests check /metrics with promtool (package prometheus)
+# and put HAProxy in front of two nodes.
+if ! command -v promtool >/dev/null || ! command -v haproxy >/dev/null; then
+    echo "installing prometheus (promtool) and haproxy" >&2
+    apt-get install -y -q --no-install-recommends prometheus haproxy >/dev/null
+fi
 pg_isready -h 127.0.0.1 -p 5432
 mariadb-admin -h 127.0.0.1 -u root ping
 

@@ -231,7 +231,12 @@ impl Election {
                 r = timeout_at(deadline, self.store.renew(&self.claim.node_id, epoch, self.lease_ms, with_session)) => r,
             };
             match renewal {
-                Ok(Ok(true)) => last_ok_sent = sent,
+                Ok(Ok(true)) => {
+                    last_ok_sent = sent;
+                    crate::metrics::get()
+                        .renew_seconds
+                        .observe(sent.elapsed().as_secs_f64());
+                }
                 Ok(Ok(false)) => return TermEnd::Deposed,
                 Ok(Err(e)) => tracing::warn!(error = %e, "lease renewal failed"),
                 Err(_) => return TermEnd::LeaseDeadline,

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for how a message travels through these modules.
 
 pub mod admin;
+pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod election;
 pub mod message;
+pub mod metrics;
 pub mod node;
 pub mod stomp;
 pub mod store;

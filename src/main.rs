@@ -31,6 +31,51 @@ enum Cmd {
     Send(SendArgs),
     /// Receive messages and print them (raw bodies or JSON lines).
     Receive(ReceiveArgs),
+    /// Read a password from stdin and print its argon2 hash for
+    /// `[[auth.users]] password_hash`.
+    HashPassword,
+    /// Print a new random bearer token and the `[[auth.tokens]]` entry that
+    /// accepts it.
+    NewToken {
+        /// The user the token acts as.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// Reads the password (first line of stdin) and prints its hash.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("baton hash-password: cannot read stdin: {e}");
+        return ExitCode::from(1);
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        eprintln!("baton hash-password: the password on stdin is empty");
+        return ExitCode::from(2);
+    }
+    match baton::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("baton hash-password: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn new_token(user: &str) -> ExitCode {
+    let token = baton::auth::random_hex(32);
+    println!("{token}");
+    println!();
+    println!("# add to the configuration file (the token itself is not stored):");
+    println!("[[auth.tokens]]");
+    println!("user = {}", toml::Value::String(user.to_string()));
+    println!("sha256 = \"{}\"", baton::auth::sha256_hex(&token));
+    ExitCode::SUCCESS
 }
 
 #[derive(clap::Args)]
@@ -186,6 +231,8 @@ async fn main() -> ExitCode {
             }
             finish("receive", receive::run(&args, stop).await)
         }
+        Cmd::HashPassword => hash_password(),
+        Cmd::NewToken { user } => new_token(&user),
         Cmd::Bench(args) => match bench::run(&args).await {
             Ok(report) => {
                 report.print(&args);

@@ -13,7 +13,7 @@ use crate::stomp::{self, frame::Limits, SessionConfig};
 use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,8 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("admin server failed: {0}")]
     Admin(std::io::Error),
+    #[error("cannot generate the admin password: {0}")]
+    Auth(String),
 }
 
 /// What this node is now, shared with the admin server.
@@ -39,9 +41,13 @@ pub struct NodeStatus {
     pub node_id: String,
     pub stomp_addr: String,
     pub admin_addr: String,
+    /// Unix ms when the process started.
+    pub started_at: i64,
     /// Epoch of the current term as master; 0 while slave.
     epoch: AtomicI64,
     store: OnceLock<Arc<dyn Store>>,
+    /// The broker of the current term (master only).
+    broker: Mutex<Option<Broker>>,
 }
 
 impl NodeStatus {
@@ -64,6 +70,17 @@ impl NodeStatus {
     /// The store, once it is open.
     pub fn store(&self) -> Option<&Arc<dyn Store>> {
         self.store.get()
+    }
+
+    /// The broker while this node is master.
+    pub fn broker(&self) -> Option<Broker> {
+        self.broker.lock().ok().and_then(|b| b.clone())
+    }
+
+    fn set_broker(&self, broker: Option<Broker>) {
+        if let Ok(mut b) = self.broker.lock() {
+            *b = broker;
+        }
     }
 }
 
@@ -105,14 +122,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         node_id: node_id.clone(),
         stomp_addr: config.stomp.listen.to_string(),
         admin_addr: admin_addr.to_string(),
+        started_at: crate::message::now_ms(),
         epoch: AtomicI64::new(0),
         store: OnceLock::new(),
+        broker: Mutex::new(None),
     });
+    let auth = admin::auth_for(&config, admin_addr)?;
     let admin_task = tokio::spawn(admin::run(
         admin_listener,
-        AdminState {
-            status: status.clone(),
-        },
+        AdminState::new(status.clone(), auth, &config),
         shutdown.clone(),
     ));
     tracing::info!(addr = %admin_addr, "admin listener bound");
@@ -286,7 +304,9 @@ async fn serve_term(
         }
     };
     let stomp_addr = listener.local_addr().map_err(NodeError::Admin)?;
+    status.set_broker(Some(broker.clone()));
     status.epoch.store(epoch, Ordering::SeqCst);
+    crate::metrics::get().elections_won.inc();
     tracing::info!(addr = %stomp_addr, "stomp listener bound");
     tracing::info!(epoch, "became master (epoch {epoch})");
 
@@ -308,9 +328,12 @@ async fn serve_term(
     drop(broker);
 
     let end = election.hold(epoch, claimed_at, shutdown, &fenced).await;
+    // Load balancers see `slave` as soon as the port stops accepting.
+    status.epoch.store(0, Ordering::SeqCst);
+    status.set_broker(None);
     if end != TermEnd::Shutdown {
+        crate::metrics::get().elections_lost.inc();
         signals.abort.cancel();
-        status.epoch.store(0, Ordering::SeqCst);
         tracing::warn!(
             epoch,
             reason = end.describe(),

@@ -1,13 +1,26 @@
-//! The admin HTTP server (axum), on every node. For now: `/role` for load
-//! balancers (plain text, or JSON when asked) and `/healthz`.
+//! The admin HTTP server (axum), on every node: `/role` for load
+//! balancers, `/healthz`, `/metrics` (Prometheus), and behind credentials
+//! the REST API under `/api/v1` with its OpenAPI document and ActiveMQ's
+//! `POST /api/message/NAME`.
 
-use crate::node::NodeStatus;
-use axum::extract::State;
+pub mod api;
+pub mod data;
+pub mod error;
+pub mod prom;
+pub mod publish;
+pub mod security;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::node::{NodeError, NodeStatus};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::Json;
 use axum::Router;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -17,12 +30,111 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct AdminState {
     pub status: Arc<NodeStatus>,
+    pub auth: Arc<Auth>,
+    pub max_body_bytes: usize,
+}
+
+impl AdminState {
+    pub fn new(status: Arc<NodeStatus>, auth: Arc<Auth>, config: &Config) -> AdminState {
+        AdminState {
+            status,
+            auth,
+            max_body_bytes: config.admin.max_body_bytes,
+        }
+    }
+}
+
+/// The users of `[auth]`, or, when there are none, user `admin` with a
+/// random password that is logged once together with the dashboard URL.
+pub fn auth_for(config: &Config, admin_addr: SocketAddr) -> Result<Arc<Auth>, NodeError> {
+    if !config.auth.users.is_empty() {
+        return Ok(Arc::new(Auth::from_config(&config.auth)));
+    }
+    let (auth, password) = Auth::generated().map_err(NodeError::Auth)?;
+    let host = if admin_addr.ip().is_unspecified() {
+        format!("localhost:{}", admin_addr.port())
+    } else {
+        admin_addr.to_string()
+    };
+    tracing::warn!(
+        url = %format!("http://{host}/"),
+        user = crate::auth::GENERATED_USER,
+        password = %password,
+        "no [auth] users configured: generated a password for this run (configure [[auth.users]] to choose your own)"
+    );
+    Ok(Arc::new(auth))
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn no_such_endpoint() -> error::ApiError {
+    error::ApiError::not_found("no such endpoint (see /api/openapi.json)")
 }
 
 pub fn router(state: AdminState) -> Router {
+    let v1 = "/api/v1";
+    let api = Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route(&format!("{v1}/status"), get(api::status))
+        .route(&format!("{v1}/nodes"), get(api::nodes))
+        .route(&format!("{v1}/queues"), get(api::queues))
+        .route(
+            &format!("{v1}/queues/{{name}}"),
+            get(api::queue).delete(api::delete_queue),
+        )
+        .route(
+            &format!("{v1}/queues/{{name}}/messages"),
+            get(api::browse).post(publish::to_queue),
+        )
+        .route(
+            &format!("{v1}/queues/{{name}}/messages/{{id}}"),
+            get(api::message).delete(api::delete_message),
+        )
+        .route(
+            &format!("{v1}/queues/{{name}}/messages/{{id}}/move"),
+            post(api::move_message),
+        )
+        .route(
+            &format!("{v1}/queues/{{name}}/messages/{{id}}/copy"),
+            post(api::copy_message),
+        )
+        .route(&format!("{v1}/queues/{{name}}/purge"), post(api::purge))
+        .route(&format!("{v1}/topics"), get(api::topics))
+        .route(
+            &format!("{v1}/topics/{{name}}"),
+            get(api::topic).delete(api::delete_topic),
+        )
+        .route(
+            &format!("{v1}/topics/{{name}}/messages"),
+            post(publish::to_topic),
+        )
+        .route(&format!("{v1}/connections"), get(api::connections))
+        .route(
+            &format!("{v1}/connections/{{id}}"),
+            delete(api::close_connection),
+        )
+        .route(&format!("{v1}/subscriptions"), get(api::subscriptions))
+        .route(
+            &format!("{v1}/subscriptions/{{client_id}}/{{subscription}}"),
+            delete(api::delete_subscription),
+        )
+        .route("/api/message/{name}", post(publish::activemq))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::map_response(error::json_errors));
     Router::new()
         .route("/role", get(role))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(prom::metrics))
+        .merge(api)
+        .fallback(no_such_endpoint)
         .with_state(state)
 }
 

@@ -3,14 +3,17 @@
 //! protocol adapters call; the state lives in `state::State` behind a std
 //! mutex held only for short synchronous sections, never across `.await`.
 
+mod admin_ops;
 pub mod outbox;
 mod pending;
 mod producers;
 mod state;
 pub mod wildcard;
 
-pub use outbox::{Delivery, Outbox};
-pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats};
+pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use state::{
+    AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats, SubView,
+};
 
 use crate::message::ProducerSeq;
 use crate::message::{Destination, DestinationError, Message};

@@ -5,7 +5,7 @@
 use crate::broker::AckMode;
 use crate::message::Message;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 
 /// One message for one subscription of the connection.
@@ -22,14 +22,33 @@ struct Inner {
     close: Option<String>,
 }
 
+/// Who is on the other end of a connection, for admin views.
+#[derive(Debug, Clone)]
+pub struct ConnMeta {
+    pub peer: String,
+    pub protocol: String,
+    /// Unix ms.
+    pub connected_at: i64,
+}
+
 /// Shared between the broker core (producer side) and the connection task.
 #[derive(Default)]
 pub struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
+    meta: OnceLock<ConnMeta>,
 }
 
 impl Outbox {
+    /// Records who the connection is (once, after CONNECT).
+    pub fn describe(&self, meta: ConnMeta) {
+        let _ = self.meta.set(meta);
+    }
+
+    pub fn meta(&self) -> Option<&ConnMeta> {
+        self.meta.get()
+    }
+
     pub fn push(&self, d: Delivery) {
         if let Ok(mut i) = self.inner.lock() {
             i.deliveries.push_back(d);

@@ -33,6 +33,11 @@ impl Pending {
         self.messages.is_empty()
     }
 
+    /// Every message, in delivery order.
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.messages.values()
+    }
+
     /// Removes every message `expired` selects and returns them.
     pub fn remove_where(&mut self, mut expired: impl FnMut(&Message) -> bool) -> Vec<Message> {
         let keys: Vec<_> = self

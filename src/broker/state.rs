@@ -464,6 +464,10 @@ impl Subscription {
     }
 }
 
+#[path = "state_admin.rs"]
+mod admin;
+pub use admin::{AdminOpError, ConnView, SubView};
+
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

@@ -120,6 +120,16 @@ pub const KEYS: &[Key] = &[
         help: "admin HTTP address [default: 127.0.0.1:8161]",
     },
     Key {
+        name: "admin.max_body_bytes",
+        kind: Kind::Int,
+        help: "largest admin HTTP request body [default: 10485760]",
+    },
+    Key {
+        name: "auth.anonymous",
+        kind: Kind::Str,
+        help: "STOMP without credentials: auto (only on a loopback stomp.listen), allow or deny [default: auto]",
+    },
+    Key {
         name: "broker.max_redeliveries",
         kind: Kind::Int,
         help: "failed deliveries before the DLQ [default: 6]",

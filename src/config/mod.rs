@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod auth;
 mod keys;
 pub use keys::{Key, Kind, KEYS};
 
@@ -54,6 +55,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub broker: BrokerConfig,
     pub election: ElectionConfig,
+    pub auth: auth::AuthConfig,
 }
 
 /// How a node becomes master.
@@ -208,12 +210,15 @@ impl Default for StompConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Largest request body the admin server reads.
+    pub max_body_bytes: usize,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8161)),
+            max_body_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -384,6 +389,7 @@ impl Config {
                 self.database.statement_timeout_ms as usize,
             ),
             ("stomp.max_body_bytes", self.stomp.max_body_bytes),
+            ("admin.max_body_bytes", self.admin.max_body_bytes),
             ("stomp.max_headers", self.stomp.max_headers),
             ("stomp.max_header_bytes", self.stomp.max_header_bytes),
             ("stomp.default_prefetch", self.stomp.default_prefetch),
@@ -443,7 +449,7 @@ impl Config {
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
-        Ok(())
+        self.auth.validate()
     }
 }
 

@@ -65,6 +65,7 @@ impl Decoder for StompCodec {
                     Parsed::Frame(_, n) | Parsed::Heartbeat(n) => *n,
                 };
                 src.advance(consumed.min(src.len()));
+                crate::metrics::get().bytes_in.inc_by(consumed as u64);
                 Ok(Some(parsed))
             }
             None => {
@@ -101,7 +102,11 @@ impl Encoder<Frame> for StompCodec {
     type Error = CodecError;
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let before = dst.len();
         encode(&frame, self.version, dst);
+        crate::metrics::get()
+            .bytes_out
+            .inc_by((dst.len() - before) as u64);
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ pub async fn run(listener: TcpListener, broker: Broker, config: Arc<SessionConfi
             _ = signals.abort.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    crate::metrics::get().connections_accepted.inc();
                     if let Err(e) = socket.set_nodelay(true) {
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }

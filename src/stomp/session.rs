@@ -31,7 +31,7 @@ pub async fn run<S>(
 {
     let mut framed = Framed::new(socket, StompCodec::new(config.limits));
     let mut handler = Handler::new(broker.clone(), config.clone());
-    let outcome = serve(&mut framed, &mut handler, &config, &signals).await;
+    let outcome = serve(&mut framed, &mut handler, &config, &signals, &peer).await;
     match &outcome {
         Ok(()) => tracing::debug!(%peer, "client disconnected"),
         Err((SessionError::Io(e), _)) => tracing::debug!(%peer, error = %e, "connection lost"),
@@ -60,6 +60,7 @@ async fn serve<S>(
     handler: &mut Handler,
     config: &SessionConfig,
     signals: &Stop,
+    peer: &str,
 ) -> Result<(), Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -120,6 +121,11 @@ where
                     if !was_connected {
                         if let Some(c) = &handler.connected {
                             framed.codec_mut().version = c.version;
+                            c.outbox.describe(crate::broker::ConnMeta {
+                                peer: peer.to_string(),
+                                protocol: format!("STOMP {}", c.version.as_str()),
+                                connected_at: crate::message::now_ms(),
+                            });
                             read_deadline = if c.expect_every_ms > 0 {
                                 Instant::now() + Duration::from_millis(c.expect_every_ms * 2)
                             } else {

@@ -1,6 +1,7 @@
 //! Persistence: the `Store` interface every backend implements, the
 //! group-commit writer in front of it, and the backend chosen by URL.
 
+pub mod inspect;
 mod migrate;
 mod mysql;
 mod postgres;
@@ -157,6 +158,11 @@ pub trait Store: Send + Sync + 'static {
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every registered node, by id.
     async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+
+    /// Admin queries (browse, counts, durable subscriptions, pool).
+    fn inspect(&self) -> Option<&dyn inspect::Inspect> {
+        None
+    }
 }
 
 /// A database session lock (`pg_advisory_lock`, `GET_LOCK`) held on a

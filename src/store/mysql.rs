@@ -511,6 +511,10 @@ impl Store for MySqlStore {
         })
     }
 
+    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
+        Some(self)
+    }
+
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         let lock = MySqlLock {
             options: self.options.clone(),
@@ -563,3 +567,5 @@ impl Store for MySqlStore {
             .collect()
     }
 }
+
+super::inspect::inspect_impl!(MySqlStore, row_to_message, text, |_| "?".to_string());

@@ -421,6 +421,10 @@ impl Store for PgStore {
         })
     }
 
+    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
+        Some(self)
+    }
+
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         let lock = PgLock {
             options: self.options.clone(),
@@ -482,3 +486,10 @@ impl Store for PgStore {
 fn clamp_count(count: u32) -> i32 {
     i32::try_from(count).unwrap_or(i32::MAX)
 }
+
+super::inspect::inspect_impl!(
+    PgStore,
+    row_to_message,
+    |r: &PgRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
+    |n| format!("${n}")
+);

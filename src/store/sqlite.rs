@@ -356,6 +356,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
+        Some(self)
+    }
+
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         None
     }
@@ -404,3 +408,10 @@ impl Store for SqliteStore {
             .collect()
     }
 }
+
+super::inspect::inspect_impl!(
+    SqliteStore,
+    row_to_message,
+    |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
+    |_| "?".to_string()
+);

@@ -174,6 +174,7 @@ async fn commit_once(
     if term.over.is_cancelled() {
         return Err(StoreError::Closed);
     }
+    let started = std::time::Instant::now();
     let result = tokio::select! {
         biased;
         _ = term.over.cancelled() => Err(StoreError::Closed),
@@ -181,6 +182,7 @@ async fn commit_once(
             r.unwrap_or(Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)))
         }
     };
+    crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
     match &result {
         Ok(()) | Err(StoreError::Closed) => {}
         Err(e) => {

@@ -176,6 +176,25 @@ impl Db {
             .collect()
     }
 
+    /// Runs one statement on the test database.
+    pub async fn execute(&self, sql: &str) {
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = self.sqlite_conn().await;
+                sqlx::query(sql).execute(&mut c).await.map(|_| ())
+            }
+            Kind::Postgres => {
+                let mut c = self.pg_conn().await;
+                sqlx::query(sql).execute(&mut c).await.map(|_| ())
+            }
+            Kind::Mariadb => {
+                let mut c = self.my_conn().await;
+                sqlx::query(sql).execute(&mut c).await.map(|_| ())
+            }
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// `(node_id, role)` of every row of the node registry, by id.
     pub async fn registry(&self) -> Vec<(String, String)> {
         let sql = format!("SELECT node_id, role FROM {PREFIX}nodes ORDER BY node_id");

@@ -1,0 +1,289 @@
+//! The REST API under `/api/v1` (JSON). Reads work on every node; writes
+//! need the master's broker and answer 503 with the master's address on a
+//! slave. Views come from `data`, so the dashboard shares them.
+
+use super::data::{self, ClusterNodeView, DestView, MessageView, NodeView, Page};
+use super::error::ApiError;
+use super::AdminState;
+use crate::auth::{Access, Principal};
+use crate::broker::{Broker, ConnView};
+use crate::message::Destination;
+use crate::store::inspect::DurableSub;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The master's broker, or 503 naming the master.
+pub async fn master_broker(state: &AdminState) -> ApiResult<Broker> {
+    if let Some(b) = state.status.broker() {
+        return Ok(b);
+    }
+    let master = data::master(&state.status).await;
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this node is a slave and cannot change anything; send writes to the master",
+    );
+    e.extra = Some(("master", json!(master)));
+    Err(e)
+}
+
+/// 403 unless `p` has `access` on `dest`.
+pub fn need(p: &Principal, access: Access, dest: &Destination) -> ApiResult<()> {
+    if p.allows(access, dest) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "user '{}' lacks {} permission on {dest}",
+        p.name,
+        access_name(access)
+    )))
+}
+
+fn need_admin(p: &Principal) -> ApiResult<()> {
+    if p.is_admin() {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "user '{}' lacks admin permission on every destination ('>')",
+        p.name
+    )))
+}
+
+fn access_name(a: Access) -> &'static str {
+    match a {
+        Access::Read => "read",
+        Access::Write => "write",
+        Access::Admin => "admin",
+    }
+}
+
+/// Parses a JSON body with a clear 400 on failure.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub async fn status(State(s): State<AdminState>) -> Json<NodeView> {
+    Json(data::node(&s.status).await)
+}
+
+pub async fn nodes(State(s): State<AdminState>) -> ApiResult<Json<Vec<ClusterNodeView>>> {
+    Ok(Json(data::cluster(&s.status).await?))
+}
+
+pub async fn queues(State(s): State<AdminState>) -> ApiResult<Json<Vec<DestView>>> {
+    Ok(Json(data::destinations(&s.status, true).await?))
+}
+
+pub async fn topics(State(s): State<AdminState>) -> ApiResult<Json<Vec<DestView>>> {
+    Ok(Json(data::destinations(&s.status, false).await?))
+}
+
+pub async fn queue(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DestView>> {
+    let dest = data::parse_name(&name, true)?;
+    Ok(Json(data::destination(&s.status, &dest).await?))
+}
+
+pub async fn topic(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DestView>> {
+    let dest = data::parse_name(&name, false)?;
+    Ok(Json(data::destination(&s.status, &dest).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowseParams {
+    after: Option<i64>,
+    limit: Option<u32>,
+    bodies: Option<bool>,
+}
+
+pub async fn browse(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<BrowseParams>,
+) -> ApiResult<Json<Page>> {
+    let dest = data::parse_name(&name, true)?;
+    need(&p, Access::Read, &dest)?;
+    let page = data::browse(
+        &s.status,
+        &dest,
+        q.after.unwrap_or(0),
+        q.limit.unwrap_or(50),
+        q.bodies.unwrap_or(true),
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+pub async fn message(
+    State(s): State<AdminState>,
+    Path((name, id)): Path<(String, i64)>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<MessageView>> {
+    let dest = data::parse_name(&name, true)?;
+    need(&p, Access::Read, &dest)?;
+    Ok(Json(data::message(&s.status, &dest, id).await?))
+}
+
+pub async fn delete_message(
+    State(s): State<AdminState>,
+    Path((name, id)): Path<(String, i64)>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<StatusCode> {
+    let dest = data::parse_name(&name, true)?;
+    need(&p, Access::Admin, &dest)?;
+    master_broker(&s)
+        .await?
+        .delete_message(dest.name(), id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn purge(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    let dest = data::parse_name(&name, true)?;
+    need(&p, Access::Admin, &dest)?;
+    let n = master_broker(&s).await?.purge(dest.name()).await?;
+    Ok(Json(
+        json!({ "destination": dest.to_string(), "purged": n }),
+    ))
+}
+
+async fn delete_destination(
+    s: AdminState,
+    p: Principal,
+    dest: Destination,
+) -> ApiResult<Json<Value>> {
+    need(&p, Access::Admin, &dest)?;
+    let n = master_broker(&s).await?.delete_destination(&dest).await?;
+    Ok(Json(json!({ "deleted": dest.to_string(), "messages": n })))
+}
+
+pub async fn delete_queue(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    let dest = data::parse_name(&name, true)?;
+    delete_destination(s, p, dest).await
+}
+
+pub async fn delete_topic(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    let dest = data::parse_name(&name, false)?;
+    delete_destination(s, p, dest).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveRequest {
+    /// Target queue name.
+    to: String,
+}
+
+async fn relocate(
+    s: AdminState,
+    p: Principal,
+    name: String,
+    id: i64,
+    body: Bytes,
+    copy: bool,
+) -> ApiResult<impl IntoResponse> {
+    let from = data::parse_name(&name, true)?;
+    let req: MoveRequest = parse_json(&body)?;
+    let to = data::parse_name(req.to.trim_start_matches("/queue/"), true)?;
+    need(&p, Access::Admin, &from)?;
+    need(&p, Access::Write, &to)?;
+    if to == from {
+        return Err(ApiError::bad_request(
+            "source and target queue are the same",
+        ));
+    }
+    let broker = master_broker(&s).await?;
+    let new_id = broker
+        .move_message(from.name(), id, to.name(), copy)
+        .await?;
+    Ok(Json(
+        json!({ "id": new_id, "from": from.to_string(), "to": to.to_string() }),
+    ))
+}
+
+pub async fn move_message(
+    State(s): State<AdminState>,
+    Path((name, id)): Path<(String, i64)>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    relocate(s, p, name, id, body, false).await
+}
+
+pub async fn copy_message(
+    State(s): State<AdminState>,
+    Path((name, id)): Path<(String, i64)>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    relocate(s, p, name, id, body, true).await
+}
+
+/// Client connections of the master (empty on a slave).
+pub async fn connections(
+    State(s): State<AdminState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Vec<ConnView>>> {
+    need_admin(&p)?;
+    Ok(Json(
+        s.status
+            .broker()
+            .map(|b| b.connections())
+            .unwrap_or_default(),
+    ))
+}
+
+pub async fn close_connection(
+    State(s): State<AdminState>,
+    Path(id): Path<u64>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<StatusCode> {
+    need_admin(&p)?;
+    master_broker(&s).await?.close_connection(id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn subscriptions(
+    State(s): State<AdminState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Vec<DurableSub>>> {
+    need_admin(&p)?;
+    Ok(Json(data::subscriptions(&s.status).await?))
+}
+
+pub async fn delete_subscription(
+    State(s): State<AdminState>,
+    Path((client_id, subscription)): Path<(String, String)>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<StatusCode> {
+    need_admin(&p)?;
+    master_broker(&s).await?;
+    data::delete_subscription(&s.status, &client_id, &subscription).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,72 @@
+use super::*;
+use crate::config::auth::{PermissionConfig, TokenConfig, UserConfig};
+
+fn config() -> AuthConfig {
+    AuthConfig {
+        users: vec![
+            UserConfig {
+                name: "app".into(),
+                password_hash: hash_password("app-pw").unwrap(),
+                roles: vec!["producers".into()],
+            },
+            UserConfig {
+                name: "ops".into(),
+                password_hash: hash_password("ops-pw").unwrap(),
+                roles: vec![],
+            },
+        ],
+        tokens: vec![TokenConfig {
+            user: "ops".into(),
+            sha256: sha256_hex("tok"),
+        }],
+        permissions: vec![
+            PermissionConfig {
+                role: Some("producers".into()),
+                user: None,
+                destinations: "/queue/orders.>".into(),
+                allow: vec![Access::Read, Access::Write],
+            },
+            PermissionConfig {
+                role: None,
+                user: Some("ops".into()),
+                destinations: ">".into(),
+                allow: vec![Access::Admin],
+            },
+        ],
+        ..AuthConfig::default()
+    }
+}
+
+#[test]
+fn users_roles_and_tokens() {
+    let auth = Auth::from_config(&config());
+    assert!(auth.verify_password("app", "wrong").is_none());
+    assert!(auth.verify_password("nobody", "app-pw").is_none());
+    let app = auth.verify_password("app", "app-pw").unwrap();
+    // Second time from the cache, still checked.
+    assert!(auth.verify_password("app", "app-pw").is_some());
+    assert!(auth.verify_password("app", "wrong").is_none());
+    let orders = Destination::Queue("orders.eu".into());
+    assert!(app.allows(Access::Write, &orders));
+    assert!(!app.allows(Access::Admin, &orders));
+    assert!(!app.allows(Access::Read, &Destination::Queue("other".into())));
+    assert!(!app.is_admin());
+    let ops = auth.verify_token("tok").unwrap();
+    assert_eq!(ops.name, "ops");
+    assert!(ops.is_admin() && ops.allows(Access::Read, &orders));
+    assert!(auth.verify_token("nope").is_none());
+}
+
+#[test]
+fn no_permissions_means_everything_and_generated_admin() {
+    let mut c = config();
+    c.permissions.clear();
+    let auth = Auth::from_config(&c);
+    assert!(auth.verify_password("app", "app-pw").unwrap().is_admin());
+    let (auth, pw) = Auth::generated().unwrap();
+    assert!(auth
+        .verify_password(GENERATED_USER, &pw)
+        .unwrap()
+        .is_admin());
+    assert!(auth.verify_password(GENERATED_USER, "admin").is_none());
+}

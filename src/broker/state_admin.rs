@@ -1,0 +1,199 @@
+//! Admin operations on the core's state: look at a queue's messages in
+//! memory, take one out, purge, remove a destination, list connections.
+//! A child of `state`, so it sees the private fields; nothing here awaits.
+
+use super::State;
+use crate::broker::outbox::ConnMeta;
+use crate::broker::AckMode;
+use crate::message::{Destination, Message};
+use crate::store::WriteOp;
+
+/// Why an admin operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminOpError {
+    #[error("{0} does not exist")]
+    NoSuchDestination(String),
+    #[error("message {id} is not waiting in {dest}")]
+    NoSuchMessage { id: i64, dest: String },
+    #[error("message {0} is being delivered to a consumer; it can be managed once it is back in the queue")]
+    InFlight(i64),
+    #[error("{dest} has {consumers} consumer(s); close them first")]
+    HasConsumers { dest: String, consumers: usize },
+    #[error("there is no connection {0}")]
+    NoSuchConnection(u64),
+    #[error("the change could not be stored: {0}")]
+    Store(String),
+}
+
+/// One subscription of a connection.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubView {
+    pub id: String,
+    pub destination: String,
+    pub ack: &'static str,
+    pub prefetch: usize,
+    pub inflight: usize,
+}
+
+/// One client connection.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnView {
+    pub id: u64,
+    pub peer: Option<String>,
+    pub protocol: Option<String>,
+    pub connected_at: Option<i64>,
+    pub subscriptions: Vec<SubView>,
+}
+
+impl State {
+    /// Messages of queue `name` in memory (waiting and in flight) with id >
+    /// `after`, in id order; with `transient_only`, only non-persistent ones.
+    pub fn memory_messages(
+        &self,
+        name: &str,
+        after: i64,
+        limit: usize,
+        transient_only: bool,
+    ) -> Vec<Message> {
+        let Some(q) = self.queues.get(name) else {
+            return Vec::new();
+        };
+        let inflight = q
+            .consumers
+            .iter()
+            .filter_map(|k| self.subs.get(k))
+            .flat_map(|s| s.inflight.values());
+        let mut out: Vec<Message> = q
+            .pending
+            .iter()
+            .chain(inflight)
+            .filter(|m| m.id > after && !(transient_only && m.persistent))
+            .cloned()
+            .collect();
+        out.sort_by_key(|m| m.id);
+        out.truncate(limit);
+        out
+    }
+
+    /// Takes message `id` out of queue `name` (only while it waits).
+    pub fn take_waiting(&mut self, name: &str, id: i64) -> Result<Message, AdminOpError> {
+        let dest = Destination::Queue(name.to_string());
+        let in_flight = self.memory_messages(name, id - 1, 1, false);
+        let q = self
+            .queues
+            .get_mut(name)
+            .ok_or_else(|| AdminOpError::NoSuchDestination(dest.to_string()))?;
+        if let Some(m) = q.pending.remove_where(|m| m.id == id).pop() {
+            return Ok(m);
+        }
+        if in_flight.first().is_some_and(|m| m.id == id) {
+            return Err(AdminOpError::InFlight(id));
+        }
+        Err(AdminOpError::NoSuchMessage {
+            id,
+            dest: dest.to_string(),
+        })
+    }
+
+    /// A copy of message `id` of queue `name`, waiting or in flight.
+    pub fn find_in_queue(&self, name: &str, id: i64) -> Option<Message> {
+        self.memory_messages(name, id - 1, 1, false)
+            .pop()
+            .filter(|m| m.id == id)
+    }
+
+    /// Removes every waiting message of queue `name` (messages in flight
+    /// stay with their consumers) and returns how many.
+    pub fn purge(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> Result<usize, AdminOpError> {
+        let q = self
+            .queues
+            .get_mut(name)
+            .ok_or_else(|| AdminOpError::NoSuchDestination(format!("/queue/{name}")))?;
+        let gone = q.pending.drain();
+        ops.extend(
+            gone.iter()
+                .filter(|m| m.persistent)
+                .map(|m| WriteOp::Delete(m.id)),
+        );
+        Ok(gone.len())
+    }
+
+    /// Forgets a destination without consumers, dropping its messages.
+    pub fn remove_destination(
+        &mut self,
+        dest: &Destination,
+        ops: &mut Vec<WriteOp>,
+    ) -> Result<usize, AdminOpError> {
+        let missing = || AdminOpError::NoSuchDestination(dest.to_string());
+        let consumers = match dest {
+            Destination::Queue(n) => self.queues.get(n).ok_or_else(missing)?.consumers.len(),
+            Destination::Topic(n) => self.topics.get(n).ok_or_else(missing)?.subscribers.len(),
+        };
+        if consumers > 0 {
+            return Err(AdminOpError::HasConsumers {
+                dest: dest.to_string(),
+                consumers,
+            });
+        }
+        match dest {
+            Destination::Queue(n) => {
+                let purged = self.purge(n, ops)?;
+                self.queues.remove(n);
+                Ok(purged)
+            }
+            Destination::Topic(n) => {
+                self.topics.remove(n);
+                Ok(0)
+            }
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn connections(&self) -> Vec<ConnView> {
+        let mut out: Vec<ConnView> = self
+            .conns
+            .iter()
+            .map(|(id, c)| {
+                let meta: Option<&ConnMeta> = c.outbox.meta();
+                let subscriptions = c
+                    .subs
+                    .iter()
+                    .filter_map(|s| self.subs.get(&(*id, s.clone())).map(|sub| (s, sub)))
+                    .map(|(s, sub)| SubView {
+                        id: s.to_string(),
+                        destination: sub.destination.to_string(),
+                        ack: match sub.ack {
+                            AckMode::Auto => "auto",
+                            AckMode::Client => "client",
+                            AckMode::ClientIndividual => "client-individual",
+                        },
+                        prefetch: sub.prefetch,
+                        inflight: sub.inflight.len(),
+                    })
+                    .collect();
+                ConnView {
+                    id: *id,
+                    peer: meta.map(|m| m.peer.clone()),
+                    protocol: meta.map(|m| m.protocol.clone()),
+                    connected_at: meta.map(|m| m.connected_at),
+                    subscriptions,
+                }
+            })
+            .collect();
+        out.sort_by_key(|c| c.id);
+        out
+    }
+
+    /// Asks connection `id` to close with an ERROR carrying `reason`.
+    pub fn close_connection(&self, id: u64, reason: String) -> Result<(), AdminOpError> {
+        let c = self
+            .conns
+            .get(&id)
+            .ok_or(AdminOpError::NoSuchConnection(id))?;
+        c.outbox.close(reason);
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! Process-wide Prometheus metrics (prometheus-client). Hot paths update
+//! the counters and histograms here with one call; values that are a
+//! snapshot of state (role, destinations, connections, pool) are read at
+//! scrape time by `admin::metrics`. One node per process, so one registry.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Every metric updated outside the admin server.
+pub struct Metrics {
+    pub elections_won: Counter,
+    pub elections_lost: Counter,
+    pub renew_seconds: Histogram,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    pub connections_accepted: Counter,
+    pub batch_ops: Histogram,
+    pub commit_seconds: Histogram,
+    pub commit_failures: Counter,
+    /// Set by the admin server on each scrape.
+    pub role_master: Gauge,
+    pub epoch: Gauge,
+    pub uptime_seconds: Gauge<f64, AtomicU64>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    elections_won: Counter::default(),
+    elections_lost: Counter::default(),
+    renew_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+    bytes_in: Counter::default(),
+    bytes_out: Counter::default(),
+    connections_accepted: Counter::default(),
+    batch_ops: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+    commit_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 16)),
+    commit_failures: Counter::default(),
+    role_master: Gauge::default(),
+    epoch: Gauge::default(),
+    uptime_seconds: Gauge::default(),
+});
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+/// Records one group commit of `ops` operations that took `took`.
+pub fn commit(ops: usize, took: Duration, ok: bool) {
+    let m = get();
+    m.batch_ops.observe(ops as f64);
+    m.commit_seconds.observe(took.as_secs_f64());
+    if !ok {
+        m.commit_failures.inc();
+    }
+}
+
+/// A registry holding the process metrics (names prefixed `baton_`).
+pub fn registry() -> Registry {
+    let m = get();
+    let mut r = Registry::with_prefix("baton");
+    r.register(
+        "role_master",
+        "1 while this node is master, 0 while slave",
+        m.role_master.clone(),
+    );
+    r.register(
+        "epoch",
+        "epoch of this node's current term as master (0 while slave)",
+        m.epoch.clone(),
+    );
+    r.register_with_unit(
+        "uptime",
+        "time since this process started",
+        Unit::Seconds,
+        m.uptime_seconds.clone(),
+    );
+    r.register(
+        "elections_won",
+        "terms this node started as master",
+        m.elections_won.clone(),
+    );
+    r.register(
+        "elections_lost",
+        "terms that ended other than by shutdown (deposed, lease deadline, fenced)",
+        m.elections_lost.clone(),
+    );
+    r.register_with_unit(
+        "lease_renew",
+        "latency of successful lease renewals",
+        Unit::Seconds,
+        m.renew_seconds.clone(),
+    );
+    r.register_with_unit(
+        "stomp_received",
+        "STOMP bytes read from clients",
+        Unit::Bytes,
+        m.bytes_in.clone(),
+    );
+    r.register_with_unit(
+        "stomp_sent",
+        "STOMP bytes written to clients",
+        Unit::Bytes,
+        m.bytes_out.clone(),
+    );
+    r.register(
+        "stomp_connections_accepted",
+        "STOMP connections accepted",
+        m.connections_accepted.clone(),
+    );
+    r.register(
+        "store_batch_operations",
+        "operations per group-commit transaction",
+        m.batch_ops.clone(),
+    );
+    r.register_with_unit(
+        "store_commit",
+        "group-commit transaction latency",
+        Unit::Seconds,
+        m.commit_seconds.clone(),
+    );
+    r.register(
+        "store_commit_failures",
+        "group commits that failed",
+        m.commit_failures.clone(),
+    );
+    r
+}
