@@ -127,6 +127,9 @@ async fn main() -> ExitCode {
                     }
                 };
             init_logging(&config);
+            for note in &config.notes {
+                tracing::warn!("{note}");
+            }
             let shutdown = CancellationToken::new();
             if let Err(e) = stop_on_signals(shutdown.clone()) {
                 eprintln!("baton: cannot install signal handlers: {e}");
