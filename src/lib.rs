@@ -7,6 +7,7 @@ pub mod broker;
 pub mod client;
 pub mod config;
 pub mod election;
+pub mod import;
 pub mod message;
 pub mod node;
 pub mod stomp;

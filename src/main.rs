@@ -24,6 +24,13 @@ enum Cmd {
     Serve(ServeArgs),
     /// Measure a broker's throughput and latency over STOMP.
     Bench(BenchArgs),
+    /// Check a configuration (file, environment, flags) as `serve` would, without starting.
+    CheckConfig(ServeArgs),
+    /// Translate an ActiveMQ Classic activemq.xml into Baton TOML (stdout; warnings on stderr).
+    ImportActivemq {
+        /// The ActiveMQ XML configuration file.
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -144,6 +151,30 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::CheckConfig(args) => {
+            match config::load(args.config.as_deref(), std::env::vars(), &args.overrides.0) {
+                Ok(c) => {
+                    c.notes.iter().for_each(|n| eprintln!("warning: {n}"));
+                    println!("configuration OK");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("baton: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::ImportActivemq { file } => match baton::import::translate_file(&file) {
+            Ok(t) => {
+                t.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                print!("{}", t.toml);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("baton import-activemq: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Bench(args) => match bench::run(&args).await {
             Ok(report) => {
                 report.print(&args);

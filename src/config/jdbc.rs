@@ -222,12 +222,14 @@ pub(super) fn resolve(db: &DatabaseConfig) -> Result<(String, Vec<String>), Conf
         return Ok((parts.url, parts.dropped));
     }
     let user = match (parts.user, &db.username) {
-        (Some(u), Some(k)) if u != *k => return Err(invalid(
-            "database.username",
-            format!(
+        (Some(u), Some(k)) if u != *k => {
+            return Err(invalid(
+                "database.username",
+                format!(
                 "'{k}' disagrees with the user '{u}' in database.url; give the user in one place"
             ),
-        )),
+            ))
+        }
         (u, k) => k.clone().or(u),
     };
     let password = match (parts.password, &db.password) {
