@@ -57,7 +57,7 @@ impl Output {
     pub fn render(&self, header: &str) -> String {
         let mut out = String::new();
         for line in header.lines() {
-            out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
+            out.push_str(&format!("# {}\n", comment_safe(line)));
         }
         let order = |key: &str| {
             KEYS.iter()
@@ -80,7 +80,7 @@ impl Output {
             }
             if let Some(c) = &e.comment {
                 for line in c.lines() {
-                    out.push_str(&format!("# {line}\n"));
+                    out.push_str(&format!("# {}\n", comment_safe(line)));
                 }
             }
             match &e.value {
@@ -93,6 +93,20 @@ impl Output {
         }
         out
     }
+}
+
+/// `line` with the characters TOML forbids in comments (control
+/// characters but tab, e.g. a lone CR or DEL from the XML) escaped.
+fn comment_safe(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The first key of `key`'s section, for ordering sections.

@@ -241,3 +241,17 @@ fn a_bare_broker_root_with_a_doctype_is_read() {
     assert_eq!(load(&t.toml).stomp.listen.to_string(), "[::1]:61613");
     assert!(warned(&t, "useJmx"), "{:#?}", t.warnings);
 }
+
+/// Found by the import_activemq fuzz target: a DEL character in a
+/// connector URI went into a TOML comment, which TOML forbids.
+#[test]
+fn control_characters_in_comments_are_escaped() {
+    let xml = broker_xml(
+        "",
+        "<transportConnector uri=\"stomp+nio://0.0.0.0:61614?\u{7f}\r&#13;x=1\"/>",
+        "",
+    );
+    let t = translate(&xml, "a\u{7f}.xml").unwrap();
+    assert!(t.toml.contains("\\u{7f}"), "{}", t.toml);
+    assert_eq!(load(&t.toml).stomp.listen.to_string(), "0.0.0.0:61614");
+}
