@@ -77,8 +77,15 @@ fn jdbc_adapter<'a, 'i>(ctx: &mut Ctx<'a, 'i>, adapter: Node<'a, 'i>) {
         adapter,
         "messages stored in ActiveMQ's tables (ACTIVEMQ_MSGS) are not migrated: drain the queues before switching to Baton",
     );
-    match adapter.attribute("dataSource") {
-        Some(r) => {
+    let nested = elements(adapter).find(|n| n.tag_name().name() == "dataSource");
+    let reference = adapter.attribute("dataSource").or_else(|| {
+        nested
+            .and_then(|d| elements(d).find(|n| n.tag_name().name() == "ref"))
+            .and_then(|r| r.attribute("bean"))
+    });
+    let inline = nested.and_then(|d| elements(d).find(|n| n.tag_name().name() == "bean"));
+    match (reference, inline) {
+        (Some(r), _) => {
             let id = r.trim_start_matches('#');
             match ctx.beans.get(id).copied() {
                 Some(bean) => {
@@ -91,7 +98,8 @@ fn jdbc_adapter<'a, 'i>(ctx: &mut Ctx<'a, 'i>, adapter: Node<'a, 'i>) {
                 ),
             }
         }
-        None => ctx.warn(
+        (None, Some(bean)) => datasource::translate(ctx, "(inline)", bean),
+        (None, None) => ctx.warn(
             adapter,
             "no dataSource: ActiveMQ's default is an embedded Derby database; Baton's single-node equivalent is its default SQLite store",
         ),
@@ -143,6 +151,7 @@ fn jdbc_adapter<'a, 'i>(ctx: &mut Ctx<'a, 'i>, adapter: Node<'a, 'i>) {
                     statements(ctx, s);
                 }
             }
+            "dataSource" if reference.is_some() || inline.is_some() => {}
             "adapter" => ctx.warn(
                 child,
                 "<adapter> is not needed: Baton picks its SQL from database.url",

@@ -255,3 +255,33 @@ fn control_characters_in_comments_are_escaped() {
     assert!(t.toml.contains("\\u{7f}"), "{}", t.toml);
     assert_eq!(load(&t.toml).stomp.listen.to_string(), "0.0.0.0:61614");
 }
+
+#[test]
+fn nested_data_sources_are_read() {
+    let xml = broker_xml(
+        r#"<jdbcPersistenceAdapter><dataSource><bean class="com.zaxxer.hikari.HikariDataSource">
+             <property name="jdbcUrl"><value>jdbc:mariadb://10.1.2.3/amq?useSsl=true</value></property>
+             <property name="username" value="amq"/>
+             <property name="maximumPoolSize" value="12"/>
+           </bean></dataSource></jdbcPersistenceAdapter>"#,
+        "",
+        "",
+    );
+    let t = translate(&xml, "a.xml").unwrap();
+    let c = load(&t.toml);
+    assert_eq!(
+        c.database.url,
+        "mariadb://amq@10.1.2.3/amq?ssl-mode=required"
+    );
+    assert_eq!(c.database.pool_size, 12);
+    assert!(!warned(&t, "<dataSource>"), "{:#?}", t.warnings);
+
+    let xml = broker_xml(
+        r#"<jdbcPersistenceAdapter><dataSource><ref bean="ds"/></dataSource></jdbcPersistenceAdapter>"#,
+        "",
+        r#"<bean name="ds" class="org.apache.tomcat.jdbc.pool.DataSource" p:url="jdbc:postgresql://h/amq" xmlns:p="http://www.springframework.org/schema/p"/>"#,
+    );
+    let t = translate(&xml, "a.xml").unwrap();
+    assert_eq!(load(&t.toml).database.url, "postgres://h/amq");
+    assert!(!warned(&t, "tomcat"), "{:#?}", t.warnings);
+}
