@@ -30,6 +30,12 @@ enum Cmd {
     ImportActivemq {
         /// The ActiveMQ XML configuration file.
         file: PathBuf,
+        /// Java properties file with values for ${...} placeholders, e.g. conf/credentials.properties (repeatable).
+        #[arg(long, value_name = "FILE")]
+        properties: Vec<PathBuf>,
+        /// A placeholder value (repeatable; wins over --properties).
+        #[arg(short = 'D', value_name = "NAME=VALUE")]
+        define: Vec<String>,
     },
 }
 
@@ -164,7 +170,13 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::ImportActivemq { file } => match baton::import::translate_file(&file) {
+        Cmd::ImportActivemq {
+            file,
+            properties,
+            define,
+        } => match baton::import::Placeholders::load(&properties, &define)
+            .and_then(|p| baton::import::translate_file(&file, &p))
+        {
             Ok(t) => {
                 t.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
                 print!("{}", t.toml);

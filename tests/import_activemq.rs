@@ -124,6 +124,84 @@ fn missing_or_malformed_files_exit_2() {
 }
 
 #[test]
+fn placeholders_take_values_from_properties_and_defines() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = std::fs::read_to_string(REFERENCE)
+        .unwrap()
+        .replace(
+            "value=\"activemq\"/>\n        <property name=\"poolPreparedStatements\"",
+            "value=\"${db.password}\"/>\n        <property name=\"poolPreparedStatements\"",
+        )
+        .replace(
+            "<property name=\"username\" value=\"activemq\"/>",
+            "<property name=\"username\" value=\"${db.user}\"/>",
+        );
+    assert!(xml.contains("${db.password}") && xml.contains("${db.user}"));
+    let file = dir.path().join("activemq.xml");
+    std::fs::write(&file, xml).unwrap();
+    let props = dir.path().join("credentials.properties");
+    std::fs::write(&props, "db.user=amq\ndb.password=from-file\n").unwrap();
+    let (file, props) = (file.to_str().unwrap(), props.to_str().unwrap());
+
+    let out = baton(&["import-activemq", file], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stdout.contains("# password = \"${db.password}\""),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("${db.password}") && stderr.contains("--properties"),
+        "{stderr}"
+    );
+
+    let out = baton(
+        &[
+            "import-activemq",
+            file,
+            "--properties",
+            props,
+            "-D",
+            "db.password=from-flag",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("username = \"amq\""), "{stdout}");
+    assert!(stdout.contains("password = \"from-flag\""), "{stdout}");
+    assert!(
+        !text(&out.stderr).contains("${db."),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let missing = dir.path().join("nope.properties");
+    let out = baton(
+        &[
+            "import-activemq",
+            file,
+            "--properties",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("nope.properties"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = baton(&["import-activemq", file, "-D", "novalue"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("NAME=VALUE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn check_config_explains_bad_jdbc_urls() {
     let out = baton(
         &[

@@ -12,6 +12,9 @@
 mod broker;
 mod datasource;
 mod output;
+mod properties;
+
+pub use properties::Placeholders;
 
 use output::Output;
 use roxmltree::{Document, Node};
@@ -33,6 +36,8 @@ pub enum ImportError {
     },
     #[error("{0} has no <broker> element; is it an ActiveMQ configuration (activemq.xml)?")]
     NoBroker(String),
+    #[error("-D {0}: expected NAME=VALUE")]
+    Define(String),
 }
 
 /// The result: TOML for stdout, warnings for stderr.
@@ -42,18 +47,30 @@ pub struct Translation {
     pub warnings: Vec<String>,
 }
 
-/// Reads and translates the file at `path`.
-pub fn translate_file(path: &Path) -> Result<Translation, ImportError> {
+/// Reads and translates the file at `path`, resolving the placeholders
+/// `values` knows.
+pub fn translate_file(path: &Path, values: &Placeholders) -> Result<Translation, ImportError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
         path: name.clone(),
         source,
     })?;
-    translate(&text, &name)
+    translate_with(&text, &name, values)
 }
 
 /// Translates the XML text; `name` labels warnings (`name:line: ...`).
 pub fn translate(xml: &str, name: &str) -> Result<Translation, ImportError> {
+    translate_with(xml, name, &Placeholders::default())
+}
+
+/// Like [`translate`], with placeholder values.
+pub fn translate_with(
+    xml: &str,
+    name: &str,
+    values: &Placeholders,
+) -> Result<Translation, ImportError> {
+    let xml = values.apply(xml);
+    let xml = xml.as_str();
     let options = roxmltree::ParsingOptions {
         allow_dtd: true,
         ..roxmltree::ParsingOptions::default()
@@ -170,7 +187,7 @@ impl<'a, 'i> Ctx<'a, 'i> {
             return Some(raw.to_string());
         }
         let msg = format!(
-            "{what} is the Spring property placeholder \"{raw}\", which is not resolved; set {key} (or its BATON_ variable) yourself"
+            "{what} is the Spring property placeholder \"{raw}\", which is not resolved: give its value with --properties FILE or -D NAME=VALUE, or set {key} (or its BATON_ variable) yourself"
         );
         self.warn(node, &msg);
         self.out.unresolved(

@@ -226,7 +226,11 @@ fn bad_input_is_an_error() {
     assert!(e.to_string().contains("a.xml"), "{e}");
     let e = translate("<beans><bean id=\"x\"/></beans>", "b.xml").unwrap_err();
     assert!(e.to_string().contains("no <broker>"), "{e}");
-    let e = translate_file(Path::new("/nonexistent/activemq.xml")).unwrap_err();
+    let e = translate_file(
+        Path::new("/nonexistent/activemq.xml"),
+        &Placeholders::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
 
@@ -284,4 +288,41 @@ fn nested_data_sources_are_read() {
     let t = translate(&xml, "a.xml").unwrap();
     assert_eq!(load(&t.toml).database.url, "postgres://h/amq");
     assert!(!warned(&t, "tomcat"), "{:#?}", t.warnings);
+}
+
+#[test]
+fn placeholders_resolve_from_properties() {
+    let props = properties::parse(
+        "# credentials\n! also a comment\ndb.url = jdbc:postgresql://h/amq?x=1&y=2\n\
+         db.user: amq\ndb.password=p<&>\"w\\u0021\nlong.value = a\\\n    b\nkey\\=with\\:seps value\n",
+    );
+    assert_eq!(props["db.url"], "jdbc:postgresql://h/amq?x=1&y=2");
+    assert_eq!(props["db.user"], "amq");
+    assert_eq!(props["db.password"], "p<&>\"w!");
+    assert_eq!(props["long.value"], "ab");
+    assert_eq!(props["key=with:seps"], "value");
+
+    let mut values = Placeholders::default();
+    for (k, v) in &props {
+        values = values.with(k, v);
+    }
+    let xml = broker_xml(
+        r##"<jdbcPersistenceAdapter dataSource="#ds" lockKeepAlivePeriod="${keep}"/>"##,
+        "",
+        r#"<bean id="ds" class="org.apache.commons.dbcp2.BasicDataSource">
+             <property name="url" value="${db.url}"/>
+             <property name="username" value="${db.user}"/>
+             <property name="password" value="${db.password}"/>
+           </bean>"#,
+    );
+    let t = translate_with(&xml, "a.xml", &values).unwrap();
+    let c = load(&t.toml);
+    assert_eq!(c.database.url, "postgres://amq:p%3C%26%3E%22w%21@h/amq");
+    assert!(warned(&t, "x=1") && warned(&t, "y=2"), "{:#?}", t.warnings);
+    assert!(
+        warned(&t, "lockKeepAlivePeriod=\"${keep}\""),
+        "{:#?}",
+        t.warnings
+    );
+    assert!(!warned(&t, "${db."), "{:#?}", t.warnings);
 }
