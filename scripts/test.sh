@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is
 # missing (a Python venv with stomp.py), then checks formatting and lints and
-# runs every unit and integration test against the real binary (on SQLite,
-# PostgreSQL and MariaDB).
+# runs a short bounded fuzzing pass and every unit and integration test
+# against the real binary (on SQLite, PostgreSQL and MariaDB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +52,26 @@ done
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+
+# Fuzzing (README, "Fuzzing"): replay every committed seed and past crash
+# on the stable toolchain, then a short bounded libFuzzer run of each
+# cargo-fuzz target (BATON_FUZZ_SECONDS each, default 20). cargo-fuzz needs
+# nightly-only flags (-Zsanitizer); RUSTC_BOOTSTRAP=1 allows them on the
+# stable toolchain, for these commands only.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+cargo test --manifest-path fuzz/Cargo.toml
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+for target in stomp_decoder failover_url config import_activemq; do
+    mkdir -p "fuzz/corpus/$target"
+    log="fuzz/corpus/$target.log"
+    if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
+        -- -max_total_time="${BATON_FUZZ_SECONDS:-20}" >"$log" 2>&1; then
+        tail -n 60 "$log"
+        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target (see README, \"Fuzzing\")" >&2
+        exit 1
+    fi
+    echo "fuzz $target: $(grep -a '^Done' "$log" | tail -n 1)"
+done
+
 cargo test --all-targets

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod election;
+pub mod import;
 pub mod message;
 pub mod metrics;
 pub mod node;

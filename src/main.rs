@@ -41,6 +41,19 @@ enum Cmd {
         #[arg(long)]
         user: String,
     },
+    /// Check a configuration (file, environment, flags) as `serve` would, without starting.
+    CheckConfig(ServeArgs),
+    /// Translate an ActiveMQ Classic activemq.xml into Baton TOML (stdout; warnings on stderr).
+    ImportActivemq {
+        /// The ActiveMQ XML configuration file.
+        file: PathBuf,
+        /// Java properties file with values for ${...} placeholders, e.g. conf/credentials.properties (repeatable).
+        #[arg(long, value_name = "FILE")]
+        properties: Vec<PathBuf>,
+        /// A placeholder value (repeatable; wins over --properties).
+        #[arg(short = 'D', value_name = "NAME=VALUE")]
+        define: Vec<String>,
+    },
 }
 
 /// Reads the password (first line of stdin) and prints its hash.
@@ -204,6 +217,9 @@ async fn main() -> ExitCode {
                     }
                 };
             init_logging(&config);
+            for note in &config.notes {
+                tracing::warn!("{note}");
+            }
             let shutdown = CancellationToken::new();
             if let Err(e) = stop_on_signals(shutdown.clone()) {
                 eprintln!("baton: cannot install signal handlers: {e}");
@@ -233,6 +249,36 @@ async fn main() -> ExitCode {
         }
         Cmd::HashPassword => hash_password(),
         Cmd::NewToken { user } => new_token(&user),
+        Cmd::CheckConfig(args) => {
+            match config::load(args.config.as_deref(), std::env::vars(), &args.overrides.0) {
+                Ok(c) => {
+                    c.notes.iter().for_each(|n| eprintln!("warning: {n}"));
+                    println!("configuration OK");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("baton: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::ImportActivemq {
+            file,
+            properties,
+            define,
+        } => match baton::import::Placeholders::load(&properties, &define)
+            .and_then(|p| baton::import::translate_file(&file, &p))
+        {
+            Ok(t) => {
+                t.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                print!("{}", t.toml);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("baton import-activemq: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Bench(args) => match bench::run(&args).await {
             Ok(report) => {
                 report.print(&args);

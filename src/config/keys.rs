@@ -37,7 +37,17 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "database.url",
         kind: Kind::Str,
-        help: "store URL [default: sqlite:./data/baton.db]",
+        help: "store URL, sqlx or JDBC (jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb://) [default: sqlite:./data/baton.db]",
+    },
+    Key {
+        name: "database.username",
+        kind: Kind::Str,
+        help: "database user, filled into the URL (must agree with a user in the URL) [default: none]",
+    },
+    Key {
+        name: "database.password",
+        kind: Kind::Str,
+        help: "database password, filled into the URL (error if the URL has one too); never logged [default: none]",
     },
     Key {
         name: "database.table_prefix",

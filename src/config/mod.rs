@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod auth;
+mod jdbc;
 mod keys;
+pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
 
 /// Why the configuration was rejected. The message names the key and what
@@ -56,6 +58,10 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub election: ElectionConfig,
     pub auth: auth::AuthConfig,
+    /// Warnings found while loading (e.g. dropped JDBC URL parameters), to
+    /// be logged once logging is set up. Never holds a password.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 /// How a node becomes master.
@@ -130,7 +136,13 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
+    /// A sqlx URL or a JDBC URL; after loading, always the sqlx URL with
+    /// `username` and `password` merged in.
     pub url: String,
+    /// Fills in the URL's user (must agree with a user in the URL).
+    pub username: Option<String>,
+    /// Fills in the URL's password (an error if the URL has one too).
+    pub password: Option<String>,
     pub table_prefix: String,
     /// Most write requests queued for the group-commit writer before
     /// producers wait.
@@ -162,6 +174,8 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite:./data/baton.db".into(),
+            username: None,
+            password: None,
             table_prefix: "baton_".into(),
             write_queue: 4096,
             max_batch: 2000,
@@ -316,11 +330,14 @@ pub fn load(
             key.value(raw, &format!("--{}", key.flag()))?,
         );
     }
-    let config: Config =
+    let mut config: Config =
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
             invalid(&key, e.into_inner().to_string())
         })?;
+    let (url, notes) = jdbc::resolve(&config.database)?;
+    config.database.url = url;
+    config.notes.extend(notes);
     config.validate()?;
     Ok(config)
 }
@@ -352,7 +369,10 @@ impl Config {
             let allowed = "sqlite:PATH, postgres://user@host/db, mysql://user@host/db or mariadb://user@host/db";
             return Err(invalid(
                 "database.url",
-                format!("'{url}' is not supported; expected {allowed}"),
+                format!(
+                    "'{}:' is not supported; expected {allowed}, or a JDBC URL",
+                    url.split(':').next().unwrap_or("")
+                ),
             ));
         }
         let p = &self.database.table_prefix;
