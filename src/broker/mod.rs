@@ -12,7 +12,8 @@ pub mod wildcard;
 
 pub use outbox::{ConnMeta, Delivery, Outbox};
 pub use state::{
-    AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats, SubView,
+    AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats, DurableRecord,
+    SubView,
 };
 
 use crate::message::ProducerSeq;
@@ -49,6 +50,17 @@ pub struct SubscribeSpec {
     pub exclusive: bool,
     /// `browser:true`: list the queue's messages once, consume nothing.
     pub browser: bool,
+    /// `activemq.subscriptionName` (with the connection's `client-id`).
+    pub durable: Option<DurableName>,
+}
+
+/// Names a durable topic subscription.
+#[derive(Debug, Clone)]
+pub struct DurableName {
+    pub client_id: String,
+    pub name: String,
+    /// Set by the broker: the last message id a new subscription skips.
+    pub created_after: i64,
 }
 
 /// One acknowledgement, e.g. inside a transaction.
@@ -84,6 +96,16 @@ pub enum BrokerError {
     BrowseTopic(String),
     #[error("cannot send to the wildcard destination {0}; subscribe to it instead")]
     SendToPattern(String),
+    #[error("client-id '{0}' is already used by another connection")]
+    ClientIdInUse(String),
+    #[error("durable subscriptions need a plain topic, not {0}")]
+    DurableNeedsTopic(String),
+    #[error("durable subscription '{0}' is already active")]
+    DurableActive(String),
+    #[error("there is no durable subscription '{0}' for this client-id")]
+    UnknownDurable(String),
+    #[error("a durable subscription needs a client-id header on CONNECT")]
+    DurableNeedsClientId,
 }
 
 /// Resolves once the operation is durable. Operations that had nothing to
@@ -136,16 +158,31 @@ impl Broker {
                 next_conn: AtomicU64::new(1),
             }),
         };
+        let durables = load_durables(store).await?;
+        let durable_count = durables.len();
         let mut ops = Vec::new();
         {
             let mut st = broker.lock();
+            for d in durables {
+                st.restore_durable(d);
+            }
+            let mut topic_ids = Vec::new();
             for mut m in messages {
                 m.redelivered = true;
+                if !m.destination.is_queue() {
+                    topic_ids.push(m.id);
+                }
                 st.route(m, &mut ops);
             }
+            // Stored for durable subscriptions that have all passed them.
+            ops.extend(st.unreferenced(&topic_ids).into_iter().map(WriteOp::Delete));
         }
         broker.inner.store.push(ops);
-        tracing::info!(messages = count, "recovered persistent messages");
+        tracing::info!(
+            messages = count,
+            durable_subscriptions = durable_count,
+            "recovered persistent messages"
+        );
         Ok(broker)
     }
 
@@ -177,11 +214,51 @@ impl Broker {
         self.inner.store.push(ops);
     }
 
-    pub fn subscribe(&self, conn: ConnId, spec: SubscribeSpec) -> Result<(), BrokerError> {
+    pub fn subscribe(&self, conn: ConnId, mut spec: SubscribeSpec) -> Result<(), BrokerError> {
+        if let Some(d) = spec.durable.as_mut() {
+            d.created_after = self.inner.next_id.load(Ordering::Relaxed) - 1;
+        }
         let mut ops = Vec::new();
         let r = self.lock().subscribe(conn, spec, &mut ops);
         self.inner.store.push(ops);
         r
+    }
+
+    /// Reserves a `client-id` for a connection.
+    pub fn claim_client_id(&self, conn: ConnId, client_id: &str) -> Result<(), BrokerError> {
+        self.lock().claim_client_id(conn, client_id)
+    }
+
+    /// Ends a durable subscription for good.
+    pub fn unsubscribe_durable(
+        &self,
+        conn: ConnId,
+        client_id: &str,
+        name: &str,
+    ) -> Result<(), BrokerError> {
+        let mut ops = Vec::new();
+        let r = self
+            .lock()
+            .unsubscribe_durable(conn, client_id, name, &mut ops);
+        self.inner.store.push(ops);
+        r
+    }
+
+    /// Removes a durable subscription nobody is attached to (admin).
+    pub async fn remove_durable(&self, client_id: &str, name: &str) -> Result<(), BrokerError> {
+        let mut ops = Vec::new();
+        self.lock().remove_durable(client_id, name, &mut ops)?;
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |r| {
+                    let _ = tx.send(r.map_err(BrokerError::from));
+                }),
+            )
+            .await;
+        rx.await.unwrap_or(Err(BrokerError::ShuttingDown))
     }
 
     pub fn unsubscribe(&self, conn: ConnId, id: &str) -> Result<(), BrokerError> {
@@ -250,12 +327,19 @@ impl Broker {
         } = self.deduplicate(messages);
         let messages = self.virtual_topic_copies(messages);
         let now = crate::message::now_ms();
-        ops.extend(
+        let stored: Vec<WriteOp> = {
+            let st = self.lock();
             messages
                 .iter()
-                .filter(|m| m.persistent && m.destination.is_queue() && !m.is_expired(now))
-                .map(|m| WriteOp::Insert(m.clone())),
-        );
+                .filter(|m| m.persistent && !m.is_expired(now))
+                .filter(|m| match &m.destination {
+                    Destination::Queue(_) => true,
+                    Destination::Topic(t) => st.has_durables(t),
+                })
+                .map(|m| WriteOp::Insert(m.clone()))
+                .collect()
+        };
+        ops.extend(stored);
         ops.extend(marks.iter().cloned().map(WriteOp::Producer));
         if ops.is_empty() && !after_earlier {
             self.route(messages);
@@ -454,6 +538,31 @@ fn is_virtual_topic(m: &Message) -> bool {
 
 /// How often idle producers are looked for.
 const PRODUCER_SWEEP_MS: i64 = 60_000;
+
+/// The durable subscriptions recorded in the store.
+async fn load_durables(store: &Arc<dyn Store>) -> Result<Vec<DurableRecord>, StoreError> {
+    let Some(inspect) = store.inspect() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for row in inspect.subscriptions().await? {
+        match Destination::parse(&row.destination) {
+            Ok(destination) => out.push(DurableRecord {
+                client_id: row.client_id,
+                name: row.subscription,
+                destination,
+                last_acked: row.last_acked_id,
+            }),
+            Err(e) => tracing::warn!(
+                client_id = %row.client_id,
+                subscription = %row.subscription,
+                error = %e,
+                "ignoring a durable subscription with a bad destination"
+            ),
+        }
+    }
+    Ok(out)
+}
 
 /// Sends left after duplicate detection.
 struct Deduplicated {

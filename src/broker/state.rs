@@ -8,6 +8,10 @@
 
 mod ack;
 mod dispatch;
+mod durable;
+
+use durable::Durable;
+pub use durable::{DurableKey, DurableRecord};
 
 use super::outbox::{Delivery, Outbox};
 use super::pending::Pending;
@@ -16,6 +20,7 @@ use super::{AckMode, BrokerError, SubscribeSpec, TEMP_PREFIX};
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
 use std::collections::{BTreeMap, HashMap};
+
 use std::sync::Arc;
 
 pub type ConnId = u64;
@@ -73,6 +78,8 @@ struct Subscription {
     next_seq: u64,
     /// Topic subscriptions only: fanned-out messages not yet handed out.
     backlog: Pending,
+    /// Attached to this durable subscription.
+    durable: Option<DurableKey>,
 }
 
 struct Conn {
@@ -96,6 +103,11 @@ pub struct State {
     /// Subscriptions to queue / topic patterns (`orders.*`, `PRICE.>`).
     wild_queue_subs: Vec<SubKey>,
     wild_topic_subs: Vec<SubKey>,
+    durables: HashMap<DurableKey, Durable>,
+    /// Stored topic message id -> durable subscriptions yet to consume it.
+    topic_refs: HashMap<i64, u32>,
+    /// `client-id` -> the connection using it.
+    client_ids: HashMap<String, ConnId>,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -124,6 +136,9 @@ impl State {
             conns: HashMap::new(),
             wild_queue_subs: Vec::new(),
             wild_topic_subs: Vec::new(),
+            durables: HashMap::new(),
+            topic_refs: HashMap::new(),
+            client_ids: HashMap::new(),
         }
     }
 
@@ -149,6 +164,7 @@ impl State {
             self.remove_sub(&(conn, id), ops);
         }
         self.conns.remove(&conn);
+        self.client_ids.retain(|_, c| *c != conn);
         self.queues.retain(|_, q| q.owner != Some(conn));
         self.topics.retain(|_, t| t.owner != Some(conn));
     }
@@ -227,6 +243,12 @@ impl State {
         }
         if spec.browser {
             return self.browse(conn, spec);
+        }
+        if let Some(d) = spec.durable.clone() {
+            if pattern {
+                return Err(BrokerError::DurableNeedsTopic(spec.destination.to_string()));
+            }
+            return self.subscribe_durable(conn, &d.client_id, &d.name, spec, d.created_after, ops);
         }
         match (&spec.destination, pattern) {
             (Destination::Queue(_), true) => self.wild_queue_subs.push(key.clone()),
@@ -343,6 +365,20 @@ impl State {
             .get(&key.0)
             .map(|c| c.outbox.remove_for(&key.1))
             .unwrap_or_default();
+        if let Some(dkey) = sub.durable.clone() {
+            // Never written: back to the backlog as they were.
+            for d in unwritten {
+                if let Some(m) = sub
+                    .seq_of
+                    .remove(&d.message.id)
+                    .and_then(|s| sub.inflight.remove(&s))
+                {
+                    sub.backlog.insert(m);
+                }
+            }
+            self.detach_durable(&dkey, sub);
+            return;
+        }
         let mut touched: Vec<Destination> = vec![sub.destination.clone()];
         for d in unwritten {
             if let Some(seq) = sub.seq_of.remove(&d.message.id) {
@@ -444,6 +480,7 @@ impl Subscription {
             seq_of: HashMap::new(),
             next_seq: 0,
             backlog: Pending::default(),
+            durable: None,
         }
     }
 

@@ -42,6 +42,7 @@ fn sub(st: &mut State, c: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: 
         prefetch,
         exclusive: false,
         browser: false,
+        durable: None,
     };
     st.subscribe(c, spec, &mut Vec::new()).unwrap();
 }

@@ -7,8 +7,8 @@ use super::frame::{Command, Frame, Version};
 use crate::broker::wildcard::is_pattern;
 use crate::broker::TEMP_PREFIX;
 use crate::broker::{
-    AckKind, AckMode, AckRequest, Broker, BrokerError, Confirm, ConnId, Delivery, Outbox,
-    SubscribeSpec,
+    AckKind, AckMode, AckRequest, Broker, BrokerError, Confirm, ConnId, Delivery, DurableName,
+    Outbox, SubscribeSpec,
 };
 use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
 use futures::future::BoxFuture;
@@ -42,6 +42,8 @@ pub struct Connected {
     pub send_every_ms: u64,
     /// Interval at which we expect data (0 = none).
     pub expect_every_ms: u64,
+    /// `client-id` from CONNECT (durable subscriptions).
+    pub client_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -171,6 +173,12 @@ impl Handler {
                 self.broker.subscribe(conn, spec)?;
                 self.after(None, receipt);
             }
+            Command::Unsubscribe if durable_name(&frame).is_some() => {
+                let name = durable_name(&frame).unwrap_or_default().to_string();
+                let client_id = self.client_id()?;
+                self.broker.unsubscribe_durable(conn, &client_id, &name)?;
+                self.after(None, receipt);
+            }
             Command::Unsubscribe => {
                 let id = match (frame.header("id"), version) {
                     (Some(id), _) => id,
@@ -241,6 +249,14 @@ impl Handler {
         Ok(None)
     }
 
+    /// The connection's `client-id`, required for durable subscriptions.
+    fn client_id(&self) -> Result<String, SessionError> {
+        self.connected
+            .as_ref()
+            .and_then(|c| c.client_id.clone())
+            .ok_or_else(|| BrokerError::DurableNeedsClientId.into())
+    }
+
     fn transaction(&mut self, t: &str) -> Result<&mut Transaction, SessionError> {
         self.transactions.get_mut(t).ok_or_else(|| unknown_tx(t))
     }
@@ -292,13 +308,18 @@ impl Handler {
         };
         let (conn, outbox) = self.broker.connect();
         let session = format!("{}-{conn}", cfg.session_prefix);
+        let client_id = frame.header("client-id").map(str::to_string);
         self.connected = Some(Connected {
             conn,
             outbox,
             version,
             send_every_ms,
             expect_every_ms,
+            client_id: client_id.clone(),
         });
+        if let Some(id) = &client_id {
+            self.broker.claim_client_id(conn, id)?;
+        }
         Ok(Frame::new(Command::Connected)
             .with_header("version", version.as_str())
             .with_header("server", concat!("Baton/", env!("CARGO_PKG_VERSION")))
@@ -485,6 +506,14 @@ impl Handler {
             prefetch,
             exclusive: flag(frame, "activemq.exclusive")?,
             browser: flag(frame, "browser")?,
+            durable: match durable_name(frame) {
+                None => None,
+                Some(name) => Some(DurableName {
+                    client_id: self.client_id()?,
+                    name: name.to_string(),
+                    created_after: 0,
+                }),
+            },
         })
     }
 }
@@ -519,6 +548,14 @@ fn producer_of(frame: &Frame) -> Result<Option<ProducerSeq>, SessionError> {
         id: Arc::from(id),
         seq,
     }))
+}
+
+/// The durable subscription a SUBSCRIBE or UNSUBSCRIBE names: ActiveMQ's
+/// `activemq.subscriptionName` (or `durable-subscription-name`).
+fn durable_name(frame: &Frame) -> Option<&str> {
+    frame
+        .header("activemq.subscriptionName")
+        .or_else(|| frame.header("durable-subscription-name"))
 }
 
 /// A `true`/`false` header (absent = false).

@@ -61,6 +61,21 @@ pub enum WriteOp {
     /// Record that a producer's send with this sequence is stored, for
     /// duplicate detection after a failover (the `producers` table).
     Producer(ProducerSeq),
+    /// Create (or replace) a durable subscription in `acks`.
+    DurableSave {
+        client_id: String,
+        name: String,
+        destination: String,
+        last_acked: i64,
+    },
+    /// A durable subscription acknowledged every message up to `last_acked`.
+    DurableAck {
+        client_id: String,
+        name: String,
+        last_acked: i64,
+    },
+    /// Remove a durable subscription.
+    DurableDelete { client_id: String, name: String },
     /// Forget producers whose sequence was not updated for `idle_ms`
     /// (by the database's clock).
     ForgetProducers { idle_ms: i64 },
@@ -202,6 +217,48 @@ fn producer_marks(ops: &[WriteOp]) -> Vec<(&str, i64)> {
         }
     }
     marks.into_iter().collect()
+}
+
+/// The durable-subscription ops of a batch, in order, without
+/// acknowledgements a later one of the same subscription supersedes.
+fn durable_ops(ops: &[WriteOp]) -> Vec<&WriteOp> {
+    let mut out: Vec<&WriteOp> = Vec::new();
+    for op in ops {
+        match op {
+            WriteOp::DurableAck {
+                client_id, name, ..
+            } => {
+                // Replace the previous ack of the same subscription if
+                // nothing else of it came in between.
+                let same = |o: &&WriteOp| match o {
+                    WriteOp::DurableAck {
+                        client_id: c,
+                        name: n,
+                        ..
+                    }
+                    | WriteOp::DurableDelete {
+                        client_id: c,
+                        name: n,
+                    }
+                    | WriteOp::DurableSave {
+                        client_id: c,
+                        name: n,
+                        ..
+                    } => c == client_id && n == name,
+                    _ => false,
+                };
+                if let Some(pos) = out.iter().rposition(same) {
+                    if matches!(out[pos], WriteOp::DurableAck { .. }) {
+                        out.remove(pos);
+                    }
+                }
+                out.push(op);
+            }
+            WriteOp::DurableSave { .. } | WriteOp::DurableDelete { .. } => out.push(op),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The shortest idle time of any `ForgetProducers` among `ops`.

@@ -19,8 +19,8 @@
 use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
-    decode_headers, encode_headers, forget_producers, migrate, producer_marks, Claim, LockState,
-    NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
+    decode_headers, durable_ops, encode_headers, forget_producers, migrate, producer_marks, Claim,
+    LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
 use crate::message::{Destination, Message};
@@ -387,6 +387,46 @@ impl Store for MySqlStore {
             }
             list.push_unseparated(")");
             qb.build().execute(&mut *tx).await?;
+        }
+        for op in durable_ops(ops) {
+            match op {
+                WriteOp::DurableSave {
+                    client_id,
+                    name,
+                    destination,
+                    last_acked,
+                } => sqlx::query(&format!(
+                    "INSERT INTO `{p}acks` (client_id, subscription, destination, last_acked_id) \
+                     VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE destination = VALUES(destination), last_acked_id = VALUES(last_acked_id), selector = NULL"
+                ))
+                .bind(client_id)
+                .bind(name)
+                .bind(destination)
+                .bind(last_acked)
+                .execute(&mut *tx)
+                .await?,
+                WriteOp::DurableAck {
+                    client_id,
+                    name,
+                    last_acked,
+                } => sqlx::query(&format!(
+                    "UPDATE `{p}acks` SET last_acked_id = GREATEST(last_acked_id, ?) \
+                     WHERE client_id = ? AND subscription = ?"
+                ))
+                .bind(last_acked)
+                .bind(client_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?,
+                WriteOp::DurableDelete { client_id, name } => sqlx::query(&format!(
+                    "DELETE FROM `{p}acks` WHERE client_id = ? AND subscription = ?"
+                ))
+                .bind(client_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?,
+                _ => continue,
+            };
         }
         if let Some(idle_ms) = forget_producers(ops) {
             sqlx::query(&format!(

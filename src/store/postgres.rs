@@ -5,8 +5,8 @@
 use super::session::{DbSessionLock, PgLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
-    decode_headers, encode_headers, forget_producers, migrate, producer_marks, Claim, LockState,
-    NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
+    decode_headers, durable_ops, encode_headers, forget_producers, migrate, producer_marks, Claim,
+    LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
 use crate::message::{Destination, Message};
@@ -309,6 +309,46 @@ impl Store for PgStore {
                 .bind(deletes)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for op in durable_ops(ops) {
+            match op {
+                WriteOp::DurableSave {
+                    client_id,
+                    name,
+                    destination,
+                    last_acked,
+                } => sqlx::query(&format!(
+                    "INSERT INTO {p}acks (client_id, subscription, destination, last_acked_id) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = EXCLUDED.destination, last_acked_id = EXCLUDED.last_acked_id, selector = NULL"
+                ))
+                .bind(client_id)
+                .bind(name)
+                .bind(destination)
+                .bind(last_acked)
+                .execute(&mut *tx)
+                .await?,
+                WriteOp::DurableAck {
+                    client_id,
+                    name,
+                    last_acked,
+                } => sqlx::query(&format!(
+                    "UPDATE {p}acks SET last_acked_id = GREATEST(last_acked_id, $1) \
+                     WHERE client_id = $2 AND subscription = $3"
+                ))
+                .bind(last_acked)
+                .bind(client_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?,
+                WriteOp::DurableDelete { client_id, name } => sqlx::query(&format!(
+                    "DELETE FROM {p}acks WHERE client_id = $1 AND subscription = $2"
+                ))
+                .bind(client_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?,
+                _ => continue,
+            };
         }
         if let Some(idle_ms) = forget_producers(ops) {
             sqlx::query(&format!(

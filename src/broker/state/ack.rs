@@ -39,7 +39,7 @@ impl State {
         let dest = sub.destination.clone();
         for m in taken {
             match kind {
-                AckKind::Ack => self.consumed(m, ops),
+                AckKind::Ack => self.consumed_by(&key, m, ops),
                 AckKind::Nack => self.requeue(&key, m, true, ops),
             }
         }
@@ -60,7 +60,7 @@ impl State {
             }
             if let Some(m) = sub.seq_of.remove(id).and_then(|s| sub.inflight.remove(&s)) {
                 touched.insert(sub.destination.clone());
-                self.consumed(m, ops);
+                self.consumed_by(&key, m, ops);
             }
         }
         for dest in touched {
@@ -113,6 +113,16 @@ impl State {
         }
     }
 
+    /// `key`'s subscription consumed `m`.
+    fn consumed_by(&mut self, key: &SubKey, m: Message, ops: &mut Vec<WriteOp>) {
+        let durable = self.subs.get(key).and_then(|s| s.durable.clone());
+        let id = m.id;
+        self.consumed(m, ops);
+        if let Some(dkey) = durable {
+            self.durable_done(&dkey, id, ops);
+        }
+    }
+
     fn consumed(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
         if let Some(s) = self.stats_mut(&m.destination) {
             s.dequeued += 1;
@@ -137,7 +147,12 @@ impl State {
             Destination::Queue(_) => self.requeue_to_queue(m, failed, ops),
             Destination::Topic(_) => {
                 if m.redelivery_count > self.config.max_redeliveries {
+                    let durable = self.subs.get(key).and_then(|s| s.durable.clone());
+                    let id = m.id;
                     self.dead_letter(m, ops);
+                    if let Some(dkey) = durable {
+                        self.durable_done(&dkey, id, ops);
+                    }
                 } else if let Some(sub) = self.subs.get_mut(key) {
                     sub.backlog.insert(m);
                 }

@@ -62,6 +62,7 @@ impl State {
                     }
                     self.dispatch_topic_sub(&key);
                 }
+                self.route_to_durables(&message, n);
             }
         }
     }
