@@ -87,7 +87,7 @@ def until_marker(c, sub_id, marker):
     messages of `sub_id` before it."""
 
     def arrived():
-        got = c.of_unlocked(sub_id)
+        got = c.of(sub_id)  # rec.cond is re-entrant
         for i, m in enumerate(got):
             if body_of(m) == marker.encode():
                 return (got[:i],)
@@ -99,13 +99,6 @@ def until_marker(c, sub_id, marker):
 
 def new_marker():
     return "fence-" + uuid.uuid4().hex
-
-
-def of_unlocked(self, sub_id):
-    return [m for m in self.rec.messages if m.headers.get("subscription") == sub_id]
-
-
-Client.of_unlocked = of_unlocked
 
 
 def quiet(*subs):
@@ -213,8 +206,18 @@ def scenario_wildcards(host, port):
     step("/queue/orders.eu.vip was left alone")
     vip = connect(host, port, "vip")
     subscribe(vip, "/queue/orders.eu.vip", "v")
-    expect_eq(bodies(vip.fence(p, "/queue/orders.eu.vip", "v")), [b"vip-1"], "messages on /queue/orders.eu.vip")
-    quiet((q, "s", 3))
+    left = vip.fence(p, "/queue/orders.eu.vip", "v")
+    expect_eq(bodies(left), [b"vip-1"], "messages on /queue/orders.eu.vip")
+    expect("redelivered" not in left[0].headers, "vip-1 was delivered before: %s" % describe(left[0]))
+    got = q.fence(p, "/queue/orders.eu", "s")
+    expect_eq(sorted(bodies(got)), [b"eu-1", b"new-1", b"us-1"], "/queue/orders.* before a fence")
+    for m in q.of("s")[3:]:
+        q.ack(m)
+
+    step("a SEND to a pattern is refused")
+    bad = connect(host, port, "pattern-sender")
+    bad.conn.send("/queue/orders.*", "x", headers={"receipt": "pattern-send"})
+    expect_error(bad, "ERROR for a SEND to /queue/orders.*", "wildcard")
     for who in (vip, q, p, nyse, c):
         who.disconnect()
 
@@ -252,6 +255,15 @@ def scenario_composite(host, port):
     subscribe(b, "/queue/b", "s")
     expect_eq(bodies(b.fence(p, "/queue/b", "s")), [], "messages on /queue/b")
     expect_eq(bodies(t.fence(p, "/topic/c", "tc")), [], "messages on /topic/c")
+
+    step('SEND to "/topic/e,d": d is a topic too')
+    subscribe(t, "/topic/d", "td")
+    p.send("/topic/e,d", "topic-first", headers={"persistent": "true"})
+    got = t.fence(p, "/topic/d", "td")
+    expect_eq(bodies(got), [b"topic-first"], "messages on /topic/d")
+    expect_eq(got[0].headers.get("destination"), "/topic/d", "destination on /topic/d")
+    subscribe(b, "/queue/d", "s-d")
+    expect_eq(bodies(b.fence(p, "/queue/d", "s-d")), [], "messages on /queue/d")
     for who in (b, p, t):
         who.disconnect()
 
@@ -321,6 +333,9 @@ def handover(host, port, q, sub_headers, send_headers, what):
     owner, other = (a, b) if a.of("s") else (b, a)
     got = owner.wait_count("s", 4, "all four messages")
     expect_eq(bodies(got), [b"m1", b"m2", b"m3", b"m4"], "%s: messages in order" % owner.name)
+    for m in got:
+        for k, v in send_headers.items():
+            expect_eq(m.headers.get(k), v, "header %s carried through" % k)
     for m in got[:3]:
         owner.ack(m)
     expect_eq(bodies(other.of("s")), [], "%s: messages while the other one holds %s" % (other.name, q))
@@ -397,6 +412,9 @@ def scenario_temp(host, port):
     err = expect_error(late, "ERROR for a SEND to a temporary queue whose connection is gone", "no longer exists")
     log("   ERROR: %s" % err.headers.get("message"))
     expect("late-send" not in late.rec.receipts, "a RECEIPT for the refused SEND")
+    later = connect(host, port, "later")
+    later.conn.subscribe(destination=reply_to, id="l", ack="auto", headers={"receipt": "later-sub"})
+    expect_error(later, "ERROR for subscribing to a temporary queue whose connection is gone", "no longer exists")
     srv.disconnect()
 
 
@@ -414,6 +432,8 @@ def scenario_virtual(host, port):
     subscribe(a2, group_a, "s", ack="client-individual")
     bq = connect(host, port, "b")
     subscribe(bq, group_b, "s", ack="client-individual")
+    tp = connect(host, port, "topic")
+    subscribe(tp, topic, "t")
     p = connect(host, port, "producer")
 
     step("eight messages to %s" % topic)
@@ -430,6 +450,9 @@ def scenario_virtual(host, port):
     (got_b,) = ack_as_they_come([(bq, "s")], len(sent), "group B")
     expect_eq(bodies(got_b), sent, "group B's messages in order")
 
+    step("a plain subscriber of %s gets them all too" % topic)
+    expect_eq(bodies(tp.wait_count("t", len(sent), "the topic messages")), sent, "topic subscriber's messages")
+
     step("nothing more for either group")
     marker = new_marker()
     p.send(topic, marker, headers={"persistent": "true"})
@@ -439,7 +462,8 @@ def scenario_virtual(host, port):
     together = bodies(a1.of("s") + a2.of("s"))
     expect_eq(len(together), len(sent) + 1, "group A messages with the fence: %s" % together)
     ack_as_they_come([(bq, "s")], len(sent) + 1, "the fence in group B")
-    for who in (p, bq, a2, a1):
+    expect_eq(bodies(until_marker(tp, "t", marker)), sent, "topic subscriber before the fence")
+    for who in (p, tp, bq, a2, a1):
         who.disconnect()
 
 
