@@ -8,12 +8,14 @@ Scenarios:
   wildcards   /topic/PRICE.> and /topic/PRICE.*.NYSE receive exactly the
               matching topics (`>` one or more trailing segments, `*` exactly
               one); a consumer on /queue/orders.* drains /queue/orders.eu and
-              /queue/orders.us but not /queue/orders.eu.vip.
+              /queue/orders.us but not /queue/orders.eu.vip; a SEND to a
+              pattern is refused.
   composite   a SEND to "/queue/a,/topic/b,c" reaches /queue/a, /topic/b and
               /queue/c (a part without a leading '/' has the kind of the
               first part), and nothing else.
-  browser     browser:true lists a queue's messages, then a MESSAGE with
-              browser:end and an empty body; nothing is consumed.
+  browser     browser:true lists a queue's messages (none for an empty
+              one), then a MESSAGE with browser:end and an empty body;
+              nothing is consumed.
   exclusive   an activemq.exclusive:true consumer gets everything, the other
               consumer nothing, until the exclusive one disconnects; its
               unacknowledged message then goes to the other one.
@@ -22,15 +24,15 @@ Scenarios:
   temp        request/reply over /temp-queue/replies: reply-to rewritten to
               a real /queue/temp.<...>.replies name, the answer comes back,
               another connection cannot subscribe to it, and once the owner
-              has disconnected a SEND to it gets an ERROR ("no longer
-              exists").
+              has disconnected a SEND or SUBSCRIBE to it gets an ERROR ("no
+              longer exists"); /temp-topic/ answers reach the requester too.
   virtual     two consumers on /queue/Consumer.A.VirtualTopic.Orders share
               the messages sent to /topic/VirtualTopic.Orders, a consumer on
-              /queue/Consumer.B.VirtualTopic.Orders gets all of them.
+              /queue/Consumer.B.VirtualTopic.Orders gets all of them, and so
+              does a plain subscriber of the topic.
 
-The conventions (and the helpers: Client, Recorder, step/expect/fail) are
-those of stomp_py_check.py: only stomp.py's public API, exit 1 with a
-message naming the failed step, 2 for anything unexpected, "PASS
+Conventions and helpers are stomp_py_check.py's: only stomp.py's public
+API, exit 1 naming the failed step, 2 for anything unexpected, "PASS
 <scenario>" and 0 on success. Timeouts are failure guards only. Absence is
 shown with a fence (a message sent last to the same queue or topic, which
 the broker delivers in order, so whatever was going to arrive before it has
@@ -41,16 +43,13 @@ short QUIET window.
 import os
 import sys
 import time
-import traceback
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from stomp_py_check import (  # noqa: E402
     TIMEOUT,
-    CheckFailed,
     Client,
-    _step,
     bodies,
     body_of,
     describe,
@@ -58,8 +57,8 @@ from stomp_py_check import (  # noqa: E402
     expect_eq,
     fail,
     log,
+    run,
     step,
-    stomp,
 )
 
 VERSION = "1.2"
@@ -273,13 +272,19 @@ def scenario_composite(host, port):
 
 def scenario_browser(host, port):
     q = "/queue/browse"
+    step("three persistent messages on %s" % q)
     p = connect(host, port, "producer")
     sent = [b"one", b"two", b"three"]
     for x in sent:
         p.send(q, x, headers={"persistent": "true"})
 
-    step("browser:true lists the queue, then browser:end")
+    step("browsing an empty queue gives browser:end alone")
     br = connect(host, port, "browser")
+    subscribe(br, "/queue/browse.empty", "e", headers={"browser": "true"})
+    end = br.wait_count("e", 1, "browser:end")[0]
+    expect_eq((end.headers.get("browser"), body_of(end)), ("end", b""), "browser header and body")
+
+    step("browser:true lists the queue, then browser:end")
     subscribe(br, q, "b", headers={"browser": "true"})
     got = br.wait_count("b", 4, "three messages and browser:end")
     expect_eq(bodies(got[:3]), sent, "browsed messages")
@@ -398,6 +403,14 @@ def scenario_temp(host, port):
     expect_eq(a.headers.get("destination"), reply_to, "answer destination")
     expect_eq(a.headers.get("correlation-id"), q.headers.get("message-id"), "correlation-id carried through")
 
+    step("the same over /temp-topic/events")
+    subscribe(req, "/temp-topic/events", "e")
+    req.send("/queue/service", "question-2", headers={"reply-to": "/temp-topic/events"})
+    topic_reply = srv.wait_count("s", 2, "the second request")[1].headers.get("reply-to") or ""
+    expect(topic_reply.startswith("/topic/temp.") and topic_reply.endswith(".events"), "reply-to: %r" % topic_reply)
+    srv.send(topic_reply, "event")
+    expect_eq(bodies(req.wait_count("e", 1, "the answer on the temporary topic")), [b"event"], "answer body")
+
     step("another connection cannot subscribe to %s" % reply_to)
     thief = connect(host, port, "thief")
     thief.conn.subscribe(destination=reply_to, id="t", ack="auto", headers={"receipt": "thief-sub"})
@@ -478,27 +491,5 @@ SCENARIOS = {
 }
 
 
-def main(argv):
-    if len(argv) != 4 or argv[3] not in SCENARIOS or not argv[2].isdigit():
-        sys.stderr.write("usage: %s HOST PORT {%s}\n" % (argv[0], "|".join(SCENARIOS)))
-        return 2
-    host, port, scenario = argv[1], int(argv[2]), argv[3]
-    log("stomp.py %s against %s:%d, scenario %s" % (stomp.__version__, host, port, scenario))
-    try:
-        SCENARIOS[scenario](host, port)
-    except CheckFailed as e:
-        sys.stderr.write("FAIL %s: %s\n" % (scenario, e))
-        return 1
-    except Exception:
-        sys.stderr.write("FAIL %s: [%s] unexpected exception\n%s" % (scenario, _step[0], traceback.format_exc()))
-        return 2
-    log("PASS " + scenario)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.stdout.flush()
-    rc = main(sys.argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(rc)
+    run(SCENARIOS)
