@@ -1,6 +1,7 @@
 //! Interoperability with a real third-party client: stomp.py (pinned in
 //! tests/interop/requirements.txt), driven by tests/interop/stomp_py_check.py
-//! against the real broker binary.
+//! (the protocol) and tests/interop/stomp_py_features.py (the ActiveMQ
+//! messaging features) against the real broker binary.
 //!
 //! The Python interpreter comes from `STOMP_PY_PYTHON` (scripts/test.sh sets
 //! it), else `<repo>/.venv/bin/python`. Without a working one these tests
@@ -66,10 +67,22 @@ fn python() -> &'static Path {
     }
 }
 
-/// Runs one scenario of the stomp.py script against `b`; panics with the
-/// script's output and the broker's log unless it passes.
+/// Runs one scenario of stomp_py_check.py against `b`.
 fn stomp_py(b: &Baton, scenario: &str) {
-    let script = repo().join("tests/interop/stomp_py_check.py");
+    run_script(b, "stomp_py_check.py", scenario);
+}
+
+/// Runs one scenario of stomp_py_features.py against a fresh broker.
+fn stomp_py_feature(scenario: &str) {
+    let b = Baton::start();
+    run_script(&b, "stomp_py_features.py", scenario);
+}
+
+/// Runs one scenario of the stomp.py script `name` (in tests/interop)
+/// against `b`; panics with the script's output and the broker's log
+/// unless it passes.
+fn run_script(b: &Baton, name: &str, scenario: &str) {
+    let script = repo().join("tests/interop").join(name);
     let (host, port) = b.stomp.rsplit_once(':').expect("host:port");
     let mut child = Command::new(python())
         .arg(&script)
@@ -113,7 +126,7 @@ fn stomp_py(b: &Baton, scenario: &str) {
         let log = b.log_text();
         let tail: Vec<&str> = log.lines().rev().take(60).collect();
         panic!(
-            "stomp.py scenario '{scenario}' {outcome}\n\
+            "stomp.py {name} scenario '{scenario}' {outcome}\n\
              --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n\
              --- broker log (last {} lines) ---\n{}",
             tail.len(),
@@ -122,7 +135,7 @@ fn stomp_py(b: &Baton, scenario: &str) {
     }
     assert!(
         stdout.contains(&format!("PASS {scenario}")),
-        "stomp.py scenario '{scenario}' exited 0 without reporting PASS:\n{stdout}\n{stderr}"
+        "stomp.py {name} scenario '{scenario}' exited 0 without reporting PASS:\n{stdout}\n{stderr}"
     );
 }
 
@@ -161,4 +174,49 @@ fn stomp_py_persistent_messages_survive_graceful_restart() {
     assert!(status.success(), "SIGTERM exit: {status}\n{}", b.log_text());
     b.restart(&[]);
     stomp_py(&b, "drained");
+}
+
+/// `/topic/PRICE.>`, `/topic/PRICE.*.NYSE` and `/queue/orders.*` get
+/// exactly the matching destinations.
+#[test]
+fn stomp_py_wildcards() {
+    stomp_py_feature("wildcards");
+}
+
+/// A SEND to `/queue/a,/topic/b,c` reaches `/queue/a`, `/topic/b` and
+/// `/queue/c`, nothing else.
+#[test]
+fn stomp_py_composite_destination() {
+    stomp_py_feature("composite");
+}
+
+/// `browser:true` lists a queue, ends with `browser:end`, consumes nothing.
+#[test]
+fn stomp_py_queue_browser() {
+    stomp_py_feature("browser");
+}
+
+/// `activemq.exclusive:true`: one consumer gets everything until it leaves.
+#[test]
+fn stomp_py_exclusive_consumer() {
+    stomp_py_feature("exclusive");
+}
+
+/// `JMSXGroupID` pins a group to one consumer until it leaves.
+#[test]
+fn stomp_py_message_groups() {
+    stomp_py_feature("groups");
+}
+
+/// Request/reply over `/temp-queue/`, owned by and deleted with its
+/// connection.
+#[test]
+fn stomp_py_temporary_queue_request_reply() {
+    stomp_py_feature("temp");
+}
+
+/// Consumer groups on `Consumer.<name>.VirtualTopic.Orders` queues.
+#[test]
+fn stomp_py_virtual_topic() {
+    stomp_py_feature("virtual");
 }

@@ -652,14 +652,17 @@ SCENARIOS = {
 }
 
 
-def main(argv):
-    if len(argv) != 4 or argv[3] not in SCENARIOS or not argv[2].isdigit():
-        sys.stderr.write("usage: %s HOST PORT {%s}\n" % (argv[0], "|".join(SCENARIOS)))
+def main(argv, scenarios=None):
+    """Runs the scenario named in argv (of `scenarios`, by default this
+    script's) and returns the exit code."""
+    scenarios = scenarios or SCENARIOS
+    if len(argv) != 4 or argv[3] not in scenarios or not argv[2].isdigit():
+        sys.stderr.write("usage: %s HOST PORT {%s}\n" % (argv[0], "|".join(scenarios)))
         return 2
     host, port, scenario = argv[1], int(argv[2]), argv[3]
     log("stomp.py %s against %s:%d, scenario %s" % (stomp.__version__, host, port, scenario))
     try:
-        SCENARIOS[scenario](host, port)
+        scenarios[scenario](host, port)
     except CheckFailed as e:
         sys.stderr.write("FAIL %s: %s\n" % (scenario, e))
         return 1
@@ -670,10 +673,15 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run(scenarios=None):
+    """The script's entry point: exits with main's code at once (stomp.py's
+    receiver and heart-beat threads are daemons)."""
     sys.stdout.flush()
-    rc = main(sys.argv)
+    rc = main(sys.argv, scenarios)
     sys.stdout.flush()
     sys.stderr.flush()
-    # stomp.py's receiver and heart-beat threads are daemons; leave at once.
     os._exit(rc)
+
+
+if __name__ == "__main__":
+    run()
