@@ -10,5 +10,6 @@ pub mod config;
 pub mod election;
 pub mod message;
 pub mod node;
+pub mod selector;
 pub mod stomp;
 pub mod store;
