@@ -49,6 +49,7 @@ mod eval;
 mod lexer;
 mod like;
 mod parser;
+mod predicate;
 mod stomp;
 mod value;
 
@@ -69,7 +70,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use error::SelectorError;
-pub use stomp::{KnownFields, StompProperties};
+pub use stomp::{KnownFields, MessageProperties, StompProperties};
 pub use value::{NoProperties, Properties, Value};
 
 /// Longest selector accepted, in characters.
@@ -77,7 +78,7 @@ pub const MAX_SELECTOR_CHARS: usize = 4096;
 
 /// Deepest nesting accepted (parentheses, `NOT`, unary minus and the
 /// operator tree all count).
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 32;
 
 /// ActiveMQ's prefix that turns on string conversion; accepted and ignored
 /// since Baton always converts.

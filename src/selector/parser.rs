@@ -2,15 +2,14 @@
 //! `OR` < `AND` < `NOT` < comparisons/`BETWEEN`/`IN`/`LIKE`/`IS NULL` <
 //! `+ -` < `* /` < unary `+ -`.
 
-use super::ast::{ArithOp, CmpOp, Expr, Lit};
+use super::ast::{ArithOp, Expr, Lit};
 use super::error::SelectorError;
 use super::lexer::{tokenize, Tok, Token};
-use super::like::LikePattern;
 use super::MAX_DEPTH;
 
 /// What an expression yields, as far as the parser can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Bool,
     Num,
     Str,
@@ -20,17 +19,17 @@ enum Kind {
 }
 
 /// A parsed subexpression with what the checks need.
-struct Node {
-    expr: Expr,
-    kind: Kind,
-    depth: usize,
-    col: usize,
+pub(super) struct Node {
+    pub(super) expr: Expr,
+    pub(super) kind: Kind,
+    pub(super) depth: usize,
+    pub(super) col: usize,
 }
 
-struct Parser<'s> {
+pub(super) struct Parser<'s> {
     src: &'s str,
     toks: Vec<Token>,
-    pos: usize,
+    pub(super) pos: usize,
     nesting: usize,
 }
 
@@ -52,15 +51,15 @@ pub(crate) fn parse(src: &str) -> Result<Expr, SelectorError> {
 }
 
 impl Parser<'_> {
-    fn peek(&self) -> &Tok {
+    pub(super) fn peek(&self) -> &Tok {
         self.toks.get(self.pos).map_or(&Tok::Eof, |t| &t.tok)
     }
 
-    fn col(&self) -> usize {
+    pub(super) fn col(&self) -> usize {
         self.toks.get(self.pos).map_or(1, |t| t.col)
     }
 
-    fn bump(&mut self) -> Tok {
+    pub(super) fn bump(&mut self) -> Tok {
         let t = self.peek().clone();
         if self.pos + 1 < self.toks.len() {
             self.pos += 1;
@@ -68,7 +67,7 @@ impl Parser<'_> {
         t
     }
 
-    fn eat(&mut self, t: &Tok) -> bool {
+    pub(super) fn eat(&mut self, t: &Tok) -> bool {
         if self.peek() == t {
             self.bump();
             true
@@ -78,7 +77,7 @@ impl Parser<'_> {
     }
 
     /// The source text of token `i`, quoted, or "the end of the selector".
-    fn describe(&self, i: usize) -> String {
+    pub(super) fn describe(&self, i: usize) -> String {
         match self.toks.get(i) {
             Some(t) if t.tok != Tok::Eof => {
                 format!("'{}'", self.src.get(t.start..t.end).unwrap_or("?"))
@@ -87,16 +86,16 @@ impl Parser<'_> {
         }
     }
 
-    fn err_at(&self, col: usize, msg: impl Into<String>) -> SelectorError {
+    pub(super) fn err_at(&self, col: usize, msg: impl Into<String>) -> SelectorError {
         SelectorError::new(self.src, col, msg)
     }
 
-    fn err_here(&self, msg: impl Into<String>) -> SelectorError {
+    pub(super) fn err_here(&self, msg: impl Into<String>) -> SelectorError {
         self.err_at(self.col(), msg)
     }
 
     /// "expected X after 'prev', found 'this'".
-    fn expected(&self, what: &str) -> SelectorError {
+    pub(super) fn expected(&self, what: &str) -> SelectorError {
         let after = if self.pos > 0 {
             format!(" after {}", self.describe(self.pos - 1))
         } else {
@@ -119,7 +118,7 @@ impl Parser<'_> {
     }
 
     /// Builds a node one level above children at most `child_depth` deep.
-    fn node(
+    pub(super) fn node(
         &self,
         expr: Expr,
         kind: Kind,
@@ -221,84 +220,11 @@ impl Parser<'_> {
 
     fn predicate(&mut self) -> Result<Node, SelectorError> {
         let left = self.additive()?;
-        let col = left.col;
-        let op = match self.peek() {
-            Tok::Eq => Some(CmpOp::Eq),
-            Tok::Ne => Some(CmpOp::Ne),
-            Tok::Lt => Some(CmpOp::Lt),
-            Tok::Le => Some(CmpOp::Le),
-            Tok::Gt => Some(CmpOp::Gt),
-            Tok::Ge => Some(CmpOp::Ge),
-            _ => None,
-        };
-        if let Some(op) = op {
-            self.bump();
-            let right = self.operand()?;
-            let depth = left.depth.max(right.depth);
-            let expr = Expr::Cmp(op, Box::new(left.expr), Box::new(right.expr));
-            return self.node(expr, Kind::Bool, col, depth);
-        }
-        if self.eat(&Tok::Is) {
-            let negated = self.eat(&Tok::Not);
-            if !self.eat(&Tok::Null) {
-                return Err(self.expected("NULL"));
-            }
-            let expr = Expr::IsNull {
-                negated,
-                value: Box::new(left.expr),
-            };
-            return self.node(expr, Kind::Bool, col, left.depth);
-        }
-        let negated = self.peek() == &Tok::Not;
-        if negated {
-            self.bump();
-        }
-        match self.peek() {
-            Tok::Between => {
-                self.bump();
-                let low = self.operand()?;
-                if !self.eat(&Tok::And) {
-                    return Err(self.expected("AND of BETWEEN ... AND ..."));
-                }
-                let high = self.operand()?;
-                let depth = left.depth.max(low.depth).max(high.depth);
-                let expr = Expr::Between {
-                    negated,
-                    value: Box::new(left.expr),
-                    low: Box::new(low.expr),
-                    high: Box::new(high.expr),
-                };
-                self.node(expr, Kind::Bool, col, depth)
-            }
-            Tok::In => {
-                self.bump();
-                let list = self.in_list()?;
-                let depth = left.depth;
-                let expr = Expr::In {
-                    negated,
-                    value: Box::new(left.expr),
-                    list,
-                };
-                self.node(expr, Kind::Bool, col, depth)
-            }
-            Tok::Like => {
-                self.bump();
-                let pattern = self.like_pattern()?;
-                let depth = left.depth;
-                let expr = Expr::Like {
-                    negated,
-                    value: Box::new(left.expr),
-                    pattern,
-                };
-                self.node(expr, Kind::Bool, col, depth)
-            }
-            _ if negated => Err(self.expected("BETWEEN, IN or LIKE after NOT")),
-            _ => Ok(left),
-        }
+        self.predicate_tail(left)
     }
 
     /// The right-hand side of a comparison or a bound of BETWEEN.
-    fn operand(&mut self) -> Result<Node, SelectorError> {
+    pub(super) fn operand(&mut self) -> Result<Node, SelectorError> {
         if self.starts_value() {
             self.additive()
         } else {
@@ -306,7 +232,7 @@ impl Parser<'_> {
         }
     }
 
-    fn starts_value(&self) -> bool {
+    pub(super) fn starts_value(&self) -> bool {
         matches!(
             self.peek(),
             Tok::Ident(_)
@@ -322,58 +248,8 @@ impl Parser<'_> {
         )
     }
 
-    fn in_list(&mut self) -> Result<Vec<Lit>, SelectorError> {
-        if !self.eat(&Tok::LParen) {
-            return Err(self.expected("'(' to start the IN list"));
-        }
-        let mut list = Vec::new();
-        loop {
-            let negative = self.eat(&Tok::Minus);
-            let lit = match (self.peek().clone(), negative) {
-                (Tok::Str(s), false) => Lit::Str(s),
-                (Tok::Int(i), neg) => self.int_literal(i, neg)?,
-                (Tok::Float(f), neg) => Lit::Float(if neg { -f } else { f }),
-                _ => return Err(self.expected("a string or number in the IN list")),
-            };
-            self.bump();
-            list.push(lit);
-            if self.eat(&Tok::RParen) {
-                return Ok(list);
-            }
-            if !self.eat(&Tok::Comma) {
-                return Err(self.expected("',' or ')' in the IN list"));
-            }
-        }
-    }
-
-    fn like_pattern(&mut self) -> Result<LikePattern, SelectorError> {
-        let col = self.col();
-        let Tok::Str(pattern) = self.peek().clone() else {
-            return Err(self.expected("a string pattern after LIKE"));
-        };
-        self.bump();
-        let mut escape = None;
-        if self.eat(&Tok::Escape) {
-            let Tok::Str(e) = self.peek().clone() else {
-                return Err(self.expected("a one-character string after ESCAPE"));
-            };
-            let mut chars = e.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) => escape = Some(c),
-                _ => {
-                    return Err(self.err_here(format!(
-                        "the ESCAPE string must be exactly one character, not {}",
-                        self.describe(self.pos)
-                    )))
-                }
-            }
-            self.bump();
-        }
-        LikePattern::compile(&pattern, escape).map_err(|m| self.err_at(col, m))
-    }
-
     /// The integer literal at the current token, negated if `negative`.
-    fn int_literal(&self, magnitude: u64, negative: bool) -> Result<Lit, SelectorError> {
+    pub(super) fn int_literal(&self, magnitude: u64, negative: bool) -> Result<Lit, SelectorError> {
         let v = if negative {
             0i64.checked_sub_unsigned(magnitude)
         } else {
@@ -462,6 +338,19 @@ impl Parser<'_> {
         self.node(Expr::Neg(Box::new(inner.expr)), Kind::Num, col, inner.depth)
     }
 
+    /// `( expression )`, with the column of the `(`.
+    fn paren(&mut self, col: usize) -> Result<Node, SelectorError> {
+        self.bump();
+        self.enter()?;
+        let mut inner = self.or()?;
+        self.nesting -= 1;
+        if !self.eat(&Tok::RParen) {
+            return Err(self.expected("')'"));
+        }
+        inner.col = col;
+        Ok(inner)
+    }
+
     fn primary(&mut self) -> Result<Node, SelectorError> {
         let col = self.col();
         let (expr, kind) = match self.peek().clone() {
@@ -472,17 +361,7 @@ impl Parser<'_> {
             Tok::True => (Expr::Lit(Lit::Bool(true)), Kind::Bool),
             Tok::False => (Expr::Lit(Lit::Bool(false)), Kind::Bool),
             Tok::Null => (Expr::Lit(Lit::Null), Kind::Any),
-            Tok::LParen => {
-                self.bump();
-                self.enter()?;
-                let mut inner = self.or()?;
-                self.nesting -= 1;
-                if !self.eat(&Tok::RParen) {
-                    return Err(self.expected("')'"));
-                }
-                inner.col = col;
-                return Ok(inner);
-            }
+            Tok::LParen => return self.paren(col),
             _ => return Err(self.expected("a value")),
         };
         self.bump();

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use super::value::{parse_numeric, Num, Properties, Value};
+use crate::message::Message;
 
 /// Fields of a message the broker knows as numbers/flags; each one given
 /// wins over the STOMP header it stands for.
@@ -60,21 +61,6 @@ where
     pub fn new(header: F, known: KnownFields) -> Self {
         StompProperties { header, known }
     }
-
-    fn int_header(&self, name: &str) -> Option<i64> {
-        match parse_numeric((self.header)(name)?)? {
-            Num::Int(i) => Some(i),
-            Num::Float(_) => None,
-        }
-    }
-
-    fn bool_header(&self, name: &str) -> Option<bool> {
-        (self.header)(name).map(|v| v.eq_ignore_ascii_case("true"))
-    }
-
-    fn str_header(&self, name: &str) -> Option<Value<'m>> {
-        (self.header)(name).map(Value::str)
-    }
 }
 
 impl<'m, F> Properties for StompProperties<'m, F>
@@ -82,49 +68,108 @@ where
     F: Fn(&str) -> Option<&'m str>,
 {
     fn get(&self, name: &str) -> Option<Value<'_>> {
-        let k = &self.known;
-        match name {
-            "JMSPriority" => Some(Value::Int(
-                k.priority
-                    .map(i64::from)
-                    .or_else(|| self.int_header("priority"))
-                    .unwrap_or(DEFAULT_PRIORITY),
-            )),
-            "JMSType" => self.str_header("type"),
-            "JMSCorrelationID" => self.str_header("correlation-id"),
-            "JMSMessageID" => match k.message_id {
-                Some(id) => Some(Value::Str(Cow::Owned(id.to_string()))),
-                None => self.str_header("message-id"),
-            },
-            "JMSTimestamp" => k
-                .timestamp
-                .or_else(|| self.int_header("timestamp"))
-                .map(Value::Int),
-            "JMSExpiration" => Some(Value::Int(
-                k.expires
-                    .or_else(|| self.int_header("expires"))
-                    .unwrap_or(0),
-            )),
-            "JMSDeliveryMode" => {
-                let persistent = k
-                    .persistent
-                    .or_else(|| self.bool_header("persistent"))
-                    .unwrap_or(false);
-                Some(Value::str(if persistent {
-                    "PERSISTENT"
-                } else {
-                    "NON_PERSISTENT"
-                }))
-            }
-            "JMSRedelivered" => Some(Value::Bool(
-                k.redelivered
-                    .or_else(|| self.bool_header("redelivered"))
-                    .unwrap_or(false),
-            )),
-            "JMSXGroupID" => self.str_header("JMSXGroupID"),
-            "JMSReplyTo" => self.str_header("reply-to"),
-            "JMSDestination" => self.str_header("destination"),
-            other => self.str_header(other),
+        lookup(name, &self.header, &self.known)
+    }
+}
+
+/// The properties of a broker [`Message`]: its headers, its fields as
+/// [`KnownFields`], and `JMSDestination` from its destination.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageProperties<'m> {
+    msg: &'m Message,
+    known: KnownFields,
+}
+
+impl<'m> MessageProperties<'m> {
+    pub fn new(msg: &'m Message) -> Self {
+        MessageProperties {
+            msg,
+            known: KnownFields::from(msg),
         }
+    }
+}
+
+impl Properties for MessageProperties<'_> {
+    fn get(&self, name: &str) -> Option<Value<'_>> {
+        if name == "JMSDestination" {
+            return Some(Value::Str(Cow::Owned(self.msg.destination.to_string())));
+        }
+        lookup(name, &|h| self.msg.header(h), &self.known)
+    }
+}
+
+impl From<&Message> for KnownFields {
+    fn from(m: &Message) -> Self {
+        KnownFields {
+            priority: Some(m.priority),
+            expires: Some(m.expires),
+            persistent: Some(m.persistent),
+            redelivered: Some(m.redelivered),
+            timestamp: None,
+            message_id: Some(m.id),
+        }
+    }
+}
+
+fn int_header<'m>(header: &dyn Fn(&str) -> Option<&'m str>, name: &str) -> Option<i64> {
+    match parse_numeric(header(name)?)? {
+        Num::Int(i) => Some(i),
+        Num::Float(_) => None,
+    }
+}
+
+fn bool_header<'m>(header: &dyn Fn(&str) -> Option<&'m str>, name: &str) -> Option<bool> {
+    header(name).map(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The value of identifier `name` (see [`StompProperties`]).
+fn lookup<'m>(
+    name: &str,
+    header: &dyn Fn(&str) -> Option<&'m str>,
+    k: &KnownFields,
+) -> Option<Value<'m>> {
+    let str_header = |h: &str| header(h).map(Value::str);
+    match name {
+        "JMSPriority" => Some(Value::Int(
+            k.priority
+                .map(i64::from)
+                .or_else(|| int_header(header, "priority"))
+                .unwrap_or(DEFAULT_PRIORITY),
+        )),
+        "JMSType" => str_header("type"),
+        "JMSCorrelationID" => str_header("correlation-id"),
+        "JMSMessageID" => match k.message_id {
+            Some(id) => Some(Value::Str(Cow::Owned(id.to_string()))),
+            None => str_header("message-id"),
+        },
+        "JMSTimestamp" => k
+            .timestamp
+            .or_else(|| int_header(header, "timestamp"))
+            .map(Value::Int),
+        "JMSExpiration" => Some(Value::Int(
+            k.expires
+                .or_else(|| int_header(header, "expires"))
+                .unwrap_or(0),
+        )),
+        "JMSDeliveryMode" => {
+            let persistent = k
+                .persistent
+                .or_else(|| bool_header(header, "persistent"))
+                .unwrap_or(false);
+            Some(Value::str(if persistent {
+                "PERSISTENT"
+            } else {
+                "NON_PERSISTENT"
+            }))
+        }
+        "JMSRedelivered" => Some(Value::Bool(
+            k.redelivered
+                .or_else(|| bool_header(header, "redelivered"))
+                .unwrap_or(false),
+        )),
+        "JMSXGroupID" => str_header("JMSXGroupID"),
+        "JMSReplyTo" => str_header("reply-to"),
+        "JMSDestination" => str_header("destination"),
+        other => str_header(other),
     }
 }

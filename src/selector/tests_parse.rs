@@ -233,3 +233,29 @@ fn selector_is_clone_send_sync_and_shows_its_text() {
     assert_eq!(format!("{s:?}"), "Selector(\"a = 'x'\")");
     assert_eq!(s.to_string(), "a = 'x'");
 }
+
+/// The deepest selectors accepted parse and evaluate within 1 MiB of stack
+/// even in a debug build (about half of it is used), so the depth limit
+/// protects the broker's threads (tokio workers have 2 MiB).
+#[test]
+fn deepest_selectors_fit_a_small_stack() {
+    let d = MAX_DEPTH - 2;
+    let texts = [
+        format!("{}a = 1{}", "(".repeat(d), ")".repeat(d)),
+        format!("{}a = 1", "NOT (".repeat(d / 2)) + &")".repeat(d / 2),
+        format!("{}a > 1", "-".repeat(d)),
+        format!("{} > 1", vec!["a"; d].join(" * ")),
+    ];
+    let worker = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            let p = super::tests_util::props(&[("a", Value::Int(2))]);
+            texts
+                .iter()
+                .map(|t| Selector::parse(t).map(|s| s.evaluate(&p)))
+                .collect::<Vec<_>>()
+        })
+        .expect("spawn");
+    let results = worker.join().expect("no stack overflow");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+}

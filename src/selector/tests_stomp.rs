@@ -121,3 +121,42 @@ fn selectors_over_a_stomp_message() {
         assert_eq!(sel(text).matches(&p), want, "{text}");
     }
 }
+
+#[test]
+fn broker_message_properties() {
+    use super::MessageProperties;
+    use crate::message::{Destination, Message};
+    let m = Message {
+        id: 42,
+        destination: Destination::Queue("orders".into()),
+        priority: 8,
+        expires: 0,
+        persistent: true,
+        headers: vec![
+            ("price".into(), "150".into()),
+            ("type".into(), "car".into()),
+            ("JMSXGroupID".into(), "g1".into()),
+        ],
+        body: bytes::Bytes::new(),
+        redelivery_count: 1,
+        redelivered: true,
+        producer: None,
+    };
+    let p = MessageProperties::new(&m);
+    assert_eq!(p.get("JMSDestination"), Some(Value::from("/queue/orders")));
+    assert_eq!(p.get("JMSMessageID"), Some(Value::from("42")));
+    assert_eq!(p.get("JMSPriority"), Some(Value::Int(8)));
+    assert_eq!(p.get("JMSTimestamp"), None);
+    for (text, want) in [
+        ("price > 100 AND JMSType = 'car'", true),
+        (
+            "JMSPriority >= 8 AND JMSRedelivered AND JMSDeliveryMode = 'PERSISTENT'",
+            true,
+        ),
+        ("JMSDestination LIKE '/queue/%' AND JMSMessageID = 42", true),
+        ("JMSExpiration = 0 AND JMSXGroupID = 'g1'", true),
+        ("JMSXGroupID = 'g2'", false),
+    ] {
+        assert_eq!(sel(text).matches(&p), want, "{text}");
+    }
+}
