@@ -176,12 +176,6 @@ impl Lexer<'_> {
             }
             Tok::Int(v)
         };
-        if self.peek(0).is_some_and(is_ident_part) {
-            return Err(self.err(
-                self.pos + 1,
-                "a number must be followed by a space or operator",
-            ));
-        }
         Ok(tok)
     }
 

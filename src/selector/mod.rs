@@ -37,7 +37,24 @@
 //!   string comparison, and `'10' < '9'` is true. This is ActiveMQ's
 //!   `convert_string_expressions:` mode, always on (the prefix is accepted
 //!   and ignored).
+//! - `LIKE` on a value that is not a string is unknown.
+//! - Checked when parsing: the selector and the operands of `AND`/`OR`/`NOT`
+//!   must be conditions (not `1 + 2` or `'x'`), and arithmetic does not take
+//!   string or boolean literals.
 //! - An empty or blank selector selects every message (JMS: "treated as null").
+//!
+//! Identifiers are looked up through [`Properties`]. For the broker,
+//! [`MessageProperties`] maps a stored message's headers and fields the way
+//! ActiveMQ's STOMP support does (see [`StompProperties`] for the table), so
+//! SUBSCRIBE can do:
+//!
+//! ```
+//! use baton::selector::{KnownFields, Selector, StompProperties};
+//! let sel = Selector::parse("JMSPriority > 5 AND price > 100").unwrap();
+//! let headers = [("priority", "7"), ("price", "150")];
+//! let lookup = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+//! assert!(sel.matches(&StompProperties::new(lookup, KnownFields::default())));
+//! ```
 //!
 //! Limits: at most [`MAX_SELECTOR_CHARS`] characters and [`MAX_DEPTH`]
 //! levels of nesting, so a hostile selector cannot exhaust memory or the

@@ -134,7 +134,7 @@ const ERRORS: &[(&str, usize, &str)] = &[
     ("a = 9223372036854775808", 5, "too large"),
     ("a = 1e999", 5, "too large"),
     ("a = 1e", 5, "exponent of this number has no digits"),
-    ("a = 12abc", 7, "a number must be followed by a space"),
+    ("a = 12abc", 7, "unexpected 'abc'"),
     ("a = .", 5, "unexpected character '.'"),
     ("a *", 4, "expected a value after '*'"),
     ("a = - ", 7, "expected a value after '-'"),
@@ -258,4 +258,22 @@ fn deepest_selectors_fit_a_small_stack() {
         .expect("spawn");
     let results = worker.join().expect("no stack overflow");
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+}
+
+#[test]
+fn spacing_does_not_matter() {
+    let pairs = [("a", Value::Int(5)), ("s", Value::from("x"))];
+    for text in [
+        "a=5",
+        "a>=5AND a<=5",
+        "a<>4",
+        "(a=5)AND(s='x')",
+        "a\t=\n5\r\nAND s IN('x','y')",
+        "  a  BETWEEN  1  AND  9  ",
+        "s LIKE'x'",
+        "-a=-5",
+        "a*2=10",
+    ] {
+        assert_eq!(eval(text, &pairs), Some(true), "{text:?}");
+    }
 }
