@@ -13,5 +13,6 @@ pub mod import;
 pub mod message;
 pub mod metrics;
 pub mod node;
+pub mod selector;
 pub mod stomp;
 pub mod store;
