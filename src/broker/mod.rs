@@ -18,6 +18,7 @@ pub use state::{
 
 use crate::message::ProducerSeq;
 use crate::message::{Destination, DestinationError, Message};
+use crate::selector::Selector;
 use crate::store::{GroupCommit, Store, StoreError, WriteOp};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -52,6 +53,8 @@ pub struct SubscribeSpec {
     pub browser: bool,
     /// `activemq.subscriptionName` (with the connection's `client-id`).
     pub durable: Option<DurableName>,
+    /// `selector`: only messages it selects are delivered.
+    pub selector: Option<Selector>,
 }
 
 /// Names a durable topic subscription.
@@ -546,11 +549,24 @@ async fn load_durables(store: &Arc<dyn Store>) -> Result<Vec<DurableRecord>, Sto
     };
     let mut out = Vec::new();
     for row in inspect.subscriptions().await? {
+        let selector = match row.selector.as_deref().map(Selector::parse).transpose() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    client_id = %row.client_id,
+                    subscription = %row.subscription,
+                    error = %e,
+                    "ignoring a durable subscription with a bad selector"
+                );
+                continue;
+            }
+        };
         match Destination::parse(&row.destination) {
             Ok(destination) => out.push(DurableRecord {
                 client_id: row.client_id,
                 name: row.subscription,
                 destination,
+                selector,
                 last_acked: row.last_acked_id,
             }),
             Err(e) => tracing::warn!(

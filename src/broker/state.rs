@@ -18,6 +18,7 @@ use super::pending::Pending;
 use super::wildcard;
 use super::{AckMode, BrokerError, SubscribeSpec, TEMP_PREFIX};
 use crate::message::{Destination, Message};
+use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
 use std::collections::{BTreeMap, HashMap};
 
@@ -80,6 +81,7 @@ struct Subscription {
     backlog: Pending,
     /// Attached to this durable subscription.
     durable: Option<DurableKey>,
+    selector: Option<Selector>,
 }
 
 struct Conn {
@@ -301,6 +303,7 @@ impl State {
             .iter()
             .filter_map(|n| self.queues.get(*n))
             .flat_map(|q| q.pending.snapshot())
+            .filter(|m| selects(spec.selector.as_ref(), m))
             .collect();
         let id: Arc<str> = Arc::from(spec.id.as_str());
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -463,6 +466,10 @@ impl State {
     }
 }
 
+fn selects(selector: Option<&Selector>, m: &Message) -> bool {
+    selector.is_none_or(|s| s.matches(&MessageProperties::new(m)))
+}
+
 fn redelivered(mut m: Message) -> Message {
     m.redelivery_count += 1;
     m.redelivered = true;
@@ -481,7 +488,13 @@ impl Subscription {
             next_seq: 0,
             backlog: Pending::default(),
             durable: None,
+            selector: spec.selector,
         }
+    }
+
+    /// Whether the subscription's selector (if any) selects `m`.
+    fn wants(&self, m: &Message) -> bool {
+        selects(self.selector.as_ref(), m)
     }
 
     fn has_credit(&self) -> bool {

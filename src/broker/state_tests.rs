@@ -43,6 +43,7 @@ fn sub(st: &mut State, c: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: 
         exclusive: false,
         browser: false,
         durable: None,
+        selector: None,
     };
     st.subscribe(c, spec, &mut Vec::new()).unwrap();
 }

@@ -11,6 +11,7 @@ use crate::broker::{
     Outbox, SubscribeSpec,
 };
 use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
+use crate::selector::Selector;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::FutureExt;
@@ -504,6 +505,13 @@ impl Handler {
             destination,
             ack,
             prefetch,
+            selector: match frame.header("selector") {
+                None => None,
+                Some(text) => {
+                    let s = Selector::parse(text).map_err(|e| protocol(e.to_string()))?;
+                    (!s.is_match_all()).then_some(s)
+                }
+            },
             exclusive: flag(frame, "activemq.exclusive")?,
             browser: flag(frame, "browser")?,
             durable: match durable_name(frame) {

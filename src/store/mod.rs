@@ -66,6 +66,7 @@ pub enum WriteOp {
         client_id: String,
         name: String,
         destination: String,
+        selector: Option<String>,
         last_acked: i64,
     },
     /// A durable subscription acknowledged every message up to `last_acked`.

@@ -394,14 +394,16 @@ impl Store for MySqlStore {
                     client_id,
                     name,
                     destination,
+                    selector,
                     last_acked,
                 } => sqlx::query(&format!(
-                    "INSERT INTO `{p}acks` (client_id, subscription, destination, last_acked_id) \
-                     VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE destination = VALUES(destination), last_acked_id = VALUES(last_acked_id), selector = NULL"
+                    "INSERT INTO `{p}acks` (client_id, subscription, destination, selector, last_acked_id) \
+                     VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE destination = VALUES(destination), last_acked_id = VALUES(last_acked_id), selector = VALUES(selector)"
                 ))
                 .bind(client_id)
                 .bind(name)
                 .bind(destination)
+                .bind(selector)
                 .bind(last_acked)
                 .execute(&mut *tx)
                 .await?,

@@ -316,14 +316,16 @@ impl Store for PgStore {
                     client_id,
                     name,
                     destination,
+                    selector,
                     last_acked,
                 } => sqlx::query(&format!(
-                    "INSERT INTO {p}acks (client_id, subscription, destination, last_acked_id) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = EXCLUDED.destination, last_acked_id = EXCLUDED.last_acked_id, selector = NULL"
+                    "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = EXCLUDED.destination, last_acked_id = EXCLUDED.last_acked_id, selector = EXCLUDED.selector"
                 ))
                 .bind(client_id)
                 .bind(name)
                 .bind(destination)
+                .bind(selector)
                 .bind(last_acked)
                 .execute(&mut *tx)
                 .await?,

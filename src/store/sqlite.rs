@@ -254,14 +254,16 @@ impl Store for SqliteStore {
                     client_id,
                     name,
                     destination,
+                    selector,
                     last_acked,
                 } => sqlx::query(&format!(
-                    "INSERT INTO {p}acks (client_id, subscription, destination, last_acked_id) \
-                     VALUES (?, ?, ?, ?) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = excluded.destination, last_acked_id = excluded.last_acked_id, selector = NULL"
+                    "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = excluded.destination, last_acked_id = excluded.last_acked_id, selector = excluded.selector"
                 ))
                 .bind(client_id)
                 .bind(name)
                 .bind(destination)
+                .bind(selector)
                 .bind(last_acked)
                 .execute(&mut *tx)
                 .await?,

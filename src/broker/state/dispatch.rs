@@ -45,6 +45,7 @@ impl State {
                         })
                         .cloned(),
                 );
+                targets.retain(|k| self.subs.get(k).is_some_and(|s| s.wants(&message)));
                 let limit = self.config.topic_pending_limit;
                 for key in targets {
                     let Some(sub) = self.subs.get_mut(&key) else {
@@ -160,6 +161,7 @@ impl State {
                 .as_ref()
                 .and_then(|g| q.groups.get(g))
                 .filter(|owner| consumers.contains(owner))
+                .filter(|owner| subs.get(*owner).is_some_and(|s| s.wants(&m)))
                 .cloned();
             let target = match pinned {
                 Some(owner) => subs
@@ -167,9 +169,10 @@ impl State {
                     .is_some_and(|s| s.has_credit())
                     .then_some(owner),
                 None => {
-                    let found = (0..n)
-                        .map(|i| (q.next + i) % n)
-                        .find(|&i| subs.get(&consumers[i]).is_some_and(|s| s.has_credit()));
+                    let found = (0..n).map(|i| (q.next + i) % n).find(|&i| {
+                        subs.get(&consumers[i])
+                            .is_some_and(|s| s.has_credit() && s.wants(&m))
+                    });
                     found.map(|i| {
                         q.next = (i + 1) % n;
                         consumers[i].clone()

@@ -15,6 +15,7 @@ use super::{redelivered, ConnId, State, SubKey, Subscription};
 use crate::broker::pending::Pending;
 use crate::broker::{BrokerError, SubscribeSpec};
 use crate::message::{Destination, Message};
+use crate::selector::Selector;
 use crate::store::WriteOp;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub type DurableKey = (Arc<str>, Arc<str>);
 
 pub(super) struct Durable {
     destination: Destination,
+    selector: Option<Selector>,
     /// The subscription it is attached to, while a client is.
     active: Option<SubKey>,
     /// Messages waiting while nobody is attached.
@@ -41,6 +43,7 @@ pub struct DurableRecord {
     pub client_id: String,
     pub name: String,
     pub destination: Destination,
+    pub selector: Option<Selector>,
     pub last_acked: i64,
 }
 
@@ -64,6 +67,7 @@ impl State {
             (Arc::from(r.client_id), Arc::from(r.name)),
             Durable {
                 destination: r.destination,
+                selector: r.selector,
                 active: None,
                 backlog: Pending::default(),
                 outstanding: BTreeSet::new(),
@@ -101,7 +105,7 @@ impl State {
             Some(d) if d.active.is_some() => {
                 return Err(BrokerError::DurableActive(name.to_string()));
             }
-            Some(d) => d.destination != spec.destination,
+            Some(d) => d.destination != spec.destination || d.selector != spec.selector,
             None => false,
         };
         if replaced {
@@ -112,12 +116,14 @@ impl State {
                 client_id: client_id.to_string(),
                 name: name.to_string(),
                 destination: spec.destination.to_string(),
+                selector: spec.selector.as_ref().map(|s| s.text().to_string()),
                 last_acked: created_after,
             });
             self.durables.insert(
                 dkey.clone(),
                 Durable {
                     destination: spec.destination.clone(),
+                    selector: spec.selector.clone(),
                     active: None,
                     backlog: Pending::default(),
                     outstanding: BTreeSet::new(),
@@ -148,6 +154,9 @@ impl State {
         let mut wake = Vec::new();
         for d in self.durables.values_mut() {
             if d.destination.name() != topic || (m.persistent && m.id <= d.last_acked) {
+                continue;
+            }
+            if !super::selects(d.selector.as_ref(), m) {
                 continue;
             }
             if m.persistent {
