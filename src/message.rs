@@ -90,7 +90,21 @@ pub struct Message {
     pub redelivery_count: u32,
     /// True when the message may have been delivered before.
     pub redelivered: bool,
+    /// The sending producer and its sequence number, for duplicate
+    /// detection when a client resends after a failover.
+    pub producer: Option<ProducerSeq>,
 }
+
+/// A producer id and the sequence number of one of its sends
+/// (`baton-producer-id` / `baton-producer-seq` headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSeq {
+    pub id: std::sync::Arc<str>,
+    pub seq: i64,
+}
+
+/// Longest producer id accepted (the `producers` key column).
+pub const MAX_PRODUCER_ID_CHARS: usize = 255;
 
 impl Message {
     pub fn is_expired(&self, now_ms: i64) -> bool {

@@ -10,7 +10,7 @@
 mod db;
 
 use baton::config::DatabaseConfig;
-use baton::message::{Destination, Message};
+use baton::message::{Destination, Message, ProducerSeq};
 use baton::store::{self, Claim, NodeRecord, SessionLock, StoreError, WriteOp};
 use bytes::Bytes;
 use db::{eventually, Kind, TestDb, GUARD};
@@ -42,6 +42,7 @@ fn message(id: i64, queue: &str, body: &[u8]) -> Message {
         body: Bytes::copy_from_slice(body),
         redelivery_count: 0,
         redelivered: false,
+        producer: None,
     }
 }
 
@@ -140,6 +141,46 @@ async fn round_trip(kind: Kind) {
     let gone: Vec<WriteOp> = (100..2600).map(WriteOp::Delete).collect();
     store.commit(epoch, &gone).await.expect("bulk delete");
     assert_eq!(store.load_messages().await.expect("load").len(), 2);
+    store.close().await;
+}
+
+fn mark(id: &str, seq: i64) -> WriteOp {
+    WriteOp::Producer(ProducerSeq { id: id.into(), seq })
+}
+
+async fn producer_sequences(kind: Kind) {
+    let db = TestDb::create(kind).await;
+    let store = db.open("baton_").await;
+    let epoch = store
+        .try_acquire(&claim("a"), 60_000, false)
+        .await
+        .expect("acquire")
+        .expect("free lock");
+    assert!(store.load_producers().await.expect("load").is_empty());
+    store
+        .commit(
+            epoch,
+            &[
+                WriteOp::Insert(message(1, "q", b"x")),
+                mark("p1", 3),
+                mark("p1", 1),
+                mark("p2", 7),
+            ],
+        )
+        .await
+        .expect("commit");
+    // A lower sequence committed later (out-of-order batches) never lowers it.
+    store
+        .commit(epoch, &[mark("p1", 2), mark("p2", 9)])
+        .await
+        .expect("commit");
+    let mut loaded = store.load_producers().await.expect("load");
+    loaded.sort();
+    assert_eq!(loaded, vec![("p1".to_string(), 3), ("p2".to_string(), 9)]);
+    // A fenced batch records nothing.
+    let err = store.commit(epoch + 1, &[mark("p3", 1)]).await;
+    assert!(matches!(err, Err(StoreError::Fenced { .. })), "{err:?}");
+    assert_eq!(store.load_producers().await.expect("load").len(), 2);
     store.close().await;
 }
 
@@ -470,6 +511,7 @@ macro_rules! backend_tests {
 backend_tests!(
     migrations_are_idempotent_and_concurrent,
     round_trip,
+    producer_sequences,
     fencing,
     lease,
     release,

@@ -5,15 +5,18 @@
 
 pub mod outbox;
 mod pending;
+mod producers;
 mod state;
 
 pub use outbox::{Delivery, Outbox};
 pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats};
 
+use crate::message::ProducerSeq;
 use crate::message::{Destination, DestinationError, Message};
 use crate::store::{GroupCommit, Store, StoreError, WriteOp};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use producers::{Check, Producers};
 use state::State;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,6 +80,7 @@ pub struct Broker {
 
 struct Inner {
     state: Mutex<State>,
+    producers: Mutex<Producers>,
     store: GroupCommit,
     next_id: AtomicI64,
     next_conn: AtomicU64,
@@ -93,6 +97,7 @@ impl Broker {
     ) -> Result<Broker, StoreError> {
         let max_id = store.max_message_id().await?;
         let messages = store.load_messages().await?;
+        let producers = Producers::from_committed(store.load_producers().await?);
         let count = messages.len();
         // Ids must never repeat, also for non-persistent messages that were
         // never stored: start above both the store and the clock.
@@ -100,6 +105,7 @@ impl Broker {
         let broker = Broker {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::new(config)),
+                producers: Mutex::new(producers),
                 store: writer,
                 next_id: AtomicI64::new(start),
                 next_conn: AtomicU64::new(1),
@@ -193,12 +199,7 @@ impl Broker {
         acks: Vec<AckRequest>,
         after_earlier: bool,
     ) -> Result<Option<Confirm>, BrokerError> {
-        let now = crate::message::now_ms();
-        let mut ops: Vec<WriteOp> = messages
-            .iter()
-            .filter(|m| m.persistent && m.destination.is_queue() && !m.is_expired(now))
-            .map(|m| WriteOp::Insert(m.clone()))
-            .collect();
+        let mut ops: Vec<WriteOp> = Vec::new();
         if !acks.is_empty() {
             let mut st = self.lock();
             st.check_acks(conn, &acks)?;
@@ -217,9 +218,22 @@ impl Broker {
                 }
             }
         }
+        let Deduplicated {
+            messages,
+            marks,
+            originals,
+        } = self.deduplicate(messages);
+        let now = crate::message::now_ms();
+        ops.extend(
+            messages
+                .iter()
+                .filter(|m| m.persistent && m.destination.is_queue() && !m.is_expired(now))
+                .map(|m| WriteOp::Insert(m.clone())),
+        );
+        ops.extend(marks.iter().cloned().map(WriteOp::Producer));
         if ops.is_empty() && !after_earlier {
             self.route(messages);
-            return Ok(None);
+            return Ok(wait_all(None, originals));
         }
         let (tx, rx) = oneshot::channel();
         let broker = self.clone();
@@ -228,16 +242,55 @@ impl Broker {
             .submit(
                 ops,
                 Box::new(move |result| {
+                    let result = result.map_err(BrokerError::from);
                     if result.is_ok() {
                         broker.route(messages);
                     }
-                    let _ = tx.send(result.map_err(BrokerError::from));
+                    broker.producers().finished(&marks, &result);
+                    let _ = tx.send(result);
                 }),
             )
             .await;
-        Ok(Some(
-            async move { rx.await.unwrap_or(Err(BrokerError::ShuttingDown)) }.boxed(),
-        ))
+        Ok(wait_all(Some(rx), originals))
+    }
+
+    fn producers(&self) -> MutexGuard<'_, Producers> {
+        self.inner
+            .producers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Drops persistent sends this master already has from the same
+    /// producer (a client resending after a failover).
+    fn deduplicate(&self, messages: Vec<Message>) -> Deduplicated {
+        let mut out = Deduplicated {
+            messages: Vec::with_capacity(messages.len()),
+            marks: Vec::new(),
+            originals: Vec::new(),
+        };
+        if messages.iter().all(|m| m.producer.is_none()) {
+            out.messages = messages;
+            return out;
+        }
+        let mut producers = self.producers();
+        for m in messages {
+            let Some(p) = m.producer.as_ref().filter(|_| m.persistent) else {
+                out.messages.push(m);
+                continue;
+            };
+            match producers.check(p) {
+                Check::New => {
+                    out.marks.push(p.clone());
+                    out.messages.push(m);
+                }
+                Check::Duplicate => {
+                    tracing::debug!(producer = %p.id, seq = p.seq, "dropped a resent duplicate");
+                }
+                Check::InFlight(original) => out.originals.push(original),
+            }
+        }
+        out
     }
 
     fn route(&self, messages: Vec<Message>) {
@@ -295,6 +348,34 @@ impl Broker {
     pub fn destinations(&self) -> Vec<DestInfo> {
         self.lock().destinations()
     }
+}
+
+/// Sends left after duplicate detection.
+struct Deduplicated {
+    messages: Vec<Message>,
+    /// Producer sequences to record with the messages.
+    marks: Vec<ProducerSeq>,
+    /// Outcomes of originals still committing, for resends dropped.
+    originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,
+}
+
+/// Confirms once the commit (if any) and every original resolved.
+fn wait_all(
+    commit: Option<oneshot::Receiver<Result<(), BrokerError>>>,
+    originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,
+) -> Option<Confirm> {
+    if commit.is_none() && originals.is_empty() {
+        return None;
+    }
+    Some(
+        async move {
+            for rx in commit.into_iter().chain(originals) {
+                rx.await.unwrap_or(Err(BrokerError::ShuttingDown))?;
+            }
+            Ok(())
+        }
+        .boxed(),
+    )
 }
 
 fn clock_micros() -> i64 {

@@ -74,6 +74,7 @@ mod tests {
             body: bytes::Bytes::from_static(b"x"),
             redelivery_count: 0,
             redelivered: false,
+            producer: None,
         }
     }
 

@@ -22,6 +22,7 @@ fn msg(id: i64, dest: &str, persistent: bool) -> Message {
         body: Bytes::from(format!("m{id}")),
         redelivery_count: 0,
         redelivered: false,
+        producer: None,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::broker::{
     AckKind, AckMode, AckRequest, Broker, BrokerError, Confirm, ConnId, Delivery, Outbox,
     SubscribeSpec,
 };
-use crate::message::{Destination, Message, DEFAULT_PRIORITY};
+use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::FutureExt;
@@ -72,9 +72,16 @@ fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, SessionError> {
     })
 }
 
+/// Producer id and sequence number a client sets on SEND so that a resend
+/// after a failover is recognised (see `broker::producers`).
+pub const PRODUCER_ID: &str = "baton-producer-id";
+pub const PRODUCER_SEQ: &str = "baton-producer-seq";
+
 /// Headers the broker sets on MESSAGE frames or consumes itself; never
 /// stored as user headers.
-const PROTOCOL_HEADERS: [&str; 9] = [
+const PROTOCOL_HEADERS: [&str; 11] = [
+    PRODUCER_ID,
+    PRODUCER_SEQ,
     "destination",
     "receipt",
     "transaction",
@@ -329,6 +336,7 @@ impl Handler {
         let persistent = frame
             .header("persistent")
             .is_some_and(|p| p.eq_ignore_ascii_case("true"));
+        let producer = producer_of(&frame)?;
         let mut seen: Vec<&str> = Vec::new();
         let headers = frame
             .headers
@@ -352,6 +360,7 @@ impl Handler {
             body: frame.body,
             redelivery_count: 0,
             redelivered: false,
+            producer,
         })
     }
 
@@ -397,6 +406,38 @@ impl Handler {
             prefetch,
         })
     }
+}
+
+/// The producer id and sequence of a SEND, when it carries both.
+fn producer_of(frame: &Frame) -> Result<Option<ProducerSeq>, SessionError> {
+    let (id, seq) = match (frame.header(PRODUCER_ID), frame.header(PRODUCER_SEQ)) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(seq)) => (id, seq),
+        _ => {
+            return Err(protocol(format!(
+                "'{PRODUCER_ID}' and '{PRODUCER_SEQ}' go together: send both or neither"
+            )))
+        }
+    };
+    if id.is_empty() || id.chars().count() > MAX_PRODUCER_ID_CHARS {
+        return Err(protocol(format!(
+            "'{PRODUCER_ID}' must be 1 to {MAX_PRODUCER_ID_CHARS} characters"
+        )));
+    }
+    let seq = seq
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            protocol(format!(
+                "'{PRODUCER_SEQ}' must be a whole number of at least 1, got '{seq}'"
+            ))
+        })?;
+    Ok(Some(ProducerSeq {
+        id: Arc::from(id),
+        seq,
+    }))
 }
 
 fn unknown_tx(t: &str) -> SessionError {

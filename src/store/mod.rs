@@ -12,8 +12,9 @@ mod writer;
 pub use writer::{Completion, GroupCommit, Term};
 
 use crate::config::{Backend, DatabaseConfig};
-use crate::message::Message;
+use crate::message::{Message, ProducerSeq};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A failure of the storage layer.
@@ -56,6 +57,9 @@ pub enum WriteOp {
         destination: String,
         headers: Vec<(String, String)>,
     },
+    /// Record that a producer's send with this sequence is stored, for
+    /// duplicate detection after a failover (the `producers` table).
+    Producer(ProducerSeq),
 }
 
 /// The name of the election row in `<prefix>lock`; one per cluster (clusters
@@ -104,6 +108,8 @@ pub trait Store: Send + Sync + 'static {
     async fn max_message_id(&self) -> Result<i64, StoreError>;
     /// Every stored message, in id order.
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError>;
+    /// The last recorded sequence of every producer.
+    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Applies every op in one transaction, fenced: the transaction first
     /// reads the lock row with a shared row lock and fails with
     /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
@@ -175,6 +181,18 @@ pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError>
                 .to_string(),
         }),
     }
+}
+
+/// The highest sequence per producer among `ops`, for one upsert each.
+fn producer_marks(ops: &[WriteOp]) -> Vec<(&str, i64)> {
+    let mut marks: BTreeMap<&str, i64> = BTreeMap::new();
+    for op in ops {
+        if let WriteOp::Producer(p) = op {
+            let seq = marks.entry(&p.id).or_insert(p.seq);
+            *seq = (*seq).max(p.seq);
+        }
+    }
+    marks.into_iter().collect()
 }
 
 /// Serialises user headers for storage.

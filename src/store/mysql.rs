@@ -19,8 +19,8 @@
 use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
-    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
-    StoreError, WriteOp, LOCK_NAME,
+    decode_headers, encode_headers, migrate, producer_marks, Claim, LockState, NodeRecord,
+    SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
 use crate::message::{Destination, Message};
@@ -271,6 +271,7 @@ fn row_to_message(row: &MySqlRow) -> Result<Message, StoreError> {
         body: Bytes::from(body),
         redelivery_count: redeliveries.max(0) as u32,
         redelivered: false,
+        producer: None,
     })
 }
 
@@ -292,6 +293,18 @@ impl Store for MySqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row_to_message).collect()
+    }
+
+    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT producer_id, last_seq FROM `{}producers`",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((text(row, "producer_id")?, row.try_get("last_seq")?)))
+            .collect()
     }
 
     async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
@@ -373,6 +386,22 @@ impl Store for MySqlStore {
                 list.push_bind(*id);
             }
             list.push_unseparated(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        let marks = producer_marks(ops);
+        if !marks.is_empty() {
+            let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
+                "INSERT INTO `{p}producers` (producer_id, last_seq, updated_at) "
+            ));
+            qb.push_values(&marks, |mut row, (id, seq)| {
+                row.push_bind(*id)
+                    .push_bind(*seq)
+                    .push_unseparated(format!(", {NOW_MS}"));
+            });
+            qb.push(
+                " ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq)), \
+                 updated_at = VALUES(updated_at)",
+            );
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;

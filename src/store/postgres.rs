@@ -5,8 +5,8 @@
 use super::session::{DbSessionLock, PgLock};
 use super::sqlutil::{batches, deadline, fnv1a64, redact_url};
 use super::{
-    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
-    StoreError, WriteOp, LOCK_NAME,
+    decode_headers, encode_headers, migrate, producer_marks, Claim, LockState, NodeRecord,
+    SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
 use crate::message::{Destination, Message};
@@ -180,6 +180,7 @@ fn row_to_message(row: &PgRow) -> Result<Message, StoreError> {
         body: Bytes::from(body),
         redelivery_count: redeliveries.max(0) as u32,
         redelivered: false,
+        producer: None,
     })
 }
 
@@ -201,6 +202,16 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row_to_message).collect()
+    }
+
+    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT producer_id, last_seq FROM {}producers",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
@@ -298,6 +309,21 @@ impl Store for PgStore {
                 .bind(deletes)
                 .execute(&mut *tx)
                 .await?;
+        }
+        let marks = producer_marks(ops);
+        if !marks.is_empty() {
+            let (ids, seqs): (Vec<&str>, Vec<i64>) = marks.into_iter().unzip();
+            sqlx::query(&format!(
+                "INSERT INTO {p}producers (producer_id, last_seq, updated_at) \
+                 SELECT u.id, u.seq, {NOW_MS} FROM UNNEST($1::text[], $2::bigint[]) AS u(id, seq) \
+                 ON CONFLICT (producer_id) DO UPDATE SET \
+                 last_seq = GREATEST({p}producers.last_seq, EXCLUDED.last_seq), \
+                 updated_at = EXCLUDED.updated_at"
+            ))
+            .bind(ids)
+            .bind(seqs)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

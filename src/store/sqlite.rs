@@ -1,8 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
 use super::{
-    decode_headers, encode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store,
-    StoreError, WriteOp, LOCK_NAME,
+    decode_headers, encode_headers, migrate, producer_marks, Claim, LockState, NodeRecord,
+    SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
 };
 use crate::config::{self, DatabaseConfig};
 use crate::message::{Destination, Message};
@@ -136,6 +136,7 @@ fn row_to_message(row: &sqlx::sqlite::SqliteRow) -> Result<Message, StoreError> 
         body: Bytes::from(body),
         redelivery_count: redeliveries.max(0) as u32,
         redelivered: false,
+        producer: None,
     })
 }
 
@@ -157,6 +158,16 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row_to_message).collect()
+    }
+
+    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT producer_id, last_seq FROM {}producers",
+            self.prefix
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
     }
 
     async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
@@ -236,6 +247,17 @@ impl Store for SqliteStore {
             }
             list.push_unseparated(")");
             qb.build().execute(&mut *tx).await?;
+        }
+        for (id, seq) in producer_marks(ops) {
+            sqlx::query(&format!(
+                "INSERT INTO {p}producers (producer_id, last_seq, updated_at) VALUES (?, ?, {NOW_MS}) \
+                 ON CONFLICT (producer_id) DO UPDATE SET \
+                 last_seq = MAX(last_seq, excluded.last_seq), updated_at = excluded.updated_at"
+            ))
+            .bind(id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

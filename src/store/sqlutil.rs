@@ -117,6 +117,7 @@ mod tests {
             body: bytes::Bytes::from(vec![0u8; n]),
             redelivery_count: 0,
             redelivered: false,
+            producer: None,
         };
         let small: Vec<Message> = (0..10).map(|_| msg(10)).collect();
         let refs: Vec<&Message> = small.iter().collect();

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod proxy;
 pub mod scenarios;
+pub mod stomp;
 pub mod testdb;
 
 use std::io::{BufRead, BufReader, Read, Write};
