@@ -44,6 +44,10 @@ for b in "${brokers[@]}"; do
     echo "| ${names[$b]} | \`${cmdline[$b]:-}\` | ${mem_idle[$b]:-?} | ${mem_after[$b]:-?} |"
 done
 [ -n "${amq_warn:-}" ] && echo && echo "ActiveMQ log: $amq_warn WARN/ERROR lines."
+for b in "${brokers[@]}"; do
+    [ -n "${broker_warnings[$b]:-}" ] || continue
+    printf '\n%s log, WARN/ERROR lines (first 20):\n\n```\n%s\n```\n' "${names[$b]}" "${broker_warnings[$b]}"
+done
 
 ins=$(limit insert) insdel=$(limit insert+delete)
 cat <<EOF

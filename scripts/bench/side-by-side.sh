@@ -133,8 +133,12 @@ run_broker() { # key label start-command... (sets addr/extra, runs, stops)
     mem_idle[$key]=$(rss_kb "$bpid")
     scenarios "$key" "$scope"
     mem_after[$key]=$(rss_kb "$bpid")
+    case $key in baton-*)
+        # WARN/ERROR lines of Baton's log (colour codes stripped), for the report.
+        broker_warnings[$key]=$(sed 's/\x1b\[[0-9;]*m//g' "$work/$key/baton.log" | grep -E ' (WARN|ERROR) ' | head -n 20 || true) ;;
+    esac
 }
-declare -A names
+declare -A names broker_warnings
 
 # Baton on PostgreSQL
 if want baton-pg; then
@@ -178,7 +182,7 @@ if want baton-mariadb; then
     db="bench_sbs_my_$$"
     create_db "my:$db"
     addr=127.0.0.1:$BATON_PORT extra=() scope=persistent
-    run_broker baton-mariadb "Baton (MariaDB)" start_baton baton-mariadb "mysql://root@$my_host:$my_port/$db" "$work/baton-my"
+    run_broker baton-mariadb "Baton (MariaDB)" start_baton baton-mariadb "mysql://root@$my_host:$my_port/$db" "$work/baton-mariadb"
     stop_pid "$bpid"
     drop_db "my:$db"
 fi
