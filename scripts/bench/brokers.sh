@@ -9,9 +9,11 @@ pg_jar=/usr/share/java/postgresql.jar
 # Baton on `url`, STOMP on $BATON_PORT. Label -> command line in cmdline[].
 start_baton() { # label url dir
     mkdir -p "$3"
-    cmdline[$1]="baton serve --database-url ${2//$work/<tmp>} --stomp-listen 127.0.0.1:$BATON_PORT --admin-listen 127.0.0.1:$BATON_ADMIN_PORT"
+    local more=()
+    read -r -a more <<<"${BENCH_BATON_ARGS:-}"
+    cmdline[$1]="baton serve --database-url ${2//$work/<tmp>} --stomp-listen 127.0.0.1:$BATON_PORT --admin-listen 127.0.0.1:$BATON_ADMIN_PORT${BENCH_BATON_ARGS:+ $BENCH_BATON_ARGS}"
     "$baton" serve --database-url "$2" --stomp-listen "127.0.0.1:$BATON_PORT" \
-        --admin-listen "127.0.0.1:$BATON_ADMIN_PORT" >"$3/baton.log" 2>&1 &
+        --admin-listen "127.0.0.1:$BATON_ADMIN_PORT" "${more[@]}" >"$3/baton.log" 2>&1 &
     bpid=$!
     pids+=("$bpid")
     wait_port "$BATON_PORT" "$bpid" 60 || { tail -n 30 "$3/baton.log" >&2; die "baton did not open port $BATON_PORT"; }

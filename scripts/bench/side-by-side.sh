@@ -24,7 +24,8 @@
 # BENCH_BATON_PORT (61733), BENCH_BATON_ADMIN_PORT (8273), BENCH_AMQ_PORT
 # (61734), BENCH_RABBIT_PORT (61735), BENCH_PG, BENCH_MY, BENCH_WAIT_QUIET
 # (max s to wait for a 1-minute load below BENCH_QUIET_LOAD=0.8; 300),
-# PG_SECS (pgbench seconds per run, 8), BENCH_KEEP_TMP=1.
+# PG_SECS (pgbench seconds per run, 8), BENCH_BATON_ARGS (extra `baton serve`
+# flags, e.g. "--election-lease-ms 10000"), BENCH_KEEP_TMP=1.
 # Bounded time: every `baton bench` call has --timeout, every wait a limit.
 set -euo pipefail
 export LC_ALL=C
