@@ -49,6 +49,7 @@ if [ ! -e "$amq_jar" ] || [ ! -f "$amq_instance/activemq.xml" ]; then
 fi
 command -v java >/dev/null || die "java not found (the activemq package should have pulled in a JRE)"
 command -v cargo >/dev/null || die "cargo not found"
+command -v jq >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq >&2; }
 
 if [ -n "${BENCH_BATON_BIN:-}" ]; then
     baton=$BENCH_BATON_BIN
@@ -151,17 +152,18 @@ bench() { # broker-label addr case-name flags
     local out
     log "$1: $3"
     # shellcheck disable=SC2086
-    if ! out=$("$baton" bench --addr "$2" $4 2>&1); then
+    if ! out=$("$baton" bench --json --addr "$2" $4 2>&1); then
         printf '### %s: %s (FAILED)\n%s\n\n' "$1" "$3" "$out" >>"$raw"
         log "$1: $3 failed: $out"
         result["$1|$3"]="failed||||||"
         return 0
     fi
-    printf '### %s: %s\n$ baton bench --addr %s %s\n%s\n\n' "$1" "$3" "$2" "$4" "$out" >>"$raw"
-    result["$1|$3"]=$(echo "$out" | awk '
-        /^elapsed/ {el = $2; sent = $5; recv = $8}
-        /^send latency/ {p50 = $5; p99 = $7; p999 = $9; mx = $11}
-        END {print sent "|" recv "|" el "|" p50 "|" p99 "|" p999 "|" mx}')
+    printf '### %s: %s\n$ baton bench --json --addr %s %s\n%s\n\n' "$1" "$3" "$2" "$4" "$out" >>"$raw"
+    result["$1|$3"]=$(echo "$out" | jq -r '
+        def r: . * 100 | round / 100;
+        [(.sent_per_s | round), (.received_per_s | round), (.elapsed_s * 1000 | round / 1000),
+         (.send_latency_ms.p50 | r), (.send_latency_ms.p99 | r), (.send_latency_ms.p999 | r),
+         (.send_latency_ms.max | r)] | map(tostring) | join("|")')
 }
 
 declare -A mem_idle mem_after cmdline

@@ -281,8 +281,20 @@ async fn main() -> ExitCode {
         },
         Cmd::Bench(args) => match bench::run(&args).await {
             Ok(report) => {
-                report.print(&args);
-                ExitCode::SUCCESS
+                if args.json {
+                    println!("{}", report.json());
+                } else {
+                    print!("{}", report.table());
+                }
+                if report.complete {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!(
+                        "baton bench: the consumers got {} of {} messages within --drain-timeout",
+                        report.received, report.expected
+                    );
+                    ExitCode::from(3)
+                }
             }
             Err(e) => {
                 eprintln!("baton bench: {e}");

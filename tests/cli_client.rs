@@ -329,3 +329,45 @@ async fn send_through_failover_while_the_master_is_killed() {
         "every message was consumed"
     );
 }
+
+#[test]
+fn receive_with_a_selector() {
+    let b = Baton::start();
+    let url = format!("tcp://{}", b.stomp);
+    for (body, region) in [
+        ("eu-1", "region=eu"),
+        ("us-1", "region=us"),
+        ("eu-2", "region=eu"),
+    ] {
+        let out = run(
+            &[
+                "send",
+                "--url",
+                &url,
+                "-d",
+                "/queue/sel",
+                "-H",
+                region,
+                body,
+            ],
+            b"",
+        );
+        assert_exit(&out, 0);
+    }
+    let out = run(
+        &[
+            "receive",
+            "--url",
+            &url,
+            "-d",
+            "/queue/sel",
+            "--count",
+            "2",
+            "--selector",
+            "region = 'eu'",
+        ],
+        b"",
+    );
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stdout), "eu-1\neu-2\n");
+}

@@ -55,6 +55,9 @@ pub struct ReceiveArgs {
     /// Unacknowledged messages the broker may send ahead.
     #[arg(long, default_value_t = 100)]
     pub prefetch: usize,
+    /// Only messages this JMS selector selects, e.g. "region = 'eu'".
+    #[arg(long)]
+    pub selector: Option<String>,
 }
 
 /// One message as a JSON line.
@@ -92,12 +95,16 @@ pub async fn run(args: &ReceiveArgs, stop: CancellationToken) -> Result<String, 
     }
     let mut client = FailoverClient::connect(&args.conn.url, args.conn.options()).await?;
     let prefetch = args.prefetch.max(1).to_string();
+    let mut headers = vec![("activemq.prefetchSize", prefetch.as_str())];
+    if let Some(s) = &args.selector {
+        headers.push(("selector", s));
+    }
     client
         .subscribe(
             &args.destination,
             "baton-receive",
             args.ack.as_str(),
-            &[("activemq.prefetchSize", &prefetch)],
+            &headers,
         )
         .await?;
     let bar = progress((args.count > 0).then_some(args.count), "received");
