@@ -130,8 +130,9 @@ pub trait Store: Send + Sync + 'static {
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError>;
     /// The last recorded sequence of every producer.
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Applies every op in one transaction, fenced: the transaction first
-    /// reads the lock row with a shared row lock and fails with
+    /// Applies every op in one transaction, fenced: as its last statement
+    /// before COMMIT the transaction reads the lock row with a shared row
+    /// lock (SQLite: the write lock from `BEGIN IMMEDIATE`) and fails with
     /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
     /// `epoch`.
     async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError>;

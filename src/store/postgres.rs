@@ -217,18 +217,6 @@ impl Store for PgStore {
     async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
-        // The shared row lock conflicts with try_acquire's UPDATE: a new
-        // master's claim waits for this transaction, or this one waits for
-        // the claim and then reads the new epoch.
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE"
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(&mut *tx)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
         let inserts: Vec<&Message> = ops
             .iter()
             .filter_map(|op| match op {
@@ -374,6 +362,21 @@ impl Store for PgStore {
             .bind(seqs)
             .execute(&mut *tx)
             .await?;
+        }
+        // Fencing, last: the shared row lock conflicts with try_acquire's
+        // UPDATE, so a new master's claim and this commit are ordered (the
+        // claim waits for the commit, or this read sees the new epoch and
+        // everything above rolls back). Taken at the end, it is held only
+        // for the COMMIT, so the lease renewal (an UPDATE of the same row)
+        // never waits for a long batch.
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE"
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
         }
         tx.commit().await?;
         Ok(())

@@ -126,7 +126,15 @@ async fn run(
             }
         }
         if let Ok(mut q) = side.ops.lock() {
-            ops.append(&mut q);
+            // Bounded too: a long transaction holds the lock row's share
+            // lock (and delays the lease renewal) for as long as it runs.
+            let room = max_batch_ops.saturating_sub(ops.len()).max(1);
+            if q.len() <= room {
+                ops.append(&mut q);
+            } else {
+                ops.extend(q.drain(..room));
+                side.notify.notify_one();
+            }
         }
         if ops.is_empty() && requests.is_empty() {
             if closed {
