@@ -269,3 +269,41 @@ fn bad_input_gets_a_json_4xx() {
     // And the broker still serves.
     assert_eq!(ops.get("/api/v1/queues/q").json()["depth"], 1);
 }
+
+/// A durable subscription made over STOMP shows in the API; deleting it
+/// while a client is attached is a conflict, afterwards it goes for good.
+#[test]
+fn durable_subscriptions_are_listed_and_deleted_through_the_broker() {
+    let s = start(&[]);
+    let mut c = common::Raw::connect(&s.b.stomp);
+    c.write(b"CONNECT\naccept-version:1.2\nclient-id:app-9\n\n\0");
+    assert_eq!(
+        c.read_frame().expect("CONNECTED").command.as_str(),
+        "CONNECTED"
+    );
+    c.write(
+        b"SUBSCRIBE\ndestination:/topic/audit\nid:1\nactivemq.subscriptionName:trail\nreceipt:r1\n\n\0",
+    );
+    assert_eq!(c.read_frame().expect("RECEIPT").command.as_str(), "RECEIPT");
+    let subs = s.ops.get("/api/v1/subscriptions").json();
+    assert_eq!(subs[0]["client_id"], "app-9");
+    assert_eq!(subs[0]["subscription"], "trail");
+    assert_eq!(subs[0]["destination"], "/topic/audit");
+    s.ops
+        .delete("/api/v1/subscriptions/app-9/trail")
+        .expect_error(409);
+    c.write(b"DISCONNECT\nreceipt:bye\n\n\0");
+    assert_eq!(c.read_frame().expect("RECEIPT").command.as_str(), "RECEIPT");
+    drop(c);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = s.ops.delete("/api/v1/subscriptions/app-9/trail");
+        if r.status == 204 {
+            break;
+        }
+        assert_eq!(r.status, 409, "{}", r.text());
+        assert!(std::time::Instant::now() < deadline, "still attached");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(s.ops.get("/api/v1/subscriptions").json(), json!([]));
+}

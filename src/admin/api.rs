@@ -283,7 +283,10 @@ pub async fn delete_subscription(
     Extension(p): Extension<Principal>,
 ) -> ApiResult<StatusCode> {
     need_admin(&p)?;
-    master_broker(&s).await?;
-    data::delete_subscription(&s.status, &client_id, &subscription).await?;
+    // Through the master's broker: it forgets the subscription, releases
+    // the stored topic messages only it still needed, and deletes the row
+    // in a fenced commit.
+    let broker = master_broker(&s).await?;
+    broker.remove_durable(&client_id, &subscription).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -332,17 +332,3 @@ pub async fn message(
 pub async fn subscriptions(status: &NodeStatus) -> Result<Vec<DurableSub>, DataError> {
     timed(inspect(status)?.subscriptions()).await
 }
-
-pub async fn delete_subscription(
-    status: &NodeStatus,
-    client_id: &str,
-    subscription: &str,
-) -> Result<(), DataError> {
-    if timed(inspect(status)?.delete_subscription(client_id, subscription)).await? {
-        Ok(())
-    } else {
-        Err(DataError::NotFound(format!(
-            "no durable subscription '{subscription}' of client '{client_id}'"
-        )))
-    }
-}

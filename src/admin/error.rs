@@ -86,7 +86,16 @@ impl From<AdminOpError> for ApiError {
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> ApiError {
         let status = match &e {
-            BrokerError::Destination(_) => StatusCode::BAD_REQUEST,
+            BrokerError::Destination(_)
+            | BrokerError::BadPattern(_)
+            | BrokerError::SendToPattern(_)
+            | BrokerError::DurableNeedsTopic(_) => StatusCode::BAD_REQUEST,
+            BrokerError::UnknownDurable(_)
+            | BrokerError::UnknownSubscription(_)
+            | BrokerError::TempGone(_) => StatusCode::NOT_FOUND,
+            BrokerError::DurableActive(_)
+            | BrokerError::ClientIdInUse(_)
+            | BrokerError::NotOwner(_) => StatusCode::CONFLICT,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())

@@ -1,5 +1,5 @@
 //! Read-mostly queries for the admin server: browse stored messages page
-//! by page, count them per destination, list and delete durable
+//! by page, count them per destination, list durable
 //! subscriptions, report pool usage. Direct queries, outside the group
 //! commit, so a slave can answer them too. Each backend implements
 //! [`Inspect`] with [`inspect_impl!`] in its `inspect` child module.
@@ -40,13 +40,8 @@ pub trait Inspect: Send + Sync {
     async fn message(&self, id: i64) -> Result<Option<Message>, StoreError>;
     /// Stored messages per destination.
     async fn depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Every durable subscription (`acks`), by client id and name.
     async fn subscriptions(&self) -> Result<Vec<DurableSub>, StoreError>;
-    /// `true` when the row existed.
-    async fn delete_subscription(
-        &self,
-        client_id: &str,
-        subscription: &str,
-    ) -> Result<bool, StoreError>;
     fn pool_usage(&self) -> PoolUsage;
 }
 
@@ -127,23 +122,6 @@ macro_rules! inspect_impl {
                         })
                     })
                     .collect()
-            }
-
-            async fn delete_subscription(
-                &self,
-                client_id: &str,
-                subscription: &str,
-            ) -> Result<bool, $crate::store::StoreError> {
-                let ph: fn(usize) -> String = $ph;
-                let done = sqlx::query(&format!(
-                    "DELETE FROM {}acks WHERE client_id = {} AND subscription = {}",
-                    self.prefix, ph(1), ph(2)
-                ))
-                .bind(client_id)
-                .bind(subscription)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() > 0)
             }
 
             fn pool_usage(&self) -> $crate::store::inspect::PoolUsage {
