@@ -234,6 +234,11 @@ impl Handler {
             }
             Command::Disconnect => {
                 self.abort_all().await;
+                // Leave the broker now, before the RECEIPT: once the client
+                // has it, its subscriptions, temporary destinations and
+                // client-id are gone (receipts of earlier sends still follow
+                // in order). Leaving twice is harmless.
+                self.broker.disconnect(conn);
                 self.disconnecting = true;
                 self.after(None, receipt);
             }
