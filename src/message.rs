@@ -93,6 +93,8 @@ pub struct Message {
     /// The sending producer and its sequence number, for duplicate
     /// detection when a client resends after a failover.
     pub producer: Option<ProducerSeq>,
+    /// Scheduled delivery: Unix ms when it is due (0 = not scheduled).
+    pub scheduled: i64,
 }
 
 /// A producer id and the sequence number of one of its sends

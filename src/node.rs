@@ -325,6 +325,7 @@ async fn serve_term(
         Duration::from_millis(config.broker.expiry_check_ms),
         signals.clone(),
     ));
+    let scheduler = tokio::spawn(deliver_scheduled(broker.clone(), signals.clone()));
     drop(broker);
 
     let end = election.hold(epoch, claimed_at, shutdown, &fenced).await;
@@ -344,6 +345,7 @@ async fn serve_term(
     }
     let _ = server.await;
     let _ = sweeper.await;
+    let _ = scheduler.await;
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "group-commit writer ended abnormally");
     }
@@ -403,6 +405,17 @@ async fn sweep_expired(broker: Broker, every: Duration, signals: Stop) {
             _ = signals.stop.cancelled() => return,
             _ = signals.abort.cancelled() => return,
             _ = tick.tick() => broker.expire(),
+        }
+    }
+}
+
+/// Delivers scheduled messages when they are due.
+async fn deliver_scheduled(broker: Broker, signals: Stop) {
+    loop {
+        tokio::select! {
+            _ = signals.stop.cancelled() => return,
+            _ = signals.abort.cancelled() => return,
+            _ = broker.wait_for_due(Duration::from_secs(1)) => broker.fire_due().await,
         }
     }
 }

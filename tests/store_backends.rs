@@ -43,6 +43,7 @@ fn message(id: i64, queue: &str, body: &[u8]) -> Message {
         redelivery_count: 0,
         redelivered: false,
         producer: None,
+        scheduled: 0,
     }
 }
 

@@ -6,6 +6,7 @@ use super::data::{self, ClusterNodeView, DestView, MessageView, NodeView, Page};
 use super::error::ApiError;
 use super::AdminState;
 use crate::auth::{Access, Principal};
+use crate::broker::JobView;
 use crate::broker::{Broker, ConnView};
 use crate::message::Destination;
 use crate::store::inspect::DurableSub;
@@ -275,6 +276,32 @@ pub async fn subscriptions(
 ) -> ApiResult<Json<Vec<DurableSub>>> {
     need_admin(&p)?;
     Ok(Json(data::subscriptions(&s.status).await?))
+}
+
+/// Scheduled messages waiting on the master (`AMQ_SCHEDULED_*`).
+pub async fn scheduled(
+    State(s): State<AdminState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Vec<JobView>>> {
+    need_admin(&p)?;
+    Ok(Json(master_broker(&s).await?.scheduled_jobs()))
+}
+
+/// Cancels one scheduled message.
+pub async fn cancel_scheduled(
+    State(s): State<AdminState>,
+    Path(id): Path<i64>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<StatusCode> {
+    need_admin(&p)?;
+    if master_broker(&s).await?.cancel_scheduled(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no scheduled message {id}"),
+        ))
+    }
 }
 
 pub async fn delete_subscription(

@@ -118,6 +118,11 @@ pub fn router(state: AdminState) -> Router {
             delete(api::close_connection),
         )
         .route(&format!("{v1}/subscriptions"), get(api::subscriptions))
+        .route(&format!("{v1}/scheduled"), get(api::scheduled))
+        .route(
+            &format!("{v1}/scheduled/{{id}}"),
+            delete(api::cancel_scheduled),
+        )
         .route(
             &format!("{v1}/subscriptions/{{client_id}}/{{subscription}}"),
             delete(api::delete_subscription),

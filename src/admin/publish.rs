@@ -10,6 +10,7 @@ use super::data;
 use super::error::ApiError;
 use super::AdminState;
 use crate::auth::{Access, Principal};
+use crate::broker::first_due;
 use crate::message::{now_ms, Destination, Message, DEFAULT_PRIORITY};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -77,15 +78,6 @@ fn parse_ms(key: &str, v: &str) -> ApiResult<i64> {
         .ok_or_else(|| bad(key, "a whole number of milliseconds >= 0", v))
 }
 
-fn check_delay(delay: i64) -> ApiResult<()> {
-    if delay == 0 {
-        return Ok(());
-    }
-    Err(ApiError::bad_request(
-        "delay: scheduled delivery is not supported yet; only delay=0 is accepted",
-    ))
-}
-
 impl Options {
     /// One query parameter or form field.
     fn apply(&mut self, key: &str, v: &str) -> ApiResult<()> {
@@ -97,7 +89,7 @@ impl Options {
                 let ttl = parse_ms(key, v)?;
                 self.expires = if ttl == 0 { 0 } else { now_ms() + ttl };
             }
-            "delay" => check_delay(parse_ms(key, v)?)?,
+            "delay" => self.delay(parse_ms(key, v)?)?,
             "JMSDeliveryMode" => {
                 self.persistent = match v.to_ascii_lowercase().as_str() {
                     "persistent" | "2" | "true" => true,
@@ -110,6 +102,14 @@ impl Options {
             _ => self.header(key, v)?,
         }
         Ok(())
+    }
+
+    /// Scheduled delivery in `ms` (0 = now), as `AMQ_SCHEDULED_DELAY`.
+    fn delay(&mut self, ms: i64) -> ApiResult<()> {
+        if ms == 0 {
+            return Ok(());
+        }
+        self.header(crate::broker::schedule::DELAY, &ms.to_string())
     }
 
     fn header(&mut self, key: &str, v: &str) -> ApiResult<()> {
@@ -200,7 +200,7 @@ fn read_request(
         if let Some(t) = env.ttl {
             opts.apply("ttl", &t.to_string())?;
         }
-        check_delay(env.delay.unwrap_or(0))?;
+        opts.delay(env.delay.unwrap_or(0))?;
         for (k, v) in &env.headers {
             opts.header(k, v)?;
         }
@@ -234,6 +234,7 @@ async fn publish(
 ) -> ApiResult<Message> {
     need(p, Access::Write, &dest)?;
     let broker = master_broker(s).await?;
+    let scheduled = first_due(&opts.headers, now_ms()).map_err(ApiError::bad_request)?;
     let m = Message {
         id: broker.next_id(),
         destination: dest,
@@ -245,6 +246,7 @@ async fn publish(
         redelivery_count: 0,
         redelivered: false,
         producer: None,
+        scheduled,
     };
     let sent = m.clone();
     if let Some(confirm) = broker.publish(vec![m], false).await? {

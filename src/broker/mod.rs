@@ -11,9 +11,10 @@ mod state;
 pub mod wildcard;
 
 pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use state::schedule;
 pub use state::{
-    AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats, DurableRecord,
-    SubView,
+    first_due, AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats,
+    DurableRecord, JobView, SubView,
 };
 
 use crate::message::ProducerSeq;
@@ -123,6 +124,8 @@ pub struct Broker {
 
 struct Inner {
     state: Mutex<State>,
+    /// Woken when a message is scheduled, so the scheduler re-plans.
+    scheduled: tokio::sync::Notify,
     producers: Mutex<Producers>,
     producer_retention_ms: i64,
     /// Unix ms of the last sweep of idle producers.
@@ -153,6 +156,7 @@ impl Broker {
         let broker = Broker {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::new(config)),
+                scheduled: tokio::sync::Notify::new(),
                 producers: Mutex::new(producers),
                 producer_retention_ms,
                 producers_pruned_at: AtomicI64::new(crate::message::now_ms()),
@@ -225,6 +229,72 @@ impl Broker {
         let r = self.lock().subscribe(conn, spec, &mut ops);
         self.inner.store.push(ops);
         r
+    }
+
+    /// Delivers every scheduled message that is due: copies are routed
+    /// once their rows (and the jobs' updates) are committed.
+    pub async fn fire_due(&self) {
+        let now = crate::message::now_ms();
+        let mut ops = Vec::new();
+        let copies = {
+            let mut st = self.lock();
+            st.take_due(now, || self.next_id(), &mut ops)
+        };
+        if copies.is_empty() {
+            return;
+        }
+        let broker = self.clone();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |result| match result {
+                    Ok(()) => broker.route(copies),
+                    // The jobs' rows are unchanged: after the failover that
+                    // follows, the new master fires them again.
+                    Err(e) => tracing::warn!(error = %e, "scheduled deliveries not committed"),
+                }),
+            )
+            .await;
+    }
+
+    /// Waits until the next scheduled message is due (at most `max`), or
+    /// until something new was scheduled.
+    pub async fn wait_for_due(&self, max: std::time::Duration) {
+        let now = crate::message::now_ms();
+        let wait = match self.lock().next_due() {
+            Some(at) => std::time::Duration::from_millis(at.saturating_sub(now).max(0) as u64),
+            None => max,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.min(max)) => {}
+            _ = self.inner.scheduled.notified() => {}
+        }
+    }
+
+    /// Waiting scheduled messages.
+    pub fn scheduled_jobs(&self) -> Vec<JobView> {
+        self.lock().scheduled_jobs()
+    }
+
+    /// Cancels a scheduled message (committed before this returns).
+    pub async fn cancel_scheduled(&self, id: i64) -> Result<bool, BrokerError> {
+        let mut ops = Vec::new();
+        if !self.lock().cancel_scheduled(id, &mut ops) {
+            return Ok(false);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |r| {
+                    let _ = tx.send(r.map_err(BrokerError::from));
+                }),
+            )
+            .await;
+        rx.await.unwrap_or(Err(BrokerError::ShuttingDown))?;
+        Ok(true)
     }
 
     /// Reserves a `client-id` for a connection.
@@ -337,7 +407,7 @@ impl Broker {
                 .filter(|m| m.persistent && !m.is_expired(now))
                 .filter(|m| match &m.destination {
                     Destination::Queue(_) => true,
-                    Destination::Topic(t) => st.has_durables(t),
+                    Destination::Topic(t) => m.scheduled != 0 || st.has_durables(t),
                 })
                 .map(|m| WriteOp::Insert(m.clone()))
                 .collect()
@@ -462,6 +532,9 @@ impl Broker {
     fn route(&self, messages: Vec<Message>) {
         if messages.is_empty() {
             return;
+        }
+        if messages.iter().any(|m| m.scheduled != 0) {
+            self.inner.scheduled.notify_one();
         }
         let mut ops = Vec::new();
         {

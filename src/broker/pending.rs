@@ -85,6 +85,7 @@ mod tests {
             redelivery_count: 0,
             redelivered: false,
             producer: None,
+            scheduled: 0,
         }
     }
 

@@ -9,9 +9,11 @@
 mod ack;
 mod dispatch;
 mod durable;
+pub mod schedule;
 
 use durable::Durable;
 pub use durable::{DurableKey, DurableRecord};
+pub use schedule::{first_due, JobView};
 
 use super::outbox::{Delivery, Outbox};
 use super::pending::Pending;
@@ -110,6 +112,8 @@ pub struct State {
     topic_refs: HashMap<i64, u32>,
     /// `client-id` -> the connection using it.
     client_ids: HashMap<String, ConnId>,
+    /// Scheduled messages by (due time, id).
+    scheduled: BTreeMap<(i64, i64), Message>,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -141,6 +145,7 @@ impl State {
             durables: HashMap::new(),
             topic_refs: HashMap::new(),
             client_ids: HashMap::new(),
+            scheduled: BTreeMap::new(),
         }
     }
 
@@ -330,6 +335,7 @@ impl State {
                 redelivery_count: 0,
                 redelivered: false,
                 producer: None,
+                scheduled: 0,
             },
         });
         c.subs.push(id.clone());

@@ -25,6 +25,7 @@ fn msg(id: i64, dest: &str, persistent: bool) -> Message {
         redelivery_count: 0,
         redelivered: false,
         producer: None,
+        scheduled: 0,
     }
 }
 

@@ -141,6 +141,7 @@ fn broker_message_properties() {
         redelivery_count: 1,
         redelivered: true,
         producer: None,
+        scheduled: 0,
     };
     let p = MessageProperties::new(&m);
     assert_eq!(p.get("JMSDestination"), Some(Value::from("/queue/orders")));

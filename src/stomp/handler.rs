@@ -5,7 +5,7 @@
 use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
 use crate::broker::wildcard::is_pattern;
-use crate::broker::TEMP_PREFIX;
+use crate::broker::{first_due, TEMP_PREFIX};
 use crate::broker::{
     AckKind, AckMode, AckRequest, Broker, BrokerError, Confirm, ConnId, Delivery, DurableName,
     Outbox, SubscribeSpec,
@@ -442,6 +442,7 @@ impl Handler {
             .header("persistent")
             .is_some_and(|p| p.eq_ignore_ascii_case("true"));
         let producer = producer_of(&frame)?;
+        let scheduled = first_due(&frame.headers, crate::message::now_ms()).map_err(protocol)?;
         let mut seen: Vec<&str> = Vec::new();
         let headers = frame
             .headers
@@ -466,6 +467,7 @@ impl Handler {
             redelivery_count: 0,
             redelivered: false,
             producer,
+            scheduled,
         })
     }
 

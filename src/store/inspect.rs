@@ -60,7 +60,7 @@ macro_rules! inspect_impl {
             ) -> Result<Vec<$crate::message::Message>, $crate::store::StoreError> {
                 let ph: fn(usize) -> String = $ph;
                 let rows = sqlx::query(&format!(
-                    "SELECT id, destination, priority, expires, redeliveries, headers, body FROM {}msgs WHERE destination = {} AND id > {} ORDER BY id LIMIT {}",
+                    "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM {}msgs WHERE destination = {} AND id > {} ORDER BY id LIMIT {}",
                     self.prefix, ph(1), ph(2), ph(3)
                 ))
                 .bind(destination)
@@ -77,7 +77,7 @@ macro_rules! inspect_impl {
             ) -> Result<Option<$crate::message::Message>, $crate::store::StoreError> {
                 let ph: fn(usize) -> String = $ph;
                 let row = sqlx::query(&format!(
-                    "SELECT id, destination, priority, expires, redeliveries, headers, body FROM {}msgs WHERE id = {}",
+                    "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM {}msgs WHERE id = {}",
                     self.prefix, ph(1)
                 ))
                 .bind(id)

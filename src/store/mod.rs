@@ -58,6 +58,13 @@ pub enum WriteOp {
         destination: String,
         headers: Vec<(String, String)>,
     },
+    /// A scheduled message's next due time (Unix ms) and headers (the
+    /// repeats left).
+    Reschedule {
+        id: i64,
+        at: i64,
+        headers: Vec<(String, String)>,
+    },
     /// Record that a producer's send with this sequence is stored, for
     /// duplicate detection after a failover (the `producers` table).
     Producer(ProducerSeq),

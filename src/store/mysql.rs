@@ -272,6 +272,7 @@ fn row_to_message(row: &MySqlRow) -> Result<Message, StoreError> {
         redelivery_count: redeliveries.max(0) as u32,
         redelivered: false,
         producer: None,
+        scheduled: row.try_get("scheduled")?,
     })
 }
 
@@ -287,7 +288,7 @@ impl Store for MySqlStore {
 
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT id, destination, priority, expires, redeliveries, headers, body FROM `{}msgs` ORDER BY id",
+            "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM `{}msgs` ORDER BY id",
             self.prefix
         ))
         .fetch_all(&self.pool)
@@ -319,13 +320,14 @@ impl Store for MySqlStore {
             .collect();
         for batch in batches(&inserts, ROWS_PER_STATEMENT, self.insert_bytes) {
             let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
-                "INSERT INTO `{p}msgs` (id, destination, priority, expires, redeliveries, headers, body) "
+                "INSERT INTO `{p}msgs` (id, destination, priority, expires, scheduled, redeliveries, headers, body) "
             ));
             qb.push_values(batch, |mut row, m| {
                 row.push_bind(m.id)
                     .push_bind(m.destination.to_string())
                     .push_bind(i16::from(m.priority))
                     .push_bind(m.expires)
+                    .push_bind(m.scheduled)
                     .push_bind(i64::from(m.redelivery_count))
                     .push_bind(encode_headers(&m.headers))
                     .push_bind(m.body.as_ref());
@@ -354,6 +356,18 @@ impl Store for MySqlStore {
                     "UPDATE `{p}msgs` SET destination = ?, headers = ?, redeliveries = 0 WHERE id = ?"
                 ))
                 .bind(destination)
+                .bind(encode_headers(headers))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for op in ops {
+            if let WriteOp::Reschedule { id, at, headers } = op {
+                sqlx::query(&format!(
+                    "UPDATE `{p}msgs` SET scheduled = ?, headers = ? WHERE id = ?"
+                ))
+                .bind(at)
                 .bind(encode_headers(headers))
                 .bind(id)
                 .execute(&mut *tx)

@@ -181,6 +181,7 @@ fn row_to_message(row: &PgRow) -> Result<Message, StoreError> {
         redelivery_count: redeliveries.max(0) as u32,
         redelivered: false,
         producer: None,
+        scheduled: row.try_get("scheduled")?,
     })
 }
 
@@ -196,7 +197,7 @@ impl Store for PgStore {
 
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT id, destination, priority, expires, redeliveries, headers, body FROM {}msgs ORDER BY id",
+            "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM {}msgs ORDER BY id",
             self.prefix
         ))
         .fetch_all(&self.pool)
@@ -229,6 +230,7 @@ impl Store for PgStore {
             let dests: Vec<String> = batch.iter().map(|m| m.destination.to_string()).collect();
             let prios: Vec<i16> = batch.iter().map(|m| i16::from(m.priority)).collect();
             let expires: Vec<i64> = batch.iter().map(|m| m.expires).collect();
+            let scheduled: Vec<i64> = batch.iter().map(|m| m.scheduled).collect();
             let redeliveries: Vec<i32> = batch
                 .iter()
                 .map(|m| clamp_count(m.redelivery_count))
@@ -236,9 +238,9 @@ impl Store for PgStore {
             let headers: Vec<String> = batch.iter().map(|m| encode_headers(&m.headers)).collect();
             let bodies: Vec<&[u8]> = batch.iter().map(|m| m.body.as_ref()).collect();
             sqlx::query(&format!(
-                "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body) \
+                "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
                  SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
-                 $5::integer[], $6::text[], $7::bytea[])"
+                 $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
             ))
             .bind(ids)
             .bind(dests)
@@ -247,6 +249,7 @@ impl Store for PgStore {
             .bind(redeliveries)
             .bind(headers)
             .bind(bodies)
+            .bind(scheduled)
             .execute(&mut *tx)
             .await?;
         }
@@ -279,6 +282,18 @@ impl Store for PgStore {
                     "UPDATE {p}msgs SET destination = $1, headers = $2, redeliveries = 0 WHERE id = $3"
                 ))
                 .bind(destination)
+                .bind(encode_headers(headers))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for op in ops {
+            if let WriteOp::Reschedule { id, at, headers } = op {
+                sqlx::query(&format!(
+                    "UPDATE {p}msgs SET scheduled = $1, headers = $2 WHERE id = $3"
+                ))
+                .bind(at)
                 .bind(encode_headers(headers))
                 .bind(id)
                 .execute(&mut *tx)

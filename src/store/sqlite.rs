@@ -137,6 +137,7 @@ fn row_to_message(row: &sqlx::sqlite::SqliteRow) -> Result<Message, StoreError> 
         redelivery_count: redeliveries.max(0) as u32,
         redelivered: false,
         producer: None,
+        scheduled: row.try_get("scheduled")?,
     })
 }
 
@@ -152,7 +153,7 @@ impl Store for SqliteStore {
 
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT id, destination, priority, expires, redeliveries, headers, body FROM {}msgs ORDER BY id",
+            "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM {}msgs ORDER BY id",
             self.prefix
         ))
         .fetch_all(&self.pool)
@@ -192,13 +193,14 @@ impl Store for SqliteStore {
             .collect();
         for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body) "
+                "INSERT INTO {p}msgs (id, destination, priority, expires, scheduled, redeliveries, headers, body) "
             ));
             qb.push_values(chunk, |mut row, m| {
                 row.push_bind(m.id)
                     .push_bind(m.destination.to_string())
                     .push_bind(m.priority as i64)
                     .push_bind(m.expires)
+                    .push_bind(m.scheduled)
                     .push_bind(m.redelivery_count as i64)
                     .push_bind(encode_headers(&m.headers))
                     .push_bind(m.body.to_vec());
@@ -225,6 +227,18 @@ impl Store for SqliteStore {
                     "UPDATE {p}msgs SET destination = ?, headers = ?, redeliveries = 0 WHERE id = ?"
                 ))
                 .bind(destination)
+                .bind(encode_headers(headers))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for op in ops {
+            if let WriteOp::Reschedule { id, at, headers } = op {
+                sqlx::query(&format!(
+                    "UPDATE {p}msgs SET scheduled = ?, headers = ? WHERE id = ?"
+                ))
+                .bind(at)
                 .bind(encode_headers(headers))
                 .bind(id)
                 .execute(&mut *tx)

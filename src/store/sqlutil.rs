@@ -118,6 +118,7 @@ mod tests {
             redelivery_count: 0,
             redelivered: false,
             producer: None,
+            scheduled: 0,
         };
         let small: Vec<Message> = (0..10).map(|_| msg(10)).collect();
         let refs: Vec<&Message> = small.iter().collect();

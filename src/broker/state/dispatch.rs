@@ -11,6 +11,10 @@ use crate::store::WriteOp;
 impl State {
     /// Routes a message that is committed (persistent) or needs no commit.
     pub fn route(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
+        if message.scheduled != 0 {
+            self.hold(message);
+            return;
+        }
         let now = now_ms();
         let dest = message.destination.clone();
         match &dest {
