@@ -178,7 +178,11 @@ fn bad_input_gets_a_json_4xx() {
         ),
         (400, ops.post_json(q, &json!({"body_base64": "%%%"}))),
         (400, ops.post_json(q, &json!({"body": "x", "priority": 12}))),
-        (400, ops.post_json(q, &json!({"body": "x", "delay": 5000}))),
+        (400, ops.post_json(q, &json!({"body": "x", "delay": -5}))),
+        (
+            400,
+            ops.post(&format!("{q}?AMQ_SCHEDULED_REPEAT=x"), "text/plain", b"x"),
+        ),
         (
             400,
             ops.post(&format!("{q}?priority=high"), "text/plain", b"x"),

@@ -99,9 +99,15 @@ fn the_admin_api_lists_and_cancels_scheduled_messages() {
             send(&mut p, "/queue/cancel", body, &headers).await;
         }
     });
+    // REST publish with `delay` schedules too.
+    let r = s.ops.post_json(
+        "/api/v1/queues/cancel/messages",
+        &serde_json::json!({"body": "rest", "delay": 800000}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
     let jobs = s.ops.get("/api/v1/scheduled").json();
     let jobs = jobs.as_array().expect("list").clone();
-    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
     assert!(jobs.iter().all(|j| j["destination"] == "/queue/cancel"));
     assert!(
         jobs[0]["next"].as_i64() < jobs[1]["next"].as_i64(),
@@ -118,7 +124,7 @@ fn the_admin_api_lists_and_cancels_scheduled_messages() {
         .expect_error(404);
     s.app.get("/api/v1/scheduled").expect_error(403);
     let left = s.ops.get("/api/v1/scheduled").json();
-    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left.as_array().map(Vec::len), Some(2), "{left}");
     assert_eq!(left[0]["id"].as_i64(), Some(second));
 }
 
