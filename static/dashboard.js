@@ -138,7 +138,9 @@
 
   var wanted = canvas || document.querySelector("table#dests");
   function poll() {
-    fetch("/dashboard/live.json", { credentials: "same-origin", headers: { Accept: "application/json" } })
+    // An absolute URL without user info: a page opened as
+    // http://user:pass@host/ would otherwise make fetch() refuse.
+    fetch(location.protocol + "//" + location.host + "/dashboard/live.json", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (v) { if (v) apply(v); })
       .catch(function () {})
