@@ -96,6 +96,22 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
     .await
 }
 
+/// The first cell of each visible row of the destinations table.
+async fn first_cells(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in c
+        .find_all(Locator::Css("#dests tbody tr"))
+        .await
+        .expect("rows")
+    {
+        if row.is_displayed().await.expect("displayed") {
+            let cell = row.find(Locator::Css("td")).await.expect("cell");
+            out.push(cell.text().await.expect("text"));
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn send_browse_and_purge_in_a_browser() {
     let s = setup::start(&[]);
@@ -105,6 +121,11 @@ async fn send_browse_and_purge_in_a_browser() {
         "text/plain",
         b"first, over REST",
     );
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let r = s
+        .ops
+        .post("/api/v1/queues/orders.alpha/messages", "text/plain", b"a");
     assert_eq!(r.status, 201, "{}", r.text());
 
     let driver = Driver::start().await;
@@ -133,6 +154,34 @@ async fn send_browse_and_purge_in_a_browser() {
         .expect("queues");
     let row = text_of(&c, "#dests tr[data-dest=\"orders.web\"]").await;
     assert!(row.starts_with("orders.web"), "{row}");
+    // Sorted by name on the server; a click on the header reverses it.
+    assert_eq!(first_cells(&c).await, ["orders.alpha", "orders.web"]);
+    c.find(Locator::Css("#dests th"))
+        .await
+        .expect("name header")
+        .click()
+        .await
+        .expect("sort");
+    assert_eq!(
+        first_cells(&c).await,
+        ["orders.alpha", "orders.web"],
+        "ascending first"
+    );
+    c.find(Locator::Css("#dests th"))
+        .await
+        .expect("name header")
+        .click()
+        .await
+        .expect("sort");
+    assert_eq!(first_cells(&c).await, ["orders.web", "orders.alpha"]);
+    // The filter hides rows whose name does not match.
+    c.find(Locator::Css("input.filter"))
+        .await
+        .expect("filter")
+        .send_keys("web")
+        .await
+        .expect("type");
+    assert_eq!(first_cells(&c).await, ["orders.web"]);
     c.find(Locator::LinkText("orders.web"))
         .await
         .expect("link to the queue")
