@@ -43,6 +43,12 @@ if ! command -v promtool >/dev/null || ! command -v haproxy >/dev/null; then
     echo "installing prometheus (promtool) and haproxy" >&2
     apt-get install -y -q --no-install-recommends prometheus haproxy >/dev/null
 fi
+# The dashboard test drives Debian's headless Chromium through chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "installing chromium and chromium-driver" >&2
+    apt-get install -y -q chromium chromium-driver >/dev/null \
+        || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
 pg_isready -h 127.0.0.1 -p 5432
 mariadb-admin -h 127.0.0.1 -u root ping
 

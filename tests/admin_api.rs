@@ -102,10 +102,18 @@ fn without_users_a_generated_admin_password_is_logged_once() {
     let with_password: Vec<&String> = lines.iter().filter(|l| l.contains(&password)).collect();
     assert_eq!(with_password.len(), 1, "{with_password:?}");
     let line: serde_json::Value = serde_json::from_str(with_password[0]).unwrap();
-    assert_eq!(line["fields"]["url"], format!("http://{}/", b.admin));
+    assert_eq!(
+        line["fields"]["url"],
+        format!("http://{}/dashboard", b.admin)
+    );
     assert_eq!(line["fields"]["user"], "admin");
     assert!(password.len() >= 16);
     let admin = Http::basic(&b.admin, "admin", &password);
+    assert_eq!(
+        admin.get("/dashboard").status,
+        200,
+        "the logged dashboard URL works"
+    );
     assert_eq!(admin.get("/api/v1/queues").status, 200);
     for guess in ["admin", "password", ""] {
         Http::basic(&b.admin, "admin", guess)

@@ -46,7 +46,7 @@ pub fn need(p: &Principal, access: Access, dest: &Destination) -> ApiResult<()> 
     )))
 }
 
-fn need_admin(p: &Principal) -> ApiResult<()> {
+pub fn need_admin(p: &Principal) -> ApiResult<()> {
     if p.is_admin() {
         return Ok(());
     }
@@ -145,12 +145,29 @@ pub async fn delete_message(
     Extension(p): Extension<Principal>,
 ) -> ApiResult<StatusCode> {
     let dest = data::parse_name(&name, true)?;
-    need(&p, Access::Admin, &dest)?;
-    master_broker(&s)
+    delete_one(&s, &p, &dest, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one waiting message of a queue (admin permission, master only).
+pub async fn delete_one(
+    s: &AdminState,
+    p: &Principal,
+    dest: &Destination,
+    id: i64,
+) -> ApiResult<()> {
+    need(p, Access::Admin, dest)?;
+    master_broker(s)
         .await?
         .delete_message(dest.name(), id)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
+}
+
+/// Purges a queue (admin permission, master only); the number removed.
+pub async fn purge_queue(s: &AdminState, p: &Principal, dest: &Destination) -> ApiResult<usize> {
+    need(p, Access::Admin, dest)?;
+    Ok(master_broker(s).await?.purge(dest.name()).await?)
 }
 
 pub async fn purge(
@@ -159,8 +176,7 @@ pub async fn purge(
     Extension(p): Extension<Principal>,
 ) -> ApiResult<Json<Value>> {
     let dest = data::parse_name(&name, true)?;
-    need(&p, Access::Admin, &dest)?;
-    let n = master_broker(&s).await?.purge(dest.name()).await?;
+    let n = purge_queue(&s, &p, &dest).await?;
     Ok(Json(
         json!({ "destination": dest.to_string(), "purged": n }),
     ))
@@ -211,21 +227,36 @@ async fn relocate(
 ) -> ApiResult<impl IntoResponse> {
     let from = data::parse_name(&name, true)?;
     let req: MoveRequest = parse_json(&body)?;
-    let to = data::parse_name(req.to.trim_start_matches("/queue/"), true)?;
-    need(&p, Access::Admin, &from)?;
-    need(&p, Access::Write, &to)?;
-    if to == from {
+    let (to, new_id) = relocate_message(&s, &p, &from, id, &req.to, copy).await?;
+    Ok(Json(
+        json!({ "id": new_id, "from": from.to_string(), "to": to.to_string() }),
+    ))
+}
+
+/// Moves (or copies) message `id` of queue `from` to queue `to` (a name,
+/// with or without `/queue/`): admin on the source, write on the target,
+/// master only. The target and the new message id.
+pub async fn relocate_message(
+    s: &AdminState,
+    p: &Principal,
+    from: &Destination,
+    id: i64,
+    to: &str,
+    copy: bool,
+) -> ApiResult<(Destination, i64)> {
+    let to = data::parse_name(to.trim().trim_start_matches("/queue/"), true)?;
+    need(p, Access::Admin, from)?;
+    need(p, Access::Write, &to)?;
+    if &to == from {
         return Err(ApiError::bad_request(
             "source and target queue are the same",
         ));
     }
-    let broker = master_broker(&s).await?;
+    let broker = master_broker(s).await?;
     let new_id = broker
         .move_message(from.name(), id, to.name(), copy)
         .await?;
-    Ok(Json(
-        json!({ "id": new_id, "from": from.to_string(), "to": to.to_string() }),
-    ))
+    Ok((to, new_id))
 }
 
 pub async fn move_message(

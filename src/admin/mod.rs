@@ -1,9 +1,11 @@
 //! The admin HTTP server (axum), on every node: `/role` for load
 //! balancers, `/healthz`, `/metrics` (Prometheus), and behind credentials
 //! the REST API under `/api/v1` with its OpenAPI document and ActiveMQ's
-//! `POST /api/message/NAME`.
+//! `POST /api/message/NAME`, and the browser dashboard at `/dashboard`
+//! (`/` redirects there).
 
 pub mod api;
+pub mod dashboard;
 pub mod data;
 pub mod error;
 pub mod prom;
@@ -57,7 +59,7 @@ pub fn auth_for(config: &Config, admin_addr: SocketAddr) -> Result<Arc<Auth>, No
         admin_addr.to_string()
     };
     tracing::warn!(
-        url = %format!("http://{host}/"),
+        url = %format!("http://{host}/dashboard"),
         user = crate::auth::GENERATED_USER,
         password = %password,
         "no [auth] users configured: generated a password for this run (configure [[auth.users]] to choose your own)"
@@ -134,11 +136,19 @@ pub fn router(state: AdminState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(middleware::map_response(error::json_errors));
+    let pages = dashboard::router()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes));
     Router::new()
         .route("/role", get(role))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prom::metrics))
         .merge(api)
+        .merge(pages)
+        .merge(dashboard::assets())
         .fallback(no_such_endpoint)
         .with_state(state)
 }

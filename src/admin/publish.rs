@@ -255,6 +255,27 @@ async fn publish(
     Ok(sent)
 }
 
+/// Publishes from form fields (the dashboard's send form): `body` is the
+/// message, the other non-empty fields are options or headers as in the
+/// REST API.
+pub async fn publish_fields(
+    s: &AdminState,
+    p: &Principal,
+    dest: Destination,
+    fields: Vec<(String, String)>,
+) -> ApiResult<Message> {
+    let mut opts = Options::default();
+    let mut body = String::new();
+    for (k, v) in fields {
+        match k.as_str() {
+            "body" => body = v,
+            _ if v.is_empty() => {}
+            _ => opts.apply(&k, &v)?,
+        }
+    }
+    publish(s, p, dest, opts, Bytes::from(body)).await
+}
+
 fn created(m: &Message) -> serde_json::Value {
     json!({ "id": m.id, "destination": m.destination.to_string(), "persistent": m.persistent })
 }
