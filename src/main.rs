@@ -1,6 +1,7 @@
 //! The `baton` command line.
 
 use baton::bench::{self, BenchArgs};
+use baton::cli::browse::{self, BrowseArgs};
 use baton::cli::receive::{self, ReceiveArgs};
 use baton::cli::send::{self, SendArgs};
 use baton::cli::CliError;
@@ -31,6 +32,8 @@ enum Cmd {
     Send(SendArgs),
     /// Receive messages and print them (raw bodies or JSON lines).
     Receive(ReceiveArgs),
+    /// List a queue's messages through the admin API, consuming nothing.
+    Browse(BrowseArgs),
     /// Read a password from stdin and print its argon2 hash for
     /// `[[auth.users]] password_hash`.
     HashPassword,
@@ -233,6 +236,12 @@ async fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Cmd::Browse(args) => {
+            let result = tokio::task::spawn_blocking(move || browse::run(&args))
+                .await
+                .unwrap_or_else(|e| Err(CliError::Incomplete(format!("browse failed: {e}"))));
+            finish("browse", result)
         }
         Cmd::Send(args) => {
             init_cli_logging();

@@ -3,6 +3,8 @@
 //! through a failover URL while the master is killed.
 
 mod common;
+#[path = "admin/setup.rs"]
+mod setup;
 
 use common::cluster::{self, Db, Role, Settings};
 use common::{Baton, BIN};
@@ -370,4 +372,61 @@ fn receive_with_a_selector() {
     );
     assert_exit(&out, 0);
     assert_eq!(text(&out.stdout), "eu-1\neu-2\n");
+}
+
+#[test]
+fn browse_lists_a_queue_through_the_admin_api_without_consuming() {
+    let s = setup::start(&[]);
+    let url = format!("tcp://{}", s.b.stomp);
+    let out = run(
+        &[
+            "send",
+            "--url",
+            &url,
+            "-d",
+            "/queue/br",
+            "--persistent",
+            "--count",
+            "3",
+            "--numbered",
+            "b-{n}",
+        ],
+        b"",
+    );
+    assert_exit(&out, 0);
+    let admin = format!("http://{}", s.b.admin);
+    let browse = |extra: &[&str]| {
+        let mut args = vec!["browse", "br", "--admin-url", &admin];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let out = browse(&[
+        "--user",
+        "ops",
+        "--password",
+        "ops-secret",
+        "--output",
+        "raw",
+    ]);
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stdout), "b-1\nb-2\nb-3\n");
+    let out = browse(&["--token", setup::TOKEN, "--count", "2"]);
+    assert_exit(&out, 0);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["body"], "b-1");
+    assert_eq!(lines[0]["persistent"], true);
+    let out = browse(&["--user", "ops", "--password", "wrong"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("401"), "{}", text(&out.stderr));
+    // Still all there.
+    let out = run(
+        &["receive", "--url", &url, "-d", "/queue/br", "--count", "3"],
+        b"",
+    );
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stdout), "b-1\nb-2\nb-3\n");
 }

@@ -1,6 +1,7 @@
 //! `baton send` and `baton receive`: command-line producers and consumers
 //! on top of the failover client.
 
+pub mod browse;
 pub mod receive;
 pub mod send;
 
