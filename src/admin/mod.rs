@@ -6,6 +6,7 @@
 pub mod api;
 pub mod data;
 pub mod error;
+mod https;
 pub mod prom;
 pub mod publish;
 pub mod security;
@@ -138,15 +139,21 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` fires.
+/// Serves until `shutdown` fires, over HTTPS when `tls` is given.
 pub async fn run(
     listener: TcpListener,
     state: AdminState,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    match tls {
+        Some(config) => https::serve(listener, router(state), config, shutdown).await,
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    }
 }
 
 /// `master` with 200 or `slave` with 503, for load balancers; as JSON
