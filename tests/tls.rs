@@ -7,6 +7,7 @@ mod common;
 
 use baton::client::{Client, ClientOptions, FailoverClient};
 use common::certs::{arg, Ca, Leaf};
+use common::cluster::{Db, Node, Role, Settings};
 use common::Baton;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -112,6 +113,59 @@ async fn stomp_ssl_round_trip_with_project_client_and_failover_url() {
     // A plain-text client gets no CONNECTED from a TLS port.
     let plain_tcp = timeout(GUARD, Client::connect(&b.stomp)).await;
     assert!(matches!(plain_tcp, Ok(Err(_))), "plain STOMP refused");
+}
+
+#[tokio::test]
+async fn failover_client_over_stomp_ssl_survives_kill9_of_the_master() {
+    let p = pki();
+    let db = Db::sqlite();
+    let mut settings = Settings::fast(None);
+    settings.extra = stomp_tls_flags(&p, true);
+    // Not cluster::start_cluster: its checks speak plain STOMP.
+    let a = Node::start("a", &db.url(), &settings);
+    a.wait_role(Role::Master).await;
+    let b = Node::start("b", &db.url(), &settings);
+    b.wait_log("slave: waiting for the master lock", 1).await;
+    let mut nodes = [a, b];
+    let url = format!(
+        "failover:(stomp+ssl://{},stomp+ssl://{})?initialReconnectDelay=10&maxReconnectDelay=100&randomize=false",
+        nodes[0].stomp, nodes[1].stomp
+    );
+    let queue = "/queue/tls.ha";
+    let mut client = timeout(
+        GUARD,
+        FailoverClient::connect(&url, options(&p.ca.pem, Some(&p.client))),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect over TLS");
+    let persistent = [("persistent", "true")];
+    client
+        .send(queue, "before", &persistent)
+        .await
+        .expect("first send");
+    nodes[0].kill9();
+    timeout(GUARD, client.send(queue, "after", &persistent))
+        .await
+        .expect("send through the failover in time")
+        .expect("send confirmed by the new master");
+    assert_eq!(nodes[1].role(), Role::Master);
+    assert!(client.failovers() >= 1);
+    client
+        .subscribe(queue, "s", "client-individual", &[])
+        .await
+        .expect("subscribe");
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let m = timeout(GUARD, client.next_message())
+            .await
+            .expect("message in time")
+            .expect("a message");
+        bodies.push(String::from_utf8_lossy(m.body()).to_string());
+        client.ack(&m, false).await.expect("ack");
+    }
+    assert_eq!(bodies, ["before", "after"]);
+    client.close().await.expect("close");
 }
 
 #[tokio::test]
