@@ -125,7 +125,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         None => None,
     };
     let admin_tls = match config.admin_tls()? {
-        Some(files) => Some(crate::tls::server_config(&files, &[b"h2", b"http/1.1"])?),
+        Some(files) => Some(crate::tls::server_config(&files, &[b"http/1.1"])?),
         None => None,
     };
     let admin_listener = bind(config.admin.listen, "admin HTTP", "admin.listen").await?;

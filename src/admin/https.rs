@@ -1,7 +1,8 @@
 //! The admin server over TLS: an accept loop that completes each TLS
-//! handshake (bounded in time) and serves the router over HTTP/1.1 or
-//! HTTP/2 (ALPN) with hyper; on shutdown it stops accepting and lets open
-//! connections finish their requests.
+//! handshake (bounded in time) and serves the router with hyper; on
+//! shutdown it stops accepting and lets open connections finish their
+//! requests. ALPN offers only `http/1.1`: the cross-site check reads the
+//! `Host` header, which HTTP/2 replaces by `:authority`.
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};

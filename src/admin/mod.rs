@@ -57,8 +57,12 @@ pub fn auth_for(config: &Config, admin_addr: SocketAddr) -> Result<Arc<Auth>, No
     } else {
         admin_addr.to_string()
     };
+    let scheme = match config.admin.tls_cert {
+        Some(_) => "https",
+        None => "http",
+    };
     tracing::warn!(
-        url = %format!("http://{host}/"),
+        url = %format!("{scheme}://{host}/"),
         user = crate::auth::GENERATED_USER,
         password = %password,
         "no [auth] users configured: generated a password for this run (configure [[auth.users]] to choose your own)"

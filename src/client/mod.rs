@@ -44,6 +44,8 @@ pub enum ClientError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("{0} answered with a TLS alert: it speaks TLS; use stomp+ssl://{0}")]
+    TlsExpected(String),
     #[error("'{0}' is not a valid TLS server name")]
     ServerName(String),
     #[error("gave up reconnecting: {0}")]
@@ -89,7 +91,16 @@ impl Client {
     /// Connects with extra CONNECT headers (login, passcode, heart-beat...).
     pub async fn connect_with(addr: &str, headers: &[(&str, &str)]) -> Result<Client, ClientError> {
         let socket = Client::tcp(addr).await?;
-        Client::login(Box::new(socket), headers).await
+        Client::login(Box::new(socket), headers)
+            .await
+            .map_err(|e| match e {
+                // A TLS alert record (content type 21, version 3.x) where a
+                // STOMP frame was expected.
+                ClientError::Codec(c) if c.to_string().contains(r"\u{15}\u{3}") => {
+                    ClientError::TlsExpected(addr.to_string())
+                }
+                e => e,
+            })
     }
 
     /// Connects over TLS to `addr`, checking the broker's certificate
