@@ -204,13 +204,11 @@ pub struct StompConfig {
     /// Most persistent sends and receipted ACKs one connection may have
     /// waiting for their commit before the broker stops reading from it.
     pub max_pending_commits: usize,
-    /// PEM certificate chain; with `tls_key`, the listener speaks TLS only.
+    /// TLS files (see `config/tls.rs`); TLS only when cert and key are set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
-    /// PEM CA certificates; when set, clients must present a certificate
-    /// signed by one of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_ca: Option<PathBuf>,
 }
@@ -239,13 +237,11 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Largest request body the admin server reads.
     pub max_body_bytes: usize,
-    /// PEM certificate chain; with `tls_key`, the server speaks HTTPS only.
+    /// TLS files (see `config/tls.rs`); HTTPS only when cert and key are set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
-    /// PEM CA certificates; when set, clients must present a certificate
-    /// signed by one of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_ca: Option<PathBuf>,
 }
@@ -497,29 +493,6 @@ impl Config {
         self.stomp_tls()?;
         self.admin_tls()?;
         self.auth.validate()
-    }
-
-    /// The STOMP listener's TLS files, when `stomp.tls_cert` and
-    /// `stomp.tls_key` are set; an error names the key at fault.
-    pub fn stomp_tls(&self) -> Result<Option<crate::tls::ServerFiles>, ConfigError> {
-        tls::ListenerTls {
-            section: "stomp",
-            cert: &self.stomp.tls_cert,
-            key: &self.stomp.tls_key,
-            client_ca: &self.stomp.tls_client_ca,
-        }
-        .check()
-    }
-
-    /// The admin server's TLS files, as [`Config::stomp_tls`].
-    pub fn admin_tls(&self) -> Result<Option<crate::tls::ServerFiles>, ConfigError> {
-        tls::ListenerTls {
-            section: "admin",
-            cert: &self.admin.tls_cert,
-            key: &self.admin.tls_key,
-            client_ca: &self.admin.tls_client_ca,
-        }
-        .check()
     }
 }
 

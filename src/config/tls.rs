@@ -2,7 +2,7 @@
 //! certificate and key both or neither, a client CA only with them, and
 //! every file present and parseable, with errors naming the key.
 
-use super::{invalid, ConfigError};
+use super::{invalid, Config, ConfigError};
 use crate::tls::{self, ServerFiles};
 use std::path::PathBuf;
 
@@ -67,5 +67,30 @@ impl ListenerTls<'_> {
             )
         })?;
         Ok(Some(files))
+    }
+}
+
+impl Config {
+    /// The STOMP listener's TLS files, when `stomp.tls_cert` and
+    /// `stomp.tls_key` are set; an error names the key at fault.
+    pub fn stomp_tls(&self) -> Result<Option<ServerFiles>, ConfigError> {
+        ListenerTls {
+            section: "stomp",
+            cert: &self.stomp.tls_cert,
+            key: &self.stomp.tls_key,
+            client_ca: &self.stomp.tls_client_ca,
+        }
+        .check()
+    }
+
+    /// The admin server's TLS files, as [`Config::stomp_tls`].
+    pub fn admin_tls(&self) -> Result<Option<ServerFiles>, ConfigError> {
+        ListenerTls {
+            section: "admin",
+            cert: &self.admin.tls_cert,
+            key: &self.admin.tls_key,
+            client_ca: &self.admin.tls_client_ca,
+        }
+        .check()
     }
 }
