@@ -16,3 +16,4 @@ pub mod node;
 pub mod selector;
 pub mod stomp;
 pub mod store;
+pub mod tls;

@@ -34,6 +34,10 @@ pub enum NodeError {
     Admin(std::io::Error),
     #[error("cannot generate the admin password: {0}")]
     Auth(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// What this node is now, shared with the admin server.
@@ -48,6 +52,8 @@ pub struct NodeStatus {
     store: OnceLock<Arc<dyn Store>>,
     /// The broker of the current term (master only).
     broker: Mutex<Option<Broker>>,
+    /// The STOMP listener's TLS, when `stomp.tls_cert` is set.
+    stomp_tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl NodeStatus {
@@ -111,6 +117,17 @@ fn default_node_id(admin_port: u16) -> String {
 
 /// Runs a node until `shutdown` fires and everything has drained.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), NodeError> {
+    let stomp_tls = match config.stomp_tls()? {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            &files,
+            &[],
+        )?)),
+        None => None,
+    };
+    let admin_tls = match config.admin_tls()? {
+        Some(files) => Some(crate::tls::server_config(&files, &[b"http/1.1"])?),
+        None => None,
+    };
     let admin_listener = bind(config.admin.listen, "admin HTTP", "admin.listen").await?;
     let admin_addr = admin_listener.local_addr().map_err(NodeError::Admin)?;
     let node_id = config
@@ -126,14 +143,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         epoch: AtomicI64::new(0),
         store: OnceLock::new(),
         broker: Mutex::new(None),
+        stomp_tls,
     });
     let auth = admin::auth_for(&config, admin_addr)?;
     let admin_task = tokio::spawn(admin::run(
         admin_listener,
         AdminState::new(status.clone(), auth, &config),
+        admin_tls.clone(),
         shutdown.clone(),
     ));
-    tracing::info!(addr = %admin_addr, "admin listener bound");
+    tracing::info!(addr = %admin_addr, tls = admin_tls.is_some(), "admin listener bound");
 
     let result = match open_store(&config, &shutdown).await {
         Ok(Some(store)) => {
@@ -307,7 +326,7 @@ async fn serve_term(
     status.set_broker(Some(broker.clone()));
     status.epoch.store(epoch, Ordering::SeqCst);
     crate::metrics::get().elections_won.inc();
-    tracing::info!(addr = %stomp_addr, "stomp listener bound");
+    tracing::info!(addr = %stomp_addr, tls = status.stomp_tls.is_some(), "stomp listener bound");
     tracing::info!(epoch, "became master (epoch {epoch})");
 
     let signals = Stop {
@@ -316,6 +335,7 @@ async fn serve_term(
     };
     let server = tokio::spawn(stomp::server::run(
         listener,
+        status.stomp_tls.clone(),
         broker.clone(),
         Arc::new(session_config(config, &status.node_id)),
         signals.clone(),

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::certs::{arg, Ca};
 use common::Baton;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -82,11 +83,17 @@ fn stomp_py_feature(scenario: &str) {
 /// against `b`; panics with the script's output and the broker's log
 /// unless it passes.
 fn run_script(b: &Baton, name: &str, scenario: &str) {
+    run_script_with(b, name, scenario, &[]);
+}
+
+/// [`run_script`] with extra arguments after the scenario.
+fn run_script_with(b: &Baton, name: &str, scenario: &str, extra: &[String]) {
     let script = repo().join("tests/interop").join(name);
     let (host, port) = b.stomp.rsplit_once(':').expect("host:port");
     let mut child = Command::new(python())
         .arg(&script)
         .args([host, port, scenario])
+        .args(extra)
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("STOMP_SKIP_HOSTNAME_SCAN", "1")
@@ -219,4 +226,33 @@ fn stomp_py_temporary_queue_request_reply() {
 #[test]
 fn stomp_py_virtual_topic() {
     stomp_py_feature("virtual");
+}
+
+/// stomp.py's `set_ssl` against the `stomp+ssl` listener with a required
+/// client certificate: a persistent message sent and received with
+/// receipts; a connection trusting another CA fails.
+#[test]
+fn stomp_py_over_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new(dir.path(), "test");
+    let server = ca.server(dir.path(), "server");
+    let client = ca.client(dir.path(), "client");
+    let other = Ca::new(dir.path(), "other");
+    let flags = [
+        "--stomp-tls-cert".to_string(),
+        arg(&server.cert),
+        "--stomp-tls-key".into(),
+        arg(&server.key),
+        "--stomp-tls-client-ca".into(),
+        arg(&ca.pem),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let b = Baton::start_with(&flags);
+    let extra = [
+        arg(&ca.pem),
+        arg(&client.cert),
+        arg(&client.key),
+        arg(&other.pem),
+    ];
+    run_script_with(&b, "stomp_py_tls.py", "tls", &extra);
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod dashboard;
 pub mod data;
 pub mod error;
+mod https;
 pub mod prom;
 pub mod publish;
 pub mod security;
@@ -58,8 +59,12 @@ pub fn auth_for(config: &Config, admin_addr: SocketAddr) -> Result<Arc<Auth>, No
     } else {
         admin_addr.to_string()
     };
+    let scheme = match config.admin.tls_cert {
+        Some(_) => "https",
+        None => "http",
+    };
     tracing::warn!(
-        url = %format!("http://{host}/dashboard"),
+        url = %format!("{scheme}://{host}/dashboard"),
         user = crate::auth::GENERATED_USER,
         password = %password,
         "no [auth] users configured: generated a password for this run (configure [[auth.users]] to choose your own)"
@@ -153,15 +158,21 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` fires.
+/// Serves until `shutdown` fires, over HTTPS when `tls` is given.
 pub async fn run(
     listener: TcpListener,
     state: AdminState,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    match tls {
+        Some(config) => https::serve(listener, router(state), config, shutdown).await,
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    }
 }
 
 /// `master` with 200 or `slave` with 503, for load balancers; as JSON

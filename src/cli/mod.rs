@@ -6,6 +6,7 @@ pub mod receive;
 pub mod send;
 
 use crate::client::{ClientError, ClientOptions};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a command failed; `exit_code` follows the usual convention.
@@ -35,7 +36,7 @@ impl CliError {
 /// Where and as whom to connect.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnArgs {
-    /// Broker URL: tcp://host:port, stomp://host:port or
+    /// Broker URL: tcp://host:port, stomp://host:port, stomp+ssl://host:port or
     /// failover:(tcp://h1:61613,tcp://h2:61613)?options as in ActiveMQ.
     #[arg(long, env = "BATON_URL", default_value = "tcp://127.0.0.1:61613")]
     pub url: String,
@@ -43,6 +44,16 @@ pub struct ConnArgs {
     pub login: Option<String>,
     #[arg(long, env = "BATON_PASSCODE", hide_env_values = true)]
     pub passcode: Option<String>,
+    /// PEM CA file that signed the broker's certificate (stomp+ssl://);
+    /// without it the public web roots are trusted.
+    #[arg(long, env = "BATON_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for a broker with stomp.tls_client_ca.
+    #[arg(long, env = "BATON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "BATON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ConnArgs {
@@ -50,6 +61,9 @@ impl ConnArgs {
         ClientOptions {
             login: self.login.clone(),
             passcode: self.passcode.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
             ..ClientOptions::default()
         }
     }

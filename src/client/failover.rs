@@ -22,9 +22,11 @@ use super::{Client, ClientError};
 use crate::stomp::error::RETRYABLE;
 use crate::stomp::frame::{Command, Frame, Parsed};
 use crate::stomp::handler::{PRODUCER_ID, PRODUCER_SEQ};
+use crate::tls::TlsError;
 use futures::{SinkExt, StreamExt};
 use rand::seq::SliceRandom;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,24 @@ pub struct ClientOptions {
     pub max_in_flight: usize,
     /// The producer id for duplicate detection; random when `None`.
     pub producer_id: Option<String>,
+    /// PEM CA file that signed the brokers' certificates (`stomp+ssl://`);
+    /// without it the public web roots are trusted.
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate and its key, for brokers that require one.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ClientOptions {
+    /// The TLS configuration these options describe.
+    pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => return Err(TlsError::HalfIdentity.into()),
+        };
+        Ok(crate::tls::client_config(self.tls_ca.as_deref(), identity)?)
+    }
 }
 
 impl Default for ClientOptions {
@@ -60,6 +80,9 @@ impl Default for ClientOptions {
             heartbeat_ms: 5_000,
             max_in_flight: 1_000,
             producer_id: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -138,9 +161,10 @@ impl FailoverClient {
     /// `startupMaxReconnectAttempts` is used up.
     pub async fn connect(url: &str, options: ClientOptions) -> Result<FailoverClient, ClientError> {
         let url = url::parse(url)?;
-        if let Some(b) = url.brokers.iter().find(|b| b.scheme.is_tls()) {
-            return Err(ClientError::TlsUnsupported(b.addr()));
-        }
+        let tls = match url.needs_tls() {
+            true => Some(options.tls_config()?),
+            false => None,
+        };
         let producer_id = options
             .producer_id
             .clone()
@@ -153,6 +177,7 @@ impl FailoverClient {
         let connection = Connection {
             url,
             options,
+            tls,
             producer_id: producer_id.clone(),
             next_seq: 0,
             next_receipt: 0,
@@ -324,6 +349,8 @@ enum Ended {
 struct Connection {
     url: ConnectUrl,
     options: ClientOptions,
+    /// Set when a broker of the URL is `stomp+ssl://`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     producer_id: String,
     next_seq: i64,
     next_receipt: u64,
@@ -451,14 +478,20 @@ impl Connection {
             }
         }
         let addr = b.addr();
-        timeout(CONNECT_TIMEOUT, Client::connect_with(&addr, &headers))
-            .await
-            .unwrap_or_else(|_| {
-                Err(ClientError::Connect {
-                    addr,
-                    source: std::io::ErrorKind::TimedOut.into(),
-                })
+        let connect = async {
+            match (&self.tls, b.scheme.is_tls()) {
+                (Some(tls), true) => {
+                    Client::connect_tls(&addr, &b.host, tls.clone(), &headers).await
+                }
+                _ => Client::connect_with(&addr, &headers).await,
+            }
+        };
+        timeout(CONNECT_TIMEOUT, connect).await.unwrap_or_else(|_| {
+            Err(ClientError::Connect {
+                addr,
+                source: std::io::ErrorKind::TimedOut.into(),
             })
+        })
     }
 
     fn receipt(&mut self, prefix: &str) -> String {

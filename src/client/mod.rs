@@ -10,8 +10,14 @@ use crate::stomp::codec::{CodecError, StompCodec};
 use crate::stomp::frame::{Command, Frame, Limits, Parsed, Version};
 use futures::{SinkExt, StreamExt};
 use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
+
+/// A byte stream to a broker: plain TCP or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +37,17 @@ pub enum ClientError {
     Unexpected(String),
     #[error(transparent)]
     Url(#[from] url::UrlError),
-    #[error("{0}: stomp+ssl is not supported yet; use tcp:// or stomp://")]
-    TlsUnsupported(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("TLS handshake with {addr} failed: {source} (does the broker's certificate match the host name, and is its CA the one given with --tls-ca?)")]
+    Handshake {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0} answered with a TLS alert: it speaks TLS; use stomp+ssl://{0}")]
+    TlsExpected(String),
+    #[error("'{0}' is not a valid TLS server name")]
+    ServerName(String),
     #[error("gave up reconnecting: {0}")]
     GaveUp(String),
     #[error("not confirmed within the URL's timeout of {0} ms")]
@@ -47,7 +62,7 @@ pub enum ClientError {
 
 /// One STOMP connection.
 pub struct Client {
-    framed: Framed<TcpStream, StompCodec>,
+    framed: Framed<Box<dyn Io>, StompCodec>,
     next_receipt: u64,
     /// MESSAGE frames that arrived while waiting for a receipt.
     buffered: VecDeque<Frame>,
@@ -75,6 +90,41 @@ impl Client {
 
     /// Connects with extra CONNECT headers (login, passcode, heart-beat...).
     pub async fn connect_with(addr: &str, headers: &[(&str, &str)]) -> Result<Client, ClientError> {
+        let socket = Client::tcp(addr).await?;
+        Client::login(Box::new(socket), headers)
+            .await
+            .map_err(|e| match e {
+                // A TLS alert record (content type 21, version 3.x) where a
+                // STOMP frame was expected.
+                ClientError::Codec(c) if c.to_string().contains(r"\u{15}\u{3}") => {
+                    ClientError::TlsExpected(addr.to_string())
+                }
+                e => e,
+            })
+    }
+
+    /// Connects over TLS to `addr`, checking the broker's certificate
+    /// against `host` (a DNS name or an IP address).
+    pub async fn connect_tls(
+        addr: &str,
+        host: &str,
+        config: Arc<rustls::ClientConfig>,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, ClientError> {
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|_| ClientError::ServerName(host.to_string()))?;
+        let socket = Client::tcp(addr).await?;
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, socket)
+            .await
+            .map_err(|source| ClientError::Handshake {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Client::login(Box::new(stream), headers).await
+    }
+
+    async fn tcp(addr: &str) -> Result<TcpStream, ClientError> {
         let socket = TcpStream::connect(addr)
             .await
             .map_err(|source| ClientError::Connect {
@@ -87,6 +137,11 @@ impl Client {
                 addr: addr.to_string(),
                 source,
             })?;
+        Ok(socket)
+    }
+
+    /// The CONNECT / CONNECTED exchange on an open stream.
+    async fn login(socket: Box<dyn Io>, headers: &[(&str, &str)]) -> Result<Client, ClientError> {
         let mut framed = Framed::new(socket, StompCodec::new(Limits::default()));
         let mut connect = Frame::new(Command::Connect)
             .with_header("accept-version", "1.2")

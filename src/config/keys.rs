@@ -125,6 +125,21 @@ pub const KEYS: &[Key] = &[
         help: "uncommitted sends per connection before reads pause [default: 1024]",
     },
     Key {
+        name: "stomp.tls_cert",
+        kind: Kind::Str,
+        help: "PEM certificate chain file; with stomp.tls_key the STOMP listener speaks TLS only [default: none]",
+    },
+    Key {
+        name: "stomp.tls_key",
+        kind: Kind::Str,
+        help: "PEM private key file of stomp.tls_cert [default: none]",
+    },
+    Key {
+        name: "stomp.tls_client_ca",
+        kind: Kind::Str,
+        help: "PEM CA file; when set, clients must present a certificate it signed [default: none]",
+    },
+    Key {
         name: "admin.listen",
         kind: Kind::Str,
         help: "admin HTTP address [default: 127.0.0.1:8161]",
@@ -133,6 +148,21 @@ pub const KEYS: &[Key] = &[
         name: "admin.max_body_bytes",
         kind: Kind::Int,
         help: "largest admin HTTP request body [default: 10485760]",
+    },
+    Key {
+        name: "admin.tls_cert",
+        kind: Kind::Str,
+        help: "PEM certificate chain file; with admin.tls_key the admin server speaks TLS only [default: none]",
+    },
+    Key {
+        name: "admin.tls_key",
+        kind: Kind::Str,
+        help: "PEM private key file of admin.tls_cert [default: none]",
+    },
+    Key {
+        name: "admin.tls_client_ca",
+        kind: Kind::Str,
+        help: "PEM CA file; when set, clients must present a certificate it signed [default: none]",
     },
     Key {
         name: "auth.anonymous",

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub mod auth;
 mod jdbc;
 mod keys;
+mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
 
@@ -203,6 +204,13 @@ pub struct StompConfig {
     /// Most persistent sends and receipted ACKs one connection may have
     /// waiting for their commit before the broker stops reading from it.
     pub max_pending_commits: usize,
+    /// TLS files (see `config/tls.rs`); TLS only when cert and key are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for StompConfig {
@@ -216,6 +224,9 @@ impl Default for StompConfig {
             heartbeat_receive_ms: 1000,
             default_prefetch: 1000,
             max_pending_commits: 1024,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -226,6 +237,13 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Largest request body the admin server reads.
     pub max_body_bytes: usize,
+    /// TLS files (see `config/tls.rs`); HTTPS only when cert and key are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -233,6 +251,9 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8161)),
             max_body_bytes: 10 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -469,6 +490,8 @@ impl Config {
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
+        self.stomp_tls()?;
+        self.admin_tls()?;
         self.auth.validate()
     }
 }

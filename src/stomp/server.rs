@@ -6,12 +6,16 @@ use super::session;
 use crate::broker::Broker;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// How long sessions get to finish after shutdown is requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client gets to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What ends the sessions: `stop` (graceful shutdown: sessions first send
 /// the receipts of their pending commits) or `abort` (this node lost
@@ -23,7 +27,14 @@ pub struct Stop {
 }
 
 /// Accepts clients until told to stop, then waits for every session.
-pub async fn run(listener: TcpListener, broker: Broker, config: Arc<SessionConfig>, signals: Stop) {
+/// With `tls`, every connection must complete a TLS handshake first.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    broker: Broker,
+    config: Arc<SessionConfig>,
+    signals: Stop,
+) {
     let sessions = TaskTracker::new();
     loop {
         tokio::select! {
@@ -36,13 +47,28 @@ pub async fn run(listener: TcpListener, broker: Broker, config: Arc<SessionConfi
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
                     tracing::debug!(%peer, "client connected");
-                    sessions.spawn(session::run(
-                        socket,
-                        peer.to_string(),
-                        broker.clone(),
-                        config.clone(),
-                        signals.clone(),
-                    ));
+                    let peer = peer.to_string();
+                    match &tls {
+                        None => {
+                            sessions.spawn(session::run(
+                                socket,
+                                peer,
+                                broker.clone(),
+                                config.clone(),
+                                signals.clone(),
+                            ));
+                        }
+                        Some(acceptor) => {
+                            sessions.spawn(tls_session(
+                                acceptor.clone(),
+                                socket,
+                                peer,
+                                broker.clone(),
+                                config.clone(),
+                                signals.clone(),
+                            ));
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
@@ -62,5 +88,26 @@ pub async fn run(listener: TcpListener, broker: Broker, config: Arc<SessionConfi
             remaining = sessions.len(),
             "sessions did not finish in time"
         );
+    }
+}
+
+/// Completes the TLS handshake (bounded in time), then runs the session.
+async fn tls_session(
+    acceptor: TlsAcceptor,
+    socket: TcpStream,
+    peer: String,
+    broker: Broker,
+    config: Arc<SessionConfig>,
+    signals: Stop,
+) {
+    let handshake = tokio::select! {
+        _ = signals.stop.cancelled() => return,
+        _ = signals.abort.cancelled() => return,
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)) => r,
+    };
+    match handshake {
+        Ok(Ok(stream)) => session::run(stream, peer, broker, config, signals).await,
+        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub renew_ms: u64,
     pub retry_ms: u64,
     pub margin_ms: u64,
+    /// More `serve` flags for every node (e.g. TLS files).
+    pub extra: Vec<String>,
 }
 
 impl Settings {
@@ -41,6 +43,7 @@ impl Settings {
             renew_ms: 300,
             retry_ms: 50,
             margin_ms: 300,
+            extra: Vec::new(),
         }
     }
 
@@ -53,6 +56,7 @@ impl Settings {
             renew_ms: 300,
             retry_ms: 50,
             margin_ms: 1000,
+            extra: Vec::new(),
         }
     }
 
@@ -72,6 +76,7 @@ impl Settings {
         ] {
             f.extend([flag.to_string(), v.to_string()]);
         }
+        f.extend(self.extra.iter().cloned());
         f
     }
 }

@@ -3,6 +3,7 @@
 //! to it over real sockets.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod cluster;
 pub mod http;
 pub mod proxy;
