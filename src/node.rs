@@ -364,7 +364,11 @@ fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionCon
         default_prefetch: config.stomp.default_prefetch,
         max_pending_commits: config.stomp.max_pending_commits,
         session_prefix: node_id.to_string(),
-        auth: Arc::new(StompAuth::new(auth, anonymous)),
+        auth: Arc::new(StompAuth::new(
+            auth,
+            anonymous,
+            !config.auth.users.is_empty(),
+        )),
     }
 }
 

@@ -319,6 +319,14 @@ async fn without_users_the_generated_admin_logs_in() {
     // Anonymous on loopback, with no permission entries: everything.
     let mut anon = anonymous(&b).await.expect("anonymous");
     send(&mut anon, "/topic/anything", "x", &[]).await;
+    // Other logins are anonymous while no users are configured.
+    let mut guest = login(&b, "guest", "guest").await.expect("guest");
+    send(&mut guest, "/queue/anything", "x", &[]).await;
+
+    // Unless anonymous access is off: then only the generated admin.
+    let b = Baton::start_with(&["--auth-anonymous", "deny"]);
+    let e = refusal(login(&b, "guest", "guest").await);
+    assert!(e.starts_with("authentication failed"), "{e}");
 }
 
 /// The Python with stomp.py: `STOMP_PY_PYTHON`, else the repo's `.venv`.
@@ -356,4 +364,48 @@ fn stomp_py_logs_in() {
         n.b.log_text()
     );
     assert!(text.contains("OK"), "{text}");
+}
+
+/// `baton send` through a failover URL that would retry forever: a wrong
+/// passcode ends it at once with the broker's answer (exit 1), a right
+/// one sends.
+#[test]
+fn cli_login_through_a_failover_url() {
+    let n = start(&["--auth-anonymous", "deny"]);
+    let url = format!(
+        "failover:(tcp://{})?maxReconnectAttempts=-1&startupMaxReconnectAttempts=-1",
+        n.b.stomp
+    );
+    let send = |pass: &str| {
+        let mut child = Command::new(common::BIN)
+            .args(["send", "--url", &url, "-d", "/queue/orders.cli"])
+            .args(["--login", "app", "--passcode", pass, "hello"])
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn baton send");
+        let deadline = std::time::Instant::now() + common::stomp::GUARD * 3;
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break child.wait_with_output().expect("output");
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("baton send did not exit: it keeps retrying a refused login");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let out = send("wrong");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("authentication failed"), "{stderr}");
+    let out = send("app-secret");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

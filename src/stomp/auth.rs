@@ -37,6 +37,8 @@ pub struct StompAuth {
     auth: Arc<Auth>,
     /// Whether CONNECT without `login` is accepted.
     anonymous: bool,
+    /// False when `[auth]` has no users (only the generated `admin`).
+    users_configured: bool,
     failures: Mutex<HashMap<IpAddr, Failures>>,
 }
 
@@ -49,19 +51,26 @@ impl std::fmt::Debug for StompAuth {
 }
 
 impl StompAuth {
-    pub fn new(auth: Arc<Auth>, anonymous: bool) -> StompAuth {
+    pub fn new(auth: Arc<Auth>, anonymous: bool, users_configured: bool) -> StompAuth {
         StompAuth {
             auth,
             anonymous,
+            users_configured,
             failures: Mutex::new(HashMap::new()),
         }
     }
 
     /// The principal of a CONNECT/STOMP frame from `peer`, or the ERROR
-    /// that refuses it. An empty or missing `login` is anonymous.
+    /// that refuses it. An empty or missing `login` is anonymous; so is
+    /// any login but `admin` while no users are configured and anonymous
+    /// access is on (clients that always send `guest` keep working, as
+    /// with ActiveMQ without an authentication plugin).
     pub async fn login(&self, frame: &Frame, peer: &str) -> Result<Principal, SessionError> {
         let ip = peer_ip(peer);
-        let login = frame.header("login").filter(|l| !l.is_empty());
+        let login = frame.header("login").filter(|l| {
+            !l.is_empty()
+                && (self.users_configured || !self.anonymous || *l == crate::auth::GENERATED_USER)
+        });
         let Some(login) = login else {
             if self.anonymous {
                 return Ok(self.auth.anonymous());
@@ -211,7 +220,7 @@ mod tests {
     #[test]
     fn failures_are_counted_per_address_and_bounded() {
         let (auth, _) = Auth::generated().unwrap();
-        let s = StompAuth::new(Arc::new(auth), false);
+        let s = StompAuth::new(Arc::new(auth), false, true);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(s.record_failure(a), 1);
         assert_eq!(s.record_failure(a), 2);
