@@ -19,6 +19,8 @@ pub struct Metrics {
     pub bytes_in: Counter,
     pub bytes_out: Counter,
     pub connections_accepted: Counter,
+    pub stomp_auth_failures: Counter,
+    pub stomp_auth_delayed: Counter,
     pub batch_ops: Histogram,
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
@@ -35,6 +37,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     bytes_in: Counter::default(),
     bytes_out: Counter::default(),
     connections_accepted: Counter::default(),
+    stomp_auth_failures: Counter::default(),
+    stomp_auth_delayed: Counter::default(),
     batch_ops: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
     commit_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 16)),
     commit_failures: Counter::default(),
@@ -110,6 +114,16 @@ pub fn registry() -> Registry {
         "stomp_connections_accepted",
         "STOMP connections accepted",
         m.connections_accepted.clone(),
+    );
+    r.register(
+        "stomp_auth_failures",
+        "STOMP logins refused (wrong credentials, or none while anonymous access is off)",
+        m.stomp_auth_failures.clone(),
+    );
+    r.register(
+        "stomp_auth_delayed",
+        "STOMP logins delayed because of earlier failures from the same address",
+        m.stomp_auth_delayed.clone(),
     );
     r.register(
         "store_batch_operations",

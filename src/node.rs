@@ -5,9 +5,12 @@
 //! exit.
 
 use crate::admin::{self, AdminState};
+use crate::auth::Auth;
 use crate::broker::{Broker, CoreConfig};
+use crate::config::auth::Anonymous;
 use crate::config::{Backend, Config};
 use crate::election::{Election, TermEnd};
+use crate::stomp::auth::StompAuth;
 use crate::stomp::server::Stop;
 use crate::stomp::{self, frame::Limits, SessionConfig};
 use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term};
@@ -148,7 +151,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
     let auth = admin::auth_for(&config, admin_addr)?;
     let admin_task = tokio::spawn(admin::run(
         admin_listener,
-        AdminState::new(status.clone(), auth, &config),
+        AdminState::new(status.clone(), auth.clone(), &config),
         admin_tls.clone(),
         shutdown.clone(),
     ));
@@ -164,7 +167,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
                 every,
                 shutdown.clone(),
             ));
-            let served = lead_or_follow(&config, &store, &status, &shutdown).await;
+            let served = lead_or_follow(&config, &store, &status, &auth, &shutdown).await;
             shutdown.cancel();
             let _ = registry.await;
             store.close().await;
@@ -231,6 +234,7 @@ async fn lead_or_follow(
     config: &Config,
     store: &Arc<dyn Store>,
     status: &Arc<NodeStatus>,
+    auth: &Arc<Auth>,
     shutdown: &CancellationToken,
 ) -> Result<(), NodeError> {
     let claim = Claim {
@@ -241,19 +245,11 @@ async fn lead_or_follow(
     let mut election = Election::new(store.clone(), claim, &config.election, &config.database.url);
     loop {
         tracing::info!(mode = ?election.mode(), "slave: waiting for the master lock");
-        let Some((epoch, claimed_at)) = election.acquire(shutdown).await else {
+        let Some(won) = election.acquire(shutdown).await else {
             return Ok(());
         };
-        let end = serve_term(
-            config,
-            store,
-            status,
-            &mut election,
-            epoch,
-            claimed_at,
-            shutdown,
-        )
-        .await?;
+        let epoch = won.0;
+        let end = serve_term(config, store, status, auth, &mut election, won, shutdown).await?;
         if end == TermEnd::Shutdown {
             election.release(epoch).await;
             return Ok(());
@@ -268,9 +264,9 @@ async fn serve_term(
     config: &Config,
     store: &Arc<dyn Store>,
     status: &Arc<NodeStatus>,
+    auth: &Arc<Auth>,
     election: &mut Election,
-    epoch: i64,
-    claimed_at: tokio::time::Instant,
+    (epoch, claimed_at): (i64, tokio::time::Instant),
     shutdown: &CancellationToken,
 ) -> Result<TermEnd, NodeError> {
     let term = Term {
@@ -337,7 +333,7 @@ async fn serve_term(
         listener,
         status.stomp_tls.clone(),
         broker.clone(),
-        Arc::new(session_config(config, &status.node_id)),
+        Arc::new(session_config(config, &status.node_id, auth.clone())),
         signals.clone(),
     ));
     let sweeper = tokio::spawn(sweep_expired(
@@ -373,7 +369,12 @@ async fn serve_term(
     Ok(end)
 }
 
-fn session_config(config: &Config, node_id: &str) -> SessionConfig {
+fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionConfig {
+    let anonymous = match config.auth.anonymous {
+        Anonymous::Allow => true,
+        Anonymous::Deny => false,
+        Anonymous::Auto => config.stomp.listen.ip().is_loopback(),
+    };
     SessionConfig {
         limits: Limits {
             max_body_bytes: config.stomp.max_body_bytes,
@@ -385,6 +386,11 @@ fn session_config(config: &Config, node_id: &str) -> SessionConfig {
         default_prefetch: config.stomp.default_prefetch,
         max_pending_commits: config.stomp.max_pending_commits,
         session_prefix: node_id.to_string(),
+        auth: Arc::new(StompAuth::new(
+            auth,
+            anonymous,
+            !config.auth.users.is_empty(),
+        )),
     }
 }
 

@@ -12,7 +12,7 @@ use common::cluster::guard;
 use common::http::Http;
 use common::Baton;
 use serde_json::json;
-use setup::start;
+use setup::{start, OPS_LOGIN};
 
 #[test]
 fn health_and_metrics_are_open_everything_else_needs_credentials() {
@@ -162,7 +162,9 @@ async fn rest_publish_is_received_over_stomp() {
     assert_eq!(stored["stored"], 3, "{stored}");
     assert_eq!(stored["depth"], 4, "{stored}");
 
-    let mut c = guard("connect", Client::connect(&s.b.stomp)).await.unwrap();
+    let mut c = guard("connect", Client::connect_with(&s.b.stomp, OPS_LOGIN))
+        .await
+        .unwrap();
     guard(
         "subscribe",
         c.subscribe("/queue/orders.eu", "1", "auto", &[]),
@@ -210,7 +212,9 @@ async fn rest_publish_is_received_over_stomp() {
 #[tokio::test]
 async fn stomp_sends_are_browsable_page_by_page() {
     let s = start(&[]);
-    let mut c = guard("connect", Client::connect(&s.b.stomp)).await.unwrap();
+    let mut c = guard("connect", Client::connect_with(&s.b.stomp, OPS_LOGIN))
+        .await
+        .unwrap();
     for i in 0..5 {
         guard(
             "send",

@@ -10,7 +10,7 @@ use baton::client::Client;
 use baton::stomp::frame::Command;
 use common::cluster::guard;
 use serde_json::json;
-use setup::start;
+use setup::{start, OPS_LOGIN};
 
 #[tokio::test]
 async fn management_operations() {
@@ -82,7 +82,9 @@ async fn management_operations() {
 
     // A consumer: in-flight messages cannot be deleted, the queue cannot
     // be removed, the connection is listed and can be closed.
-    let mut client = guard("connect", Client::connect(&s.b.stomp)).await.unwrap();
+    let mut client = guard("connect", Client::connect_with(&s.b.stomp, OPS_LOGIN))
+        .await
+        .unwrap();
     guard(
         "subscribe",
         client.subscribe("/queue/work", "s1", "client-individual", &[]),
@@ -280,7 +282,7 @@ fn bad_input_gets_a_json_4xx() {
 fn durable_subscriptions_are_listed_and_deleted_through_the_broker() {
     let s = start(&[]);
     let mut c = common::Raw::connect(&s.b.stomp);
-    c.write(b"CONNECT\naccept-version:1.2\nclient-id:app-9\n\n\0");
+    c.write(b"CONNECT\naccept-version:1.2\nclient-id:app-9\nlogin:ops\npasscode:ops-secret\n\n\0");
     assert_eq!(
         c.read_frame().expect("CONNECTED").command.as_str(),
         "CONNECTED"
@@ -289,8 +291,17 @@ fn durable_subscriptions_are_listed_and_deleted_through_the_broker() {
         b"SUBSCRIBE\ndestination:/topic/audit\nid:1\nactivemq.subscriptionName:trail\nreceipt:r1\n\n\0",
     );
     assert_eq!(c.read_frame().expect("RECEIPT").command.as_str(), "RECEIPT");
-    let subs = s.ops.get("/api/v1/subscriptions").json();
-    assert_eq!(subs[0]["client_id"], "app-9");
+    // The subscription's row is written with the next group commit, not
+    // before its RECEIPT.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let subs = loop {
+        let subs = s.ops.get("/api/v1/subscriptions").json();
+        if subs != json!([]) || std::time::Instant::now() >= deadline {
+            break subs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(subs[0]["client_id"], "app-9", "{subs}");
     assert_eq!(subs[0]["subscription"], "trail");
     assert_eq!(subs[0]["destination"], "/topic/audit");
     s.ops

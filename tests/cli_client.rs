@@ -390,6 +390,10 @@ fn browse_lists_a_queue_through_the_admin_api_without_consuming() {
             "3",
             "--numbered",
             "b-{n}",
+            "--login",
+            "ops",
+            "--passcode",
+            "ops-secret",
         ],
         b"",
     );
@@ -424,7 +428,19 @@ fn browse_lists_a_queue_through_the_admin_api_without_consuming() {
     assert!(text(&out.stderr).contains("401"), "{}", text(&out.stderr));
     // Still all there.
     let out = run(
-        &["receive", "--url", &url, "-d", "/queue/br", "--count", "3"],
+        &[
+            "receive",
+            "--url",
+            &url,
+            "-d",
+            "/queue/br",
+            "--count",
+            "3",
+            "--login",
+            "ops",
+            "--passcode",
+            "ops-secret",
+        ],
         b"",
     );
     assert_exit(&out, 0);

@@ -93,7 +93,8 @@ fn the_admin_api_lists_and_cancels_scheduled_messages() {
     let s = setup::start(&[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let mut p = connect(&s.b).await;
+        let login = baton::client::Client::connect_with(&s.b.stomp, setup::OPS_LOGIN);
+        let mut p = guard("connect", login).await.expect("login as ops");
         for (body, delay) in [("first", "600000"), ("second", "700000")] {
             let headers = [("AMQ_SCHEDULED_DELAY", delay), ("persistent", "true")];
             send(&mut p, "/queue/cancel", body, &headers).await;

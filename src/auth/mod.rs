@@ -34,6 +34,10 @@ struct Rule {
     allow: Vec<Access>,
 }
 
+/// The name of an anonymous STOMP connection, and the role whose
+/// permission entries apply to it.
+pub const ANONYMOUS: &str = "anonymous";
+
 /// An authenticated user and what it may do.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -45,7 +49,7 @@ impl Principal {
     /// `admin` implies `read` and `write`.
     pub fn allows(&self, access: Access, dest: &Destination) -> bool {
         self.grants.iter().any(|(p, allow)| {
-            p.matches(dest) && (allow.contains(&access) || allow.contains(&Access::Admin))
+            p.covers(dest) && (allow.contains(&access) || allow.contains(&Access::Admin))
         })
     }
 
@@ -172,6 +176,25 @@ impl Auth {
             .find(|(h, _)| equal_ct(h, &digest))
             .map(|(_, u)| u.clone())?;
         Some(self.principal(&name))
+    }
+
+    /// An anonymous STOMP connection: the entries for role `anonymous`;
+    /// with no permission entries at all, everything.
+    pub fn anonymous(&self) -> Principal {
+        let grants = self
+            .rules
+            .iter()
+            .filter(|r| match (&r.user, &r.role) {
+                (None, Some(role)) => role == ANONYMOUS,
+                (None, None) => true,
+                (Some(_), _) => false,
+            })
+            .map(|r| (r.pattern.clone(), r.allow.clone()))
+            .collect();
+        Principal {
+            name: ANONYMOUS.to_string(),
+            grants: Arc::new(grants),
+        }
     }
 
     fn principal(&self, name: &str) -> Principal {

@@ -83,6 +83,35 @@ impl Pattern {
         );
         kind_ok && wildcard::matches(&self.name, dest.name())
     }
+
+    /// Whether every destination `dest` names is matched by this pattern;
+    /// for a plain name the same as [`Pattern::matches`], for a wildcard
+    /// subscription (`/topic/prices.*`) true only when the grant is at
+    /// least as wide (`/topic/prices.>` covers it, `/topic/prices.eur` does
+    /// not).
+    pub fn covers(&self, dest: &Destination) -> bool {
+        let kind_ok = matches!(
+            (self.kind, dest),
+            (Kind::Any, _)
+                | (Kind::Queue, Destination::Queue(_))
+                | (Kind::Topic, Destination::Topic(_))
+        );
+        let grant: Vec<&str> = self.name.split('.').collect();
+        let wanted: Vec<&str> = dest.name().split('.').collect();
+        kind_ok && covers_segments(&grant, &wanted)
+    }
+}
+
+/// Segment-wise: does grant pattern `g` match every name pattern `w` does?
+fn covers_segments(g: &[&str], w: &[&str]) -> bool {
+    match (g.first(), w.first()) {
+        (None, None) => true,
+        (Some(&">"), _) if g.len() == 1 => !w.is_empty(),
+        (None, _) | (_, None) => false,
+        (_, Some(&">")) => false,
+        (Some(&"*"), Some(_)) => covers_segments(&g[1..], &w[1..]),
+        (Some(a), Some(b)) => a == b && *b != "*" && covers_segments(&g[1..], &w[1..]),
+    }
 }
 
 #[cfg(test)]
@@ -111,5 +140,27 @@ mod tests {
         assert!(Pattern::parse("/queue/a.>.b").is_err());
         assert!(Pattern::parse("/queue/a..b").is_err());
         assert!(Pattern::parse("/queue/").is_err());
+    }
+
+    #[test]
+    fn covering_wildcard_subscriptions() {
+        let t = |n: &str| Destination::Topic(n.into());
+        let p = Pattern::parse("/topic/prices.>").unwrap();
+        assert!(p.covers(&t("prices.*")));
+        assert!(p.covers(&t("prices.>")));
+        assert!(p.covers(&t("prices.eur.*")));
+        assert!(p.covers(&t("prices.eur")));
+        assert!(!p.covers(&t(">")));
+        assert!(!p.covers(&t("prices")));
+        assert!(!p.covers(&q("prices.*")));
+        let p = Pattern::parse("/topic/prices.*").unwrap();
+        assert!(p.covers(&t("prices.*")));
+        assert!(!p.covers(&t("prices.>")));
+        assert!(!p.covers(&t("prices.*.x")));
+        let p = Pattern::parse("/topic/prices.eur").unwrap();
+        assert!(!p.covers(&t("prices.*")));
+        assert!(p.covers(&t("prices.eur")));
+        assert!(Pattern::everything().covers(&q(">")));
+        assert!(Pattern::parse("a.*.c").unwrap().covers(&t("a.*.c")));
     }
 }

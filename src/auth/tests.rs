@@ -70,3 +70,24 @@ fn no_permissions_means_everything_and_generated_admin() {
         .is_admin());
     assert!(auth.verify_password(GENERATED_USER, "admin").is_none());
 }
+
+#[test]
+fn anonymous_gets_role_anonymous_or_everything_without_permissions() {
+    let mut c = config();
+    let orders = Destination::Queue("orders.eu".into());
+    assert!(!Auth::from_config(&c)
+        .anonymous()
+        .allows(Access::Read, &orders));
+    c.permissions.push(PermissionConfig {
+        role: Some(ANONYMOUS.into()),
+        user: None,
+        destinations: "/queue/orders.*".into(),
+        allow: vec![Access::Read],
+    });
+    let anon = Auth::from_config(&c).anonymous();
+    assert_eq!(anon.name, ANONYMOUS);
+    assert!(anon.allows(Access::Read, &orders));
+    assert!(!anon.allows(Access::Write, &orders));
+    c.permissions.clear();
+    assert!(Auth::from_config(&c).anonymous().is_admin());
+}

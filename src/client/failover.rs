@@ -450,6 +450,12 @@ impl Connection {
                         tracing::info!(broker = %b.addr(), "connected");
                         return Ok(c);
                     }
+                    // Wrong credentials stay wrong on every broker.
+                    Err(ClientError::Refused(text))
+                        if text.starts_with("authentication failed") =>
+                    {
+                        return Err(ClientError::Refused(text));
+                    }
                     Err(e) => {
                         tracing::debug!(broker = %b.addr(), error = %e, "connect failed");
                         last = Some(e);

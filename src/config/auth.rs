@@ -5,8 +5,10 @@
 use super::{invalid, ConfigError};
 use serde::{Deserialize, Serialize};
 
-/// Whether STOMP clients may connect without credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Whether STOMP clients may connect without credentials. Besides
+/// `auto`, `allow` and `deny`, `true`/`false` (TOML booleans or text) force
+/// it on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Anonymous {
     /// Allowed only while `stomp.listen` is a loopback address.
@@ -14,6 +16,29 @@ pub enum Anonymous {
     Auto,
     Allow,
     Deny,
+}
+
+impl<'de> Deserialize<'de> for Anonymous {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Anonymous::Allow),
+            Raw::Bool(false) => Ok(Anonymous::Deny),
+            Raw::Text(t) => match t.as_str() {
+                "auto" => Ok(Anonymous::Auto),
+                "allow" | "true" => Ok(Anonymous::Allow),
+                "deny" | "false" => Ok(Anonymous::Deny),
+                other => Err(serde::de::Error::custom(format!(
+                    "must be auto, allow (true) or deny (false), got '{other}'"
+                ))),
+            },
+        }
+    }
 }
 
 /// What a permission entry grants.

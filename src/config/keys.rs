@@ -167,7 +167,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "auth.anonymous",
         kind: Kind::Str,
-        help: "STOMP without credentials: auto (only on a loopback stomp.listen), allow or deny [default: auto]",
+        help: "STOMP without credentials: auto (only on a loopback stomp.listen), allow (true) or deny (false) [default: auto]",
     },
     Key {
         name: "broker.max_redeliveries",

@@ -27,6 +27,17 @@ pub enum SessionError {
     Demoted,
     #[error("{0}")]
     SlowConsumer(String),
+    /// Wrong user name or passcode; which of the two is not said.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    #[error("authentication failed: this broker requires login and passcode")]
+    LoginRequired,
+    #[error("user '{user}' lacks {access} permission on {destination}")]
+    Forbidden {
+        user: String,
+        access: &'static str,
+        destination: String,
+    },
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,6 +74,9 @@ impl SessionError {
             SessionError::Frame(_)
             | SessionError::Protocol(_)
             | SessionError::UnsupportedVersion(_)
+            | SessionError::AuthenticationFailed
+            | SessionError::LoginRequired
+            | SessionError::Forbidden { .. }
             | SessionError::Broker(_) => false,
         }
     }
@@ -78,6 +92,10 @@ impl SessionError {
             SessionError::ShuttingDown => "broker shutting down",
             SessionError::Demoted => "master lost",
             SessionError::SlowConsumer(_) => "slow consumer",
+            SessionError::AuthenticationFailed | SessionError::LoginRequired => {
+                "authentication failed"
+            }
+            SessionError::Forbidden { .. } => "not authorized",
             SessionError::Io(_) => "connection error",
         };
         let text = self.to_string();

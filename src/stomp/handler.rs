@@ -2,8 +2,10 @@
 //! calls, and deliveries into MESSAGE frames. No I/O here; the session task
 //! owns the socket.
 
+use super::auth;
 use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
+use crate::auth::{Access, Principal};
 use crate::broker::wildcard::is_pattern;
 use crate::broker::{first_due, TEMP_PREFIX};
 use crate::broker::{
@@ -29,6 +31,8 @@ pub struct SessionConfig {
     pub max_pending_commits: usize,
     /// Prefix of the `session` header, usually the node id.
     pub session_prefix: String,
+    /// Logins and the permission map.
+    pub auth: Arc<super::auth::StompAuth>,
 }
 
 /// A receipt to send (if any) once an operation is durable.
@@ -64,6 +68,10 @@ pub struct Handler {
     pub disconnecting: bool,
     /// Operations of this connection submitted but not yet committed.
     uncommitted: Arc<AtomicUsize>,
+    /// Who CONNECT authenticated (set with `connected`).
+    principal: Option<Principal>,
+    /// The client's address, for login checks and logs.
+    pub peer: String,
 }
 
 const SUPPORTED: [Version; 3] = [Version::V1_0, Version::V1_1, Version::V1_2];
@@ -108,6 +116,8 @@ impl Handler {
             pending: FuturesOrdered::new(),
             disconnecting: false,
             uncommitted: Arc::new(AtomicUsize::new(0)),
+            principal: None,
+            peer: String::new(),
         }
     }
 
@@ -144,7 +154,11 @@ impl Handler {
         let receipt = frame.header("receipt").map(str::to_string);
         let Some(c) = &self.connected else {
             return match frame.command {
-                Command::Connect | Command::Stomp => self.connect(&frame).map(Some),
+                Command::Connect | Command::Stomp => {
+                    let who = self.config.auth.login(&frame, &self.peer).await?;
+                    self.principal = Some(who);
+                    self.connect(&frame).map(Some)
+                }
                 other => Err(protocol(format!(
                     "expected CONNECT or STOMP as the first frame, got {}",
                     other.as_str()
@@ -157,6 +171,9 @@ impl Handler {
             Command::Send => {
                 let tx = frame.header("transaction").map(str::to_string);
                 let messages = self.messages_from(frame, conn)?;
+                for m in &messages {
+                    self.authorize(Access::Write, &m.destination, conn)?;
+                }
                 match tx {
                     Some(t) => {
                         self.transaction(&t)?.sends.extend(messages);
@@ -171,6 +188,7 @@ impl Handler {
             }
             Command::Subscribe => {
                 let spec = self.subscribe_spec(&frame, version, conn)?;
+                self.authorize(Access::Read, &spec.destination, conn)?;
                 self.broker.subscribe(conn, spec)?;
                 self.after(None, receipt);
             }
@@ -253,6 +271,20 @@ impl Handler {
             }
         }
         Ok(None)
+    }
+
+    /// Refuses what the connection's principal may not do to `dest`.
+    fn authorize(
+        &self,
+        access: Access,
+        dest: &Destination,
+        conn: ConnId,
+    ) -> Result<(), SessionError> {
+        let own = auth::own_temp_prefix(&self.config.session_prefix, conn);
+        match &self.principal {
+            Some(who) => auth::check(who, access, dest, &own),
+            None => Err(protocol("not connected")),
+        }
     }
 
     /// The connection's `client-id`, required for durable subscriptions.

@@ -31,6 +31,7 @@ pub async fn run<S>(
 {
     let mut framed = Framed::new(socket, StompCodec::new(config.limits));
     let mut handler = Handler::new(broker.clone(), config.clone());
+    handler.peer = peer.clone();
     let outcome = serve(&mut framed, &mut handler, &config, &signals, &peer).await;
     match &outcome {
         Ok(()) => tracing::debug!(%peer, "client disconnected"),

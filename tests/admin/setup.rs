@@ -8,6 +8,10 @@ use std::io::Write;
 
 pub const TOKEN: &str = "test-token-for-ops";
 
+/// CONNECT headers of user `ops` (anonymous STOMP gets nothing here:
+/// the config has permission entries but none for role `anonymous`).
+pub const OPS_LOGIN: &[(&str, &str)] = &[("login", "ops"), ("passcode", "ops-secret")];
+
 pub struct Setup {
     pub b: Baton,
     /// Admin on everything.

@@ -67,15 +67,17 @@ impl Baton {
             "serve".into(),
             "--database-url".into(),
             format!("sqlite:{}/baton.db", data.display()),
-            "--stomp-listen".into(),
-            "127.0.0.1:0".into(),
-            "--admin-listen".into(),
-            "127.0.0.1:0".into(),
             "--log-format".into(),
             "json".into(),
             "--log-level".into(),
             "baton=debug,info".into(),
         ];
+        // Ephemeral loopback ports unless `extra` chooses the address.
+        for flag in ["--stomp-listen", "--admin-listen"] {
+            if !extra.contains(&flag) {
+                args.extend([flag.into(), "127.0.0.1:0".into()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new(BIN)
             .args(&args)
