@@ -221,14 +221,36 @@ impl Broker {
         self.inner.store.push(ops);
     }
 
-    pub fn subscribe(&self, conn: ConnId, mut spec: SubscribeSpec) -> Result<(), BrokerError> {
+    /// Subscribes. A new durable subscription is confirmed only once its
+    /// row is committed, so a client that got the RECEIPT finds it again
+    /// after a failover.
+    pub async fn subscribe(
+        &self,
+        conn: ConnId,
+        mut spec: SubscribeSpec,
+    ) -> Result<Option<Confirm>, BrokerError> {
         if let Some(d) = spec.durable.as_mut() {
             d.created_after = self.inner.next_id.load(Ordering::Relaxed) - 1;
         }
         let mut ops = Vec::new();
-        let r = self.lock().subscribe(conn, spec, &mut ops);
-        self.inner.store.push(ops);
-        r
+        self.lock().subscribe(conn, spec, &mut ops)?;
+        if !ops.iter().any(|op| matches!(op, WriteOp::DurableSave { .. })) {
+            self.inner.store.push(ops);
+            return Ok(None);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |r| {
+                    let _ = tx.send(r.map_err(BrokerError::from));
+                }),
+            )
+            .await;
+        Ok(Some(
+            async move { rx.await.unwrap_or(Err(BrokerError::ShuttingDown)) }.boxed(),
+        ))
     }
 
     /// Delivers every scheduled message that is due: copies are routed

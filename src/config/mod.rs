@@ -308,6 +308,26 @@ impl Backend {
     }
 }
 
+/// `BATON_*` variables that belong to the client commands (`send`,
+/// `receive`, `browse`), the tests or the scripts, not to `serve`: a shell
+/// that exports them can still start a node.
+pub const CLIENT_ENV: [&str; 10] = [
+    "BATON_URL",
+    "BATON_LOGIN",
+    "BATON_PASSCODE",
+    "BATON_TLS_CA",
+    "BATON_TLS_CERT",
+    "BATON_TLS_KEY",
+    "BATON_ADMIN_URL",
+    "BATON_ADMIN_USER",
+    "BATON_ADMIN_PASSWORD",
+    "BATON_ADMIN_TOKEN",
+];
+
+fn not_config_env(var: &str) -> bool {
+    CLIENT_ENV.contains(&var) || var.starts_with("BATON_TEST_") || var.starts_with("BATON_FUZZ_")
+}
+
 /// Builds the configuration: file, then environment, then flags.
 pub fn load(
     file: Option<&Path>,
@@ -330,7 +350,7 @@ pub fn load(
     };
     let mut env: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(k, _)| k.starts_with("BATON_"))
+        .filter(|(k, _)| k.starts_with("BATON_") && !not_config_env(k))
         .collect();
     env.sort();
     for (var, raw) in env {

@@ -82,6 +82,24 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn client_and_test_variables_do_not_stop_serve() {
+    let vars: Vec<(&str, &str)> = super::CLIENT_ENV
+        .iter()
+        .map(|v| (*v, "x"))
+        .chain([("BATON_TEST_POSTGRES", "x"), ("BATON_FUZZ_SECONDS", "5")])
+        .collect();
+    let c = load(None, env(&vars), &[]).expect("ignored");
+    assert_eq!(c.stomp.listen, Config::default().stomp.listen);
+    // Each of them is a real client variable, so the list stays honest.
+    let main = include_str!("../main.rs").to_string()
+        + include_str!("../cli/mod.rs")
+        + include_str!("../cli/browse.rs");
+    for v in super::CLIENT_ENV {
+        assert!(main.contains(&format!("\"{v}\"")), "{v} is not used by a command");
+    }
+}
+
+#[test]
 fn readme_documents_every_key() {
     let readme = include_str!("../../README.md");
     for k in KEYS {

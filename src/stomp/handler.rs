@@ -189,8 +189,8 @@ impl Handler {
             Command::Subscribe => {
                 let spec = self.subscribe_spec(&frame, version, conn)?;
                 self.authorize(Access::Read, &spec.destination, conn)?;
-                self.broker.subscribe(conn, spec)?;
-                self.after(None, receipt);
+                let confirm = self.broker.subscribe(conn, spec).await?;
+                self.after(confirm, receipt);
             }
             Command::Unsubscribe if durable_name(&frame).is_some() => {
                 let name = durable_name(&frame).unwrap_or_default().to_string();
