@@ -101,6 +101,10 @@ async fn metrics_pass_promtool_and_count_traffic() {
         Some(1.0)
     );
     assert_eq!(
+        sample(&text, &format!("baton_destination_producers{q}")),
+        Some(1.0)
+    );
+    assert_eq!(
         sample(&text, &format!("baton_destination_inflight{q}")),
         Some(4.0)
     );
@@ -133,6 +137,22 @@ async fn metrics_pass_promtool_and_count_traffic() {
     assert!(sample(&text, "baton_db_pool_max_connections").unwrap() >= 1.0);
     assert!(sample(&text, "baton_db_pool_connections{state=\"idle\"}").is_some());
     assert!(sample(&text, "baton_uptime_seconds").unwrap() > 0.0);
+
+    // A producer that left is no longer counted.
+    guard("disconnect", c.disconnect()).await.unwrap();
+    let producers = format!("baton_destination_producers{q}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = Http::anonymous(&b.admin).get("/metrics").text();
+        if sample(&text, &producers) == Some(0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still counted:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

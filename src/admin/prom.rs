@@ -39,6 +39,11 @@ const GAUGES: &[(&str, &str, Value)] = &[
         "consumers / subscribers (master)",
         |d| d.consumers as u64,
     ),
+    (
+        "destination_producers",
+        "connections that sent to the destination and are still connected (master)",
+        |d| d.producers as u64,
+    ),
 ];
 
 const COUNTERS: &[(&str, &str, Value)] = &[

@@ -234,7 +234,10 @@ impl Broker {
         }
         let mut ops = Vec::new();
         self.lock().subscribe(conn, spec, &mut ops)?;
-        if !ops.iter().any(|op| matches!(op, WriteOp::DurableSave { .. })) {
+        if !ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::DurableSave { .. }))
+        {
             self.inner.store.push(ops);
             return Ok(None);
         }
@@ -480,6 +483,14 @@ impl Broker {
             out.push(m);
         }
         out
+    }
+
+    /// Counts `conn` as a producer of each destination.
+    pub fn note_producers<'a>(&self, conn: ConnId, dests: impl Iterator<Item = &'a Destination>) {
+        let mut st = self.lock();
+        for d in dests {
+            st.note_producer(conn, d);
+        }
     }
 
     /// Fails for a temporary destination whose connection is gone.

@@ -22,7 +22,7 @@ use super::{AckMode, BrokerError, SubscribeSpec, TEMP_PREFIX};
 use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::sync::Arc;
 
@@ -59,6 +59,8 @@ struct Queue {
     groups: HashMap<String, SubKey>,
     /// A temporary queue: the connection that owns it.
     owner: Option<ConnId>,
+    /// Connections that sent here and are still connected.
+    producers: HashSet<ConnId>,
 }
 
 #[derive(Default)]
@@ -67,6 +69,8 @@ struct Topic {
     stats: DestStats,
     /// A temporary topic: the connection that owns it.
     owner: Option<ConnId>,
+    /// Connections that sent here and are still connected.
+    producers: HashSet<ConnId>,
 }
 
 struct Subscription {
@@ -123,6 +127,8 @@ pub struct DestInfo {
     pub depth: usize,
     pub inflight: usize,
     pub consumers: usize,
+    /// Connections that sent to it and are still connected.
+    pub producers: usize,
     pub stats: DestStats,
 }
 
@@ -172,6 +178,12 @@ impl State {
         }
         self.conns.remove(&conn);
         self.client_ids.retain(|_, c| *c != conn);
+        for q in self.queues.values_mut() {
+            q.producers.remove(&conn);
+        }
+        for t in self.topics.values_mut() {
+            t.producers.remove(&conn);
+        }
         self.queues.retain(|_, q| q.owner != Some(conn));
         self.topics.retain(|_, t| t.owner != Some(conn));
     }
@@ -204,6 +216,18 @@ impl State {
             Some(o) if *o == conn => Ok(()),
             _ => Err(BrokerError::NotOwner(dest.to_string())),
         }
+    }
+
+    /// `conn` sends to `dest` (counted as one of its producers).
+    pub fn note_producer(&mut self, conn: ConnId, dest: &Destination) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let producers = match dest {
+            Destination::Queue(n) => &mut self.queues.entry(n.clone()).or_default().producers,
+            Destination::Topic(n) => &mut self.topics.entry(n.clone()).or_default().producers,
+        };
+        producers.insert(conn);
     }
 
     /// Fails for a temporary destination whose connection is gone.
@@ -457,6 +481,7 @@ impl State {
                     .map(|s| s.inflight.len())
                     .sum(),
                 consumers: q.consumers.len(),
+                producers: q.producers.len(),
                 stats: q.stats,
             })
             .chain(self.topics.iter().map(|(n, t)| DestInfo {
@@ -464,6 +489,7 @@ impl State {
                 depth: 0,
                 inflight: 0,
                 consumers: t.subscribers.len(),
+                producers: t.producers.len(),
                 stats: t.stats,
             }))
             .collect();

@@ -95,7 +95,10 @@ fn client_and_test_variables_do_not_stop_serve() {
         + include_str!("../cli/mod.rs")
         + include_str!("../cli/browse.rs");
     for v in super::CLIENT_ENV {
-        assert!(main.contains(&format!("\"{v}\"")), "{v} is not used by a command");
+        assert!(
+            main.contains(&format!("\"{v}\"")),
+            "{v} is not used by a command"
+        );
     }
 }
 

@@ -171,6 +171,8 @@ impl Handler {
             Command::Send => {
                 let tx = frame.header("transaction").map(str::to_string);
                 let messages = self.messages_from(frame, conn)?;
+                self.broker
+                    .note_producers(conn, messages.iter().map(|m| &m.destination));
                 for m in &messages {
                     self.authorize(Access::Write, &m.destination, conn)?;
                 }
