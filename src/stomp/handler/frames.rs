@@ -1,0 +1,268 @@
+//! What SEND and SUBSCRIBE frames ask for: destinations (composite,
+//! temporary), message fields and headers, producer sequences, schedules,
+//! and subscription options.
+
+use super::{required, Handler, PRODUCER_ID, PRODUCER_SEQ, PROTOCOL_HEADERS};
+use crate::broker::wildcard::is_pattern;
+use crate::broker::AckMode;
+use crate::broker::{first_due, BrokerError, ConnId, DurableName, SubscribeSpec, TEMP_PREFIX};
+use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
+use crate::selector::Selector;
+use crate::stomp::error::{protocol, SessionError};
+use crate::stomp::frame::{Frame, Version};
+use std::sync::Arc;
+
+impl Handler {
+    /// A destination as a client names it: `/queue/..`, `/topic/..`, or
+    /// `/temp-queue/NAME` / `/temp-topic/NAME`, which become this
+    /// connection's own `temp.<session>.NAME` (created on first use).
+    pub(super) fn resolve(&self, raw: &str, conn: ConnId) -> Result<Destination, SessionError> {
+        let temp = [("/temp-queue/", "/queue/"), ("/temp-topic/", "/topic/")]
+            .iter()
+            .find_map(|(from, to)| raw.strip_prefix(from).map(|name| (*to, name)));
+        let Some((kind, name)) = temp else {
+            let dest = Destination::parse(raw).map_err(BrokerError::from)?;
+            self.broker.check_temp(&dest)?;
+            return Ok(dest);
+        };
+        let full = format!(
+            "{kind}{TEMP_PREFIX}{}-{conn}.{name}",
+            self.config.session_prefix
+        );
+        let dest = Destination::parse(&full).map_err(BrokerError::from)?;
+        if name.is_empty() || is_pattern(name) {
+            return Err(protocol(format!(
+                "temporary destination '{raw}' needs a plain name"
+            )));
+        }
+        self.broker.create_temp(conn, &dest)?;
+        Ok(dest)
+    }
+
+    /// The messages of one SEND: one per destination of a composite
+    /// `destination` (`/queue/a,/topic/b`; a part without a leading `/`
+    /// has the kind of the first part, as in ActiveMQ), each with its own
+    /// id.
+    pub(super) fn messages_from(
+        &self,
+        frame: Frame,
+        conn: ConnId,
+    ) -> Result<Vec<Message>, SessionError> {
+        let raw = required(&frame, "destination")?.to_string();
+        let mut destinations = Vec::new();
+        let first = raw.trim_start();
+        let kind = first
+            .get(
+                ..first
+                    .get(1..)
+                    .and_then(|r| r.find('/'))
+                    .map_or(0, |i| i + 2),
+            )
+            .unwrap_or("");
+        for part in raw.split(',').map(str::trim) {
+            let full = if part.starts_with('/') {
+                part.to_string()
+            } else {
+                format!("{kind}{part}")
+            };
+            let dest = self.resolve(&full, conn)?;
+            if is_pattern(dest.name()) {
+                return Err(BrokerError::SendToPattern(dest.to_string()).into());
+            }
+            destinations.push(dest);
+        }
+        let mut frame = frame;
+        if let Some(reply_to) = frame.header("reply-to").map(str::to_string) {
+            if reply_to.starts_with("/temp-") {
+                let resolved = self.resolve(&reply_to, conn)?.to_string();
+                frame.set_header("reply-to", resolved);
+            }
+        }
+        let template = self.message_from(frame)?;
+        let mut out = Vec::with_capacity(destinations.len());
+        for (i, destination) in destinations.into_iter().enumerate() {
+            let mut m = template.clone();
+            if i > 0 {
+                m.id = self.broker.next_id();
+            }
+            if destination.name().starts_with(TEMP_PREFIX) {
+                m.persistent = false;
+            }
+            m.destination = destination;
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Everything of a SEND but its destination.
+    fn message_from(&self, frame: Frame) -> Result<Message, SessionError> {
+        let priority = match frame.header("priority") {
+            None => DEFAULT_PRIORITY,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= 9)
+                .ok_or_else(|| {
+                    protocol(format!(
+                        "priority must be a whole number from 0 to 9, got '{p}'"
+                    ))
+                })?,
+        };
+        let expires = match frame.header("expires") {
+            None => 0,
+            Some(e) => e
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|e| *e >= 0)
+                .ok_or_else(|| {
+                    protocol(format!(
+                        "expires must be epoch milliseconds (0 = never), got '{e}'"
+                    ))
+                })?,
+        };
+        let persistent = frame
+            .header("persistent")
+            .is_some_and(|p| p.eq_ignore_ascii_case("true"));
+        let producer = producer_of(&frame)?;
+        let scheduled = first_due(&frame.headers, crate::message::now_ms()).map_err(protocol)?;
+        let mut seen: Vec<&str> = Vec::new();
+        let headers = frame
+            .headers
+            .iter()
+            .filter(|(k, _)| !PROTOCOL_HEADERS.contains(&k.as_str()))
+            .filter(|(k, _)| {
+                // Repeated headers: the first occurrence wins.
+                let first = !seen.contains(&k.as_str());
+                seen.push(k);
+                first
+            })
+            .cloned()
+            .collect();
+        Ok(Message {
+            id: self.broker.next_id(),
+            destination: Destination::Queue(String::new()),
+            priority,
+            expires,
+            persistent,
+            headers,
+            body: frame.body,
+            redelivery_count: 0,
+            redelivered: false,
+            producer,
+            scheduled,
+        })
+    }
+
+    pub(super) fn subscribe_spec(
+        &self,
+        frame: &Frame,
+        version: Version,
+        conn: ConnId,
+    ) -> Result<SubscribeSpec, SessionError> {
+        let dest = required(frame, "destination")?;
+        let destination = self.resolve(dest, conn)?;
+        let id = match (frame.header("id"), version) {
+            (Some(id), _) => id.to_string(),
+            (None, Version::V1_0) => dest.to_string(),
+            (None, _) => required(frame, "id")?.to_string(),
+        };
+        let ack = match frame.header("ack").unwrap_or("auto") {
+            "auto" => AckMode::Auto,
+            "client" => AckMode::Client,
+            "client-individual" => AckMode::ClientIndividual,
+            other => {
+                return Err(protocol(format!(
+                    "ack must be auto, client or client-individual, got '{other}'"
+                )))
+            }
+        };
+        let prefetch = match frame.header("activemq.prefetchSize") {
+            None => self.config.default_prefetch,
+            Some(p) => p
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|p| *p >= 1)
+                .ok_or_else(|| {
+                    protocol(format!(
+                        "activemq.prefetchSize must be a whole number of at least 1, got '{p}'"
+                    ))
+                })?,
+        };
+        Ok(SubscribeSpec {
+            id,
+            destination,
+            ack,
+            prefetch,
+            selector: match frame.header("selector") {
+                None => None,
+                Some(text) => {
+                    let s = Selector::parse(text).map_err(|e| protocol(e.to_string()))?;
+                    (!s.is_match_all()).then_some(s)
+                }
+            },
+            exclusive: flag(frame, "activemq.exclusive")?,
+            browser: flag(frame, "browser")?,
+            durable: match durable_name(frame) {
+                None => None,
+                Some(name) => Some(DurableName {
+                    client_id: self.client_id()?,
+                    name: name.to_string(),
+                    created_after: 0,
+                }),
+            },
+        })
+    }
+}
+
+/// The producer id and sequence of a SEND, when it carries both.
+fn producer_of(frame: &Frame) -> Result<Option<ProducerSeq>, SessionError> {
+    let (id, seq) = match (frame.header(PRODUCER_ID), frame.header(PRODUCER_SEQ)) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(seq)) => (id, seq),
+        _ => {
+            return Err(protocol(format!(
+                "'{PRODUCER_ID}' and '{PRODUCER_SEQ}' go together: send both or neither"
+            )))
+        }
+    };
+    if id.is_empty() || id.chars().count() > MAX_PRODUCER_ID_CHARS {
+        return Err(protocol(format!(
+            "'{PRODUCER_ID}' must be 1 to {MAX_PRODUCER_ID_CHARS} characters"
+        )));
+    }
+    let seq = seq
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            protocol(format!(
+                "'{PRODUCER_SEQ}' must be a whole number of at least 1, got '{seq}'"
+            ))
+        })?;
+    Ok(Some(ProducerSeq {
+        id: Arc::from(id),
+        seq,
+    }))
+}
+
+/// The durable subscription a SUBSCRIBE or UNSUBSCRIBE names: ActiveMQ's
+/// `activemq.subscriptionName` (or `durable-subscription-name`).
+pub(super) fn durable_name(frame: &Frame) -> Option<&str> {
+    frame
+        .header("activemq.subscriptionName")
+        .or_else(|| frame.header("durable-subscription-name"))
+}
+
+/// A `true`/`false` header (absent = false).
+fn flag(frame: &Frame, name: &str) -> Result<bool, SessionError> {
+    match frame.header(name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(protocol(format!("{name} must be true or false, got '{v}'"))),
+    }
+}
