@@ -7,23 +7,25 @@ mod admin_ops;
 pub mod outbox;
 mod pending;
 mod producers;
+mod publish;
+mod scheduling;
 mod state;
 pub mod wildcard;
 
 pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use publish::VIRTUAL_TOPIC_PREFIX;
 pub use state::schedule;
 pub use state::{
     first_due, AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats,
     DurableRecord, JobView, SubView,
 };
 
-use crate::message::ProducerSeq;
 use crate::message::{Destination, DestinationError, Message};
 use crate::selector::Selector;
 use crate::store::{GroupCommit, Store, StoreError, WriteOp};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use producers::{Check, Producers};
+use producers::Producers;
 use state::State;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -256,72 +258,6 @@ impl Broker {
         ))
     }
 
-    /// Delivers every scheduled message that is due: copies are routed
-    /// once their rows (and the jobs' updates) are committed.
-    pub async fn fire_due(&self) {
-        let now = crate::message::now_ms();
-        let mut ops = Vec::new();
-        let copies = {
-            let mut st = self.lock();
-            st.take_due(now, || self.next_id(), &mut ops)
-        };
-        if copies.is_empty() {
-            return;
-        }
-        let broker = self.clone();
-        self.inner
-            .store
-            .submit(
-                ops,
-                Box::new(move |result| match result {
-                    Ok(()) => broker.route(copies),
-                    // The jobs' rows are unchanged: after the failover that
-                    // follows, the new master fires them again.
-                    Err(e) => tracing::warn!(error = %e, "scheduled deliveries not committed"),
-                }),
-            )
-            .await;
-    }
-
-    /// Waits until the next scheduled message is due (at most `max`), or
-    /// until something new was scheduled.
-    pub async fn wait_for_due(&self, max: std::time::Duration) {
-        let now = crate::message::now_ms();
-        let wait = match self.lock().next_due() {
-            Some(at) => std::time::Duration::from_millis(at.saturating_sub(now).max(0) as u64),
-            None => max,
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait.min(max)) => {}
-            _ = self.inner.scheduled.notified() => {}
-        }
-    }
-
-    /// Waiting scheduled messages.
-    pub fn scheduled_jobs(&self) -> Vec<JobView> {
-        self.lock().scheduled_jobs()
-    }
-
-    /// Cancels a scheduled message (committed before this returns).
-    pub async fn cancel_scheduled(&self, id: i64) -> Result<bool, BrokerError> {
-        let mut ops = Vec::new();
-        if !self.lock().cancel_scheduled(id, &mut ops) {
-            return Ok(false);
-        }
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .store
-            .submit(
-                ops,
-                Box::new(move |r| {
-                    let _ = tx.send(r.map_err(BrokerError::from));
-                }),
-            )
-            .await;
-        rx.await.unwrap_or(Err(BrokerError::ShuttingDown))?;
-        Ok(true)
-    }
-
     /// Reserves a `client-id` for a connection.
     pub fn claim_client_id(&self, conn: ConnId, client_id: &str) -> Result<(), BrokerError> {
         self.lock().claim_client_id(conn, client_id)
@@ -366,125 +302,6 @@ impl Broker {
         r
     }
 
-    /// Publishes messages atomically: persistent queue messages are stored
-    /// in one transaction, and nothing is routed before that commit.
-    /// Waits while the writer's queue is full; the returned future resolves
-    /// after the commit.
-    ///
-    /// With `after_earlier`, messages that need no commit still wait for the
-    /// writer, so they are routed after this producer's earlier persistent
-    /// messages and per-producer order holds.
-    pub async fn publish(
-        &self,
-        messages: Vec<Message>,
-        after_earlier: bool,
-    ) -> Result<Option<Confirm>, BrokerError> {
-        self.apply(0, messages, Vec::new(), after_earlier).await
-    }
-
-    /// Applies a transaction's sends and acknowledgements together.
-    pub async fn commit_tx(
-        &self,
-        conn: ConnId,
-        messages: Vec<Message>,
-        acks: Vec<AckRequest>,
-    ) -> Result<Option<Confirm>, BrokerError> {
-        self.apply(conn, messages, acks, true).await
-    }
-
-    async fn apply(
-        &self,
-        conn: ConnId,
-        messages: Vec<Message>,
-        acks: Vec<AckRequest>,
-        after_earlier: bool,
-    ) -> Result<Option<Confirm>, BrokerError> {
-        let mut ops: Vec<WriteOp> = Vec::new();
-        if !acks.is_empty() {
-            let mut st = self.lock();
-            st.check_acks(conn, &acks)?;
-            for a in &acks {
-                // Checked above; a miss now means an earlier cumulative ACK
-                // of this transaction already covered the message.
-                let covered = st.acknowledge(
-                    conn,
-                    a.subscription.as_deref(),
-                    a.message_id,
-                    a.kind,
-                    &mut ops,
-                );
-                if let Err(e) = covered {
-                    tracing::debug!(error = %e, "acknowledgement already covered");
-                }
-            }
-        }
-        let Deduplicated {
-            messages,
-            marks,
-            originals,
-        } = self.deduplicate(messages);
-        let messages = self.virtual_topic_copies(messages);
-        let now = crate::message::now_ms();
-        let stored: Vec<WriteOp> = {
-            let st = self.lock();
-            messages
-                .iter()
-                .filter(|m| m.persistent && !m.is_expired(now))
-                .filter(|m| match &m.destination {
-                    Destination::Queue(_) => true,
-                    Destination::Topic(t) => m.scheduled != 0 || st.has_durables(t),
-                })
-                .map(|m| WriteOp::Insert(m.clone()))
-                .collect()
-        };
-        ops.extend(stored);
-        ops.extend(marks.iter().cloned().map(WriteOp::Producer));
-        if ops.is_empty() && !after_earlier {
-            self.route(messages);
-            return Ok(wait_all(None, originals));
-        }
-        let (tx, rx) = oneshot::channel();
-        let broker = self.clone();
-        self.inner
-            .store
-            .submit(
-                ops,
-                Box::new(move |result| {
-                    let result = result.map_err(BrokerError::from);
-                    if result.is_ok() {
-                        broker.route(messages);
-                    }
-                    broker.producers().finished(&marks, &result);
-                    let _ = tx.send(result);
-                }),
-            )
-            .await;
-        Ok(wait_all(Some(rx), originals))
-    }
-
-    /// A message sent to a virtual topic `VirtualTopic.X` also goes, as a
-    /// copy with its own id, to every queue `Consumer.<name>.VirtualTopic.X`
-    /// that exists, so each consumer group load-balances the topic.
-    fn virtual_topic_copies(&self, messages: Vec<Message>) -> Vec<Message> {
-        if !messages.iter().any(is_virtual_topic) {
-            return messages;
-        }
-        let mut out = Vec::with_capacity(messages.len());
-        let st = self.lock();
-        for m in messages {
-            if is_virtual_topic(&m) {
-                for q in st.virtual_topic_queues(m.destination.name()) {
-                    let mut copy = m.clone();
-                    copy.id = self.next_id();
-                    copy.destination = Destination::Queue(q);
-                    out.push(copy);
-                }
-            }
-            out.push(m);
-        }
-        out
-    }
-
     /// Counts `conn` as a producer of each destination.
     pub fn note_producers<'a>(&self, conn: ConnId, dests: impl Iterator<Item = &'a Destination>) {
         let mut st = self.lock();
@@ -501,65 +318,6 @@ impl Broker {
     /// Creates a temporary destination owned by `conn`.
     pub fn create_temp(&self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
         self.lock().create_temp(conn, dest)
-    }
-
-    fn producers(&self) -> MutexGuard<'_, Producers> {
-        self.inner
-            .producers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Drops persistent sends this master already has from the same
-    /// producer (a client resending after a failover).
-    fn deduplicate(&self, messages: Vec<Message>) -> Deduplicated {
-        let mut out = Deduplicated {
-            messages: Vec::with_capacity(messages.len()),
-            marks: Vec::new(),
-            originals: Vec::new(),
-        };
-        if messages.iter().all(|m| m.producer.is_none()) {
-            out.messages = messages;
-            return out;
-        }
-        let mut producers = self.producers();
-        let now = crate::message::now_ms();
-        // Copies of one send (composite destinations) share a sequence and
-        // share its fate.
-        let mut last: Option<(ProducerSeq, bool)> = None;
-        for m in messages {
-            let Some(p) = m.producer.as_ref().filter(|_| m.persistent) else {
-                out.messages.push(m);
-                continue;
-            };
-            if let Some((seen, keep)) = &last {
-                if seen == p {
-                    if *keep {
-                        out.messages.push(m);
-                    }
-                    continue;
-                }
-            }
-            let keep = match producers.check(p, now) {
-                Check::New => {
-                    out.marks.push(p.clone());
-                    true
-                }
-                Check::Duplicate => {
-                    tracing::debug!(producer = %p.id, seq = p.seq, "dropped a resent duplicate");
-                    false
-                }
-                Check::InFlight(original) => {
-                    out.originals.push(original);
-                    false
-                }
-            };
-            last = Some((p.clone(), keep));
-            if keep {
-                out.messages.push(m);
-            }
-        }
-        out
     }
 
     fn route(&self, messages: Vec<Message>) {
@@ -638,13 +396,6 @@ impl Broker {
 /// connection, deleted with it, never persisted.
 pub const TEMP_PREFIX: &str = "temp.";
 
-/// Topics with this prefix are virtual topics.
-pub const VIRTUAL_TOPIC_PREFIX: &str = "VirtualTopic.";
-
-fn is_virtual_topic(m: &Message) -> bool {
-    !m.destination.is_queue() && m.destination.name().starts_with(VIRTUAL_TOPIC_PREFIX)
-}
-
 /// How often idle producers are looked for.
 const PRODUCER_SWEEP_MS: i64 = 60_000;
 
@@ -684,34 +435,6 @@ async fn load_durables(store: &Arc<dyn Store>) -> Result<Vec<DurableRecord>, Sto
         }
     }
     Ok(out)
-}
-
-/// Sends left after duplicate detection.
-struct Deduplicated {
-    messages: Vec<Message>,
-    /// Producer sequences to record with the messages.
-    marks: Vec<ProducerSeq>,
-    /// Outcomes of originals still committing, for resends dropped.
-    originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,
-}
-
-/// Confirms once the commit (if any) and every original resolved.
-fn wait_all(
-    commit: Option<oneshot::Receiver<Result<(), BrokerError>>>,
-    originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,
-) -> Option<Confirm> {
-    if commit.is_none() && originals.is_empty() {
-        return None;
-    }
-    Some(
-        async move {
-            for rx in commit.into_iter().chain(originals) {
-                rx.await.unwrap_or(Err(BrokerError::ShuttingDown))?;
-            }
-            Ok(())
-        }
-        .boxed(),
-    )
 }
 
 fn clock_micros() -> i64 {

@@ -1,0 +1,225 @@
+//! The publish path: duplicate detection, virtual-topic copies, the
+//! rows to store, and routing once they are committed.
+
+use super::producers::{Check, Producers};
+use super::{AckRequest, Broker, BrokerError, Confirm, ConnId};
+use crate::message::{Destination, Message, ProducerSeq};
+use crate::store::WriteOp;
+use futures::FutureExt;
+use std::sync::MutexGuard;
+use tokio::sync::oneshot;
+
+impl Broker {
+    /// Publishes messages atomically: persistent queue messages are stored
+    /// in one transaction, and nothing is routed before that commit.
+    /// Waits while the writer's queue is full; the returned future resolves
+    /// after the commit.
+    ///
+    /// With `after_earlier`, messages that need no commit still wait for the
+    /// writer, so they are routed after this producer's earlier persistent
+    /// messages and per-producer order holds.
+    pub async fn publish(
+        &self,
+        messages: Vec<Message>,
+        after_earlier: bool,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        self.apply(0, messages, Vec::new(), after_earlier).await
+    }
+
+    /// Applies a transaction's sends and acknowledgements together.
+    pub async fn commit_tx(
+        &self,
+        conn: ConnId,
+        messages: Vec<Message>,
+        acks: Vec<AckRequest>,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        self.apply(conn, messages, acks, true).await
+    }
+
+    pub(super) async fn apply(
+        &self,
+        conn: ConnId,
+        messages: Vec<Message>,
+        acks: Vec<AckRequest>,
+        after_earlier: bool,
+    ) -> Result<Option<Confirm>, BrokerError> {
+        let mut ops: Vec<WriteOp> = Vec::new();
+        if !acks.is_empty() {
+            let mut st = self.lock();
+            st.check_acks(conn, &acks)?;
+            for a in &acks {
+                // Checked above; a miss now means an earlier cumulative ACK
+                // of this transaction already covered the message.
+                let covered = st.acknowledge(
+                    conn,
+                    a.subscription.as_deref(),
+                    a.message_id,
+                    a.kind,
+                    &mut ops,
+                );
+                if let Err(e) = covered {
+                    tracing::debug!(error = %e, "acknowledgement already covered");
+                }
+            }
+        }
+        let Deduplicated {
+            messages,
+            marks,
+            originals,
+        } = self.deduplicate(messages);
+        let messages = self.virtual_topic_copies(messages);
+        let now = crate::message::now_ms();
+        let stored: Vec<WriteOp> = {
+            let st = self.lock();
+            messages
+                .iter()
+                .filter(|m| m.persistent && !m.is_expired(now))
+                .filter(|m| match &m.destination {
+                    Destination::Queue(_) => true,
+                    Destination::Topic(t) => m.scheduled != 0 || st.has_durables(t),
+                })
+                .map(|m| WriteOp::Insert(m.clone()))
+                .collect()
+        };
+        ops.extend(stored);
+        ops.extend(marks.iter().cloned().map(WriteOp::Producer));
+        if ops.is_empty() && !after_earlier {
+            self.route(messages);
+            return Ok(wait_all(None, originals));
+        }
+        let (tx, rx) = oneshot::channel();
+        let broker = self.clone();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |result| {
+                    let result = result.map_err(BrokerError::from);
+                    if result.is_ok() {
+                        broker.route(messages);
+                    }
+                    broker.producers().finished(&marks, &result);
+                    let _ = tx.send(result);
+                }),
+            )
+            .await;
+        Ok(wait_all(Some(rx), originals))
+    }
+
+    /// A message sent to a virtual topic `VirtualTopic.X` also goes, as a
+    /// copy with its own id, to every queue `Consumer.<name>.VirtualTopic.X`
+    /// that exists, so each consumer group load-balances the topic.
+    fn virtual_topic_copies(&self, messages: Vec<Message>) -> Vec<Message> {
+        if !messages.iter().any(is_virtual_topic) {
+            return messages;
+        }
+        let mut out = Vec::with_capacity(messages.len());
+        let st = self.lock();
+        for m in messages {
+            if is_virtual_topic(&m) {
+                for q in st.virtual_topic_queues(m.destination.name()) {
+                    let mut copy = m.clone();
+                    copy.id = self.next_id();
+                    copy.destination = Destination::Queue(q);
+                    out.push(copy);
+                }
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    pub(super) fn producers(&self) -> MutexGuard<'_, Producers> {
+        self.inner
+            .producers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Drops persistent sends this master already has from the same
+    /// producer (a client resending after a failover).
+    fn deduplicate(&self, messages: Vec<Message>) -> Deduplicated {
+        let mut out = Deduplicated {
+            messages: Vec::with_capacity(messages.len()),
+            marks: Vec::new(),
+            originals: Vec::new(),
+        };
+        if messages.iter().all(|m| m.producer.is_none()) {
+            out.messages = messages;
+            return out;
+        }
+        let mut producers = self.producers();
+        let now = crate::message::now_ms();
+        // Copies of one send (composite destinations) share a sequence and
+        // share its fate.
+        let mut last: Option<(ProducerSeq, bool)> = None;
+        for m in messages {
+            let Some(p) = m.producer.as_ref().filter(|_| m.persistent) else {
+                out.messages.push(m);
+                continue;
+            };
+            if let Some((seen, keep)) = &last {
+                if seen == p {
+                    if *keep {
+                        out.messages.push(m);
+                    }
+                    continue;
+                }
+            }
+            let keep = match producers.check(p, now) {
+                Check::New => {
+                    out.marks.push(p.clone());
+                    true
+                }
+                Check::Duplicate => {
+                    tracing::debug!(producer = %p.id, seq = p.seq, "dropped a resent duplicate");
+                    false
+                }
+                Check::InFlight(original) => {
+                    out.originals.push(original);
+                    false
+                }
+            };
+            last = Some((p.clone(), keep));
+            if keep {
+                out.messages.push(m);
+            }
+        }
+        out
+    }
+}
+
+/// Topics with this prefix are virtual topics.
+pub const VIRTUAL_TOPIC_PREFIX: &str = "VirtualTopic.";
+
+fn is_virtual_topic(m: &Message) -> bool {
+    !m.destination.is_queue() && m.destination.name().starts_with(VIRTUAL_TOPIC_PREFIX)
+}
+
+/// Sends left after duplicate detection.
+struct Deduplicated {
+    messages: Vec<Message>,
+    /// Producer sequences to record with the messages.
+    marks: Vec<ProducerSeq>,
+    /// Outcomes of originals still committing, for resends dropped.
+    originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,
+}
+
+/// Confirms once the commit (if any) and every original resolved.
+fn wait_all(
+    commit: Option<oneshot::Receiver<Result<(), BrokerError>>>,
+    originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,
+) -> Option<Confirm> {
+    if commit.is_none() && originals.is_empty() {
+        return None;
+    }
+    Some(
+        async move {
+            for rx in commit.into_iter().chain(originals) {
+                rx.await.unwrap_or(Err(BrokerError::ShuttingDown))?;
+            }
+            Ok(())
+        }
+        .boxed(),
+    )
+}

@@ -1,0 +1,73 @@
+//! The facade of scheduled delivery: firing due jobs after their commit,
+//! waiting for the next one, listing and cancelling them.
+
+use super::{Broker, BrokerError, JobView};
+use tokio::sync::oneshot;
+
+impl Broker {
+    /// Delivers every scheduled message that is due: copies are routed
+    /// once their rows (and the jobs' updates) are committed.
+    pub async fn fire_due(&self) {
+        let now = crate::message::now_ms();
+        let mut ops = Vec::new();
+        let copies = {
+            let mut st = self.lock();
+            st.take_due(now, || self.next_id(), &mut ops)
+        };
+        if copies.is_empty() {
+            return;
+        }
+        let broker = self.clone();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |result| match result {
+                    Ok(()) => broker.route(copies),
+                    // The jobs' rows are unchanged: after the failover that
+                    // follows, the new master fires them again.
+                    Err(e) => tracing::warn!(error = %e, "scheduled deliveries not committed"),
+                }),
+            )
+            .await;
+    }
+
+    /// Waits until the next scheduled message is due (at most `max`), or
+    /// until something new was scheduled.
+    pub async fn wait_for_due(&self, max: std::time::Duration) {
+        let now = crate::message::now_ms();
+        let wait = match self.lock().next_due() {
+            Some(at) => std::time::Duration::from_millis(at.saturating_sub(now).max(0) as u64),
+            None => max,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.min(max)) => {}
+            _ = self.inner.scheduled.notified() => {}
+        }
+    }
+
+    /// Waiting scheduled messages.
+    pub fn scheduled_jobs(&self) -> Vec<JobView> {
+        self.lock().scheduled_jobs()
+    }
+
+    /// Cancels a scheduled message (committed before this returns).
+    pub async fn cancel_scheduled(&self, id: i64) -> Result<bool, BrokerError> {
+        let mut ops = Vec::new();
+        if !self.lock().cancel_scheduled(id, &mut ops) {
+            return Ok(false);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |r| {
+                    let _ = tx.send(r.map_err(BrokerError::from));
+                }),
+            )
+            .await;
+        rx.await.unwrap_or(Err(BrokerError::ShuttingDown))?;
+        Ok(true)
+    }
+}
