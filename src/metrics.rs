@@ -24,6 +24,7 @@ pub struct Metrics {
     pub batch_ops: Histogram,
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
+    pub store_cancelled: Counter,
     /// Set by the admin server on each scrape.
     pub role_master: Gauge,
     pub epoch: Gauge,
@@ -42,6 +43,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     batch_ops: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
     commit_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 16)),
     commit_failures: Counter::default(),
+    store_cancelled: Counter::default(),
     role_master: Gauge::default(),
     epoch: Gauge::default(),
     uptime_seconds: Gauge::default(),
@@ -60,6 +62,12 @@ pub fn commit(ops: usize, took: Duration, ok: bool) {
     if !ok {
         m.commit_failures.inc();
     }
+}
+
+/// Records messages whose insert and delete met in one batch, so neither
+/// reached the database.
+pub fn cancelled(messages: usize) {
+    get().store_cancelled.inc_by(messages as u64);
 }
 
 /// A registry holding the process metrics (names prefixed `baton_`).
@@ -140,6 +148,11 @@ pub fn registry() -> Registry {
         "store_commit_failures",
         "group commits that failed",
         m.commit_failures.clone(),
+    );
+    r.register(
+        "store_cancelled_messages",
+        "persistent messages acknowledged before their insert was committed: insert and delete cancelled out in one batch",
+        m.store_cancelled.clone(),
     );
     r
 }

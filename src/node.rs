@@ -283,6 +283,7 @@ async fn serve_term(
         term.clone(),
         config.database.write_queue,
         config.database.max_batch,
+        config.broker.dispatch_before_commit,
     );
     let core = CoreConfig {
         max_redeliveries: config.broker.max_redeliveries,

@@ -8,6 +8,7 @@ use super::{invalid, ConfigError};
 pub enum Kind {
     Str,
     Int,
+    Bool,
 }
 
 /// One configuration key.
@@ -195,6 +196,11 @@ pub const KEYS: &[Key] = &[
         help: "how long an idle producer's last sequence is kept for duplicate detection [default: 168]",
     },
     Key {
+        name: "broker.dispatch_before_commit",
+        kind: Kind::Bool,
+        help: "deliver persistent queue messages while their insert waits for the commit; an ACK before the insert cancels both (may redeliver after a failed commit) [default: false]",
+    },
+    Key {
         name: "election.mode",
         kind: Kind::Str,
         help: "auto, session or lease; auto = session on PostgreSQL/MySQL, lease on SQLite [default: auto]",
@@ -243,6 +249,14 @@ impl Key {
                         format!("{source} must be a whole number, got '{raw}'"),
                     )
                 }),
+            Kind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Ok(toml::Value::Boolean(true)),
+                "false" | "no" | "off" | "0" => Ok(toml::Value::Boolean(false)),
+                _ => Err(invalid(
+                    self.name,
+                    format!("{source} must be true or false, got '{raw}'"),
+                )),
+            },
         }
     }
 }

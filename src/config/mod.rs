@@ -274,6 +274,12 @@ pub struct BrokerConfig {
     /// kept for duplicate detection (a resend after a failover comes within
     /// seconds; a week is generous).
     pub producer_retention_hours: u64,
+    /// Hand persistent queue messages to consumers while their insert
+    /// waits for the group commit (ActiveMQ's concurrentStoreAndDispatch):
+    /// a message acknowledged before its insert is taken never reaches the
+    /// database. Off by default: a message delivered whose commit then
+    /// fails (database outage, failover) may be delivered again.
+    pub dispatch_before_commit: bool,
 }
 
 impl Default for BrokerConfig {
@@ -284,6 +290,7 @@ impl Default for BrokerConfig {
             topic_pending_limit: 10_000,
             expiry_check_ms: 1000,
             producer_retention_hours: 168,
+            dispatch_before_commit: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Persistence: the `Store` interface every backend implements, the
 //! group-commit writer in front of it, and the backend chosen by URL.
 
+mod cancel;
 pub mod inspect;
 mod migrate;
 mod mysql;
