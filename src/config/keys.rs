@@ -86,6 +86,11 @@ pub const KEYS: &[Key] = &[
         help: "longest one statement may run [default: 5000]",
     },
     Key {
+        name: "database.vacuum_interval_ms",
+        kind: Kind::Int,
+        help: "PostgreSQL: the master runs VACUUM on the message table this often, 0 = only autovacuum [default: 10000]",
+    },
+    Key {
         name: "stomp.listen",
         kind: Kind::Str,
         help: "STOMP address [default: 127.0.0.1:61613]",

@@ -161,6 +161,9 @@ pub struct DatabaseConfig {
     /// Longest a single statement may run (server-side where the database
     /// supports it).
     pub statement_timeout_ms: u64,
+    /// PostgreSQL: the master vacuums the message table this often (0 =
+    /// leave it to autovacuum), so queue churn does not bloat it.
+    pub vacuum_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -184,6 +187,7 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             connect_timeout_ms: 5000,
             statement_timeout_ms: 5000,
+            vacuum_interval_ms: 10_000,
         }
     }
 }

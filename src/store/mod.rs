@@ -188,6 +188,14 @@ pub trait Store: Send + Sync + 'static {
     fn inspect(&self) -> Option<&dyn inspect::Inspect> {
         None
     }
+
+    /// Reclaims the space of deleted messages where the database does not
+    /// do it soon enough by itself (PostgreSQL: `VACUUM` of the message
+    /// table, which autovacuum visits at most once per `autovacuum_naptime`).
+    /// `false` when the backend needs nothing.
+    async fn vacuum(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// A database session lock (`pg_advisory_lock`, `GET_LOCK`) held on a
