@@ -408,10 +408,6 @@ pub async fn assert_single_master(db: &Db, nodes: &[Node], m: usize) {
     assert_eq!(nodes[m].role(), Role::Master, "node {}", nodes[m].name);
     let c = connect(&nodes[m]).await;
     drop(c);
-    let epoch = *nodes[m]
-        .master_epochs()
-        .last()
-        .unwrap_or_else(|| panic!("{} did not log its promotion", nodes[m].name));
     for (i, n) in nodes.iter().enumerate() {
         if i == m || n.child.is_none() {
             continue;
@@ -436,7 +432,18 @@ pub async fn assert_single_master(db: &Db, nodes: &[Node], m: usize) {
     }
     let row = db.lock_row().await;
     assert_eq!(row.holder.as_deref(), Some(nodes[m].name.as_str()));
-    assert_eq!(row.epoch, epoch, "lock row epoch vs the master's log");
+    // The log is read by another thread: the promotion line may trail the
+    // port being served by a moment.
+    let deadline = Instant::now() + GUARD;
+    while nodes[m].master_epochs().last() != Some(&row.epoch) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        nodes[m].master_epochs().last(),
+        Some(&row.epoch),
+        "the lock row's epoch vs the last promotion {} logged",
+        nodes[m].name
+    );
 }
 
 // ------------------------------------------------------------ clients
