@@ -13,7 +13,7 @@ use crate::election::{Election, TermEnd};
 use crate::stomp::auth::StompAuth;
 use crate::stomp::server::Stop;
 use crate::stomp::{self, frame::Limits, SessionConfig};
-use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term};
+use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term, WriterConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -278,12 +278,20 @@ async fn serve_term(
         ),
     };
     let fenced = term.fenced.clone();
+    let pipeline = match Backend::of(&config.database.url) {
+        // One writer at a time: a second transaction would only wait.
+        Some(Backend::Sqlite) | None => 1,
+        Some(_) => config.database.pipeline,
+    };
     let (writer, writer_task) = GroupCommit::start(
         store.clone(),
         term.clone(),
-        config.database.write_queue,
-        config.database.max_batch,
-        config.broker.dispatch_before_commit,
+        WriterConfig {
+            capacity: config.database.write_queue,
+            max_batch_ops: config.database.max_batch,
+            pipeline,
+            track_inserts: config.broker.dispatch_before_commit,
+        },
     );
     let core = CoreConfig {
         max_redeliveries: config.broker.max_redeliveries,

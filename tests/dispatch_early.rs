@@ -4,8 +4,10 @@
 //!
 //! To hold the writer at a known point without timing, the test locks the
 //! message table from its own session (`LOCK TABLE ... EXCLUSIVE MODE`):
-//! the batch in flight blocks on it, later inserts queue behind it, and
-//! the test sees the writer waiting in `pg_stat_activity`.
+//! the batches in flight block on it (as many as `database.pipeline`
+//! allows, which also shows they run at once), later inserts queue behind
+//! them, and the test sees the writer's sessions waiting in
+//! `pg_stat_activity`.
 
 mod common;
 
@@ -17,14 +19,19 @@ use sqlx::{Connection, PgConnection};
 
 const QUEUE: &str = "/queue/early";
 
-fn node(early: bool) -> Settings {
+fn node(early: bool, pipeline: usize) -> Settings {
     let mut s = Settings::fast(None);
     s.extra = vec![
         "--broker-dispatch-before-commit".into(),
         early.to_string(),
+        "--database-pipeline".into(),
+        pipeline.to_string(),
         // The locked table holds a commit for as long as the test needs.
         "--database-statement-timeout-ms".into(),
         "60000".into(),
+        // No VACUUM queueing for the lock beside the writer.
+        "--database-vacuum-interval-ms".into(),
+        "0".into(),
     ];
     s
 }
@@ -39,9 +46,9 @@ async fn lock_messages(db: &Db) -> PgConnection {
     c
 }
 
-/// Waits until one of the node's sessions waits for the table lock: the
-/// batch carrying the first insert is in flight and blocked.
-async fn writer_blocked(db: &Db) {
+/// Waits until `batches` of the node's sessions wait for the table lock:
+/// that many batches are in flight and blocked.
+async fn writer_blocked(db: &Db, batches: i64) {
     let mut c = PgConnection::connect(&db.url()).await.expect("connect");
     guard("the writer waits for the table lock", async {
         loop {
@@ -52,7 +59,11 @@ async fn writer_blocked(db: &Db) {
             .fetch_one(&mut c)
             .await
             .expect("pg_stat_activity");
-            if waiting > 0 {
+            if waiting >= batches {
+                assert_eq!(
+                    waiting, batches,
+                    "more batches in flight than the pipeline allows"
+                );
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -93,37 +104,45 @@ fn cancelled(n: &Node) -> f64 {
         .unwrap_or_else(|| panic!("no baton_store_cancelled_messages_total in:\n{text}"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_ack_before_the_insert_is_written_cancels_both() {
+/// With `pipeline` batches blocked in flight, one more message is
+/// delivered, acknowledged, and cancelled out with its insert.
+async fn ack_before_insert_cancels_both(pipeline: usize) {
     let db = Db::postgres();
-    let nodes = cluster::start_cluster(&db, &node(true), &["a"]).await;
+    let nodes = cluster::start_cluster(&db, &node(true, pipeline), &["a"]).await;
     let n = &nodes[0];
     let mut c = cluster::connect(n).await;
     subscribe(&mut c, QUEUE, "s", "client-individual", &[]).await;
 
     let mut locker = lock_messages(&db).await;
-    let first = send_in_background(n, "first");
-    // Delivered although its insert cannot commit yet.
-    let m1 = next(&mut c).await;
-    assert_eq!(body(&m1), "first");
-    writer_blocked(&db).await;
-    ack_applied(&mut c, &m1).await;
-    // Queued behind the blocked batch, delivered, acknowledged: its insert
-    // and delete now wait together.
-    let second = send_in_background(n, "second");
-    let m2 = next(&mut c).await;
-    assert_eq!(body(&m2), "second");
-    ack_applied(&mut c, &m2).await;
+    let mut senders = Vec::new();
+    for (i, body_text) in ["first", "second", "third"]
+        .into_iter()
+        .enumerate()
+        .take(pipeline + 1)
+    {
+        senders.push((body_text, send_in_background(n, body_text)));
+        // Delivered although its insert cannot commit yet.
+        let m = next(&mut c).await;
+        assert_eq!(body(&m), body_text);
+        if i < pipeline {
+            // Its batch is in flight and blocked.
+            writer_blocked(&db, i as i64 + 1).await;
+        }
+        ack_applied(&mut c, &m).await;
+    }
+    // The last one queued behind the blocked batches, was delivered and
+    // acknowledged: its insert and delete now wait together.
     assert!(
-        !first.is_finished() && !second.is_finished(),
+        senders.iter().all(|(_, t)| !t.is_finished()),
         "no RECEIPT before the commit"
     );
+    writer_blocked(&db, pipeline as i64).await;
 
     sqlx::query("COMMIT")
         .execute(&mut locker)
         .await
         .expect("unlock");
-    for (name, task) in [("first", first), ("second", second)] {
+    for (name, task) in senders {
         guard("RECEIPT", task)
             .await
             .expect("sender task")
@@ -132,24 +151,34 @@ async fn an_ack_before_the_insert_is_written_cancels_both() {
     assert_eq!(
         cancelled(n),
         1.0,
-        "the second message never reached the table"
+        "the last message never reached the table"
     );
     nothing_arrives(&mut c).await;
-    assert!(db.stored_bodies().await.is_empty(), "both acknowledged");
+    assert!(db.stored_bodies().await.is_empty(), "all acknowledged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ack_before_the_insert_is_written_cancels_both() {
+    ack_before_insert_cancels_both(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_two_batches_in_flight_the_third_cancels() {
+    ack_before_insert_cancels_both(2).await;
 }
 
 /// The default: nothing is routed before its commit, so nothing cancels.
 #[tokio::test(flavor = "multi_thread")]
 async fn by_default_a_message_waits_for_its_commit() {
     let db = Db::postgres();
-    let nodes = cluster::start_cluster(&db, &node(false), &["a"]).await;
+    let nodes = cluster::start_cluster(&db, &node(false, 2), &["a"]).await;
     let n = &nodes[0];
     let mut c = cluster::connect(n).await;
     subscribe(&mut c, QUEUE, "s", "client-individual", &[]).await;
 
     let mut locker = lock_messages(&db).await;
     let first = send_in_background(n, "first");
-    writer_blocked(&db).await;
+    writer_blocked(&db, 1).await;
     nothing_arrives(&mut c).await;
     sqlx::query("COMMIT")
         .execute(&mut locker)
@@ -170,14 +199,14 @@ async fn by_default_a_message_waits_for_its_commit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_commit_takes_back_a_waiting_message() {
     let db = Db::postgres();
-    let mut settings = node(true);
-    settings.extra[3] = "1000".into();
+    let mut settings = node(true, 2);
+    settings.extra[5] = "1000".into();
     let nodes = cluster::start_cluster(&db, &settings, &["a"]).await;
     let n = &nodes[0];
 
     let mut locker = lock_messages(&db).await;
     let lost = send_in_background(n, "refused");
-    writer_blocked(&db).await;
+    writer_blocked(&db, 1).await;
     let err = guard("ERROR after the statement timeout", lost)
         .await
         .expect("sender task")

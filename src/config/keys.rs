@@ -66,6 +66,11 @@ pub const KEYS: &[Key] = &[
         help: "most operations per group commit [default: 2000]",
     },
     Key {
+        name: "database.pipeline",
+        kind: Kind::Int,
+        help: "group commits in flight at once, each on its own connection; waiters complete in order (PostgreSQL, MySQL; SQLite always 1) [default: 2]",
+    },
+    Key {
         name: "database.sqlite_synchronous",
         kind: Kind::Str,
         help: "SQLite: full (fsync per commit) or normal (survives crashes, not power loss) [default: full]",

@@ -161,6 +161,8 @@ pub struct DatabaseConfig {
     /// Longest a single statement may run (server-side where the database
     /// supports it).
     pub statement_timeout_ms: u64,
+    /// Group commits in flight at once (PostgreSQL, MySQL; SQLite: 1).
+    pub pipeline: usize,
     /// PostgreSQL: the master vacuums the message table this often (0 =
     /// leave it to autovacuum), so queue churn does not bloat it.
     pub vacuum_interval_ms: u64,
@@ -187,6 +189,7 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             connect_timeout_ms: 5000,
             statement_timeout_ms: 5000,
+            pipeline: 2,
             vacuum_interval_ms: 10_000,
         }
     }
@@ -451,6 +454,7 @@ impl Config {
         let positive = [
             ("database.write_queue", self.database.write_queue),
             ("database.max_batch", self.database.max_batch),
+            ("database.pipeline", self.database.pipeline),
             ("database.pool_size", self.database.pool_size as usize),
             (
                 "database.connect_timeout_ms",
@@ -486,6 +490,17 @@ impl Config {
         }
         if self.stomp.max_header_bytes < 64 {
             return Err(invalid("stomp.max_header_bytes", "must be at least 64"));
+        }
+        if Backend::of(url) != Some(Backend::Sqlite)
+            && self.database.pipeline >= self.database.pool_size as usize
+        {
+            return Err(invalid(
+                "database.pipeline",
+                format!(
+                    "must be less than database.pool_size ({}): the lease renewal and admin queries need a connection too",
+                    self.database.pool_size
+                ),
+            ));
         }
         let e = &self.election;
         if Backend::of(url) == Some(Backend::Sqlite) && e.mode == ElectionMode::Session {

@@ -61,46 +61,57 @@ pub(super) fn cancel_out(ops: &mut Vec<WriteOp>, ends: &mut [usize]) -> usize {
     cancelled.len()
 }
 
-/// Ids of inserts submitted to the writer and not yet taken into a batch.
-/// A delete of such a message must wait for a batch that carries (or
-/// follows) its insert, or it would run first and leave the row behind.
+/// Ids of inserts submitted to the writer and not yet committed (or
+/// failed). A later op on such a message must ride in the batch that
+/// carries its insert (where the pair may cancel out) or wait for that
+/// batch to finish, or it would run first and miss the row, or leave it
+/// behind.
 #[derive(Default)]
 pub(super) struct PendingInserts {
     ids: Mutex<HashSet<i64>>,
 }
 
+/// The ids of the messages `ops` inserts.
+pub(super) fn inserted_ids(ops: &[WriteOp]) -> HashSet<i64> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Insert(m) => Some(m.id),
+            _ => None,
+        })
+        .collect()
+}
+
 impl PendingInserts {
     pub(super) fn submitted(&self, ops: &[WriteOp]) {
         if let Ok(mut ids) = self.ids.lock() {
-            ids.extend(ops.iter().filter_map(|op| match op {
-                WriteOp::Insert(m) => Some(m.id),
-                _ => None,
-            }));
+            ids.extend(inserted_ids(ops));
         }
     }
 
-    pub(super) fn taken(&self, ops: &[WriteOp]) {
+    /// The batch that carried these inserts finished (either way).
+    pub(super) fn finished(&self, inserted: &HashSet<i64>) {
         if let Ok(mut ids) = self.ids.lock() {
-            for op in ops {
-                if let WriteOp::Insert(m) = op {
-                    ids.remove(&m.id);
-                }
-            }
+            ids.retain(|id| !inserted.contains(id));
         }
     }
 
-    /// Splits side-queue ops into those that may ride in this batch and the
-    /// deletes (with any later op on the same message) whose insert is still
-    /// queued.
-    pub(super) fn defer(&self, ops: Vec<WriteOp>) -> (Vec<WriteOp>, Vec<WriteOp>) {
+    /// Splits side-queue ops into those that may ride in a batch inserting
+    /// `batch` and those (deferred) about a message whose insert is still
+    /// queued or in another batch not yet committed.
+    pub(super) fn defer(
+        &self,
+        ops: Vec<WriteOp>,
+        batch: &HashSet<i64>,
+    ) -> (Vec<WriteOp>, Vec<WriteOp>) {
         let Ok(ids) = self.ids.lock() else {
             return (ops, Vec::new());
         };
         if ids.is_empty() {
             return (ops, Vec::new());
         }
-        ops.into_iter()
-            .partition(|op| !message_id(op).is_some_and(|id| ids.contains(&id)))
+        ops.into_iter().partition(|op| {
+            !message_id(op).is_some_and(|id| ids.contains(&id) && !batch.contains(&id))
+        })
     }
 }
 
@@ -170,16 +181,25 @@ mod tests {
     }
 
     #[test]
-    fn deletes_of_queued_inserts_are_deferred() {
+    fn ops_on_uncommitted_inserts_of_other_batches_are_deferred() {
         let pending = PendingInserts::default();
-        pending.submitted(&[insert(1), insert(2)]);
-        pending.taken(&[insert(2)]);
-        let (now, later) = pending.defer(vec![
-            WriteOp::Delete(1),
-            WriteOp::Delete(2),
-            WriteOp::SetRedeliveries { id: 1, count: 2 },
-        ]);
-        assert_eq!(ids(&now), ["D2"]);
+        pending.submitted(&[insert(1), insert(2), insert(3)]);
+        pending.finished(&inserted_ids(&[insert(3)]));
+        let side = || {
+            vec![
+                WriteOp::Delete(1),
+                WriteOp::Delete(2),
+                WriteOp::Delete(3),
+                WriteOp::SetRedeliveries { id: 1, count: 2 },
+            ]
+        };
+        // Insert 2 is in the batch being built; 1 is queued or in flight.
+        let (now, later) = pending.defer(side(), &inserted_ids(&[insert(2)]));
+        assert_eq!(ids(&now), ["D2", "D3"]);
         assert_eq!(ids(&later), ["D1", "R1"]);
+        pending.finished(&inserted_ids(&[insert(1), insert(2)]));
+        let (now, later) = pending.defer(side(), &HashSet::new());
+        assert_eq!(now.len(), 4);
+        assert!(later.is_empty());
     }
 }

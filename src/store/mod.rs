@@ -11,7 +11,7 @@ mod sqlite;
 mod sqlutil;
 mod writer;
 
-pub use writer::{Completion, GroupCommit, Term};
+pub use writer::{Completion, GroupCommit, Term, WriterConfig};
 
 use crate::config::{Backend, DatabaseConfig};
 use crate::message::{Message, ProducerSeq};

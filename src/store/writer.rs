@@ -1,9 +1,20 @@
 //! The group-commit writer: one task owns the write path, drains whatever
 //! queued while the previous commit was in flight into one transaction,
 //! commits, then completes every waiter. No timer.
+//!
+//! Up to `pipeline` transactions run at once, each on its own pooled
+//! connection; their waiters are completed strictly in batch order, so a
+//! message is never routed before one sent earlier. That is safe because
+//! ops of different batches do not depend on each other: a message is
+//! routed (and so acknowledged, moved, ...) only after its insert
+//! committed, and when it is dispatched earlier the ops on it wait for
+//! its insert's batch ([`PendingInserts`]). Durable-subscription ops, whose
+//! order matters across batches, run alone with nothing else in flight.
 
-use super::cancel::{cancel_out, PendingInserts};
+use super::cancel::{cancel_out, inserted_ids, PendingInserts};
 use super::{Store, StoreError, WriteOp};
+use futures::stream::{FuturesOrdered, StreamExt};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -32,35 +43,42 @@ struct SideQueue {
 pub struct GroupCommit {
     tx: mpsc::Sender<Request>,
     side: Arc<SideQueue>,
-    /// Inserts not yet taken into a batch; tracked only when messages are
+    /// Inserts not yet committed; tracked only when messages are
     /// dispatched before their commit (`broker.dispatch_before_commit`).
     pending: Option<Arc<PendingInserts>>,
 }
 
+/// How the writer batches and commits.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Requests queued before producers wait (backpressure).
+    pub capacity: usize,
+    /// Most ops in one transaction.
+    pub max_batch_ops: usize,
+    /// Transactions in flight at once (1 = strictly one after another).
+    pub pipeline: usize,
+    /// Track inserts until they commit, so messages may be dispatched
+    /// before their commit.
+    pub track_inserts: bool,
+}
+
 impl GroupCommit {
-    /// Starts the writer. `capacity` bounds queued waiting requests (the
-    /// producers' backpressure); `max_batch_ops` bounds one transaction.
-    ///
-    /// Every transaction is fenced on the term's epoch. With
-    /// `track_inserts`, a delete whose insert is still queued waits for it
-    /// (needed when messages are dispatched before they are committed).
+    /// Starts the writer. Every transaction is fenced on the term's epoch.
     pub fn start(
         store: Arc<dyn Store>,
         term: Term,
-        capacity: usize,
-        max_batch_ops: usize,
-        track_inserts: bool,
+        config: WriterConfig,
     ) -> (GroupCommit, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let side = Arc::new(SideQueue::default());
-        let pending = track_inserts.then(Arc::default);
+        let pending = config.track_inserts.then(Arc::default);
         let batches = Batches {
             rx,
             side: side.clone(),
             pending: pending.clone(),
-            max_ops: max_batch_ops.max(1),
+            max_ops: config.max_batch_ops.max(1),
         };
-        let task = tokio::spawn(run(store, term, batches));
+        let task = tokio::spawn(run(store, term, batches, config.pipeline.max(1)));
         (GroupCommit { tx, side, pending }, task)
     }
 
@@ -73,7 +91,7 @@ impl GroupCommit {
         }
         if let Err(mpsc::error::SendError(req)) = self.tx.send(Request { ops, done }).await {
             if let Some(p) = &self.pending {
-                p.taken(&req.ops);
+                p.finished(&inserted_ids(&req.ops));
             }
             (req.done)(Err(StoreError::Closed));
         }
@@ -127,6 +145,8 @@ struct Batch {
     requests: Vec<Request>,
     ops: Vec<WriteOp>,
     ends: Vec<usize>,
+    /// Ids this batch inserts (tracked only with early dispatch).
+    inserted: HashSet<i64>,
 }
 
 impl Batches {
@@ -138,6 +158,7 @@ impl Batches {
                 requests: Vec::new(),
                 ops: Vec::new(),
                 ends: Vec::new(),
+                inserted: HashSet::new(),
             };
             if !*closed {
                 tokio::select! {
@@ -156,10 +177,10 @@ impl Batches {
                     Err(mpsc::error::TryRecvError::Disconnected) => *closed = true,
                 }
             }
-            if let Some(p) = &self.pending {
-                p.taken(&batch.ops);
+            if self.pending.is_some() {
+                batch.inserted = inserted_ids(&batch.ops);
             }
-            self.take_side_ops(&mut batch.ops);
+            self.take_side_ops(&mut batch.ops, &batch.inserted);
             if !batch.ops.is_empty() || !batch.requests.is_empty() {
                 return Some(batch);
             }
@@ -172,7 +193,7 @@ impl Batches {
     /// Appends the side queue's ops, bounded too: a long transaction holds
     /// the lock row's share lock (and delays the lease renewal) for as long
     /// as it runs. Deletes of inserts still queued stay for a later batch.
-    fn take_side_ops(&self, ops: &mut Vec<WriteOp>) {
+    fn take_side_ops(&self, ops: &mut Vec<WriteOp>, inserted: &HashSet<i64>) {
         let Ok(mut q) = self.side.ops.lock() else {
             return;
         };
@@ -184,7 +205,7 @@ impl Batches {
             q.drain(..room).collect()
         };
         let (now, later) = match &self.pending {
-            Some(p) => p.defer(taken),
+            Some(p) => p.defer(taken, inserted),
             None => (taken, Vec::new()),
         };
         ops.extend(now);
@@ -203,37 +224,113 @@ impl Batch {
     }
 }
 
-async fn run(store: Arc<dyn Store>, term: Term, mut batches: Batches) {
+impl Batch {
+    /// Ops whose order against other batches matters: such a batch runs
+    /// alone.
+    fn is_barrier(&self) -> bool {
+        self.ops.iter().any(|op| {
+            matches!(
+                op,
+                WriteOp::DurableSave { .. }
+                    | WriteOp::DurableAck { .. }
+                    | WriteOp::DurableDelete { .. }
+            )
+        })
+    }
+}
+
+/// A committed (or failed) batch's waiters with their outcomes, in order.
+type Outcomes = Vec<(Completion, Result<(), StoreError>)>;
+
+async fn run(store: Arc<dyn Store>, term: Term, mut batches: Batches, pipeline: usize) {
     let mut closed = false;
-    while let Some(Batch {
+    let mut in_flight = FuturesOrdered::new();
+    loop {
+        let room = in_flight.len() < pipeline;
+        tokio::select! {
+            biased;
+            Some(outcomes) = in_flight.next(), if !in_flight.is_empty() => {
+                complete(&batches, outcomes);
+            }
+            batch = batches.next(&mut closed), if room => {
+                let Some(batch) = batch else { break };
+                if batch.is_barrier() {
+                    while let Some(outcomes) = in_flight.next().await {
+                        complete(&batches, outcomes);
+                    }
+                    let outcomes = commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()).await;
+                    complete(&batches, outcomes);
+                } else {
+                    in_flight.push_back(commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()));
+                }
+            }
+        }
+    }
+    while let Some(outcomes) = in_flight.next().await {
+        complete(&batches, outcomes);
+    }
+    // Ops deferred for the batches just finished.
+    while let Some(batch) = batches.next(&mut closed).await {
+        let outcomes =
+            commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()).await;
+        complete(&batches, outcomes);
+    }
+    tracing::debug!("group-commit writer stopped");
+}
+
+/// Runs the waiters of one finished batch, then wakes the writer if ops
+/// deferred for it wait in the side queue.
+fn complete(batches: &Batches, outcomes: Outcomes) {
+    for (done, result) in outcomes {
+        done(result);
+    }
+    if batches.pending.is_some() && batches.side.ops.lock().is_ok_and(|q| !q.is_empty()) {
+        batches.side.notify.notify_one();
+    }
+}
+
+/// Commits one batch (each request on its own if the database rejects the
+/// whole) and returns its waiters with their outcomes.
+async fn commit_batch(
+    store: Arc<dyn Store>,
+    term: Term,
+    batch: Batch,
+    pending: Option<Arc<PendingInserts>>,
+) -> Outcomes {
+    let Batch {
         requests,
         mut ops,
         mut ends,
-    }) = batches.next(&mut closed).await
-    {
-        let cancelled = cancel_out(&mut ops, &mut ends);
-        if cancelled > 0 {
-            crate::metrics::cancelled(cancelled);
-        }
-        let result = commit_once(&store, &term, &ops).await;
-        if requests.len() > 1 && rejected_by_database(&result) {
-            // One bad request (say, a body over the server's packet limit)
-            // must not fail everybody else's: commit each on its own.
-            let mut start = 0;
-            for (r, end) in requests.into_iter().zip(ends) {
-                (r.done)(commit_once(&store, &term, &ops[start..end]).await);
-                start = end;
-            }
-            if let Err(e) = commit_once(&store, &term, &ops[start..]).await {
-                tracing::error!(error = %e, "acknowledgement and expiry writes failed");
-            }
-            continue;
-        }
-        for r in requests {
-            (r.done)(result.clone());
-        }
+        inserted,
+    } = batch;
+    let cancelled = cancel_out(&mut ops, &mut ends);
+    if cancelled > 0 {
+        crate::metrics::cancelled(cancelled);
     }
-    tracing::debug!("group-commit writer stopped");
+    let result = commit_once(&store, &term, &ops).await;
+    let outcomes: Outcomes = if requests.len() > 1 && rejected_by_database(&result) {
+        // One bad request (say, a body over the server's packet limit)
+        // must not fail everybody else's: commit each on its own.
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut start = 0;
+        for (r, end) in requests.into_iter().zip(ends) {
+            outcomes.push((r.done, commit_once(&store, &term, &ops[start..end]).await));
+            start = end;
+        }
+        if let Err(e) = commit_once(&store, &term, &ops[start..]).await {
+            tracing::error!(error = %e, "acknowledgement and expiry writes failed");
+        }
+        outcomes
+    } else {
+        requests
+            .into_iter()
+            .map(|r| (r.done, result.clone()))
+            .collect()
+    };
+    if let Some(p) = pending {
+        p.finished(&inserted);
+    }
+    outcomes
 }
 
 /// True when the database itself refused the transaction (as opposed to
