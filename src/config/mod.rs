@@ -5,15 +5,18 @@
 //! anything is bound.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod auth;
 mod jdbc;
 mod keys;
+mod secrets;
 mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
+pub use secrets::redact_url;
 
 /// Why the configuration was rejected. The message names the key and what
 /// is allowed.
@@ -134,7 +137,7 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// A sqlx URL or a JDBC URL; after loading, always the sqlx URL with
@@ -161,6 +164,24 @@ pub struct DatabaseConfig {
     /// Longest a single statement may run (server-side where the database
     /// supports it).
     pub statement_timeout_ms: u64,
+}
+
+/// Shows the URL without its password and never the password.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("table_prefix", &self.table_prefix)
+            .field("write_queue", &self.write_queue)
+            .field("max_batch", &self.max_batch)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -343,14 +364,16 @@ pub fn load(
             text.parse::<toml::Table>()
                 .map_err(|e| ConfigError::Syntax {
                     path: path.to_path_buf(),
-                    message: e.to_string(),
+                    message: syntax_message(&text, &e),
                 })?
         }
         None => toml::Table::new(),
     };
-    let mut env: Vec<(String, String)> = env
-        .into_iter()
+    let all_env: HashMap<String, String> = env.into_iter().collect();
+    let mut env: Vec<(String, String)> = all_env
+        .iter()
         .filter(|(k, _)| k.starts_with("BATON_") && !not_config_env(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     env.sort();
     for (var, raw) in env {
@@ -371,6 +394,7 @@ pub fn load(
             key.value(raw, &format!("--{}", key.flag()))?,
         );
     }
+    secrets::expand(&mut table, &all_env)?;
     let mut config: Config =
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
@@ -381,6 +405,20 @@ pub fn load(
     config.notes.extend(notes);
     config.validate()?;
     Ok(config)
+}
+
+/// The parser's message with the line and column, but without the quoted
+/// source line it would show: that line may hold a password.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
 }
 
 fn set(table: &mut toml::Table, dotted: &str, value: toml::Value) {
