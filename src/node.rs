@@ -216,7 +216,6 @@ async fn open_store(
     }
 }
 
-
 /// Slave until elected, master until the term ends, and again.
 async fn lead_or_follow(
     config: &Config,

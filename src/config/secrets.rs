@@ -156,7 +156,10 @@ mod tests {
     fn errors_name_the_key_and_the_source_but_no_value() {
         let mut t = table("[database]\npassword = \"${env:NOPE_PW}\"");
         let e = expand(&mut t, &env(&[])).unwrap_err().to_string();
-        assert!(e.contains("database.password") && e.contains("NOPE_PW"), "{e}");
+        assert!(
+            e.contains("database.password") && e.contains("NOPE_PW"),
+            "{e}"
+        );
         let mut t = table("[database]\npassword = \"${file:/nonexistent/pw}\"");
         let e = expand(&mut t, &env(&[])).unwrap_err().to_string();
         assert!(

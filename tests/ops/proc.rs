@@ -71,7 +71,11 @@ impl Proc {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let readers = vec![
             collect(child.stdout.take().expect("stdout"), logs.clone(), ""),
-            collect(child.stderr.take().expect("stderr"), logs.clone(), "stderr: "),
+            collect(
+                child.stderr.take().expect("stderr"),
+                logs.clone(),
+                "stderr: ",
+            ),
         ];
         Proc {
             child: Some(child),
