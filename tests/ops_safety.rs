@@ -232,6 +232,11 @@ fn configuration_errors_never_show_the_password() {
         format!("[database]\nurl = \"jdbc:oracle:thin:u/{SECRET}@h:1521:db\""),
         format!("[database]\nurl = \"sqlite:./x.db\"\npassword = \"{SECRET}\""),
     ];
+    // The password given as the URL by mistake (swapped variables).
+    let (code, out) = run(&["check-config"], &[("BATON_DATABASE_URL", SECRET)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("database.url"), "{out}");
+    assert_hidden("check-config", &out);
     for toml in bad_files {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, &toml).unwrap();

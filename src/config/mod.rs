@@ -446,13 +446,21 @@ impl Config {
         let url = &self.database.url;
         if Backend::of(url).is_none() {
             let allowed = "sqlite:PATH, postgres://user@host/db, mysql://user@host/db or mariadb://user@host/db";
-            return Err(invalid(
-                "database.url",
-                format!(
-                    "'{}:' is not supported; expected {allowed}, or a JDBC URL",
-                    url.split(':').next().unwrap_or("")
-                ),
-            ));
+            // Only something shaped like a scheme is echoed: a password
+            // put here by mistake must not end up in the message.
+            let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 16
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            });
+            let message = match scheme {
+                Some(s) => format!("'{s}:' is not supported; expected {allowed}, or a JDBC URL"),
+                None => {
+                    format!("it does not start with a scheme; expected {allowed}, or a JDBC URL")
+                }
+            };
+            return Err(invalid("database.url", message));
         }
         let p = &self.database.table_prefix;
         if p.len() > 32 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

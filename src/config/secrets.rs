@@ -9,6 +9,7 @@
 
 use super::{invalid, ConfigError};
 use std::collections::HashMap;
+use std::io::Read;
 
 /// Replaces every `${env:..}` / `${file:..}` value in `table` (and in
 /// nested tables and arrays, e.g. `auth.users`).
@@ -67,21 +68,41 @@ fn resolve(
         };
     }
     if let Some(path) = inner.strip_prefix("file:") {
-        return match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let text = text.strip_suffix('\n').unwrap_or(&text);
-                Ok(Some(text.strip_suffix('\r').unwrap_or(text).to_string()))
-            }
-            Err(e) => Err(invalid(
+        let text = read_secret(path).map_err(|e| {
+            invalid(
                 key,
                 format!("cannot read the file {path} it refers to: {e}"),
-            )),
-        };
+            )
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        return Ok(Some(text.strip_suffix('\r').unwrap_or(text).to_string()));
     }
     Err(invalid(
         key,
         "a value of the form ${...} must be ${env:NAME} or ${file:PATH}",
     ))
+}
+
+/// Largest secret file read: a secret is one value, and a reference to
+/// something endless (`/dev/zero`) must not exhaust memory.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+fn read_secret(path: &str) -> std::io::Result<String> {
+    // Devices and pipes (`/dev/stdin`) could block start-up for ever.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB; a secret file holds one value",
+            MAX_SECRET_BYTES / 1024
+        )));
+    }
+    Ok(text)
 }
 
 /// A database URL without its password (user info and `password=` query
@@ -166,6 +187,17 @@ mod tests {
             e.contains("database.password") && e.contains("/nonexistent/pw"),
             "{e}"
         );
+        let mut t = table("[database]\npassword = \"${file:/dev/zero}\"");
+        let e = expand(&mut t, &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(big.path(), vec![b'x'; 70 * 1024]).unwrap();
+        let mut t = table(&format!(
+            "[database]\npassword = \"${{file:{}}}\"",
+            big.path().display()
+        ));
+        let e = expand(&mut t, &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
         let mut t = table("[[auth.users]]\nname = \"${vault:x}\"");
         let e = expand(&mut t, &env(&[])).unwrap_err().to_string();
         assert!(e.contains("auth.users[0].name"), "{e}");
