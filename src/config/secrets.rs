@@ -204,6 +204,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_the_password() {
+        let db = crate::config::DatabaseConfig {
+            url: "postgres://u:in-url-pw@h/db".into(),
+            password: Some("key-pw".into()),
+            ..Default::default()
+        };
+        let shown = format!("{db:?}");
+        assert!(
+            !shown.contains("in-url-pw") && !shown.contains("key-pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
+    }
+
+    #[test]
     fn urls_lose_their_passwords() {
         assert_eq!(
             redact_url("postgres://u:s3cret@h:5432/db?sslmode=disable"),
