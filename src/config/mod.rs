@@ -137,6 +137,7 @@ impl Default for LogConfig {
     }
 }
 
+/// Where the store is. `Debug` (in `secrets.rs`) never shows the password.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
@@ -164,24 +165,6 @@ pub struct DatabaseConfig {
     /// Longest a single statement may run (server-side where the database
     /// supports it).
     pub statement_timeout_ms: u64,
-}
-
-/// Shows the URL without its password and never the password.
-impl std::fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &redact_url(&self.url))
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("table_prefix", &self.table_prefix)
-            .field("write_queue", &self.write_queue)
-            .field("max_batch", &self.max_batch)
-            .field("sqlite_synchronous", &self.sqlite_synchronous)
-            .field("pool_size", &self.pool_size)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("statement_timeout_ms", &self.statement_timeout_ms)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -364,7 +347,7 @@ pub fn load(
             text.parse::<toml::Table>()
                 .map_err(|e| ConfigError::Syntax {
                     path: path.to_path_buf(),
-                    message: syntax_message(&text, &e),
+                    message: secrets::syntax_message(&text, &e),
                 })?
         }
         None => toml::Table::new(),
@@ -405,20 +388,6 @@ pub fn load(
     config.notes.extend(notes);
     config.validate()?;
     Ok(config)
-}
-
-/// The parser's message with the line and column, but without the quoted
-/// source line it would show: that line may hold a password.
-fn syntax_message(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {}", e.message())
-        }
-        None => e.message().to_string(),
-    }
 }
 
 fn set(table: &mut toml::Table, dotted: &str, value: toml::Value) {

@@ -7,7 +7,7 @@
 //! `BATON_*` variables and in flags. Errors name the key and the variable
 //! or file, never a value.
 
-use super::{invalid, ConfigError};
+use super::{invalid, ConfigError, DatabaseConfig};
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -142,6 +142,38 @@ pub fn redact_url(url: &str) -> String {
     format!("{head}{authority}{tail}")
 }
 
+/// Shows the URL without its password and never the password.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("table_prefix", &self.table_prefix)
+            .field("write_queue", &self.write_queue)
+            .field("max_batch", &self.max_batch)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .finish()
+    }
+}
+
+/// The parser's message with the line and column, but without the quoted
+/// source line it would show: that line may hold a password.
+pub(super) fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +248,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
+    }
+
+    #[test]
+    fn syntax_errors_give_the_place_not_the_line() {
+        let text = "[database]\npassword = \"hunter2";
+        let e = text.parse::<toml::Table>().unwrap_err();
+        let m = syntax_message(text, &e);
+        assert!(m.starts_with("line 2, column "), "{m}");
+        assert!(!m.contains("hunter2"), "{m}");
     }
 
     #[test]
