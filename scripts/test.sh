@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is
-# missing (a Python venv with stomp.py), then checks formatting and lints and
+# missing (a Python venv with stomp.py and Schemathesis), then checks formatting and lints and
 # runs a short bounded fuzzing pass and every unit and integration test
 # against the real binary (on SQLite, PostgreSQL and MariaDB).
 set -euo pipefail
@@ -13,6 +13,8 @@ if ! "$venv/bin/python" -c "import stomp" 2>/dev/null; then
         apt-get install -y -q python3-venv >/dev/null
         python3 -m venv "$venv"
     fi
+fi
+if ! "$venv/bin/python" -c "import stomp, schemathesis" 2>/dev/null; then
     "$venv/bin/pip" install -q -r tests/interop/requirements.txt
 fi
 export STOMP_PY_PYTHON="$PWD/$venv/bin/python"

@@ -197,9 +197,10 @@ async fn open_store(
     loop {
         match store::open(&config.database).await {
             Ok(store) => {
-                tracing::info!(url = %redact(&config.database.url), "store open");
+                tracing::info!(url = %crate::config::redact_url(&config.database.url), "store open");
                 return Ok(Some(store));
             }
+            Err(e @ StoreError::SchemaTooNew { .. }) => return Err(e.into()),
             Err(e) if Backend::of(&config.database.url) == Some(Backend::Sqlite) => {
                 return Err(e.into())
             }
@@ -212,20 +213,6 @@ async fn open_store(
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// The URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}://{user}:***@{}", &url[..s], &url[at + 1..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -479,21 +466,5 @@ async fn deliver_scheduled(broker: Broker, signals: Stop) {
             _ = signals.abort.cancelled() => return,
             _ = broker.wait_for_due(Duration::from_secs(1)) => broker.fire_due().await,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(super::redact("mysql://root@h/db"), "mysql://root@h/db");
-        assert_eq!(
-            super::redact("sqlite:./data/baton.db"),
-            "sqlite:./data/baton.db"
-        );
     }
 }

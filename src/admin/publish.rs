@@ -87,7 +87,11 @@ impl Options {
             "expires" => self.expires = parse_ms(key, v)?,
             "ttl" | "JMSTimeToLive" => {
                 let ttl = parse_ms(key, v)?;
-                self.expires = if ttl == 0 { 0 } else { now_ms() + ttl };
+                self.expires = if ttl == 0 {
+                    0
+                } else {
+                    now_ms().saturating_add(ttl)
+                };
             }
             "delay" => self.delay(parse_ms(key, v)?)?,
             "JMSDeliveryMode" => {

@@ -78,7 +78,7 @@ impl State {
     /// Takes message `id` out of queue `name` (only while it waits).
     pub fn take_waiting(&mut self, name: &str, id: i64) -> Result<Message, AdminOpError> {
         let dest = Destination::Queue(name.to_string());
-        let in_flight = self.memory_messages(name, id - 1, 1, false);
+        let in_flight = self.memory_messages(name, id.saturating_sub(1), 1, false);
         let q = self
             .queues
             .get_mut(name)
@@ -97,7 +97,7 @@ impl State {
 
     /// A copy of message `id` of queue `name`, waiting or in flight.
     pub fn find_in_queue(&self, name: &str, id: i64) -> Option<Message> {
-        self.memory_messages(name, id - 1, 1, false)
+        self.memory_messages(name, id.saturating_sub(1), 1, false)
             .pop()
             .filter(|m| m.id == id)
     }

@@ -5,15 +5,18 @@
 //! anything is bound.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub mod auth;
 mod jdbc;
 mod keys;
+mod secrets;
 mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
+pub use secrets::redact_url;
 
 /// Why the configuration was rejected. The message names the key and what
 /// is allowed.
@@ -134,7 +137,8 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where the store is. `Debug` (in `secrets.rs`) never shows the password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// A sqlx URL or a JDBC URL; after loading, always the sqlx URL with
@@ -357,14 +361,16 @@ pub fn load(
             text.parse::<toml::Table>()
                 .map_err(|e| ConfigError::Syntax {
                     path: path.to_path_buf(),
-                    message: e.to_string(),
+                    message: secrets::syntax_message(&text, &e),
                 })?
         }
         None => toml::Table::new(),
     };
-    let mut env: Vec<(String, String)> = env
-        .into_iter()
+    let all_env: HashMap<String, String> = env.into_iter().collect();
+    let mut env: Vec<(String, String)> = all_env
+        .iter()
         .filter(|(k, _)| k.starts_with("BATON_") && !not_config_env(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     env.sort();
     for (var, raw) in env {
@@ -385,6 +391,7 @@ pub fn load(
             key.value(raw, &format!("--{}", key.flag()))?,
         );
     }
+    secrets::expand(&mut table, &all_env)?;
     let mut config: Config =
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
@@ -422,13 +429,21 @@ impl Config {
         let url = &self.database.url;
         if Backend::of(url).is_none() {
             let allowed = "sqlite:PATH, postgres://user@host/db, mysql://user@host/db or mariadb://user@host/db";
-            return Err(invalid(
-                "database.url",
-                format!(
-                    "'{}:' is not supported; expected {allowed}, or a JDBC URL",
-                    url.split(':').next().unwrap_or("")
-                ),
-            ));
+            // Only something shaped like a scheme is echoed: a password
+            // put here by mistake must not end up in the message.
+            let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 16
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            });
+            let message = match scheme {
+                Some(s) => format!("'{s}:' is not supported; expected {allowed}, or a JDBC URL"),
+                None => {
+                    format!("it does not start with a scheme; expected {allowed}, or a JDBC URL")
+                }
+            };
+            return Err(invalid("database.url", message));
         }
         let p = &self.database.table_prefix;
         if p.len() > 32 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

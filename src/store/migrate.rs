@@ -1,6 +1,8 @@
 //! Embedded schema migrations. Each file uses `{prefix}` for the table prefix
 //! so several clusters can share one database.
 
+use super::StoreError;
+
 /// One schema step.
 pub struct Migration {
     pub version: u32,
@@ -21,6 +23,17 @@ pub const MYSQL: &[Migration] = &[Migration {
     version: 1,
     sql: include_str!("../../migrations/mysql/0001_init.sql"),
 }];
+
+/// Refuses a database whose newest recorded migration (`newest`, from
+/// `schema_migrations`) is one this binary does not know: a newer baton
+/// migrated it, and running old code on it could corrupt it.
+pub fn check_not_newer(newest: Option<i64>, known: &[Migration]) -> Result<(), StoreError> {
+    let known = known.iter().map(|m| m.version).max().unwrap_or(0);
+    match newest {
+        Some(found) if found > i64::from(known) => Err(StoreError::SchemaTooNew { found, known }),
+        _ => Ok(()),
+    }
+}
 
 /// The migration text with the table prefix filled in.
 pub fn render(sql: &str, prefix: &str) -> String {
@@ -53,6 +66,15 @@ mod tests {
         assert_eq!(stmts.len(), 6, "{stmts:#?}");
         assert!(stmts.iter().all(|s| !s.contains("--") && !s.contains('{')));
         assert!(stmts[3].starts_with("INSERT IGNORE INTO `x_lock`"));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_known_ones_pass() {
+        assert!(check_not_newer(None, SQLITE).is_ok());
+        assert!(check_not_newer(Some(1), SQLITE).is_ok());
+        let e = check_not_newer(Some(99), SQLITE).unwrap_err().to_string();
+        assert!(e.contains("schema version 99 is newer"), "{e}");
+        assert!(e.contains("knows up to 1"), "{e}");
     }
 
     #[test]

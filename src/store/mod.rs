@@ -28,6 +28,8 @@ pub enum StoreError {
     Open { url: String, reason: String },
     #[error("migration {version} failed: {reason}")]
     Migration { version: u32, reason: String },
+    #[error("database schema version {found} is newer than this baton (knows up to {known}): upgrade baton or point it to another database (the schema was left untouched)")]
+    SchemaTooNew { found: i64, known: u32 },
     #[error("a stored message is corrupt (id {id}): {reason}")]
     Corrupt { id: i64, reason: String },
     #[error("the store is shutting down")]

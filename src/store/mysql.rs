@@ -197,6 +197,12 @@ impl MySqlStore {
         ))
         .execute(&mut *conn)
         .await?;
+        let newest: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT CAST(MAX(version) AS SIGNED) FROM `{p}schema_migrations`"
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        migrate::check_not_newer(newest, migrate::MYSQL)?;
         for m in migrate::MYSQL {
             let done: Option<i32> = sqlx::query_scalar(&format!(
                 "SELECT version FROM `{p}schema_migrations` WHERE version = ?"

@@ -123,6 +123,12 @@ impl PgStore {
             ))
             .execute(&mut *tx)
             .await?;
+            let newest: Option<i64> = sqlx::query_scalar(&format!(
+                "SELECT CAST(MAX(version) AS BIGINT) FROM {p}schema_migrations"
+            ))
+            .fetch_one(&mut *tx)
+            .await?;
+            migrate::check_not_newer(newest, migrate::POSTGRES)?;
             let done: Option<i32> = sqlx::query_scalar(&format!(
                 "SELECT version FROM {p}schema_migrations WHERE version = $1"
             ))

@@ -82,6 +82,11 @@ impl SqliteStore {
         for m in migrate::SQLITE {
             sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
             let result: Result<(), StoreError> = async {
+                let newest: Option<i64> =
+                    sqlx::query_scalar(&format!("SELECT MAX(version) FROM {p}schema_migrations"))
+                        .fetch_one(&mut *conn)
+                        .await?;
+                migrate::check_not_newer(newest, migrate::SQLITE)?;
                 let done: Option<i64> = sqlx::query_scalar(&format!(
                     "SELECT version FROM {p}schema_migrations WHERE version = ?"
                 ))

@@ -16,28 +16,7 @@ pub fn fnv1a64(text: &str) -> u64 {
     hash
 }
 
-/// The URL with its password replaced by `***`, for error messages.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &userinfo[..colon],
-            &rest[at..]
-        ),
-        None => url.to_string(),
-    }
-}
+pub use crate::config::redact_url;
 
 /// Splits `messages` into runs of at most `max_rows` rows and, unless a
 /// single message is bigger, at most `max_bytes` of headers and body, so
