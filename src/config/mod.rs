@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub mod auth;
 mod jdbc;
 mod keys;
+pub mod limits;
 mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
@@ -57,6 +58,7 @@ pub struct Config {
     pub stomp: StompConfig,
     pub admin: AdminConfig,
     pub broker: BrokerConfig,
+    pub limits: limits::LimitsConfig,
     pub election: ElectionConfig,
     pub auth: auth::AuthConfig,
     /// Warnings found while loading (e.g. dropped JDBC URL parameters), to
@@ -510,6 +512,7 @@ impl Config {
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
+        self.limits.validate()?;
         self.stomp_tls()?;
         self.admin_tls()?;
         self.auth.validate()
