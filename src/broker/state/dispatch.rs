@@ -61,7 +61,7 @@ impl State {
                         crate::metrics::limit_hit("broker.topic_pending_limit");
                         if let Some(c) = self.conns.get(&key.0) {
                             c.outbox.close(format!(
-                                "slow consumer: subscription '{}' on {} has more than {} undelivered messages",
+                                "slow consumer: subscription '{}' on {} has more than {} undelivered messages (broker.topic_pending_limit); consume faster or use a queue",
                                 key.1, dest, limit
                             ));
                         }
