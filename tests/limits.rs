@@ -19,7 +19,13 @@ use std::time::{Duration, Instant};
 fn metric(b: &Baton, series: &str) -> f64 {
     let text = Http::anonymous(&b.admin).get("/metrics").text();
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
 }
 
@@ -63,7 +69,10 @@ async fn connections_per_address_are_limited_and_freed_on_close() {
     let mut first = connect(&b).await;
     let mut second = connect(&b).await;
     let text = refusal(guard("third", Client::connect(&b.stomp)).await);
-    assert!(text.contains("limits.max_connections_per_address"), "{text}");
+    assert!(
+        text.contains("limits.max_connections_per_address"),
+        "{text}"
+    );
     assert!(text.contains("127.0.0.1"), "{text}");
     assert_eq!(hits(&b, "limits.max_connections_per_address"), 1.0);
     assert_eq!(hits(&b, "limits.max_connections"), 0.0);
@@ -185,12 +194,7 @@ async fn unacked_messages_per_consumer_are_capped_whatever_the_prefetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frame_limits_answer_with_an_error_and_are_counted() {
-    let b = Baton::start_with(&[
-        "--stomp-max-body-bytes",
-        "100",
-        "--stomp-max-headers",
-        "5",
-    ]);
+    let b = Baton::start_with(&["--stomp-max-body-bytes", "100", "--stomp-max-headers", "5"]);
     let mut big = connect(&b).await;
     let text = refusal(guard("big send", big.send("/queue/f", "x".repeat(101), &[])).await);
     assert!(text.contains("stomp.max_body_bytes"), "{text}");

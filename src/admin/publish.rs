@@ -256,7 +256,10 @@ async fn publish(
     if !m.persistent && memory.exhausted() {
         // Flow control as for a STOMP producer: the answer waits for room.
         crate::metrics::limit_hit("limits.max_non_persistent_bytes");
-        if tokio::time::timeout(ROOM_WAIT, memory.room()).await.is_err() {
+        if tokio::time::timeout(ROOM_WAIT, memory.room())
+            .await
+            .is_err()
+        {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the memory for non-persistent messages is used up (limits.max_non_persistent_bytes) until consumers catch up; retry later or send persistent messages",

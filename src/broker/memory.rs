@@ -65,7 +65,9 @@ impl MemoryBudget {
         let headers: usize = m.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         let bytes = (m.body.len() + headers) as u64;
         self.used.fetch_add(bytes, Ordering::Relaxed);
-        crate::metrics::get().non_persistent_bytes.inc_by(bytes as i64);
+        crate::metrics::get()
+            .non_persistent_bytes
+            .inc_by(bytes as i64);
         let body = std::mem::take(&mut m.body);
         m.body = Bytes::from_owner(Charged {
             body,
@@ -76,7 +78,9 @@ impl MemoryBudget {
 
     fn release(&self, bytes: u64) {
         let before = self.used.fetch_sub(bytes, Ordering::Relaxed);
-        crate::metrics::get().non_persistent_bytes.dec_by(bytes as i64);
+        crate::metrics::get()
+            .non_persistent_bytes
+            .dec_by(bytes as i64);
         let after = before.saturating_sub(bytes);
         if before > self.resume_at && after <= self.resume_at {
             self.room.notify_waiters();

@@ -141,7 +141,8 @@ where
     if let Some(r) = first.as_ref().and_then(|f| f.header("receipt")) {
         error.push_header("receipt-id", r);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), framed.send(error.with_body(detail))).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), framed.send(error.with_body(detail))).await;
 }
 
 /// Flow control of one connection: while paused the session reads nothing
