@@ -9,6 +9,7 @@
 mod ack;
 mod dispatch;
 mod durable;
+mod limits;
 pub mod schedule;
 
 use durable::Durable;
@@ -263,19 +264,7 @@ impl State {
         if self.subs.contains_key(&key) {
             return Err(BrokerError::DuplicateSubscription(spec.id));
         }
-        let Some(c) = self.conns.get(&conn) else {
-            return Err(BrokerError::ShuttingDown);
-        };
-        let max_subs = self.config.max_subscriptions_per_connection;
-        if c.subs.len() >= max_subs {
-            crate::metrics::limit_hit("limits.max_subscriptions_per_connection");
-            return Err(BrokerError::TooManySubscriptions(max_subs));
-        }
-        let max_unacked = self.config.max_unacked_per_consumer;
-        if spec.prefetch > max_unacked {
-            crate::metrics::limit_hit("limits.max_unacked_per_consumer");
-            spec.prefetch = max_unacked;
-        }
+        self.within_limits(conn, &mut spec)?;
         let name = spec.destination.name();
         let pattern = wildcard::is_pattern(name);
         if pattern {

@@ -18,6 +18,13 @@ use tokio_util::codec::Framed;
 /// ERROR sent before it arrived could be lost to a TCP reset).
 const REFUSAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A refused client's CONNECT is read only this far (it has no body).
+const REFUSAL_LIMITS: Limits = Limits {
+    max_body_bytes: 1024,
+    max_headers: 64,
+    max_header_bytes: 4096,
+};
+
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Refusal {
@@ -116,7 +123,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     tracing::info!(%peer, reason = %refusal, "connection refused");
-    let mut framed = Framed::new(socket, StompCodec::new(Limits::default()));
+    let mut framed = Framed::new(socket, StompCodec::new(REFUSAL_LIMITS));
     let first = tokio::time::timeout(REFUSAL_READ_TIMEOUT, async {
         loop {
             match framed.next().await {
