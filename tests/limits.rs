@@ -5,6 +5,8 @@
 //! subscribers. Each hit is checked on `/metrics` too.
 
 mod common;
+#[path = "admin/setup.rs"]
+mod setup;
 
 use baton::client::{Client, ClientError};
 use baton::stomp::frame::{Command, Frame};
@@ -280,6 +282,40 @@ async fn memory_budget_slows_producers_and_loses_nothing() {
         ),
         TOTAL as f64
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_publish_of_non_persistent_messages_waits_for_memory_too() {
+    let b = Baton::start_with(&["--limits-max-non-persistent-bytes", "1000"]);
+    let password = setup::generated_password(&b.logs.lock().unwrap()).expect("admin password");
+    let admin = Http::basic(&b.admin, "admin", &password);
+    let post = move |body: String| {
+        admin.post_json(
+            "/api/v1/queues/rest/messages",
+            &serde_json::json!({ "body": body, "persistent": false }),
+        )
+    };
+    // Uses the budget up: accepted at once.
+    let r = post("x".repeat(1000));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(metric(&b, "baton_non_persistent_bytes"), 1000.0);
+    // The next one waits for room...
+    let waiting = tokio::task::spawn_blocking(move || post("after".into()));
+    metric_until(
+        &b,
+        "baton_limit_hits_total{limit=\"limits.max_non_persistent_bytes\"}",
+        |v| v == 1.0,
+    )
+    .await;
+    assert!(!waiting.is_finished());
+    // ...which a consumer makes: then it is accepted, and nothing is lost.
+    let mut c = connect(&b).await;
+    subscribe(&mut c, "/queue/rest", "s", "auto", &[]).await;
+    assert_eq!(next_body(&mut c).await, "x".repeat(1000));
+    let r = guard("waiting publish", waiting).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(next_body(&mut c).await, "after");
+    nothing_arrives(&mut c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
