@@ -36,7 +36,9 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the limits, and that `stomp.default_prefetch` fits under
+    /// `limits.max_unacked_per_consumer`.
+    pub fn validate(&self, default_prefetch: usize) -> Result<(), ConfigError> {
         let positive = [
             ("limits.max_connections", self.max_connections as u64),
             (
@@ -70,6 +72,15 @@ impl LimitsConfig {
                 ),
             ));
         }
+        if default_prefetch > self.max_unacked_per_consumer {
+            return Err(invalid(
+                "stomp.default_prefetch",
+                format!(
+                    "{default_prefetch} is more than limits.max_unacked_per_consumer ({}); lower it or raise the limit",
+                    self.max_unacked_per_consumer
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -80,19 +91,24 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_zero_is_not() {
-        assert!(LimitsConfig::default().validate().is_ok());
+        assert!(LimitsConfig::default().validate(1000).is_ok());
+        let e = LimitsConfig::default()
+            .validate(10_001)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stomp.default_prefetch"), "{e}");
         let zero = LimitsConfig {
             max_unacked_per_consumer: 0,
             ..LimitsConfig::default()
         };
-        let e = zero.validate().unwrap_err().to_string();
+        let e = zero.validate(1).unwrap_err().to_string();
         assert!(e.contains("limits.max_unacked_per_consumer"), "{e}");
         let per_address = LimitsConfig {
             max_connections: 10,
             max_connections_per_address: 11,
             ..LimitsConfig::default()
         };
-        let e = per_address.validate().unwrap_err().to_string();
+        let e = per_address.validate(1).unwrap_err().to_string();
         assert!(e.contains("limits.max_connections_per_address"), "{e}");
     }
 }

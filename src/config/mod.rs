@@ -512,7 +512,7 @@ impl Config {
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
-        self.limits.validate()?;
+        self.limits.validate(self.stomp.default_prefetch)?;
         self.stomp_tls()?;
         self.admin_tls()?;
         self.auth.validate()
