@@ -32,6 +32,7 @@ pub struct Metrics {
     /// Connections not read from because the non-persistent memory budget
     /// is used up.
     pub flow_controlled: Gauge,
+    pub store_cancelled: Counter,
     /// Set by the admin server on each scrape.
     pub role_master: Gauge,
     pub epoch: Gauge,
@@ -53,6 +54,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     limit_hits: Family::default(),
     non_persistent_bytes: Gauge::default(),
     flow_controlled: Gauge::default(),
+    store_cancelled: Counter::default(),
     role_master: Gauge::default(),
     epoch: Gauge::default(),
     uptime_seconds: Gauge::default(),
@@ -92,6 +94,12 @@ pub const LIMITS: [&str; 9] = [
 /// Counts one hit of the limit configured by `key` (one of [`LIMITS`]).
 pub fn limit_hit(key: &'static str) {
     get().limit_hits.get_or_create(&[("limit", key)]).inc();
+}
+
+/// Records messages whose insert and delete met in one batch, so neither
+/// reached the database.
+pub fn cancelled(messages: usize) {
+    get().store_cancelled.inc_by(messages as u64);
 }
 
 /// A registry holding the process metrics (names prefixed `baton_`).
@@ -192,6 +200,11 @@ pub fn registry() -> Registry {
         "flow_controlled_connections",
         "connections not read from until memory for non-persistent messages is freed",
         m.flow_controlled.clone(),
+    );
+    r.register(
+        "store_cancelled_messages",
+        "persistent messages acknowledged before their insert was committed: insert and delete cancelled out in one batch",
+        m.store_cancelled.clone(),
     );
     r
 }

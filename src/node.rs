@@ -283,6 +283,7 @@ async fn serve_term(
         term.clone(),
         config.database.write_queue,
         config.database.max_batch,
+        config.broker.dispatch_before_commit,
     );
     let core = CoreConfig {
         max_redeliveries: config.broker.max_redeliveries,
@@ -345,6 +346,11 @@ async fn serve_term(
         signals.clone(),
     ));
     let scheduler = tokio::spawn(deliver_scheduled(broker.clone(), signals.clone()));
+    let vacuum = tokio::spawn(vacuum_messages(
+        store.clone(),
+        config.database.vacuum_interval_ms,
+        signals.clone(),
+    ));
     drop(broker);
 
     let end = election.hold(epoch, claimed_at, shutdown, &fenced).await;
@@ -365,6 +371,7 @@ async fn serve_term(
     let _ = server.await;
     let _ = sweeper.await;
     let _ = scheduler.await;
+    let _ = vacuum.await;
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "group-commit writer ended abnormally");
     }
@@ -438,6 +445,27 @@ async fn sweep_expired(broker: Broker, every: Duration, signals: Stop) {
             _ = signals.stop.cancelled() => return,
             _ = signals.abort.cancelled() => return,
             _ = tick.tick() => broker.expire(),
+        }
+    }
+}
+
+/// Vacuums the message table every `every_ms` (0 = never) while master.
+async fn vacuum_messages(store: Arc<dyn Store>, every_ms: u64, signals: Stop) {
+    if every_ms == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = signals.stop.cancelled() => return,
+            _ = signals.abort.cancelled() => return,
+            _ = tick.tick() => match store.vacuum().await {
+                Ok(true) => tracing::debug!("message table vacuumed"),
+                Ok(false) => return,
+                Err(e) => tracing::warn!(error = %e, "VACUUM of the message table failed; retrying at the next interval"),
+            },
         }
     }
 }

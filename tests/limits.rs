@@ -149,7 +149,13 @@ async fn subscriptions_per_connection_are_limited() {
 async fn unacked_messages_per_consumer_are_capped_whatever_the_prefetch() {
     const CAP: usize = 3;
     const TOTAL: usize = 10;
-    let b = Baton::start_with(&["--limits-max-unacked-per-consumer", &CAP.to_string()]);
+    // stomp.default_prefetch may not exceed the cap (checked at start-up).
+    let b = Baton::start_with(&[
+        "--limits-max-unacked-per-consumer",
+        &CAP.to_string(),
+        "--stomp-default-prefetch",
+        "2",
+    ]);
     let mut p = connect(&b).await;
     for i in 0..TOTAL {
         send(&mut p, "/queue/capped", &format!("m{i}"), &[]).await;

@@ -6,7 +6,7 @@ use super::{AckRequest, Broker, BrokerError, Confirm, ConnId};
 use crate::message::{Destination, Message, ProducerSeq};
 use crate::store::WriteOp;
 use futures::FutureExt;
-use std::sync::MutexGuard;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 impl Broker {
@@ -89,6 +89,10 @@ impl Broker {
             self.route(messages);
             return Ok(wait_all(None, originals));
         }
+        if self.dispatch_early(&acks, &messages) {
+            let rx = self.publish_early(ops, messages, marks).await;
+            return Ok(wait_all(Some(rx), originals));
+        }
         let (tx, rx) = oneshot::channel();
         let broker = self.clone();
         self.inner
@@ -106,6 +110,67 @@ impl Broker {
             )
             .await;
         Ok(wait_all(Some(rx), originals))
+    }
+
+    /// With `broker.dispatch_before_commit`, plain persistent queue sends
+    /// (not transactions, not scheduled) reach consumers while their insert
+    /// waits for the writer; an acknowledgement that comes before the
+    /// insert is taken cancels it out (see `store::cancel`).
+    fn dispatch_early(&self, acks: &[AckRequest], messages: &[Message]) -> bool {
+        self.inner.store.tracks_inserts()
+            && acks.is_empty()
+            && !messages.is_empty()
+            && messages.iter().all(|m| {
+                m.persistent && m.scheduled == 0 && matches!(m.destination, Destination::Queue(_))
+            })
+    }
+
+    /// Submits the inserts, then routes the messages unless the commit has
+    /// already failed; a commit that fails after routing takes back the
+    /// messages still waiting (one already delivered stays with its
+    /// consumer, and the producer, told the send failed, may send it again).
+    async fn publish_early(
+        &self,
+        ops: Vec<WriteOp>,
+        messages: Vec<Message>,
+        marks: Vec<ProducerSeq>,
+    ) -> oneshot::Receiver<Result<(), BrokerError>> {
+        let gate = Arc::new(Mutex::new(Early::Submitting));
+        let routed: Vec<(String, i64)> = messages
+            .iter()
+            .map(|m| (m.destination.name().to_string(), m.id))
+            .collect();
+        let (tx, rx) = oneshot::channel();
+        let broker = self.clone();
+        let done_gate = gate.clone();
+        self.inner
+            .store
+            .submit(
+                ops,
+                Box::new(move |result| {
+                    let result = result.map_err(BrokerError::from);
+                    if result.is_err() {
+                        let mut g = lock_gate(&done_gate);
+                        if *g == Early::Routed {
+                            let mut st = broker.lock();
+                            for (queue, id) in &routed {
+                                // Gone already means delivered: it stays.
+                                let _ = st.take_waiting(queue, *id);
+                            }
+                        }
+                        *g = Early::Failed;
+                    }
+                    broker.producers().finished(&marks, &result);
+                    let _ = tx.send(result);
+                }),
+            )
+            .await;
+        let mut g = lock_gate(&gate);
+        if *g == Early::Submitting {
+            self.route(messages);
+            *g = Early::Routed;
+        }
+        rx
     }
 
     /// A message sent to a virtual topic `VirtualTopic.X` also goes, as a
@@ -208,6 +273,19 @@ struct Deduplicated {
 }
 
 /// Confirms once the commit (if any) and every original resolved.
+/// Where an early-dispatched publish stands; the gate orders routing and
+/// the commit's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Early {
+    Submitting,
+    Routed,
+    Failed,
+}
+
+fn lock_gate(gate: &Mutex<Early>) -> MutexGuard<'_, Early> {
+    gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn wait_all(
     commit: Option<oneshot::Receiver<Result<(), BrokerError>>>,
     originals: Vec<oneshot::Receiver<Result<(), BrokerError>>>,

@@ -8,6 +8,7 @@ use super::{invalid, ConfigError};
 pub enum Kind {
     Str,
     Int,
+    Bool,
 }
 
 /// One configuration key.
@@ -83,6 +84,11 @@ pub const KEYS: &[Key] = &[
         name: "database.statement_timeout_ms",
         kind: Kind::Int,
         help: "longest one statement may run [default: 5000]",
+    },
+    Key {
+        name: "database.vacuum_interval_ms",
+        kind: Kind::Int,
+        help: "PostgreSQL: the master runs VACUUM on the message table this often, 0 = only autovacuum [default: 10000]",
     },
     Key {
         name: "stomp.listen",
@@ -195,6 +201,11 @@ pub const KEYS: &[Key] = &[
         help: "how long an idle producer's last sequence is kept for duplicate detection [default: 168]",
     },
     Key {
+        name: "broker.dispatch_before_commit",
+        kind: Kind::Bool,
+        help: "deliver persistent queue messages while their insert waits for the commit; an ACK before the insert cancels both (may redeliver after a failed commit) [default: false]",
+    },
+    Key {
         name: "limits.max_connections",
         kind: Kind::Int,
         help: "open client connections; more are refused with an ERROR [default: 10000]",
@@ -268,6 +279,14 @@ impl Key {
                         format!("{source} must be a whole number, got '{raw}'"),
                     )
                 }),
+            Kind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Ok(toml::Value::Boolean(true)),
+                "false" | "no" | "off" | "0" => Ok(toml::Value::Boolean(false)),
+                _ => Err(invalid(
+                    self.name,
+                    format!("{source} must be true or false, got '{raw}'"),
+                )),
+            },
         }
     }
 }

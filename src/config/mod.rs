@@ -163,6 +163,9 @@ pub struct DatabaseConfig {
     /// Longest a single statement may run (server-side where the database
     /// supports it).
     pub statement_timeout_ms: u64,
+    /// PostgreSQL: the master vacuums the message table this often (0 =
+    /// leave it to autovacuum), so queue churn does not bloat it.
+    pub vacuum_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -186,6 +189,7 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             connect_timeout_ms: 5000,
             statement_timeout_ms: 5000,
+            vacuum_interval_ms: 10_000,
         }
     }
 }
@@ -276,6 +280,12 @@ pub struct BrokerConfig {
     /// kept for duplicate detection (a resend after a failover comes within
     /// seconds; a week is generous).
     pub producer_retention_hours: u64,
+    /// Hand persistent queue messages to consumers while their insert
+    /// waits for the group commit (ActiveMQ's concurrentStoreAndDispatch):
+    /// a message acknowledged before its insert is taken never reaches the
+    /// database. Off by default: a message delivered whose commit then
+    /// fails (database outage, failover) may be delivered again.
+    pub dispatch_before_commit: bool,
 }
 
 impl Default for BrokerConfig {
@@ -286,6 +296,7 @@ impl Default for BrokerConfig {
             topic_pending_limit: 10_000,
             expiry_check_ms: 1000,
             producer_retention_hours: 168,
+            dispatch_before_commit: false,
         }
     }
 }

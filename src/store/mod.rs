@@ -1,6 +1,7 @@
 //! Persistence: the `Store` interface every backend implements, the
 //! group-commit writer in front of it, and the backend chosen by URL.
 
+mod cancel;
 pub mod inspect;
 mod migrate;
 mod mysql;
@@ -186,6 +187,14 @@ pub trait Store: Send + Sync + 'static {
     /// Admin queries (browse, counts, durable subscriptions, pool).
     fn inspect(&self) -> Option<&dyn inspect::Inspect> {
         None
+    }
+
+    /// Reclaims the space of deleted messages where the database does not
+    /// do it soon enough by itself (PostgreSQL: `VACUUM` of the message
+    /// table, which autovacuum visits at most once per `autovacuum_naptime`).
+    /// `false` when the backend needs nothing.
+    async fn vacuum(&self) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

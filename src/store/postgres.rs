@@ -481,6 +481,15 @@ impl Store for PgStore {
         })
     }
 
+    async fn vacuum(&self) -> Result<bool, StoreError> {
+        // Simple protocol: VACUUM cannot run in a prepared statement's
+        // implicit transaction.
+        sqlx::raw_sql(&format!("VACUUM {}msgs", self.prefix))
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
     fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
         Some(self)
     }

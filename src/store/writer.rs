@@ -2,6 +2,7 @@
 //! queued while the previous commit was in flight into one transaction,
 //! commits, then completes every waiter. No timer.
 
+use super::cancel::{cancel_out, PendingInserts};
 use super::{Store, StoreError, WriteOp};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,31 +32,57 @@ struct SideQueue {
 pub struct GroupCommit {
     tx: mpsc::Sender<Request>,
     side: Arc<SideQueue>,
+    /// Inserts not yet taken into a batch; tracked only when messages are
+    /// dispatched before their commit (`broker.dispatch_before_commit`).
+    pending: Option<Arc<PendingInserts>>,
 }
 
 impl GroupCommit {
     /// Starts the writer. `capacity` bounds queued waiting requests (the
     /// producers' backpressure); `max_batch_ops` bounds one transaction.
     ///
-    /// Every transaction is fenced on the term's epoch.
+    /// Every transaction is fenced on the term's epoch. With
+    /// `track_inserts`, a delete whose insert is still queued waits for it
+    /// (needed when messages are dispatched before they are committed).
     pub fn start(
         store: Arc<dyn Store>,
         term: Term,
         capacity: usize,
         max_batch_ops: usize,
+        track_inserts: bool,
     ) -> (GroupCommit, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let side = Arc::new(SideQueue::default());
-        let task = tokio::spawn(run(store, term, rx, side.clone(), max_batch_ops.max(1)));
-        (GroupCommit { tx, side }, task)
+        let pending = track_inserts.then(Arc::default);
+        let batches = Batches {
+            rx,
+            side: side.clone(),
+            pending: pending.clone(),
+            max_ops: max_batch_ops.max(1),
+        };
+        let task = tokio::spawn(run(store, term, batches));
+        (GroupCommit { tx, side, pending }, task)
     }
 
     /// Queues ops that must commit before `done` runs. Waits while the queue
-    /// is full.
+    /// is full. Once it returns, the ops are queued: a delete pushed after
+    /// that never reaches the database before them.
     pub async fn submit(&self, ops: Vec<WriteOp>, done: Completion) {
+        if let Some(p) = &self.pending {
+            p.submitted(&ops);
+        }
         if let Err(mpsc::error::SendError(req)) = self.tx.send(Request { ops, done }).await {
+            if let Some(p) = &self.pending {
+                p.taken(&req.ops);
+            }
             (req.done)(Err(StoreError::Closed));
         }
+    }
+
+    /// True when deletes wait for their still-queued inserts, so messages
+    /// may be dispatched before they are committed.
+    pub fn tracks_inserts(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// Queues ops nobody waits for; they ride along with the next commit.
@@ -86,61 +113,107 @@ pub struct Term {
     pub commit_timeout: Duration,
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    term: Term,
-    mut rx: mpsc::Receiver<Request>,
+/// Where the writer's batches come from.
+struct Batches {
+    rx: mpsc::Receiver<Request>,
     side: Arc<SideQueue>,
-    max_batch_ops: usize,
-) {
-    let mut closed = false;
-    loop {
-        let mut requests = Vec::new();
-        if !closed {
-            tokio::select! {
-                biased;
-                r = rx.recv() => match r {
-                    Some(r) => requests.push(r),
-                    None => closed = true,
-                },
-                _ = side.notify.notified() => {}
-            }
-        }
-        // All ops of the batch in one vector; `ends[i]` is where request i's
-        // ops end (the side queue's ops come last).
-        let mut ops: Vec<WriteOp> = Vec::new();
-        let mut ends = Vec::new();
-        for r in requests.iter_mut() {
-            ops.append(&mut r.ops);
-            ends.push(ops.len());
-        }
-        while !closed && ops.len() < max_batch_ops {
-            match rx.try_recv() {
-                Ok(mut r) => {
-                    ops.append(&mut r.ops);
-                    ends.push(ops.len());
-                    requests.push(r);
+    pending: Option<Arc<PendingInserts>>,
+    max_ops: usize,
+}
+
+/// One transaction's worth of work: the waiting requests and every op,
+/// `ends[i]` being where request i's ops end (the side queue's come last).
+struct Batch {
+    requests: Vec<Request>,
+    ops: Vec<WriteOp>,
+    ends: Vec<usize>,
+}
+
+impl Batches {
+    /// Waits for work and drains whatever else is queued into one batch;
+    /// `None` once every handle is gone and everything was flushed.
+    async fn next(&mut self, closed: &mut bool) -> Option<Batch> {
+        loop {
+            let mut batch = Batch {
+                requests: Vec::new(),
+                ops: Vec::new(),
+                ends: Vec::new(),
+            };
+            if !*closed {
+                tokio::select! {
+                    biased;
+                    r = self.rx.recv() => match r {
+                        Some(r) => batch.add(r),
+                        None => *closed = true,
+                    },
+                    _ = self.side.notify.notified() => {}
                 }
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+            }
+            while !*closed && batch.ops.len() < self.max_ops {
+                match self.rx.try_recv() {
+                    Ok(r) => batch.add(r),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => *closed = true,
+                }
+            }
+            if let Some(p) = &self.pending {
+                p.taken(&batch.ops);
+            }
+            self.take_side_ops(&mut batch.ops);
+            if !batch.ops.is_empty() || !batch.requests.is_empty() {
+                return Some(batch);
+            }
+            if *closed {
+                return None;
             }
         }
-        if let Ok(mut q) = side.ops.lock() {
-            // Bounded too: a long transaction holds the lock row's share
-            // lock (and delays the lease renewal) for as long as it runs.
-            let room = max_batch_ops.saturating_sub(ops.len()).max(1);
-            if q.len() <= room {
-                ops.append(&mut q);
-            } else {
-                ops.extend(q.drain(..room));
-                side.notify.notify_one();
-            }
+    }
+
+    /// Appends the side queue's ops, bounded too: a long transaction holds
+    /// the lock row's share lock (and delays the lease renewal) for as long
+    /// as it runs. Deletes of inserts still queued stay for a later batch.
+    fn take_side_ops(&self, ops: &mut Vec<WriteOp>) {
+        let Ok(mut q) = self.side.ops.lock() else {
+            return;
+        };
+        let room = self.max_ops.saturating_sub(ops.len()).max(1);
+        let taken: Vec<WriteOp> = if q.len() <= room {
+            std::mem::take(&mut *q)
+        } else {
+            self.side.notify.notify_one();
+            q.drain(..room).collect()
+        };
+        let (now, later) = match &self.pending {
+            Some(p) => p.defer(taken),
+            None => (taken, Vec::new()),
+        };
+        ops.extend(now);
+        if !later.is_empty() {
+            let rest = std::mem::replace(&mut *q, later);
+            q.extend(rest);
         }
-        if ops.is_empty() && requests.is_empty() {
-            if closed {
-                break;
-            }
-            continue;
+    }
+}
+
+impl Batch {
+    fn add(&mut self, mut r: Request) {
+        self.ops.append(&mut r.ops);
+        self.ends.push(self.ops.len());
+        self.requests.push(r);
+    }
+}
+
+async fn run(store: Arc<dyn Store>, term: Term, mut batches: Batches) {
+    let mut closed = false;
+    while let Some(Batch {
+        requests,
+        mut ops,
+        mut ends,
+    }) = batches.next(&mut closed).await
+    {
+        let cancelled = cancel_out(&mut ops, &mut ends);
+        if cancelled > 0 {
+            crate::metrics::cancelled(cancelled);
         }
         let result = commit_once(&store, &term, &ops).await;
         if requests.len() > 1 && rejected_by_database(&result) {

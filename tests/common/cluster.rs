@@ -30,7 +30,8 @@ pub struct Settings {
     pub renew_ms: u64,
     pub retry_ms: u64,
     pub margin_ms: u64,
-    /// More `serve` flags for every node (e.g. TLS files).
+    /// More `serve` flags for every node (e.g. TLS files); one of the
+    /// defaults given here replaces it.
     pub extra: Vec<String>,
 }
 
@@ -74,7 +75,9 @@ impl Settings {
             ("--database-connect-timeout-ms", 2000),
             ("--database-statement-timeout-ms", 2000),
         ] {
-            f.extend([flag.to_string(), v.to_string()]);
+            if !self.extra.iter().any(|e| e == flag) {
+                f.extend([flag.to_string(), v.to_string()]);
+            }
         }
         f.extend(self.extra.iter().cloned());
         f

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Issue 6, "a message table that stays healthy under churn": steady
+# persistent produce + consume at full speed against Baton on PostgreSQL for
+# CHURN_SECS (600), sampling every CHURN_EVERY seconds (60) the message
+# table's size (heap + indexes + TOAST), its live and dead tuples, how often
+# autovacuum ran, and the rate consumed in that interval. Prints a Markdown
+# report on stdout (progress on stderr).
+#
+#   scripts/bench/churn.sh > churn.md
+#
+# Environment: CHURN_SECS (600), CHURN_EVERY (60), CHURN_PRODUCERS (8),
+# CHURN_CONSUMERS (8), CHURN_TABLE (schema | reset: `reset` drops the
+# per-table autovacuum settings of migration 0002 first, to compare),
+# CHURN_BATON_ARGS (extra `baton serve` flags, e.g.
+# "--broker-dispatch-before-commit true"), BENCH_BATON_BIN (prebuilt binary
+# instead of `cargo build --release`), BENCH_PG (127.0.0.1:5432).
+# Bounded: the load generator stops after CHURN_SECS (+120 s for its drain);
+# everything started is stopped and the database dropped on exit.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+LOG_TAG=churn
+# shellcheck source=scripts/bench/common.sh
+. "$repo/scripts/bench/common.sh"
+bench_init baton-churn
+
+secs=${CHURN_SECS:-600} every=${CHURN_EVERY:-60}
+producers=${CHURN_PRODUCERS:-8} consumers=${CHURN_CONSUMERS:-8}
+table=${CHURN_TABLE:-schema}
+case $table in schema | reset) ;; *) die "CHURN_TABLE must be schema or reset, got '$table'" ;; esac
+
+if [ -n "${BENCH_BATON_BIN:-}" ]; then
+    baton=$BENCH_BATON_BIN
+else
+    log "building the release binary"
+    (cd "$repo" && cargo build --release -q >&2)
+    baton="${CARGO_TARGET_DIR:-$repo/target}/release/baton"
+fi
+
+db=baton_churn_$$
+create_db "pg:$db"
+stomp_port=$((20000 + RANDOM % 20000)) admin_port=$((40000 + RANDOM % 20000))
+# shellcheck disable=SC2086
+"$baton" serve --database-url "postgres://postgres@$pg_host:$pg_port/$db" \
+    --stomp-listen "127.0.0.1:$stomp_port" --admin-listen "127.0.0.1:$admin_port" \
+    ${CHURN_BATON_ARGS:-} >"$work/baton.log" 2>&1 &
+pids+=($!)
+baton_pid=$!
+wait_port "$stomp_port" "$baton_pid" 60 || { tail -n 30 "$work/baton.log" >&2; die "baton did not start"; }
+if [ "$table" = reset ]; then
+    psql_ -d "$db" -c "ALTER TABLE baton_msgs RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_vacuum_cost_delay, autovacuum_vacuum_insert_scale_factor, autovacuum_vacuum_insert_threshold, fillfactor)"
+fi
+reloptions=$(psql_ -d "$db" -c "SELECT coalesce(array_to_string(reloptions, ', '), 'none') FROM pg_class WHERE relname = 'baton_msgs'")
+
+dequeued() {
+    curl -s "http://127.0.0.1:$admin_port/metrics" |
+        awk '/^baton_destination_dequeued_total\{destination="\/queue\/churn"\}/ {print $2; f=1} END {if (!f) print 0}'
+}
+sample() {
+    psql_ -d "$db" -F ' ' -c "SELECT pg_total_relation_size('baton_msgs'), n_live_tup, n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'baton_msgs'"
+}
+
+log "produce + consume for $secs s ($producers producers, $consumers consumers, table settings: $reloptions)"
+"$baton" bench --addr "127.0.0.1:$stomp_port" --destination /queue/churn --persistent \
+    --producers "$producers" --consumers "$consumers" --duration "$secs" \
+    --drain-timeout 120 --timeout $((secs + 300)) >"$work/bench.txt" 2>&1 &
+pids+=($!)
+bench_pid=$!
+
+rows=() last=0 t=0
+while [ "$t" -lt "$secs" ]; do
+    sleep "$every"
+    t=$((t + every))
+    now=$(dequeued)
+    read -r size live dead vacuums <<<"$(sample)"
+    rate=$(((${now%.*} - ${last%.*}) / every))
+    last=$now
+    rows+=("| $t | $rate | $((size / 1024)) | $live | $dead | $vacuums | $(loadavg) |")
+    log "t=${t}s rate=${rate}/s size=$((size / 1024)) KiB live=$live dead=$dead autovacuums=$vacuums"
+done
+wait "$bench_pid" || log "baton bench exited non-zero (see below)"
+
+cat <<EOF
+### Churn: Baton on PostgreSQL, persistent produce + consume for $secs s
+
+- command: \`CHURN_SECS=$secs CHURN_EVERY=$every CHURN_PRODUCERS=$producers CHURN_CONSUMERS=$consumers CHURN_TABLE=$table CHURN_BATON_ARGS="${CHURN_BATON_ARGS:-}" scripts/bench/churn.sh\`
+- date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores; load at the end: $(loadavg)
+- \`baton_msgs\` reloptions: $reloptions
+- 1 KiB bodies, client-individual acks, receipts per send
+
+| t (s) | consumed msg/s in the interval | table size (KiB) | live tuples | dead tuples | autovacuum runs | load (1/5/15 min) |
+|---|---|---|---|---|---|---|
+$(printf '%s\n' "${rows[@]}")
+
+\`baton bench\` report:
+
+\`\`\`
+$(cat "$work/bench.txt")
+\`\`\`
+EOF
