@@ -4,6 +4,7 @@
 //! scrape time by `admin::metrics`. One node per process, so one registry.
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
@@ -24,6 +25,13 @@ pub struct Metrics {
     pub batch_ops: Histogram,
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
+    /// Times a limit was hit, by the limit's configuration key.
+    pub limit_hits: Family<LimitLabel, Counter>,
+    /// Bytes of non-persistent messages held by the broker.
+    pub non_persistent_bytes: Gauge,
+    /// Connections not read from because the non-persistent memory budget
+    /// is used up.
+    pub flow_controlled: Gauge,
     pub store_cancelled: Counter,
     /// Set by the admin server on each scrape.
     pub role_master: Gauge,
@@ -43,6 +51,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     batch_ops: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
     commit_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 16)),
     commit_failures: Counter::default(),
+    limit_hits: Family::default(),
+    non_persistent_bytes: Gauge::default(),
+    flow_controlled: Gauge::default(),
     store_cancelled: Counter::default(),
     role_master: Gauge::default(),
     epoch: Gauge::default(),
@@ -62,6 +73,27 @@ pub fn commit(ops: usize, took: Duration, ok: bool) {
     if !ok {
         m.commit_failures.inc();
     }
+}
+
+/// The label of `limit_hits`: the configuration key of the limit.
+pub type LimitLabel = [(&'static str, &'static str); 1];
+
+/// Every limit counted in `limit_hits`, by configuration key.
+pub const LIMITS: [&str; 9] = [
+    "limits.max_connections",
+    "limits.max_connections_per_address",
+    "limits.max_subscriptions_per_connection",
+    "limits.max_unacked_per_consumer",
+    "limits.max_non_persistent_bytes",
+    "stomp.max_body_bytes",
+    "stomp.max_headers",
+    "stomp.max_header_bytes",
+    "broker.topic_pending_limit",
+];
+
+/// Counts one hit of the limit configured by `key` (one of [`LIMITS`]).
+pub fn limit_hit(key: &'static str) {
+    get().limit_hits.get_or_create(&[("limit", key)]).inc();
 }
 
 /// Records messages whose insert and delete met in one batch, so neither
@@ -148,6 +180,26 @@ pub fn registry() -> Registry {
         "store_commit_failures",
         "group commits that failed",
         m.commit_failures.clone(),
+    );
+    for key in LIMITS {
+        // Present from the start, so a rate over them is defined.
+        let _ = m.limit_hits.get_or_create(&[("limit", key)]);
+    }
+    r.register(
+        "limit_hits",
+        "times a limit was hit, by the configuration key of the limit",
+        m.limit_hits.clone(),
+    );
+    r.register_with_unit(
+        "non_persistent",
+        "bodies and headers of non-persistent messages held in memory (master)",
+        Unit::Bytes,
+        m.non_persistent_bytes.clone(),
+    );
+    r.register(
+        "flow_controlled_connections",
+        "connections not read from until memory for non-persistent messages is freed",
+        m.flow_controlled.clone(),
     );
     r.register(
         "store_cancelled_messages",

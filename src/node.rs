@@ -284,6 +284,9 @@ async fn serve_term(
         max_redeliveries: config.broker.max_redeliveries,
         dlq_prefix: config.broker.dlq_prefix.clone(),
         topic_pending_limit: config.broker.topic_pending_limit,
+        max_subscriptions_per_connection: config.limits.max_subscriptions_per_connection,
+        max_unacked_per_consumer: config.limits.max_unacked_per_consumer,
+        max_non_persistent_bytes: config.limits.max_non_persistent_bytes,
         producer_retention_ms: config
             .broker
             .producer_retention_hours
@@ -387,6 +390,10 @@ fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionCon
         heartbeat_receive_ms: config.stomp.heartbeat_receive_ms,
         default_prefetch: config.stomp.default_prefetch,
         max_pending_commits: config.stomp.max_pending_commits,
+        max_connections: (
+            config.limits.max_connections,
+            config.limits.max_connections_per_address,
+        ),
         session_prefix: node_id.to_string(),
         auth: Arc::new(StompAuth::new(
             auth,

@@ -229,6 +229,9 @@ fn read_request(
     Ok((opts, body))
 }
 
+/// How long a non-persistent publish waits for memory before a 503.
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn publish(
     s: &AdminState,
     p: &Principal,
@@ -253,6 +256,20 @@ async fn publish(
         scheduled,
     };
     let sent = m.clone();
+    let memory = broker.memory();
+    if !m.persistent && memory.exhausted() {
+        // Flow control as for a STOMP producer: the answer waits for room.
+        crate::metrics::limit_hit("limits.max_non_persistent_bytes");
+        if tokio::time::timeout(ROOM_WAIT, memory.room())
+            .await
+            .is_err()
+        {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the memory for non-persistent messages is used up (limits.max_non_persistent_bytes) until consumers catch up; retry later or send persistent messages",
+            ));
+        }
+    }
     if let Some(confirm) = broker.publish(vec![m], false).await? {
         confirm.await?;
     }

@@ -4,6 +4,7 @@
 //! mutex held only for short synchronous sections, never across `.await`.
 
 mod admin_ops;
+pub mod memory;
 pub mod outbox;
 mod pending;
 mod producers;
@@ -112,6 +113,8 @@ pub enum BrokerError {
     UnknownDurable(String),
     #[error("a durable subscription needs a client-id header on CONNECT")]
     DurableNeedsClientId,
+    #[error("this connection already has {0} subscriptions, the most allowed (limits.max_subscriptions_per_connection); unsubscribe first or use another connection")]
+    TooManySubscriptions(usize),
 }
 
 /// Resolves once the operation is durable. Operations that had nothing to
@@ -135,6 +138,8 @@ struct Inner {
     store: GroupCommit,
     next_id: AtomicI64,
     next_conn: AtomicU64,
+    /// Memory held by non-persistent messages.
+    memory: Arc<memory::MemoryBudget>,
 }
 
 impl Broker {
@@ -151,6 +156,7 @@ impl Broker {
         let producers =
             Producers::from_committed(store.load_producers().await?, crate::message::now_ms());
         let producer_retention_ms = config.producer_retention_ms;
+        let memory = memory::MemoryBudget::new(config.max_non_persistent_bytes);
         let count = messages.len();
         // Ids must never repeat, also for non-persistent messages that were
         // never stored: start above both the store and the clock.
@@ -165,6 +171,7 @@ impl Broker {
                 store: writer,
                 next_id: AtomicI64::new(start),
                 next_conn: AtomicU64::new(1),
+                memory,
             }),
         };
         let durables = load_durables(store).await?;
@@ -200,6 +207,19 @@ impl Broker {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The memory budget of non-persistent messages.
+    pub fn memory(&self) -> &Arc<memory::MemoryBudget> {
+        &self.inner.memory
+    }
+
+    /// Charges non-persistent messages to the memory budget; `publish`
+    /// does it itself, transactions do it when a send is buffered.
+    pub fn charge(&self, messages: &mut [Message]) {
+        for m in messages {
+            self.inner.memory.charge(m);
+        }
     }
 
     /// A fresh message id.

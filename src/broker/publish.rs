@@ -20,13 +20,15 @@ impl Broker {
     /// messages and per-producer order holds.
     pub async fn publish(
         &self,
-        messages: Vec<Message>,
+        mut messages: Vec<Message>,
         after_earlier: bool,
     ) -> Result<Option<Confirm>, BrokerError> {
+        self.charge(&mut messages);
         self.apply(0, messages, Vec::new(), after_earlier).await
     }
 
-    /// Applies a transaction's sends and acknowledgements together.
+    /// Applies a transaction's sends (charged to the memory budget when
+    /// they were buffered) and acknowledgements together.
     pub async fn commit_tx(
         &self,
         conn: ConnId,

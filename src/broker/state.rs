@@ -9,6 +9,7 @@
 mod ack;
 mod dispatch;
 mod durable;
+mod limits;
 pub mod schedule;
 
 use durable::Durable;
@@ -35,6 +36,12 @@ pub struct CoreConfig {
     pub max_redeliveries: u32,
     pub dlq_prefix: String,
     pub topic_pending_limit: usize,
+    /// `limits.max_subscriptions_per_connection`.
+    pub max_subscriptions_per_connection: usize,
+    /// `limits.max_unacked_per_consumer`: caps every subscription's prefetch.
+    pub max_unacked_per_consumer: usize,
+    /// `limits.max_non_persistent_bytes` (the budget lives in `Broker`).
+    pub max_non_persistent_bytes: u64,
     /// Idle producers are forgotten after this long (duplicate detection).
     pub producer_retention_ms: i64,
 }
@@ -249,7 +256,7 @@ impl State {
     pub fn subscribe(
         &mut self,
         conn: ConnId,
-        spec: SubscribeSpec,
+        mut spec: SubscribeSpec,
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let id: Arc<str> = Arc::from(spec.id.as_str());
@@ -257,9 +264,7 @@ impl State {
         if self.subs.contains_key(&key) {
             return Err(BrokerError::DuplicateSubscription(spec.id));
         }
-        if !self.conns.contains_key(&conn) {
-            return Err(BrokerError::ShuttingDown);
-        }
+        self.within_limits(conn, &mut spec)?;
         let name = spec.destination.name();
         let pattern = wildcard::is_pattern(name);
         if pattern {

@@ -9,6 +9,9 @@ fn core(max_redeliveries: u32) -> State {
         max_redeliveries,
         dlq_prefix: "DLQ.".into(),
         topic_pending_limit: 5,
+        max_subscriptions_per_connection: 1000,
+        max_unacked_per_consumer: 10_000,
+        max_non_persistent_bytes: 1 << 30,
         producer_retention_ms: 3_600_000,
     })
 }

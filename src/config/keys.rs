@@ -211,6 +211,31 @@ pub const KEYS: &[Key] = &[
         help: "deliver persistent queue messages while their insert waits for the commit; an ACK before the insert cancels both (may redeliver after a failed commit) [default: false]",
     },
     Key {
+        name: "limits.max_connections",
+        kind: Kind::Int,
+        help: "open client connections; more are refused with an ERROR [default: 10000]",
+    },
+    Key {
+        name: "limits.max_connections_per_address",
+        kind: Kind::Int,
+        help: "open client connections from one IP address [default: 1000]",
+    },
+    Key {
+        name: "limits.max_subscriptions_per_connection",
+        kind: Kind::Int,
+        help: "subscriptions one connection may hold [default: 1000]",
+    },
+    Key {
+        name: "limits.max_unacked_per_consumer",
+        kind: Kind::Int,
+        help: "unacknowledged messages per subscription; caps activemq.prefetchSize [default: 10000]",
+    },
+    Key {
+        name: "limits.max_non_persistent_bytes",
+        kind: Kind::Int,
+        help: "memory for non-persistent messages before their producers are slowed [default: 268435456]",
+    },
+    Key {
         name: "election.mode",
         kind: Kind::Str,
         help: "auto, session or lease; auto = session on PostgreSQL/MySQL, lease on SQLite [default: auto]",

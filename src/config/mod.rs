@@ -13,6 +13,7 @@ pub mod auth;
 mod jdbc;
 mod keys;
 mod secrets;
+pub mod limits;
 mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
@@ -60,6 +61,7 @@ pub struct Config {
     pub stomp: StompConfig,
     pub admin: AdminConfig,
     pub broker: BrokerConfig,
+    pub limits: limits::LimitsConfig,
     pub election: ElectionConfig,
     pub auth: auth::AuthConfig,
     /// Warnings found while loading (e.g. dropped JDBC URL parameters), to
@@ -551,6 +553,7 @@ impl Config {
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
+        self.limits.validate(self.stomp.default_prefetch)?;
         self.stomp_tls()?;
         self.admin_tls()?;
         self.auth.validate()

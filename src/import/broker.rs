@@ -415,6 +415,15 @@ fn stomp_options(ctx: &mut Ctx, node: Node, query: &str) {
                 n,
                 Some("STOMP connector wireFormat.maxDataLength".into()),
             ),
+            ("maximumConnections", Ok(n)) if n > 0 => {
+                let comment = || Some("STOMP connector maximumConnections".into());
+                ctx.out.set_int("limits.max_connections", n, comment());
+                // The per-address limit may not exceed the total (default 1000).
+                if n < 1000 {
+                    ctx.out
+                        .set_int("limits.max_connections_per_address", n, comment());
+                }
+            }
             _ => ctx.warn(node, format!("connector option {k}={v} is not translated")),
         }
     }

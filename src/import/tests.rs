@@ -86,7 +86,7 @@ fn lease_locker_statements_and_stomp_connectors() {
              <statements><statements tablePrefix="AMQ_" binaryDataType="bytea"/></statements>
            </jdbcPersistenceAdapter>"##,
         r#"<transportConnector name="openwire" uri="tcp://0.0.0.0:61616"/>
-           <transportConnector name="stomp" uri="stomp+nio://0.0.0.0:61614?transport.closeAsync=false&amp;wireFormat.maxDataLength=1048576"/>
+           <transportConnector name="stomp" uri="stomp+nio://0.0.0.0:61614?transport.closeAsync=false&amp;wireFormat.maxDataLength=1048576&amp;maximumConnections=500"/>
            <transportConnector name="stomp2" uri="stomp://127.0.0.1:61615"/>
            <transportConnector name="stomp+ssl" uri="stomp+ssl://0.0.0.0:61617"/>
            <transportConnector name="amqp" uri="amqp://0.0.0.0:5672"/>"#,
@@ -114,6 +114,8 @@ fn lease_locker_statements_and_stomp_connectors() {
     assert_eq!(c.election.renew_ms, 2500);
     assert_eq!(c.stomp.listen.to_string(), "0.0.0.0:61614");
     assert_eq!(c.stomp.max_body_bytes, 1_048_576);
+    assert_eq!(c.limits.max_connections, 500);
+    assert_eq!(c.limits.max_connections_per_address, 500);
     for needle in [
         "maxAllowableDiffFromDBTime",
         "binaryDataType",

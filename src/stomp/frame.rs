@@ -256,13 +256,13 @@ pub enum FrameError {
     #[error("unknown STOMP command {0:?}")]
     UnknownCommand(String),
     /// A header line or the command line is longer than allowed.
-    #[error("header line too long: the limit is {limit} bytes")]
+    #[error("header line too long: the limit is {limit} bytes (stomp.max_header_bytes)")]
     HeaderTooLong { limit: usize },
     /// The frame has more header lines than allowed.
-    #[error("too many headers: the limit is {limit} headers per frame")]
+    #[error("too many headers: the limit is {limit} headers per frame (stomp.max_headers)")]
     TooManyHeaders { limit: usize },
     /// The body (or the declared `content-length`) is larger than allowed.
-    #[error("frame body too large: the limit is {limit} bytes")]
+    #[error("frame body too large: the limit is {limit} bytes (stomp.max_body_bytes)")]
     BodyTooLarge { limit: usize },
     /// A header line has no `:` separator.
     #[error("malformed header line {0:?}: missing ':' between name and value")]

@@ -28,6 +28,8 @@ pub struct SessionConfig {
     pub heartbeat_receive_ms: u64,
     pub default_prefetch: usize,
     pub max_pending_commits: usize,
+    /// `limits.max_connections` and `limits.max_connections_per_address`.
+    pub max_connections: (usize, usize),
     /// Prefix of the `session` header, usually the node id.
     pub session_prefix: String,
     /// Logins and the permission map.
@@ -177,6 +179,8 @@ impl Handler {
                 }
                 match tx {
                     Some(t) => {
+                        let mut messages = messages;
+                        self.broker.charge(&mut messages);
                         self.transaction(&t)?.sends.extend(messages);
                         self.after(None, receipt);
                     }

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod handler;
+pub mod limits;
 mod parser;
 pub mod server;
 pub mod session;

@@ -2,6 +2,7 @@
 //! on shutdown stops accepting and waits for the sessions to drain.
 
 use super::handler::SessionConfig;
+use super::limits::{self, Admission, Permit, Refusal};
 use super::session;
 use crate::broker::Broker;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub async fn run(
     signals: Stop,
 ) {
     let sessions = TaskTracker::new();
+    let (max_total, max_per_address) = config.max_connections;
+    let admission = Admission::new(max_total, max_per_address);
     loop {
         tokio::select! {
             _ = signals.stop.cancelled() => break,
@@ -47,12 +50,14 @@ pub async fn run(
                         tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                     }
                     tracing::debug!(%peer, "client connected");
+                    let admitted = admission.admit(peer.ip().to_canonical());
                     let peer = peer.to_string();
                     match &tls {
                         None => {
-                            sessions.spawn(session::run(
+                            sessions.spawn(serve(
                                 socket,
                                 peer,
+                                admitted,
                                 broker.clone(),
                                 config.clone(),
                                 signals.clone(),
@@ -63,6 +68,7 @@ pub async fn run(
                                 acceptor.clone(),
                                 socket,
                                 peer,
+                                admitted,
                                 broker.clone(),
                                 config.clone(),
                                 signals.clone(),
@@ -91,11 +97,30 @@ pub async fn run(
     }
 }
 
-/// Completes the TLS handshake (bounded in time), then runs the session.
+/// Runs the session of an admitted connection (which frees its place when
+/// it ends), or refuses it with an ERROR.
+async fn serve<S>(
+    stream: S,
+    peer: String,
+    admitted: Result<Permit, Refusal>,
+    broker: Broker,
+    config: Arc<SessionConfig>,
+    signals: Stop,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match admitted {
+        Ok(_permit) => session::run(stream, peer, broker, config, signals).await,
+        Err(refusal) => limits::refuse(stream, &peer, refusal).await,
+    }
+}
+
+/// Completes the TLS handshake (bounded in time), then serves.
 async fn tls_session(
     acceptor: TlsAcceptor,
     socket: TcpStream,
     peer: String,
+    admitted: Result<Permit, Refusal>,
     broker: Broker,
     config: Arc<SessionConfig>,
     signals: Stop,
@@ -106,7 +131,7 @@ async fn tls_session(
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)) => r,
     };
     match handshake {
-        Ok(Ok(stream)) => session::run(stream, peer, broker, config, signals).await,
+        Ok(Ok(stream)) => serve(stream, peer, admitted, broker, config, signals).await,
         Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
     }

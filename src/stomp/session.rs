@@ -5,6 +5,7 @@ use super::codec::StompCodec;
 use super::error::SessionError;
 use super::frame::{Command, Frame, Parsed};
 use super::handler::{message_frame, Handler, SessionConfig};
+use super::limits::{is_non_persistent_send, FlowPause};
 use super::server::Stop;
 use crate::broker::{AckMode, Broker, Outbox};
 use futures::{SinkExt, StreamExt};
@@ -38,6 +39,9 @@ pub async fn run<S>(
         Err((SessionError::Io(e), _)) => tracing::debug!(%peer, error = %e, "connection lost"),
         Err((e, _)) => tracing::info!(%peer, error = %e, "closing connection with ERROR"),
     }
+    if let Err((SessionError::Frame(e), _)) = &outcome {
+        super::limits::count_frame_limit(e);
+    }
     if let Err((e, receipt)) = outcome {
         if !matches!(e, SessionError::Io(_)) {
             let frame = e.to_frame(receipt.as_deref());
@@ -70,13 +74,17 @@ where
     let connect_timeout = Duration::from_secs(30);
     let mut read_deadline = Instant::now() + connect_timeout;
     let mut last_write = Instant::now();
+    let mut flow = FlowPause::default();
+    let memory = handler.broker().memory().clone();
     loop {
         let (send_every, expect_every) = match &handler.connected {
             Some(c) => (c.send_every_ms, c.expect_every_ms),
             None => (0, 0),
         };
         let heartbeat_at = last_write + Duration::from_millis(send_every.max(1));
-        let reading = !handler.disconnecting && handler.pending.len() < config.max_pending_commits;
+        let reading = !handler.disconnecting
+            && handler.pending.len() < config.max_pending_commits
+            && !flow.is_paused();
         let outbox = handler.connected.as_ref().map(|c| c.outbox.clone());
         tokio::select! {
             biased;
@@ -114,7 +122,9 @@ where
                 if let Parsed::Frame(frame, _) = parsed {
                     let receipt = frame.header("receipt").map(str::to_string);
                     let was_connected = handler.connected.is_some();
+                    let charged = is_non_persistent_send(&frame);
                     let reply = handler.on_frame(frame).await.map_err(|e| (e, receipt))?;
+                    flow.after_frame(charged, memory.exhausted());
                     if let Some(reply) = reply {
                         write(framed, reply).await?;
                         last_write = Instant::now();
@@ -136,12 +146,19 @@ where
                     }
                 }
             }
+            _ = memory.room(), if flow.is_paused() => {
+                flow.resume();
+                // The client's heart-beats waited in the socket meanwhile.
+                if expect_every > 0 {
+                    read_deadline = Instant::now() + Duration::from_millis(expect_every * 2);
+                }
+            }
             _ = sleep_until(heartbeat_at), if send_every > 0 => {
                 framed.write_buffer_mut().extend_from_slice(b"\n");
                 flush(framed).await?;
                 last_write = Instant::now();
             }
-            _ = sleep_until(read_deadline) => {
+            _ = sleep_until(read_deadline), if !flow.is_paused() => {
                 return Err(fail(if handler.connected.is_some() {
                     SessionError::HeartbeatTimeout(expect_every * 2)
                 } else {

@@ -58,9 +58,10 @@ impl State {
                     sub.backlog.insert(message.clone());
                     if sub.backlog.len() > limit {
                         sub.backlog.drain();
+                        crate::metrics::limit_hit("broker.topic_pending_limit");
                         if let Some(c) = self.conns.get(&key.0) {
                             c.outbox.close(format!(
-                                "slow consumer: subscription '{}' on {} has more than {} undelivered messages",
+                                "slow consumer: subscription '{}' on {} has more than {} undelivered messages (broker.topic_pending_limit); consume faster or use a queue",
                                 key.1, dest, limit
                             ));
                         }
