@@ -286,8 +286,11 @@ async fn serve_term(
         config.broker.dispatch_before_commit,
     );
     let core = CoreConfig {
-        max_redeliveries: config.broker.max_redeliveries,
-        dlq_prefix: config.broker.dlq_prefix.clone(),
+        policies: crate::broker::Policies::new(
+            config.broker.max_redeliveries,
+            &config.broker.dlq_prefix,
+            &config.broker.policy,
+        ),
         topic_pending_limit: config.broker.topic_pending_limit,
         producer_retention_ms: config
             .broker

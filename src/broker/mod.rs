@@ -6,6 +6,7 @@
 mod admin_ops;
 pub mod outbox;
 mod pending;
+pub mod policy;
 mod producers;
 mod publish;
 mod scheduling;
@@ -13,6 +14,7 @@ mod state;
 pub mod wildcard;
 
 pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
 pub use state::schedule;
 pub use state::{
@@ -219,7 +221,7 @@ impl Broker {
     /// redelivered to other consumers.
     pub fn disconnect(&self, conn: ConnId) {
         let mut ops = Vec::new();
-        self.lock().remove_conn(conn, &mut ops);
+        self.with_due(|st| st.remove_conn(conn, &mut ops));
         self.inner.store.push(ops);
     }
 
@@ -297,7 +299,7 @@ impl Broker {
 
     pub fn unsubscribe(&self, conn: ConnId, id: &str) -> Result<(), BrokerError> {
         let mut ops = Vec::new();
-        let r = self.lock().unsubscribe(conn, id, &mut ops);
+        let r = self.with_due(|st| st.unsubscribe(conn, id, &mut ops));
         self.inner.store.push(ops);
         r
     }
@@ -349,13 +351,15 @@ impl Broker {
             return self.apply(conn, Vec::new(), vec![ack], false).await;
         }
         let mut ops = Vec::new();
-        self.lock().acknowledge(
-            conn,
-            ack.subscription.as_deref(),
-            ack.message_id,
-            ack.kind,
-            &mut ops,
-        )?;
+        self.with_due(|st| {
+            st.acknowledge(
+                conn,
+                ack.subscription.as_deref(),
+                ack.message_id,
+                ack.kind,
+                &mut ops,
+            )
+        })?;
         self.inner.store.push(ops);
         Ok(None)
     }

@@ -32,8 +32,7 @@ type SubKey = (ConnId, Arc<str>);
 /// Core settings.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
-    pub max_redeliveries: u32,
-    pub dlq_prefix: String,
+    pub policies: super::policy::Policies,
     pub topic_pending_limit: usize,
     /// Idle producers are forgotten after this long (duplicate detection).
     pub producer_retention_ms: i64,

@@ -6,8 +6,7 @@ use bytes::Bytes;
 
 fn core(max_redeliveries: u32) -> State {
     State::new(CoreConfig {
-        max_redeliveries,
-        dlq_prefix: "DLQ.".into(),
+        policies: crate::broker::Policies::defaults(max_redeliveries, "DLQ."),
         topic_pending_limit: 5,
         producer_retention_ms: 3_600_000,
     })
@@ -140,7 +139,7 @@ fn nack_redelivers_then_dead_letters() {
         .unwrap();
     assert!(ids(&a).is_empty(), "third failure goes to the DLQ");
     assert!(ops.iter().any(|o| matches!(o,
-        WriteOp::Move { id: 1, destination, headers }
+        WriteOp::Move { id: 1, destination, headers, .. }
             if destination == "/queue/DLQ.q"
             && headers.iter().any(|(k, _)| k == "dlqDeliveryFailureCause")
             && headers.iter().any(|(k, v)| k == "original-destination" && v == "/queue/q"))));

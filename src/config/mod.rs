@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 pub mod auth;
 mod jdbc;
 mod keys;
+pub mod policy;
 mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
+pub use policy::{DeadLetterStrategy, PolicyConfig};
 
 /// Why the configuration was rejected. The message names the key and what
 /// is allowed.
@@ -284,6 +286,8 @@ pub struct BrokerConfig {
     /// database. Off by default: a message delivered whose commit then
     /// fails (database outage, failover) may be delivered again.
     pub dispatch_before_commit: bool,
+    /// `[[broker.policy]]` entries (file only), see `policy.rs`.
+    pub policy: Vec<PolicyConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -295,6 +299,7 @@ impl Default for BrokerConfig {
             expiry_check_ms: 1000,
             producer_retention_hours: 168,
             dispatch_before_commit: false,
+            policy: Vec::new(),
         }
     }
 }
@@ -521,6 +526,7 @@ impl Config {
         if self.broker.dlq_prefix.is_empty() {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
+        policy::validate(&self.broker.policy)?;
         self.stomp_tls()?;
         self.admin_tls()?;
         self.auth.validate()
