@@ -95,7 +95,11 @@ async fn nack_until_gone(c: &mut Client, dest: &str, deliveries: u32) -> String 
     let m = next(c).await;
     assert_eq!(body(&m), MARKER, "{dest}: no delivery after {deliveries}");
     ack_confirmed(c, &m, false).await;
-    request(c, Frame::new(baton::stomp::frame::Command::Unsubscribe).with_header("id", "n")).await;
+    request(
+        c,
+        Frame::new(baton::stomp::frame::Command::Unsubscribe).with_header("id", "n"),
+    )
+    .await;
     id
 }
 
@@ -112,7 +116,11 @@ async fn drain(c: &mut Client, dest: &str) -> Vec<Frame> {
         }
         out.push(m);
     }
-    request(c, Frame::new(baton::stomp::frame::Command::Unsubscribe).with_header("id", "d")).await;
+    request(
+        c,
+        Frame::new(baton::stomp::frame::Command::Unsubscribe).with_header("id", "d"),
+    )
+    .await;
     out
 }
 
@@ -153,7 +161,10 @@ async fn redelivery_limits_and_dead_letter_strategies_per_pattern() {
     let global = drain(&mut c, "/queue/DLQ.other").await;
     assert_eq!(global.len(), 1, "no policy: broker.max_redeliveries, DLQ.");
     assert_eq!(global[0].header("message-id"), Some(other.as_str()));
-    assert!(drain(&mut c, "/queue/DLQ.gone").await.is_empty(), "discarded");
+    assert!(
+        drain(&mut c, "/queue/DLQ.gone").await.is_empty(),
+        "discarded"
+    );
     assert!(drain(&mut c, "/queue/DLQ.slow.a").await.is_empty());
 }
 
@@ -235,7 +246,14 @@ async fn expired_messages_go_to_the_dlq_or_are_dropped_per_policy() {
         send(&mut c, dest, "short-lived", &h).await;
     }
     // Both queues are swept together; the DLQ copy shows the sweep ran.
-    subscribe(&mut c, "/queue/DLQ.exp.dlq", "dlq", "client-individual", &[]).await;
+    subscribe(
+        &mut c,
+        "/queue/DLQ.exp.dlq",
+        "dlq",
+        "client-individual",
+        &[],
+    )
+    .await;
     let d = next(&mut c).await;
     assert_eq!(body(&d), "short-lived");
     assert_eq!(from(&d), "/queue/exp.dlq");
@@ -247,9 +265,15 @@ async fn expired_messages_go_to_the_dlq_or_are_dropped_per_policy() {
     assert!(drain(&mut c, "/queue/DLQ.exp.drop").await.is_empty());
     assert!(drain(&mut c, "/queue/exp.dlq").await.is_empty());
     assert_eq!(counter(&b, "destination_expired", "/queue/exp.dlq"), 1);
-    assert_eq!(counter(&b, "destination_dead_lettered", "/queue/exp.dlq"), 1);
+    assert_eq!(
+        counter(&b, "destination_dead_lettered", "/queue/exp.dlq"),
+        1
+    );
     assert_eq!(counter(&b, "destination_expired", "/queue/exp.drop"), 1);
-    assert_eq!(counter(&b, "destination_dead_lettered", "/queue/exp.drop"), 0);
+    assert_eq!(
+        counter(&b, "destination_dead_lettered", "/queue/exp.drop"),
+        0
+    );
 }
 
 #[tokio::test]

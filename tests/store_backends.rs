@@ -110,9 +110,21 @@ async fn round_trip(kind: Kind) {
         .commit(
             epoch,
             &[
-                WriteOp::SetRedeliveries { id: 1, count: 7, at: 0 },
-                WriteOp::SetRedeliveries { id: 1, count: 3, at: 0 },
-                WriteOp::SetRedeliveries { id: 2, count: 5, at: 0 },
+                WriteOp::SetRedeliveries {
+                    id: 1,
+                    count: 7,
+                    at: 0,
+                },
+                WriteOp::SetRedeliveries {
+                    id: 1,
+                    count: 3,
+                    at: 0,
+                },
+                WriteOp::SetRedeliveries {
+                    id: 2,
+                    count: 5,
+                    at: 0,
+                },
                 WriteOp::Move {
                     id: 2,
                     destination: "/queue/DLQ.orders".into(),

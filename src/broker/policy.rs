@@ -11,7 +11,10 @@ use crate::message::{Destination, Message};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetter {
     /// `<prefix><name>`; a topic's messages to a queue or to a topic.
-    Individual { prefix: String, queue_for_topics: bool },
+    Individual {
+        prefix: String,
+        queue_for_topics: bool,
+    },
     /// One queue for all.
     Shared(String),
     Discard,
@@ -96,7 +99,9 @@ impl Policies {
             let policy = Policy {
                 max_redeliveries: e.max_redeliveries.unwrap_or(max_redeliveries),
                 initial_delay_ms: ms(e.initial_redelivery_delay_ms),
-                delay_ms: ms(e.redelivery_delay_ms.unwrap_or(e.initial_redelivery_delay_ms)),
+                delay_ms: ms(e
+                    .redelivery_delay_ms
+                    .unwrap_or(e.initial_redelivery_delay_ms)),
                 exponential: e.use_exponential_backoff,
                 multiplier: e.backoff_multiplier,
                 max_delay_ms: ms(e.maximum_redelivery_delay_ms),
@@ -225,7 +230,8 @@ mod tests {
         assert_eq!(p.of(&q("orders.eu")).max_redeliveries, 3);
         assert_eq!(p.of(&q("other")).max_redeliveries, 6);
         assert_eq!(
-            p.of(&Destination::Topic("orders.eu".into())).max_redeliveries,
+            p.of(&Destination::Topic("orders.eu".into()))
+                .max_redeliveries,
             6
         );
     }

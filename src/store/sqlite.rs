@@ -215,8 +215,8 @@ impl Store for SqliteStore {
                 .bind(*count as i64)
                 .bind(at)
                 .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                .execute(&mut *tx)
+                .await?;
             }
         }
         for op in ops {

@@ -244,7 +244,12 @@ impl State {
         if let Some(s) = self.stats_mut(&from) {
             s.dead_lettered += 1;
         }
-        let Some(to) = self.config.policies.of(&from).dead_letter_destination(&from) else {
+        let Some(to) = self
+            .config
+            .policies
+            .of(&from)
+            .dead_letter_destination(&from)
+        else {
             if m.persistent && from.is_queue() {
                 ops.push(WriteOp::Delete(m.id));
             }
