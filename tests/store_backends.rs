@@ -118,18 +118,19 @@ async fn round_trip(kind: Kind) {
                 WriteOp::SetRedeliveries {
                     id: 1,
                     count: 3,
-                    at: 0,
+                    at: 1_950_000_000_000,
                 },
                 WriteOp::SetRedeliveries {
                     id: 2,
                     count: 5,
-                    at: 0,
+                    at: 1_950_000_000_000,
                 },
+                // A dead letter: count, redelivery delay and expiry cleared.
                 WriteOp::Move {
                     id: 2,
                     destination: "/queue/DLQ.orders".into(),
                     headers: dlq_headers.clone(),
-                    expires: originals[1].expires,
+                    expires: 0,
                 },
                 WriteOp::Delete(3),
                 WriteOp::Delete(999),
@@ -140,9 +141,12 @@ async fn round_trip(kind: Kind) {
     let loaded = store.load_messages().await.expect("load");
     let mut first = originals[0].clone();
     first.redelivery_count = 3;
+    first.scheduled = 1_950_000_000_000;
     let mut second = originals[1].clone();
+    assert_ne!(second.expires, 0, "message 2 has an expiry to clear");
     second.destination = Destination::Queue("DLQ.orders".into());
     second.headers = dlq_headers;
+    second.expires = 0;
     assert_eq!(loaded, vec![first, second]);
 
     // A batch bigger than one multi-row statement, in and out again.
