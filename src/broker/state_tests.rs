@@ -252,3 +252,52 @@ fn unsubscribe_returns_unwritten_messages_unchanged() {
         Err(BrokerError::UnknownSubscription(_))
     ));
 }
+
+#[test]
+fn a_delayed_redelivery_waits_with_the_scheduled_messages_and_is_no_job() {
+    let entry: crate::config::PolicyConfig =
+        toml::from_str("destination = \"/queue/q\"\ninitial_redelivery_delay_ms = 60000").unwrap();
+    let mut st = State::new(CoreConfig {
+        policies: crate::broker::Policies::new(6, "DLQ.", &[entry]),
+        topic_pending_limit: 5,
+        producer_retention_ms: 3_600_000,
+    });
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/queue/q", true), &mut ops);
+    assert_eq!(ids(&a), vec![1]);
+    let before = now_ms();
+    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+        .unwrap();
+    assert!(ids(&a).is_empty(), "held back for the delay");
+    let at = ops
+        .iter()
+        .find_map(|o| match o {
+            WriteOp::SetRedeliveries {
+                id: 1,
+                count: 1,
+                at,
+            } => Some(*at),
+            _ => None,
+        })
+        .expect("count and due time stored");
+    assert!(at >= before + 60_000, "due {at}, NACKed at {before}");
+    assert_eq!(st.next_due(), Some(at));
+    assert!(st.scheduled_jobs().is_empty(), "not a scheduled job");
+    let mut copies = 0;
+    let due = st.take_due(
+        at,
+        || {
+            copies += 1;
+            100
+        },
+        &mut ops,
+    );
+    assert!(due.is_empty() && copies == 0, "no copy with a new id");
+    let back = a.take(10).0;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].message.id, 1);
+    assert_eq!(back[0].message.redelivery_count, 1);
+    assert_eq!(back[0].message.scheduled, 0);
+}
