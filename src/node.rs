@@ -291,6 +291,7 @@ async fn serve_term(
             &config.broker.dlq_prefix,
             &config.broker.policy,
         ),
+        ids: Default::default(),
         topic_pending_limit: config.broker.topic_pending_limit,
         producer_retention_ms: config
             .broker

@@ -49,6 +49,10 @@ backoff_multiplier = 40.0
 maximum_redelivery_delay_ms = 60000
 
 [[broker.policy]]
+destination = "/topic/news.>"
+max_redeliveries = 1
+
+[[broker.policy]]
 destination = "/queue/exp.dlq"
 process_expired = true
 
@@ -170,6 +174,35 @@ async fn redelivery_limits_and_dead_letter_strategies_per_pattern() {
         "discarded"
     );
     assert!(drain(&mut c, "/queue/DLQ.slow.a").await.is_empty());
+}
+
+#[tokio::test]
+async fn each_durable_subscription_dead_letters_its_own_copy_of_a_topic_message() {
+    let (b, _cfg) = start(POLICIES);
+    let mut subs = Vec::new();
+    for cid in ["c1", "c2"] {
+        let id = [("client-id", cid)];
+        let connect = Client::connect_with(&b.stomp, &id);
+        let mut c = guard("connect", connect).await.expect("connect");
+        let h = [("activemq.subscriptionName", "news")];
+        subscribe(&mut c, "/topic/news.eu", "s", "client-individual", &h).await;
+        subs.push(c);
+    }
+    let mut p = connect(&b).await;
+    persist(&mut p, "/topic/news.eu", "poison").await;
+    for c in &mut subs {
+        for _ in 0..2 {
+            let m = next(c).await;
+            assert_eq!(body(&m), "poison");
+            ack_confirmed(c, &m, true).await;
+        }
+    }
+    let dead = drain(&mut p, "/queue/DLQ.news.eu").await;
+    assert_eq!(dead.len(), 2, "one dead letter per durable subscription");
+    assert!(dead.iter().all(|m| from(m) == "/topic/news.eu"));
+    assert_ne!(dead[0].header("message-id"), dead[1].header("message-id"));
+    // The store took both: a persistent send still commits.
+    persist(&mut p, "/queue/after", "still storing").await;
 }
 
 #[tokio::test]

@@ -135,7 +135,7 @@ struct Inner {
     /// Unix ms of the last sweep of idle producers.
     producers_pruned_at: AtomicI64,
     store: GroupCommit,
-    next_id: AtomicI64,
+    next_id: Arc<AtomicI64>,
     next_conn: AtomicU64,
 }
 
@@ -157,6 +157,8 @@ impl Broker {
         // Ids must never repeat, also for non-persistent messages that were
         // never stored: start above both the store and the clock.
         let start = max_id.max(clock_micros()) + 1;
+        let ids = config.ids.clone();
+        ids.store(start, Ordering::Relaxed);
         let broker = Broker {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::new(config)),
@@ -165,7 +167,7 @@ impl Broker {
                 producer_retention_ms,
                 producers_pruned_at: AtomicI64::new(crate::message::now_ms()),
                 store: writer,
-                next_id: AtomicI64::new(start),
+                next_id: ids,
                 next_conn: AtomicU64::new(1),
             }),
         };

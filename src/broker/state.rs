@@ -23,7 +23,6 @@ use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
 use std::sync::Arc;
 
 pub type ConnId = u64;
@@ -33,6 +32,8 @@ type SubKey = (ConnId, Arc<str>);
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub policies: super::policy::Policies,
+    /// The broker's message ids (`Broker::next_id`): new dead letters of topic messages.
+    pub ids: Arc<std::sync::atomic::AtomicI64>,
     pub topic_pending_limit: usize,
     /// Idle producers are forgotten after this long (duplicate detection).
     pub producer_retention_ms: i64,

@@ -7,6 +7,7 @@ use bytes::Bytes;
 fn core(max_redeliveries: u32) -> State {
     State::new(CoreConfig {
         policies: crate::broker::Policies::defaults(max_redeliveries, "DLQ."),
+        ids: Default::default(),
         topic_pending_limit: 5,
         producer_retention_ms: 3_600_000,
     })
@@ -259,6 +260,7 @@ fn a_delayed_redelivery_waits_with_the_scheduled_messages_and_is_no_job() {
         toml::from_str("destination = \"/queue/q\"\ninitial_redelivery_delay_ms = 60000").unwrap();
     let mut st = State::new(CoreConfig {
         policies: crate::broker::Policies::new(6, "DLQ.", &[entry]),
+        ids: Default::default(),
         topic_pending_limit: 5,
         producer_retention_ms: 3_600_000,
     });

@@ -267,6 +267,14 @@ impl State {
         }
         m.expires = 0;
         m.scheduled = 0;
+        if !from.is_queue() {
+            // A topic message is shared: its dead letter is a new message
+            // (one per subscription that gave up on it).
+            m.id = self
+                .config
+                .ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         m.destination = to;
         m.redelivery_count = 0;
         if m.persistent {
