@@ -250,6 +250,13 @@ fn stomp_py_redelivery_delay() {
     stomp_py_policy("delay");
 }
 
+/// Expired messages to the DLQ (`process_expired`) and FIFO order
+/// (`prioritized_messages = false`) per destination.
+#[test]
+fn stomp_py_expiry_and_priority_policies() {
+    stomp_py_policy("expiry");
+}
+
 /// stomp.py's `set_ssl` against the `stomp+ssl` listener with a required
 /// client certificate: a persistent message sent and received with
 /// receipts; a connection trusting another CA fails.

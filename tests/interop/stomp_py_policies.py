@@ -16,6 +16,11 @@ Scenarios:
   delay   a message NACKed on /queue/py.delayed (3 s redelivery delay)
           comes back after a message sent later; on /queue/py.plain (no
           delay) it comes back first.
+  expiry  a persistent message that expires on /queue/py.expired
+          (process_expired) arrives in /queue/DLQ.py.expired with
+          dlqDeliveryFailureCause "message expired" and originalExpiration;
+          /queue/py.fifo (prioritized_messages = false) delivers priority 1
+          before a later priority 9, /queue/py.plain the other way round.
 
 Conventions are stomp_py_check.py's (exit 1 naming the failed step, 2 for
 anything unexpected, "PASS <scenario>" and 0 on success). Absence is shown
@@ -24,6 +29,7 @@ with a fence: a message sent last to the same queue, delivered in order.
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -113,9 +119,31 @@ def scenario_delay(host, port):
     c.disconnect()
 
 
+def scenario_expiry(host, port):
+    c = connect(host, port, "consumer")
+    step("a message expiring on /queue/py.expired goes to its DLQ")
+    expires = str(int(time.time() * 1000) + 300)
+    c.send("/queue/py.expired", "short-lived", headers={"persistent": "true", "expires": expires})
+    subscribe(c, "/queue/DLQ.py.expired", "dlq")
+    (m,) = c.wait_count("dlq", 1, "the expired message in DLQ.py.expired")
+    expect_eq(body_of(m), b"short-lived", "body of the expired dead letter")
+    expect_eq(m.headers.get("original-destination"), "/queue/py.expired", "original-destination")
+    expect_eq(m.headers.get("dlqDeliveryFailureCause"), "message expired", "dlqDeliveryFailureCause")
+    expect_eq(m.headers.get("originalExpiration"), expires, "originalExpiration")
+
+    for dest, sub, expected in (("/queue/py.fifo", "fifo", [b"low", b"high"]), ("/queue/py.plain", "plain", [b"high", b"low"])):
+        step("%s: priority 1, then priority 9" % dest)
+        c.send(dest, "low", headers={"priority": "1"})
+        c.send(dest, "high", headers={"priority": "9"})
+        subscribe(c, dest, sub)
+        expect_eq(bodies(c.wait_count(sub, 2, "both messages on %s" % dest)), expected, "order on %s" % dest)
+    c.disconnect()
+
+
 SCENARIOS = {
     "dlq": scenario_dlq,
     "delay": scenario_delay,
+    "expiry": scenario_expiry,
 }
 
 
