@@ -6,10 +6,13 @@
 //! wall-clock threshold.
 
 mod common;
+#[path = "admin/setup.rs"]
+mod setup;
 
 use baton::client::Client;
 use baton::stomp::frame::Frame;
 use common::cluster::{self, Db, Settings};
+use common::http::Http;
 use common::stomp::*;
 use common::Baton;
 use std::path::PathBuf;
@@ -229,6 +232,23 @@ async fn a_redelivery_delay_lets_later_messages_pass() {
         ack_confirmed(&mut c, &got, false).await;
         ack_confirmed(&mut c, &again, false).await;
     }
+}
+
+#[tokio::test]
+async fn a_purge_also_removes_messages_waiting_for_their_redelivery_delay() {
+    let (b, _cfg) = start(POLICIES);
+    let lines = b.logs.lock().unwrap().clone();
+    let password = setup::generated_password(&lines).expect("generated password");
+    let admin = Http::basic(&b.admin, "admin", &password);
+    let mut c = connect(&b).await;
+    subscribe(&mut c, "/queue/delayed", "s", "client-individual", &[]).await;
+    persist(&mut c, "/queue/delayed", "held").await;
+    let m = next(&mut c).await;
+    ack_confirmed(&mut c, &m, true).await;
+    assert_eq!(counter(&b, "destination_stored", "/queue/delayed"), 1);
+    let r = admin.post("/api/v1/queues/delayed/purge", "text/plain", b"");
+    assert_eq!(r.json()["purged"], 1, "{}", r.text());
+    assert_eq!(counter(&b, "destination_stored", "/queue/delayed"), 0);
 }
 
 #[tokio::test]
