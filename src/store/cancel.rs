@@ -141,7 +141,11 @@ mod tests {
         let mut ops = vec![
             insert(1),
             insert(2),
-            WriteOp::SetRedeliveries { id: 1, count: 1 },
+            WriteOp::SetRedeliveries {
+                id: 1,
+                count: 1,
+                at: 0,
+            },
             WriteOp::Delete(1),
             WriteOp::Delete(3),
         ];
@@ -177,7 +181,11 @@ mod tests {
         let (now, later) = pending.defer(vec![
             WriteOp::Delete(1),
             WriteOp::Delete(2),
-            WriteOp::SetRedeliveries { id: 1, count: 2 },
+            WriteOp::SetRedeliveries {
+                id: 1,
+                count: 2,
+                at: 0,
+            },
         ]);
         assert_eq!(ids(&now), ["D2"]);
         assert_eq!(ids(&later), ["D1", "R1"]);
