@@ -281,8 +281,12 @@ async fn serve_term(
         },
     );
     let core = CoreConfig {
-        max_redeliveries: config.broker.max_redeliveries,
-        dlq_prefix: config.broker.dlq_prefix.clone(),
+        policies: crate::broker::Policies::new(
+            config.broker.max_redeliveries,
+            &config.broker.dlq_prefix,
+            &config.broker.policy,
+        ),
+        ids: Default::default(),
         topic_pending_limit: config.broker.topic_pending_limit,
         max_subscriptions_per_connection: config.limits.max_subscriptions_per_connection,
         max_unacked_per_consumer: config.limits.max_unacked_per_consumer,

@@ -228,6 +228,35 @@ fn stomp_py_virtual_topic() {
     stomp_py_feature("virtual");
 }
 
+/// Runs one scenario of stomp_py_policies.py against a fresh broker
+/// configured with tests/interop/policies.toml.
+fn stomp_py_policy(scenario: &str) {
+    let config = repo().join("tests/interop/policies.toml");
+    let b = Baton::start_with(&["--config", config.to_str().expect("utf-8 path")]);
+    run_script(&b, "stomp_py_policies.py", scenario);
+}
+
+/// Redelivery limits and dead-letter strategies per destination pattern:
+/// a shared DLQ, an individual one with the policy's prefix, the global
+/// default.
+#[test]
+fn stomp_py_dead_letter_policies() {
+    stomp_py_policy("dlq");
+}
+
+/// A redelivery delay lets a later message pass the NACKed one.
+#[test]
+fn stomp_py_redelivery_delay() {
+    stomp_py_policy("delay");
+}
+
+/// Expired messages to the DLQ (`process_expired`) and FIFO order
+/// (`prioritized_messages = false`) per destination.
+#[test]
+fn stomp_py_expiry_and_priority_policies() {
+    stomp_py_policy("expiry");
+}
+
 /// stomp.py's `set_ssl` against the `stomp+ssl` listener with a required
 /// client certificate: a persistent message sent and received with
 /// receipts; a connection trusting another CA fails.

@@ -110,13 +110,27 @@ async fn round_trip(kind: Kind) {
         .commit(
             epoch,
             &[
-                WriteOp::SetRedeliveries { id: 1, count: 7 },
-                WriteOp::SetRedeliveries { id: 1, count: 3 },
-                WriteOp::SetRedeliveries { id: 2, count: 5 },
+                WriteOp::SetRedeliveries {
+                    id: 1,
+                    count: 7,
+                    at: 0,
+                },
+                WriteOp::SetRedeliveries {
+                    id: 1,
+                    count: 3,
+                    at: 1_950_000_000_000,
+                },
+                WriteOp::SetRedeliveries {
+                    id: 2,
+                    count: 5,
+                    at: 1_950_000_000_000,
+                },
+                // A dead letter: count, redelivery delay and expiry cleared.
                 WriteOp::Move {
                     id: 2,
                     destination: "/queue/DLQ.orders".into(),
                     headers: dlq_headers.clone(),
+                    expires: 0,
                 },
                 WriteOp::Delete(3),
                 WriteOp::Delete(999),
@@ -127,9 +141,12 @@ async fn round_trip(kind: Kind) {
     let loaded = store.load_messages().await.expect("load");
     let mut first = originals[0].clone();
     first.redelivery_count = 3;
+    first.scheduled = 1_950_000_000_000;
     let mut second = originals[1].clone();
+    assert_ne!(second.expires, 0, "message 2 has an expiry to clear");
     second.destination = Destination::Queue("DLQ.orders".into());
     second.headers = dlq_headers;
+    second.expires = 0;
     assert_eq!(loaded, vec![first, second]);
 
     // A batch bigger than one multi-row statement, in and out again.

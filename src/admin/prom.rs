@@ -59,12 +59,12 @@ const COUNTERS: &[(&str, &str, Value)] = &[
     ),
     (
         "destination_expired",
-        "messages dropped as expired in this term",
+        "messages that expired in this term (dropped or dead-lettered)",
         |d| d.stats.expired,
     ),
     (
         "destination_dead_lettered",
-        "messages moved to the dead-letter queue in this term",
+        "messages dead-lettered (or discarded by a discard policy) in this term",
         |d| d.stats.dead_lettered,
     ),
 ];

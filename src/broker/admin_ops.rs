@@ -101,6 +101,7 @@ impl Broker {
                 id,
                 destination: m.destination.to_string(),
                 headers: m.headers.clone(),
+                expires: m.expires,
             }]
         } else {
             Vec::new()

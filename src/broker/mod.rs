@@ -7,6 +7,7 @@ mod admin_ops;
 pub mod memory;
 pub mod outbox;
 mod pending;
+pub mod policy;
 mod producers;
 mod publish;
 mod scheduling;
@@ -14,6 +15,7 @@ mod state;
 pub mod wildcard;
 
 pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
 pub use state::schedule;
 pub use state::{
@@ -136,7 +138,7 @@ struct Inner {
     /// Unix ms of the last sweep of idle producers.
     producers_pruned_at: AtomicI64,
     store: GroupCommit,
-    next_id: AtomicI64,
+    next_id: Arc<AtomicI64>,
     next_conn: AtomicU64,
     /// Memory held by non-persistent messages.
     memory: Arc<memory::MemoryBudget>,
@@ -161,6 +163,8 @@ impl Broker {
         // Ids must never repeat, also for non-persistent messages that were
         // never stored: start above both the store and the clock.
         let start = max_id.max(clock_micros()) + 1;
+        let ids = config.ids.clone();
+        ids.store(start, Ordering::Relaxed);
         let broker = Broker {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::new(config)),
@@ -169,7 +173,7 @@ impl Broker {
                 producer_retention_ms,
                 producers_pruned_at: AtomicI64::new(crate::message::now_ms()),
                 store: writer,
-                next_id: AtomicI64::new(start),
+                next_id: ids,
                 next_conn: AtomicU64::new(1),
                 memory,
             }),
@@ -239,7 +243,7 @@ impl Broker {
     /// redelivered to other consumers.
     pub fn disconnect(&self, conn: ConnId) {
         let mut ops = Vec::new();
-        self.lock().remove_conn(conn, &mut ops);
+        self.with_due(|st| st.remove_conn(conn, &mut ops));
         self.inner.store.push(ops);
     }
 
@@ -317,7 +321,7 @@ impl Broker {
 
     pub fn unsubscribe(&self, conn: ConnId, id: &str) -> Result<(), BrokerError> {
         let mut ops = Vec::new();
-        let r = self.lock().unsubscribe(conn, id, &mut ops);
+        let r = self.with_due(|st| st.unsubscribe(conn, id, &mut ops));
         self.inner.store.push(ops);
         r
     }
@@ -369,13 +373,15 @@ impl Broker {
             return self.apply(conn, Vec::new(), vec![ack], false).await;
         }
         let mut ops = Vec::new();
-        self.lock().acknowledge(
-            conn,
-            ack.subscription.as_deref(),
-            ack.message_id,
-            ack.kind,
-            &mut ops,
-        )?;
+        self.with_due(|st| {
+            st.acknowledge(
+                conn,
+                ack.subscription.as_deref(),
+                ack.message_id,
+                ack.kind,
+                &mut ops,
+            )
+        })?;
         self.inner.store.push(ops);
         Ok(None)
     }

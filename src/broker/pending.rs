@@ -9,13 +9,21 @@ use std::collections::BTreeMap;
 pub struct Pending {
     messages: BTreeMap<(Reverse<u8>, i64), Message>,
     bytes: usize,
+    /// Strict FIFO: the priority is ignored for ordering.
+    fifo: bool,
 }
 
 impl Pending {
     pub fn insert(&mut self, message: Message) {
         self.bytes += message.body.len();
+        let priority = if self.fifo { 0 } else { message.priority };
         self.messages
-            .insert((Reverse(message.priority), message.id), message);
+            .insert((Reverse(priority), message.id), message);
+    }
+
+    /// Orders by priority then id (`true`, the default) or by id only.
+    pub fn set_prioritized(&mut self, prioritized: bool) {
+        self.fifo = !prioritized;
     }
 
     /// Takes the next message to deliver.

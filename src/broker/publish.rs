@@ -47,30 +47,38 @@ impl Broker {
     ) -> Result<Option<Confirm>, BrokerError> {
         let mut ops: Vec<WriteOp> = Vec::new();
         if !acks.is_empty() {
-            let mut st = self.lock();
-            st.check_acks(conn, &acks)?;
-            for a in &acks {
-                // Checked above; a miss now means an earlier cumulative ACK
-                // of this transaction already covered the message.
-                let covered = st.acknowledge(
-                    conn,
-                    a.subscription.as_deref(),
-                    a.message_id,
-                    a.kind,
-                    &mut ops,
-                );
-                if let Err(e) = covered {
-                    tracing::debug!(error = %e, "acknowledgement already covered");
+            self.with_due(|st| {
+                st.check_acks(conn, &acks)?;
+                for a in &acks {
+                    // Checked above; a miss now means an earlier cumulative
+                    // ACK of this transaction already covered the message.
+                    let covered = st.acknowledge(
+                        conn,
+                        a.subscription.as_deref(),
+                        a.message_id,
+                        a.kind,
+                        &mut ops,
+                    );
+                    if let Err(e) = covered {
+                        tracing::debug!(error = %e, "acknowledgement already covered");
+                    }
                 }
-            }
+                Ok::<(), BrokerError>(())
+            })?;
         }
         let Deduplicated {
             messages,
             marks,
             originals,
         } = self.deduplicate(messages);
-        let messages = self.virtual_topic_copies(messages);
+        let mut messages = self.virtual_topic_copies(messages);
         let now = crate::message::now_ms();
+        {
+            let st = self.lock();
+            for m in &mut messages {
+                st.stamp_ttl(m, now);
+            }
+        }
         let stored: Vec<WriteOp> = {
             let st = self.lock();
             messages

@@ -1,6 +1,7 @@
 //! The facade of scheduled delivery: firing due jobs after their commit,
 //! waiting for the next one, listing and cancelling them.
 
+use super::state::State;
 use super::{Broker, BrokerError, JobView};
 use tokio::sync::oneshot;
 
@@ -15,6 +16,8 @@ impl Broker {
             st.take_due(now, || self.next_id(), &mut ops)
         };
         if copies.is_empty() {
+            // Delayed redeliveries that came due were routed already.
+            self.inner.store.push(ops);
             return;
         }
         let broker = self.clone();
@@ -30,6 +33,23 @@ impl Broker {
                 }),
             )
             .await;
+    }
+
+    /// Runs `f` on the state and wakes the scheduler when `f` made
+    /// something due sooner (a failed delivery waiting for its
+    /// redelivery delay).
+    pub(super) fn with_due<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let (r, sooner) = {
+            let mut st = self.lock();
+            let before = st.next_due();
+            let r = f(&mut st);
+            let after = st.next_due();
+            (r, after.is_some() && (before.is_none() || after < before))
+        };
+        if sooner {
+            self.inner.scheduled.notify_one();
+        }
+        r
     }
 
     /// Waits until the next scheduled message is due (at most `max`), or

@@ -24,7 +24,6 @@ use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
 use std::sync::Arc;
 
 pub type ConnId = u64;
@@ -33,8 +32,9 @@ type SubKey = (ConnId, Arc<str>);
 /// Core settings.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
-    pub max_redeliveries: u32,
-    pub dlq_prefix: String,
+    pub policies: super::policy::Policies,
+    /// The broker's message ids (`Broker::next_id`): new dead letters of topic messages.
+    pub ids: Arc<std::sync::atomic::AtomicI64>,
     pub topic_pending_limit: usize,
     /// `limits.max_subscriptions_per_connection`.
     pub max_subscriptions_per_connection: usize,

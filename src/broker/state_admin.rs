@@ -102,14 +102,23 @@ impl State {
             .filter(|m| m.id == id)
     }
 
-    /// Removes every waiting message of queue `name` (messages in flight
-    /// stay with their consumers) and returns how many.
+    /// Removes every waiting message of queue `name`, also those waiting
+    /// for a redelivery delay (messages in flight stay with their
+    /// consumers), and returns how many.
     pub fn purge(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> Result<usize, AdminOpError> {
+        let delayed: Vec<(i64, i64)> = self
+            .scheduled
+            .iter()
+            .filter(|(_, m)| m.redelivery_count > 0 && m.destination.is_queue())
+            .filter(|(_, m)| m.destination.name() == name)
+            .map(|(k, _)| *k)
+            .collect();
         let q = self
             .queues
             .get_mut(name)
             .ok_or_else(|| AdminOpError::NoSuchDestination(format!("/queue/{name}")))?;
-        let gone = q.pending.drain();
+        let mut gone = q.pending.drain();
+        gone.extend(delayed.iter().filter_map(|k| self.scheduled.remove(k)));
         ops.extend(
             gone.iter()
                 .filter(|m| m.persistent)

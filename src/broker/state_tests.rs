@@ -6,8 +6,8 @@ use bytes::Bytes;
 
 fn core(max_redeliveries: u32) -> State {
     State::new(CoreConfig {
-        max_redeliveries,
-        dlq_prefix: "DLQ.".into(),
+        policies: crate::broker::Policies::defaults(max_redeliveries, "DLQ."),
+        ids: Default::default(),
         topic_pending_limit: 5,
         max_subscriptions_per_connection: 1000,
         max_unacked_per_consumer: 10_000,
@@ -143,7 +143,7 @@ fn nack_redelivers_then_dead_letters() {
         .unwrap();
     assert!(ids(&a).is_empty(), "third failure goes to the DLQ");
     assert!(ops.iter().any(|o| matches!(o,
-        WriteOp::Move { id: 1, destination, headers }
+        WriteOp::Move { id: 1, destination, headers, .. }
             if destination == "/queue/DLQ.q"
             && headers.iter().any(|(k, _)| k == "dlqDeliveryFailureCause")
             && headers.iter().any(|(k, v)| k == "original-destination" && v == "/queue/q"))));
@@ -255,4 +255,57 @@ fn unsubscribe_returns_unwritten_messages_unchanged() {
         st.unsubscribe(1, "nope", &mut ops),
         Err(BrokerError::UnknownSubscription(_))
     ));
+}
+
+#[test]
+fn a_delayed_redelivery_waits_with_the_scheduled_messages_and_is_no_job() {
+    let entry: crate::config::PolicyConfig =
+        toml::from_str("destination = \"/queue/q\"\ninitial_redelivery_delay_ms = 60000").unwrap();
+    let mut st = State::new(CoreConfig {
+        policies: crate::broker::Policies::new(6, "DLQ.", &[entry]),
+        ids: Default::default(),
+        topic_pending_limit: 5,
+        max_subscriptions_per_connection: 1000,
+        max_unacked_per_consumer: 10_000,
+        max_non_persistent_bytes: 1 << 30,
+        producer_retention_ms: 3_600_000,
+    });
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    let mut ops = Vec::new();
+    st.route(msg(1, "/queue/q", true), &mut ops);
+    assert_eq!(ids(&a), vec![1]);
+    let before = now_ms();
+    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+        .unwrap();
+    assert!(ids(&a).is_empty(), "held back for the delay");
+    let at = ops
+        .iter()
+        .find_map(|o| match o {
+            WriteOp::SetRedeliveries {
+                id: 1,
+                count: 1,
+                at,
+            } => Some(*at),
+            _ => None,
+        })
+        .expect("count and due time stored");
+    assert!(at >= before + 60_000, "due {at}, NACKed at {before}");
+    assert_eq!(st.next_due(), Some(at));
+    assert!(st.scheduled_jobs().is_empty(), "not a scheduled job");
+    let mut copies = 0;
+    let due = st.take_due(
+        at,
+        || {
+            copies += 1;
+            100
+        },
+        &mut ops,
+    );
+    assert!(due.is_empty() && copies == 0, "no copy with a new id");
+    let back = a.take(10).0;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].message.id, 1);
+    assert_eq!(back[0].message.redelivery_count, 1);
+    assert_eq!(back[0].message.scheduled, 0);
 }

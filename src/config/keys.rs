@@ -183,12 +183,12 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "broker.max_redeliveries",
         kind: Kind::Int,
-        help: "failed deliveries before the DLQ [default: 6]",
+        help: "failed deliveries before the DLQ where no [[broker.policy]] sets it [default: 6]",
     },
     Key {
         name: "broker.dlq_prefix",
         kind: Kind::Str,
-        help: "dead-letter queue name prefix [default: DLQ.]",
+        help: "dead-letter queue name prefix where no [[broker.policy]] sets it [default: DLQ.]",
     },
     Key {
         name: "broker.topic_pending_limit",

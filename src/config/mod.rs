@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 pub mod auth;
 mod jdbc;
 mod keys;
-mod secrets;
 pub mod limits;
+pub mod policy;
+mod secrets;
 mod tls;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
+pub use policy::{DeadLetterStrategy, PolicyConfig};
 pub use secrets::redact_url;
 
 /// Why the configuration was rejected. The message names the key and what
@@ -293,6 +295,8 @@ pub struct BrokerConfig {
     /// database. Off by default: a message delivered whose commit then
     /// fails (database outage, failover) may be delivered again.
     pub dispatch_before_commit: bool,
+    /// `[[broker.policy]]` entries (file only), see `policy.rs`.
+    pub policy: Vec<PolicyConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -304,6 +308,7 @@ impl Default for BrokerConfig {
             expiry_check_ms: 1000,
             producer_retention_hours: 168,
             dispatch_before_commit: false,
+            policy: Vec::new(),
         }
     }
 }
@@ -554,6 +559,7 @@ impl Config {
             return Err(invalid("broker.dlq_prefix", "must not be empty"));
         }
         self.limits.validate(self.stomp.default_prefetch)?;
+        policy::validate(&self.broker.policy)?;
         self.stomp_tls()?;
         self.admin_tls()?;
         self.auth.validate()

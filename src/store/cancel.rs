@@ -152,7 +152,11 @@ mod tests {
         let mut ops = vec![
             insert(1),
             insert(2),
-            WriteOp::SetRedeliveries { id: 1, count: 1 },
+            WriteOp::SetRedeliveries {
+                id: 1,
+                count: 1,
+                at: 0,
+            },
             WriteOp::Delete(1),
             WriteOp::Delete(3),
         ];
@@ -190,7 +194,11 @@ mod tests {
                 WriteOp::Delete(1),
                 WriteOp::Delete(2),
                 WriteOp::Delete(3),
-                WriteOp::SetRedeliveries { id: 1, count: 2 },
+                WriteOp::SetRedeliveries {
+                    id: 1,
+                    count: 2,
+                    at: 0,
+                },
             ]
         };
         // Insert 2 is in the batch being built; 1 is queued or in flight.

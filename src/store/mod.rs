@@ -53,13 +53,16 @@ pub enum WriteOp {
     Insert(Message),
     /// Remove a message (acknowledged, expired).
     Delete(i64),
-    /// Record a failed delivery of a stored message.
-    SetRedeliveries { id: i64, count: u32 },
-    /// Re-home a message, e.g. to a dead-letter queue, with new headers.
+    /// Record a failed delivery of a stored message, and when it may be
+    /// redelivered (Unix ms in `scheduled`; 0 = at once).
+    SetRedeliveries { id: i64, count: u32, at: i64 },
+    /// Re-home a message, e.g. to a dead-letter queue, with new headers
+    /// and expiry; its redelivery count and delay are reset.
     Move {
         id: i64,
         destination: String,
         headers: Vec<(String, String)>,
+        expires: i64,
     },
     /// A scheduled message's next due time (Unix ms) and headers (the
     /// repeats left).

@@ -213,12 +213,15 @@ impl Store for SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
         for op in ops {
-            if let WriteOp::SetRedeliveries { id, count } = op {
-                sqlx::query(&format!("UPDATE {p}msgs SET redeliveries = ? WHERE id = ?"))
-                    .bind(*count as i64)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+            if let WriteOp::SetRedeliveries { id, count, at } = op {
+                sqlx::query(&format!(
+                    "UPDATE {p}msgs SET redeliveries = ?, scheduled = ? WHERE id = ?"
+                ))
+                .bind(*count as i64)
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         for op in ops {
@@ -226,13 +229,15 @@ impl Store for SqliteStore {
                 id,
                 destination,
                 headers,
+                expires,
             } = op
             {
                 sqlx::query(&format!(
-                    "UPDATE {p}msgs SET destination = ?, headers = ?, redeliveries = 0 WHERE id = ?"
+                    "UPDATE {p}msgs SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
                 ))
                 .bind(destination)
                 .bind(encode_headers(headers))
+                .bind(expires)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

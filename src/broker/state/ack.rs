@@ -146,10 +146,10 @@ impl State {
         match &m.destination {
             Destination::Queue(_) => self.requeue_to_queue(m, failed, ops),
             Destination::Topic(_) => {
-                if m.redelivery_count > self.config.max_redeliveries {
+                if let Some(cause) = self.exhausted(&m) {
                     let durable = self.subs.get(key).and_then(|s| s.durable.clone());
                     let id = m.id;
-                    self.dead_letter(m, ops);
+                    self.dead_letter(m, &cause, ops);
                     if let Some(dkey) = durable {
                         self.durable_done(&dkey, id, ops);
                     }
@@ -160,6 +160,19 @@ impl State {
         }
     }
 
+    /// Why `m` must be dead-lettered now, if it has failed more often than
+    /// its destination's policy allows (never in a dead-letter destination).
+    fn exhausted(&self, m: &Message) -> Option<String> {
+        let policies = &self.config.policies;
+        let max = policies.of(&m.destination).max_redeliveries;
+        (m.redelivery_count > max && !policies.is_dead_letter(&m.destination)).then(|| {
+            format!(
+                "delivery failed {} times (max_redeliveries = {max})",
+                m.redelivery_count
+            )
+        })
+    }
+
     pub(super) fn unwritten_back(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
         if m.destination.is_queue() {
             self.requeue_to_queue(m, false, ops);
@@ -167,39 +180,102 @@ impl State {
     }
 
     /// `counted`: this return is a failed delivery; a persistent message's
-    /// count is stored so the dead-letter limit holds across restarts.
-    pub(super) fn requeue_to_queue(&mut self, m: Message, counted: bool, ops: &mut Vec<WriteOp>) {
-        let is_dlq = m.destination.name().starts_with(&self.config.dlq_prefix);
-        if m.redelivery_count > self.config.max_redeliveries && !is_dlq {
-            self.dead_letter(m, ops);
+    /// count is stored so the dead-letter limit holds across restarts. With
+    /// a redelivery delay the message waits with the scheduled messages
+    /// (its due time stored with the count, so the delay survives a
+    /// failover) and comes back through `redelivery_due`.
+    pub(super) fn requeue_to_queue(
+        &mut self,
+        mut m: Message,
+        counted: bool,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        if let Some(cause) = self.exhausted(&m) {
+            self.dead_letter(m, &cause, ops);
             return;
         }
+        let delay = if counted {
+            self.config
+                .policies
+                .of(&m.destination)
+                .redelivery_delay(m.redelivery_count)
+        } else {
+            0
+        };
+        let at = if delay > 0 {
+            now_ms().saturating_add(delay)
+        } else {
+            0
+        };
         if counted && m.persistent {
             ops.push(WriteOp::SetRedeliveries {
                 id: m.id,
                 count: m.redelivery_count,
+                at,
             });
+        }
+        if at > 0 {
+            m.scheduled = at;
+            self.hold(m);
+            return;
         }
         if let Some(q) = self.queues.get_mut(m.destination.name()) {
             q.pending.insert(m);
         }
     }
 
-    fn dead_letter(&mut self, mut m: Message, ops: &mut Vec<WriteOp>) {
+    /// A delayed redelivery is due: back into its queue.
+    pub(super) fn redelivery_due(&mut self, mut m: Message, ops: &mut Vec<WriteOp>) {
+        m.scheduled = 0;
+        let dest = m.destination.clone();
+        let prioritized = self.config.policies.of(&dest).prioritized;
+        let q = self.queues.entry(dest.name().to_string()).or_default();
+        q.pending.set_prioritized(prioritized);
+        q.pending.insert(m);
+        self.dispatch(&dest, ops);
+    }
+
+    /// Sends `m` to its policy's dead-letter destination (or drops it with
+    /// the discard strategy), with `dlqDeliveryFailureCause`,
+    /// `original-destination` and, if it had one, `originalExpiration`;
+    /// a dead letter never expires.
+    fn dead_letter(&mut self, mut m: Message, cause: &str, ops: &mut Vec<WriteOp>) {
         let from = m.destination.clone();
         if let Some(s) = self.stats_mut(&from) {
             s.dead_lettered += 1;
         }
-        let cause = format!(
-            "delivery failed {} times (max_redeliveries = {})",
-            m.redelivery_count, self.config.max_redeliveries
-        );
+        let Some(to) = self
+            .config
+            .policies
+            .of(&from)
+            .dead_letter_destination(&from)
+        else {
+            if m.persistent && from.is_queue() {
+                ops.push(WriteOp::Delete(m.id));
+            }
+            return;
+        };
+        m.headers.retain(|(k, _)| {
+            ![CAUSE, ORIGINAL_DESTINATION, ORIGINAL_EXPIRATION, "expires"].contains(&k.as_str())
+        });
+        m.headers.push((CAUSE.into(), cause.to_string()));
         m.headers
-            .retain(|(k, _)| k != "dlqDeliveryFailureCause" && k != "original-destination");
-        m.headers.push(("dlqDeliveryFailureCause".into(), cause));
-        m.headers
-            .push(("original-destination".into(), from.to_string()));
-        m.destination = Destination::Queue(format!("{}{}", self.config.dlq_prefix, from.name()));
+            .push((ORIGINAL_DESTINATION.into(), from.to_string()));
+        if m.expires > 0 {
+            m.headers
+                .push((ORIGINAL_EXPIRATION.into(), m.expires.to_string()));
+        }
+        m.expires = 0;
+        m.scheduled = 0;
+        if !from.is_queue() {
+            // A topic message is shared: its dead letter is a new message
+            // (one per subscription that gave up on it).
+            m.id = self
+                .config
+                .ids
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        m.destination = to;
         m.redelivery_count = 0;
         if m.persistent {
             if from.is_queue() {
@@ -207,25 +283,58 @@ impl State {
                     id: m.id,
                     destination: m.destination.to_string(),
                     headers: m.headers.clone(),
+                    expires: 0,
                 });
-            } else {
+            } else if self.keeps(&m.destination) {
                 ops.push(WriteOp::Insert(m.clone()));
             }
         }
         self.route(m, ops);
     }
 
-    /// Drops expired messages still waiting in queues.
+    /// An expired queue message leaves: to the dead-letter queue when its
+    /// policy has `process_expired` (counted as expired and dead-lettered),
+    /// else dropped (counted as expired).
+    pub(super) fn expired(&mut self, m: Message, ops: &mut Vec<WriteOp>) {
+        if let Some(s) = self.stats_mut(&m.destination) {
+            s.expired += 1;
+        }
+        let policies = &self.config.policies;
+        if m.destination.is_queue()
+            && policies.of(&m.destination).process_expired
+            && !policies.is_dead_letter(&m.destination)
+        {
+            self.dead_letter(m, "message expired", ops);
+        } else if m.persistent && m.destination.is_queue() {
+            ops.push(WriteOp::Delete(m.id));
+        }
+    }
+
+    /// Removes expired messages still waiting in queues.
     pub fn expire(&mut self, ops: &mut Vec<WriteOp>) {
         let now = now_ms();
-        for q in self.queues.values_mut() {
-            let gone = q.pending.remove_where(|m| m.is_expired(now));
-            q.stats.expired += gone.len() as u64;
-            ops.extend(
-                gone.into_iter()
-                    .filter(|m| m.persistent)
-                    .map(|m| WriteOp::Delete(m.id)),
-            );
+        let gone: Vec<Message> = self
+            .queues
+            .values_mut()
+            .flat_map(|q| q.pending.remove_where(|m| m.is_expired(now)))
+            .collect();
+        for m in gone {
+            self.expired(m, ops);
+        }
+    }
+
+    /// Applies the destination's default TTL and TTL ceiling to a message
+    /// being sent (not to a scheduled job; its copies keep the job's expiry).
+    pub fn stamp_ttl(&self, m: &mut Message, now: i64) {
+        if m.scheduled == 0 {
+            self.config.policies.of(&m.destination).stamp_ttl(m, now);
         }
     }
 }
+
+/// Why a message was dead-lettered (ActiveMQ's property name).
+pub const CAUSE: &str = "dlqDeliveryFailureCause";
+/// Where a dead letter was sent originally.
+pub const ORIGINAL_DESTINATION: &str = "original-destination";
+/// A dead letter's expiry before it was cleared.
+pub const ORIGINAL_EXPIRATION: &str = "originalExpiration";

@@ -19,14 +19,13 @@ impl State {
         let dest = message.destination.clone();
         match &dest {
             Destination::Queue(n) => {
+                let prioritized = self.config.policies.of(&dest).prioritized;
                 let q = self.queues.entry(n.clone()).or_default();
                 if message.is_expired(now) {
-                    q.stats.expired += 1;
-                    if message.persistent {
-                        ops.push(WriteOp::Delete(message.id));
-                    }
+                    self.expired(message, ops);
                     return;
                 }
+                q.pending.set_prioritized(prioritized);
                 q.stats.enqueued += 1;
                 q.pending.insert(message);
                 self.dispatch_queue(n, ops);
@@ -148,6 +147,7 @@ impl State {
         // Messages whose group is pinned to a consumer without credit wait
         // for it; the others go on.
         let mut held: Vec<Message> = Vec::new();
+        let mut expired: Vec<Message> = Vec::new();
         while !q.pending.is_empty()
             && consumers
                 .iter()
@@ -155,10 +155,7 @@ impl State {
         {
             let Some(m) = q.pending.pop() else { break };
             if m.is_expired(now) {
-                q.stats.expired += 1;
-                if m.persistent {
-                    ops.push(WriteOp::Delete(m.id));
-                }
+                expired.push(m);
                 continue;
             }
             let group = m.header(GROUP_HEADER).map(str::to_string);
@@ -197,6 +194,9 @@ impl State {
         }
         for m in held {
             q.pending.insert(m);
+        }
+        for m in expired {
+            self.expired(m, ops);
         }
     }
 

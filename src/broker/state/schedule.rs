@@ -83,6 +83,12 @@ impl State {
                 break;
             }
             let mut job = entry.remove();
+            if job.redelivery_count > 0 {
+                // Not a job: a failed delivery waiting for its redelivery
+                // delay (jobs are never delivered themselves).
+                self.redelivery_due(job, ops);
+                continue;
+            }
             let mut copy = job.clone();
             copy.id = next_id();
             copy.scheduled = 0;
@@ -114,7 +120,7 @@ impl State {
     }
 
     /// Whether a persistent message to `d` gets a row.
-    fn keeps(&self, d: &Destination) -> bool {
+    pub(super) fn keeps(&self, d: &Destination) -> bool {
         match d {
             Destination::Queue(_) => true,
             Destination::Topic(t) => self.has_durables(t),
@@ -125,6 +131,7 @@ impl State {
     pub fn scheduled_jobs(&self) -> Vec<JobView> {
         self.scheduled
             .values()
+            .filter(|m| m.redelivery_count == 0)
             .map(|m| JobView {
                 id: m.id,
                 destination: m.destination.to_string(),
@@ -142,7 +149,12 @@ impl State {
 
     /// Cancels a job; `false` when there is none with this id.
     pub fn cancel_scheduled(&mut self, id: i64, ops: &mut Vec<WriteOp>) -> bool {
-        let Some(key) = self.scheduled.keys().find(|(_, i)| *i == id).copied() else {
+        let Some(key) = self
+            .scheduled
+            .iter()
+            .find(|((_, i), m)| *i == id && m.redelivery_count == 0)
+            .map(|(k, _)| *k)
+        else {
             return false;
         };
         if let Some(job) = self.scheduled.remove(&key) {

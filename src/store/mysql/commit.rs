@@ -39,11 +39,12 @@ impl MySqlStore {
             qb.build().execute(&mut *tx).await?;
         }
         for op in ops {
-            if let WriteOp::SetRedeliveries { id, count } = op {
+            if let WriteOp::SetRedeliveries { id, count, at } = op {
                 sqlx::query(&format!(
-                    "UPDATE `{p}msgs` SET redeliveries = ? WHERE id = ?"
+                    "UPDATE `{p}msgs` SET redeliveries = ?, scheduled = ? WHERE id = ?"
                 ))
                 .bind(i64::from(*count).min(i64::from(i32::MAX)))
+                .bind(at)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -54,13 +55,15 @@ impl MySqlStore {
                 id,
                 destination,
                 headers,
+                expires,
             } = op
             {
                 sqlx::query(&format!(
-                    "UPDATE `{p}msgs` SET destination = ?, headers = ?, redeliveries = 0 WHERE id = ?"
+                    "UPDATE `{p}msgs` SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
                 ))
                 .bind(destination)
                 .bind(encode_headers(headers))
+                .bind(expires)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

@@ -50,20 +50,23 @@ impl PgStore {
             .await?;
         }
         // Later ops on the same id win, as when applied one by one.
-        let mut counts: BTreeMap<i64, i32> = BTreeMap::new();
+        let mut counts: BTreeMap<i64, (i32, i64)> = BTreeMap::new();
         for op in ops {
-            if let WriteOp::SetRedeliveries { id, count } = op {
-                counts.insert(*id, clamp_count(*count));
+            if let WriteOp::SetRedeliveries { id, count, at } = op {
+                counts.insert(*id, (clamp_count(*count), *at));
             }
         }
         if !counts.is_empty() {
-            let (ids, values): (Vec<i64>, Vec<i32>) = counts.into_iter().unzip();
+            let ids: Vec<i64> = counts.keys().copied().collect();
+            let values: Vec<i32> = counts.values().map(|v| v.0).collect();
+            let due: Vec<i64> = counts.values().map(|v| v.1).collect();
             sqlx::query(&format!(
-                "UPDATE {p}msgs AS m SET redeliveries = u.n \
-                 FROM UNNEST($1::bigint[], $2::integer[]) AS u(id, n) WHERE m.id = u.id"
+                "UPDATE {p}msgs AS m SET redeliveries = u.n, scheduled = u.at \
+                 FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[]) AS u(id, n, at) WHERE m.id = u.id"
             ))
             .bind(ids)
             .bind(values)
+            .bind(due)
             .execute(&mut *tx)
             .await?;
         }
@@ -72,13 +75,15 @@ impl PgStore {
                 id,
                 destination,
                 headers,
+                expires,
             } = op
             {
                 sqlx::query(&format!(
-                    "UPDATE {p}msgs SET destination = $1, headers = $2, redeliveries = 0 WHERE id = $3"
+                    "UPDATE {p}msgs SET destination = $1, headers = $2, expires = $3, redeliveries = 0, scheduled = 0 WHERE id = $4"
                 ))
                 .bind(destination)
                 .bind(encode_headers(headers))
+                .bind(expires)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
