@@ -7,6 +7,7 @@
 //! handles acknowledgements, redelivery, dead-lettering and expiry.
 
 mod ack;
+mod browse;
 mod dispatch;
 mod durable;
 mod limits;
@@ -308,69 +309,6 @@ impl State {
         let dest = spec.destination.clone();
         self.subs.insert(key, Subscription::new(spec));
         self.dispatch(&dest, ops);
-        Ok(())
-    }
-
-    /// A browsing subscription: the queue's waiting messages as they are
-    /// now, then a `browser:end` MESSAGE. Nothing is consumed; the
-    /// subscription stays (so UNSUBSCRIBE works) but receives nothing else.
-    fn browse(&mut self, conn: ConnId, spec: SubscribeSpec) -> Result<(), BrokerError> {
-        let Destination::Queue(name) = &spec.destination else {
-            return Err(BrokerError::BrowseTopic(spec.destination.to_string()));
-        };
-        let names: Vec<&String> = if wildcard::is_pattern(name) {
-            let mut v: Vec<&String> = self
-                .queues
-                .keys()
-                .filter(|q| wildcard::matches(name, q))
-                .collect();
-            v.sort();
-            v
-        } else {
-            self.queues
-                .get_key_value(name)
-                .map(|(k, _)| k)
-                .into_iter()
-                .collect()
-        };
-        let messages: Vec<Message> = names
-            .iter()
-            .filter_map(|n| self.queues.get(*n))
-            .flat_map(|q| q.pending.snapshot())
-            .filter(|m| selects(spec.selector.as_ref(), m))
-            .collect();
-        let id: Arc<str> = Arc::from(spec.id.as_str());
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return Err(BrokerError::ShuttingDown);
-        };
-        for message in messages {
-            c.outbox.push(Delivery {
-                subscription: id.clone(),
-                ack: AckMode::Auto,
-                message,
-            });
-        }
-        c.outbox.push(Delivery {
-            subscription: id.clone(),
-            ack: AckMode::Auto,
-            message: Message {
-                id: 0,
-                destination: spec.destination.clone(),
-                priority: 0,
-                expires: 0,
-                persistent: false,
-                headers: vec![(BROWSER_END.into(), "end".into())],
-                body: bytes::Bytes::new(),
-                redelivery_count: 0,
-                redelivered: false,
-                producer: None,
-                scheduled: 0,
-            },
-        });
-        c.subs.push(id.clone());
-        let mut sub = Subscription::new(spec);
-        sub.prefetch = 0;
-        self.subs.insert((conn, id), sub);
         Ok(())
     }
 
