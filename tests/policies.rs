@@ -56,6 +56,10 @@ destination = "/topic/news.>"
 max_redeliveries = 1
 
 [[broker.policy]]
+destination = "/topic/delayed"
+initial_redelivery_delay_ms = 3000
+
+[[broker.policy]]
 destination = "/queue/exp.dlq"
 process_expired = true
 
@@ -226,6 +230,32 @@ async fn a_redelivery_delay_lets_later_messages_pass() {
             // priority) would be the next one out.
             assert_eq!(order, ["second", "first"], "{dest}");
             assert_eq!(again.header("redelivery-count"), Some("1"));
+        } else {
+            assert_eq!(order, ["first", "second"], "{dest}: immediate redelivery");
+        }
+        ack_confirmed(&mut c, &got, false).await;
+        ack_confirmed(&mut c, &again, false).await;
+    }
+}
+
+/// Topic subscriptions too (the delay is held in memory there).
+#[tokio::test]
+async fn a_topic_subscriber_gets_its_failed_message_after_the_delay() {
+    let (b, _cfg) = start(POLICIES);
+    let mut c = connect(&b).await;
+    let mut p = connect(&b).await;
+    for dest in ["/topic/delayed", "/topic/plain"] {
+        subscribe(&mut c, dest, dest, "client-individual", &[]).await;
+        send(&mut p, dest, "first", &[]).await;
+        let m = next(&mut c).await;
+        ack_confirmed(&mut c, &m, true).await;
+        send(&mut p, dest, "second", &[]).await;
+        let got = next(&mut c).await;
+        let again = next(&mut c).await;
+        let order = [body(&got), body(&again)];
+        if dest == "/topic/delayed" {
+            assert_eq!(order, ["second", "first"], "{dest}");
+            assert_eq!(again.header("redelivered"), Some("true"));
         } else {
             assert_eq!(order, ["first", "second"], "{dest}: immediate redelivery");
         }

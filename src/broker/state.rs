@@ -93,6 +93,9 @@ struct Subscription {
     next_seq: u64,
     /// Topic subscriptions only: fanned-out messages not yet handed out.
     backlog: Pending,
+    /// Topic subscriptions only: failed deliveries waiting out their
+    /// redelivery delay, by (due time, id).
+    delayed: BTreeMap<(i64, i64), Message>,
     /// Attached to this durable subscription.
     durable: Option<DurableKey>,
     selector: Option<Selector>,
@@ -126,6 +129,9 @@ pub struct State {
     client_ids: HashMap<String, ConnId>,
     /// Scheduled messages by (due time, id).
     scheduled: BTreeMap<(i64, i64), Message>,
+    /// Topic subscriptions with delayed redeliveries, by (due time, seq).
+    topic_delays: BTreeMap<(i64, u64), SubKey>,
+    next_delay_seq: u64,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -160,6 +166,8 @@ impl State {
             topic_refs: HashMap::new(),
             client_ids: HashMap::new(),
             scheduled: BTreeMap::new(),
+            topic_delays: BTreeMap::new(),
+            next_delay_seq: 0,
         }
     }
 
@@ -342,6 +350,10 @@ impl State {
             .map(|c| c.outbox.remove_for(&key.1))
             .unwrap_or_default();
         if let Some(dkey) = sub.durable.clone() {
+            // Waiting out a redelivery delay: redelivered on return.
+            for (_, m) in std::mem::take(&mut sub.delayed) {
+                sub.backlog.insert(m);
+            }
             // Never written: back to the backlog as they were.
             for d in unwritten {
                 if let Some(m) = sub
@@ -462,6 +474,7 @@ impl Subscription {
             seq_of: HashMap::new(),
             next_seq: 0,
             backlog: Pending::default(),
+            delayed: BTreeMap::new(),
             durable: None,
             selector: spec.selector,
         }

@@ -153,10 +153,56 @@ impl State {
                     if let Some(dkey) = durable {
                         self.durable_done(&dkey, id, ops);
                     }
-                } else if let Some(sub) = self.subs.get_mut(key) {
-                    sub.backlog.insert(m);
+                } else {
+                    self.requeue_to_subscription(key, m, failed);
                 }
             }
+        }
+    }
+
+    /// Back into a topic subscription's backlog, after the policy's
+    /// redelivery delay when this return is a failed delivery. The delay
+    /// is kept in memory only: after a failover a durable subscription's
+    /// messages come back at once (with `redelivered:true`).
+    fn requeue_to_subscription(&mut self, key: &SubKey, m: Message, failed: bool) {
+        let delay = if failed {
+            self.config
+                .policies
+                .of(&m.destination)
+                .redelivery_delay(m.redelivery_count)
+        } else {
+            0
+        };
+        let Some(sub) = self.subs.get_mut(key) else {
+            return;
+        };
+        if delay <= 0 {
+            sub.backlog.insert(m);
+            return;
+        }
+        let at = now_ms().saturating_add(delay);
+        sub.delayed.insert((at, m.id), m);
+        self.next_delay_seq += 1;
+        self.topic_delays
+            .insert((at, self.next_delay_seq), key.clone());
+    }
+
+    /// Topic redeliveries due at `now` go back into their subscriptions'
+    /// backlogs and are handed out.
+    pub(super) fn topic_redeliveries_due(&mut self, now: i64) {
+        while let Some(entry) = self.topic_delays.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            let later = sub.delayed.split_off(&(now.saturating_add(1), i64::MIN));
+            for (_, m) in std::mem::replace(&mut sub.delayed, later) {
+                sub.backlog.insert(m);
+            }
+            self.dispatch_topic_sub(&key);
         }
     }
 

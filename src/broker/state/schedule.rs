@@ -64,9 +64,14 @@ impl State {
         self.scheduled.insert((m.scheduled, m.id), m);
     }
 
-    /// When the next job is due.
+    /// When the next job (or delayed topic redelivery) is due.
     pub fn next_due(&self) -> Option<i64> {
-        self.scheduled.keys().next().map(|(at, _)| *at)
+        let job = self.scheduled.keys().next().map(|(at, _)| *at);
+        let topic = self.topic_delays.keys().next().map(|(at, _)| *at);
+        match (job, topic) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes every job due at `now`: returns the copies to route once
@@ -77,6 +82,7 @@ impl State {
         mut next_id: impl FnMut() -> i64,
         ops: &mut Vec<WriteOp>,
     ) -> Vec<Message> {
+        self.topic_redeliveries_due(now);
         let mut copies = Vec::new();
         while let Some(entry) = self.scheduled.first_entry() {
             if entry.key().0 > now {
