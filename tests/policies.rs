@@ -264,6 +264,37 @@ async fn a_topic_subscriber_gets_its_failed_message_after_the_delay() {
     }
 }
 
+/// A durable subscriber that leaves while its failed message waits out the
+/// delay gets that message first when it returns, stored row intact.
+#[tokio::test]
+async fn a_durable_subscriber_leaving_during_the_delay_gets_the_message_back() {
+    let (b, _cfg) = start(POLICIES);
+    let id = [("client-id", "late")];
+    let h = [("activemq.subscriptionName", "d")];
+    let mut c = guard("connect", Client::connect_with(&b.stomp, &id))
+        .await
+        .expect("connect");
+    subscribe(&mut c, "/topic/delayed", "s", "client-individual", &h).await;
+    let mut p = connect(&b).await;
+    persist(&mut p, "/topic/delayed", "held").await;
+    let m = next(&mut c).await;
+    ack_confirmed(&mut c, &m, true).await;
+    nothing_arrives(&mut c).await;
+    guard("disconnect", c.disconnect())
+        .await
+        .expect("disconnect");
+
+    let mut c = guard("connect", Client::connect_with(&b.stomp, &id))
+        .await
+        .expect("connect");
+    subscribe(&mut c, "/topic/delayed", "s", "client-individual", &h).await;
+    let again = next(&mut c).await;
+    assert_eq!(body(&again), "held");
+    assert_eq!(again.header("redelivered"), Some("true"));
+    ack_confirmed(&mut c, &again, false).await;
+    nothing_arrives(&mut c).await;
+}
+
 #[tokio::test]
 async fn a_purge_also_removes_messages_waiting_for_their_redelivery_delay() {
     let (b, _cfg) = start(POLICIES);
