@@ -64,6 +64,10 @@ destination = "/queue/exp.dlq"
 process_expired = true
 
 [[broker.policy]]
+destination = "/topic/exp.t"
+process_expired = true
+
+[[broker.policy]]
 destination = "/queue/ttl"
 default_ttl_ms = 600000
 ttl_ceiling_ms = 900000
@@ -352,6 +356,54 @@ fn counter(b: &Baton, name: &str, dest: &str) -> u64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// A stored topic message that expires in a durable subscription's backlog
+/// goes to the DLQ (process_expired) and releases its row; the subscription
+/// moves on.
+#[tokio::test]
+async fn an_expired_message_of_a_durable_subscription_is_dead_lettered_and_released() {
+    let (b, _cfg) = start(POLICIES);
+    let id = [("client-id", "exp")];
+    let h = [("activemq.subscriptionName", "d")];
+    let mut c = guard("connect", Client::connect_with(&b.stomp, &id))
+        .await
+        .expect("connect");
+    subscribe(&mut c, "/topic/exp.t", "s", "client-individual", &h).await;
+    guard("disconnect", c.disconnect())
+        .await
+        .expect("disconnect");
+
+    let mut p = connect(&b).await;
+    let soon = (now_ms() + 300).to_string();
+    let short = [("persistent", "true"), ("expires", soon.as_str())];
+    send(&mut p, "/topic/exp.t", "old", &short).await;
+    persist(&mut p, "/topic/exp.t", "fresh").await;
+    // Precondition, not a measurement: let "old" expire while away.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    let mut c = guard("connect", Client::connect_with(&b.stomp, &id))
+        .await
+        .expect("connect");
+    subscribe(&mut c, "/topic/exp.t", "s", "client-individual", &h).await;
+    let m = next(&mut c).await;
+    assert_eq!(body(&m), "fresh");
+    ack_confirmed(&mut c, &m, false).await;
+    nothing_arrives(&mut c).await;
+
+    let dead = drain(&mut p, "/queue/DLQ.exp.t").await;
+    assert_eq!(dead.iter().map(body).collect::<Vec<_>>(), ["old"]);
+    assert_eq!(
+        dead[0].header("dlqDeliveryFailureCause"),
+        Some("message expired")
+    );
+    assert_eq!(counter(&b, "destination_expired", "/topic/exp.t"), 1);
+    guard("both topic rows released", async {
+        while counter(&b, "destination_stored", "/topic/exp.t") != 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

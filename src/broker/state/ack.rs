@@ -189,7 +189,7 @@ impl State {
 
     /// Topic redeliveries due at `now` go back into their subscriptions'
     /// backlogs and are handed out.
-    pub(super) fn topic_redeliveries_due(&mut self, now: i64) {
+    pub(super) fn topic_redeliveries_due(&mut self, now: i64, ops: &mut Vec<WriteOp>) {
         while let Some(entry) = self.topic_delays.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -202,7 +202,7 @@ impl State {
             for (_, m) in std::mem::replace(&mut sub.delayed, later) {
                 sub.backlog.insert(m);
             }
-            self.dispatch_topic_sub(&key);
+            self.dispatch_topic_sub(&key, ops);
         }
     }
 
@@ -353,6 +353,24 @@ impl State {
             self.dead_letter(m, "message expired", ops);
         } else if m.persistent && m.destination.is_queue() {
             ops.push(WriteOp::Delete(m.id));
+        }
+    }
+
+    /// An expired message of topic subscription `key`: counted, to the
+    /// dead-letter queue with `process_expired`, and done for its durable
+    /// subscription (so the stored row and the `acks` cursor move on).
+    pub(super) fn topic_expired(&mut self, key: &SubKey, m: Message, ops: &mut Vec<WriteOp>) {
+        if let Some(s) = self.stats_mut(&m.destination) {
+            s.expired += 1;
+        }
+        let durable = self.subs.get(key).and_then(|s| s.durable.clone());
+        let id = m.id;
+        let policies = &self.config.policies;
+        if policies.of(&m.destination).process_expired && !policies.is_dead_letter(&m.destination) {
+            self.dead_letter(m, "message expired", ops);
+        }
+        if let Some(dkey) = durable {
+            self.durable_done(&dkey, id, ops);
         }
     }
 

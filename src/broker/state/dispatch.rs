@@ -65,9 +65,9 @@ impl State {
                             ));
                         }
                     }
-                    self.dispatch_topic_sub(&key);
+                    self.dispatch_topic_sub(&key, ops);
                 }
-                self.route_to_durables(&message, n);
+                self.route_to_durables(&message, n, ops);
             }
         }
     }
@@ -97,7 +97,7 @@ impl State {
                     .map(|(k, _)| k.clone())
                     .collect();
                 for key in keys {
-                    self.dispatch_topic_sub(&key);
+                    self.dispatch_topic_sub(&key, ops);
                 }
             }
         }
@@ -200,16 +200,22 @@ impl State {
         }
     }
 
-    pub(super) fn dispatch_topic_sub(&mut self, key: &SubKey) {
+    pub(super) fn dispatch_topic_sub(&mut self, key: &SubKey, ops: &mut Vec<WriteOp>) {
         let (Some(sub), Some(c)) = (self.subs.get_mut(key), self.conns.get(&key.0)) else {
             return;
         };
         let now = now_ms();
+        let mut expired = Vec::new();
         while sub.has_credit() {
             let Some(m) = sub.backlog.pop() else { break };
-            if !m.is_expired(now) {
+            if m.is_expired(now) {
+                expired.push(m);
+            } else {
                 sub.deliver(&key.1, m, &c.outbox);
             }
+        }
+        for m in expired {
+            self.topic_expired(key, m, ops);
         }
     }
 }

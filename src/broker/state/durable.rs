@@ -144,12 +144,12 @@ impl State {
             c.subs.push(id);
         }
         self.subs.insert(key.clone(), sub);
-        self.dispatch_topic_sub(&key);
+        self.dispatch_topic_sub(&key, ops);
         Ok(())
     }
 
     /// Hands a topic message to every durable subscription of `topic`.
-    pub(super) fn route_to_durables(&mut self, m: &Message, topic: &str) {
+    pub(super) fn route_to_durables(&mut self, m: &Message, topic: &str, ops: &mut Vec<WriteOp>) {
         let mut refs = 0u32;
         let mut wake = Vec::new();
         for d in self.durables.values_mut() {
@@ -178,7 +178,7 @@ impl State {
             self.topic_refs.insert(m.id, refs);
         }
         for key in wake {
-            self.dispatch_topic_sub(&key);
+            self.dispatch_topic_sub(&key, ops);
         }
     }
 

@@ -82,7 +82,7 @@ impl State {
         mut next_id: impl FnMut() -> i64,
         ops: &mut Vec<WriteOp>,
     ) -> Vec<Message> {
-        self.topic_redeliveries_due(now);
+        self.topic_redeliveries_due(now, ops);
         let mut copies = Vec::new();
         while let Some(entry) = self.scheduled.first_entry() {
             if entry.key().0 > now {
