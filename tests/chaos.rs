@@ -1,0 +1,213 @@
+//! Chaos soak: three nodes on PostgreSQL (and on MariaDB), each reaching the
+//! database through its own proxy; three producers of persistent messages,
+//! one producer of non-persistent messages and two consumers, all through
+//! the failover client, while a driver cycles through faults on the master:
+//! kill -9, SIGTERM, cutting its database connection; every fault's victim
+//! comes back as a slave.
+//!
+//! At the end it prints the counts and asserts: every confirmed persistent
+//! message was received (lost = 0), none was stored twice (one message-id
+//! per body), none was delivered twice without `redelivered:true`, no send
+//! failed, and every fault was survived (another node took over and
+//! confirmations resumed). Non-persistent messages are counted separately:
+//! they may be lost across a failover.
+//!
+//! Bounded in count and time: `BATON_SOAK_FAULTS` faults (default 3, one of
+//! each) within `BATON_SOAK_SECONDS` (default 60) per backend;
+//! `scripts/soak.sh` runs the long form. Timeouts are guards against hangs,
+//! never performance thresholds.
+
+mod common;
+
+#[path = "chaos/faults.rs"]
+mod faults;
+#[path = "chaos/traffic.rs"]
+mod traffic;
+
+use common::cluster::{Db, Settings};
+use faults::{Cluster, CYCLE};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::time::sleep;
+use traffic::{Books, Summary};
+
+const PRODUCERS: usize = 3;
+const CONSUMERS: usize = 2;
+/// Persistent confirmations that must follow each fault before the next
+/// one: proof that service resumed.
+const PROGRESS: u64 = 200;
+/// Guard for one step (traffic resuming, the drain): a stuck cluster fails
+/// the test instead of hanging it.
+const STEP_GUARD: Duration = Duration::from_secs(90);
+
+/// How many faults within how many seconds, from the environment.
+fn bounds() -> (usize, Duration) {
+    let read = |name: &str, default: u64| -> u64 {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+            Err(_) => default,
+        }
+    };
+    (
+        read("BATON_SOAK_FAULTS", 3) as usize,
+        Duration::from_secs(read("BATON_SOAK_SECONDS", 60)),
+    )
+}
+
+/// Waits until `count` more persistent sends were confirmed.
+async fn wait_progress(books: &Books, count: u64, after: &str) {
+    let target = books.confirmed_count() + count;
+    let deadline = Instant::now() + STEP_GUARD;
+    while books.confirmed_count() < target {
+        assert!(
+            Instant::now() < deadline,
+            "stuck: {} of {target} persistent sends confirmed {STEP_GUARD:?} after {after}; \
+             errors: {:?}",
+            books.confirmed_count(),
+            books.errors.lock().unwrap()
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until every confirmed persistent message was delivered and the
+/// message table is empty (everything acknowledged).
+async fn drain(books: &Books, db: &Db) {
+    let deadline = Instant::now() + STEP_GUARD;
+    loop {
+        let missing = books.missing();
+        if missing == 0 && db.stored_bodies().await.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let stored = db.stored_bodies().await;
+            panic!(
+                "drain: {missing} confirmed message(s) never delivered, {} still stored \
+                 (first: {:?})",
+                stored.len(),
+                stored.iter().take(5).collect::<Vec<_>>()
+            );
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn soak(backend: &str, db: Db) {
+    let (max_faults, seconds) = bounds();
+    let db = Arc::new(db);
+    let mut cluster = Cluster::start(&db, &Settings::fast(None)).await;
+    let url = cluster.failover_url();
+    let books = Arc::new(Books::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|i| {
+            let (url, books, done) = (url.clone(), books.clone(), done.clone());
+            tokio::spawn(traffic::consume(url, format!("c{i}"), books, done))
+        })
+        .collect();
+    let mut producers = Vec::new();
+    for i in 0..=PRODUCERS {
+        let persistent = i < PRODUCERS;
+        let name = if persistent {
+            format!("p{i}")
+        } else {
+            "np".into()
+        };
+        let (url, books, stop) = (url.clone(), books.clone(), stop.clone());
+        producers.push((
+            persistent,
+            tokio::spawn(traffic::produce(url, name, persistent, books, stop)),
+        ));
+    }
+
+    let started = Instant::now();
+    wait_progress(&books, PROGRESS, "the start").await;
+    let mut injected = 0;
+    let mut survived = 0;
+    while injected < max_faults && started.elapsed() < seconds {
+        let fault = CYCLE[injected % CYCLE.len()];
+        let (old, new) = cluster.inject(fault).await;
+        injected += 1;
+        let what = format!("fault {injected} ({fault:?} on {old}, {new} took over)");
+        wait_progress(&books, PROGRESS, &what).await;
+        survived += 1;
+        eprintln!("[{backend}] {what}: survived");
+    }
+
+    stop.store(true, Ordering::SeqCst);
+    let mut producer_failovers = Vec::new();
+    for (persistent, p) in producers {
+        let f = tokio::time::timeout(STEP_GUARD, p)
+            .await
+            .expect("producer finishes")
+            .expect("producer task");
+        if persistent {
+            producer_failovers.push(f);
+        }
+    }
+    drain(&books, &db).await;
+    done.store(true, Ordering::SeqCst);
+    let mut consumer_failovers = Vec::new();
+    for c in consumers {
+        consumer_failovers.push(c.await.expect("consumer task"));
+    }
+    let s = books.summary();
+    report(backend, &s, injected, survived, started.elapsed());
+    eprintln!("[{backend}] client failovers: producers {producer_failovers:?}, consumers {consumer_failovers:?}");
+
+    assert!(injected > 0, "no fault was injected");
+    assert!(s.errors.is_empty(), "sends failed: {:?}", s.errors);
+    assert!(s.lost.is_empty(), "confirmed but never received: {:?}", s.lost);
+    assert!(s.stored_twice.is_empty(), "stored twice: {:?}", s.stored_twice);
+    assert!(
+        s.unflagged_twice.is_empty(),
+        "delivered twice without redelivered:true: {:?}",
+        s.unflagged_twice
+    );
+    assert_eq!(survived, injected, "failovers survived");
+    for f in producer_failovers.iter().chain(&consumer_failovers) {
+        assert!(
+            *f >= injected as u64,
+            "a client failed over {f} times through {injected} faults on its master"
+        );
+    }
+}
+
+fn report(backend: &str, s: &Summary, injected: usize, survived: usize, took: Duration) {
+    eprintln!(
+        "SOAK {backend}: faults injected {injected}, failovers survived {survived}, \
+         run {:.0} s; persistent: confirmed {}, received {}, lost {}, stored twice {}, \
+         delivered twice without redelivered {}, redelivered (flagged) {}, received \
+         without receipt {}; longest gap between confirmations {} ms; non-persistent: \
+         confirmed {}, received {}, lost {} (allowed across a failover), delivered twice {}; \
+         send errors {}",
+        took.as_secs_f64(),
+        s.confirmed,
+        s.received,
+        s.lost.len(),
+        s.stored_twice.len(),
+        s.unflagged_twice.len(),
+        s.redelivered,
+        s.unconfirmed_received,
+        s.longest_gap.as_millis(),
+        s.transient_confirmed,
+        s.transient_received,
+        s.transient_lost,
+        s.transient_twice,
+        s.errors.len(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_soak_survives_kills_stops_and_database_cuts_of_the_master() {
+    soak("postgres", Db::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_soak_survives_kills_stops_and_database_cuts_of_the_master() {
+    soak("mariadb", Db::mariadb()).await;
+}
