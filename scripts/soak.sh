@@ -3,12 +3,14 @@
 # nodes per backend, producers and consumers through the failover client,
 # while the master is killed with -9, stopped with SIGTERM and cut off from
 # its database, over and over. The test command runs the same test in a short
-# form (3 faults per backend).
+# form (6 faults per backend).
 #
 #   scripts/soak.sh [postgres|mariadb|all]     (default all, one after the other)
 #
 # BATON_SOAK_SECONDS  time for injecting faults, per backend (default 1800)
 # BATON_SOAK_FAULTS   most faults per backend (default 100000: time-bound)
+# BATON_SOAK_MODE     election mode: session, lease or auto (default auto =
+#                     session on both backends)
 #
 # Needs the servers the test command uses (PostgreSQL 127.0.0.1:5432, user
 # postgres, trust; MariaDB 127.0.0.1:3306, root without password). Each run
@@ -41,7 +43,7 @@ cargo test --release --test chaos --no-run
 status=0
 for backend in "${backends[@]}"; do
     log="target/soak-$backend.log"
-    echo "soak on $backend: up to $faults faults within $seconds s (log: $log)" >&2
+    echo "soak on $backend (election mode ${BATON_SOAK_MODE:-auto}): up to $faults faults within $seconds s (log: $log)" >&2
     if ! BATON_SOAK_SECONDS=$seconds BATON_SOAK_FAULTS=$faults \
         timeout -s KILL $((seconds + 300)) \
         cargo test --release --test chaos -- --nocapture --exact \

@@ -12,8 +12,9 @@
 //! confirmations resumed). Non-persistent messages are counted separately:
 //! they may be lost across a failover.
 //!
-//! Bounded in count and time: `BATON_SOAK_FAULTS` faults (default 3, one of
+//! Bounded in count and time: `BATON_SOAK_FAULTS` faults (default 6, two of
 //! each) within `BATON_SOAK_SECONDS` (default 60) per backend;
+//! `BATON_SOAK_MODE` picks the election mode (session, lease; default auto);
 //! `scripts/soak.sh` runs the long form. Timeouts are guards against hangs,
 //! never performance thresholds.
 
@@ -41,6 +42,17 @@ const PROGRESS: u64 = 200;
 /// the test instead of hanging it.
 const STEP_GUARD: Duration = Duration::from_secs(90);
 
+/// `BATON_SOAK_MODE`: the election mode (default: auto, i.e. session on
+/// both backends).
+fn mode() -> Option<&'static str> {
+    match std::env::var("BATON_SOAK_MODE").as_deref() {
+        Err(_) | Ok("auto") => None,
+        Ok("session") => Some("session"),
+        Ok("lease") => Some("lease"),
+        Ok(other) => panic!("BATON_SOAK_MODE={other:?}: use session, lease or auto"),
+    }
+}
+
 /// How many faults within how many seconds, from the environment.
 fn bounds() -> (usize, Duration) {
     let read = |name: &str, default: u64| -> u64 {
@@ -52,20 +64,39 @@ fn bounds() -> (usize, Duration) {
         }
     };
     (
-        read("BATON_SOAK_FAULTS", 3) as usize,
+        read("BATON_SOAK_FAULTS", 6) as usize,
         Duration::from_secs(read("BATON_SOAK_SECONDS", 60)),
     )
 }
 
-/// Waits until `count` more persistent sends were confirmed.
+/// The client names: producers p0.., the non-persistent producer np,
+/// consumers c0...
+fn clients() -> impl Iterator<Item = String> {
+    (0..PRODUCERS)
+        .map(|i| format!("p{i}"))
+        .chain(["np".to_string()])
+        .chain((0..CONSUMERS).map(|i| format!("c{i}")))
+}
+
+/// Waits until `count` more persistent sends were confirmed and every
+/// client (each producer, each consumer) made progress: all of them are
+/// back in service.
 async fn wait_progress(books: &Books, count: u64, after: &str) {
     let target = books.confirmed_count() + count;
+    let before = books.ticks();
     let deadline = Instant::now() + STEP_GUARD;
-    while books.confirmed_count() < target {
+    loop {
+        let now = books.ticks();
+        let idle: Vec<String> = clients()
+            .filter(|c| now.get(c).unwrap_or(&0) <= before.get(c).unwrap_or(&0))
+            .collect();
+        if books.confirmed_count() >= target && idle.is_empty() {
+            return;
+        }
         assert!(
             Instant::now() < deadline,
             "stuck: {} of {target} persistent sends confirmed {STEP_GUARD:?} after {after}; \
-             errors: {:?}",
+             clients without progress: {idle:?}; errors: {:?}",
             books.confirmed_count(),
             books.errors.lock().unwrap()
         );
@@ -98,7 +129,7 @@ async fn drain(books: &Books, db: &Db) {
 async fn soak(backend: &str, db: Db) {
     let (max_faults, seconds) = bounds();
     let db = Arc::new(db);
-    let mut cluster = Cluster::start(&db, &Settings::fast(None)).await;
+    let mut cluster = Cluster::start(&db, &Settings::fast(mode())).await;
     let url = cluster.failover_url();
     let books = Arc::new(Books::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -118,10 +149,9 @@ async fn soak(backend: &str, db: Db) {
             "np".into()
         };
         let (url, books, stop) = (url.clone(), books.clone(), stop.clone());
-        producers.push((
-            persistent,
-            tokio::spawn(traffic::produce(url, name, persistent, books, stop)),
-        ));
+        producers.push(tokio::spawn(traffic::produce(
+            url, name, persistent, books, stop,
+        )));
     }
 
     let started = Instant::now();
@@ -140,14 +170,12 @@ async fn soak(backend: &str, db: Db) {
 
     stop.store(true, Ordering::SeqCst);
     let mut producer_failovers = Vec::new();
-    for (persistent, p) in producers {
+    for p in producers {
         let f = tokio::time::timeout(STEP_GUARD, p)
             .await
             .expect("producer finishes")
             .expect("producer task");
-        if persistent {
-            producer_failovers.push(f);
-        }
+        producer_failovers.push(f);
     }
     drain(&books, &db).await;
     done.store(true, Ordering::SeqCst);
@@ -161,8 +189,16 @@ async fn soak(backend: &str, db: Db) {
 
     assert!(injected > 0, "no fault was injected");
     assert!(s.errors.is_empty(), "sends failed: {:?}", s.errors);
-    assert!(s.lost.is_empty(), "confirmed but never received: {:?}", s.lost);
-    assert!(s.stored_twice.is_empty(), "stored twice: {:?}", s.stored_twice);
+    assert!(
+        s.lost.is_empty(),
+        "confirmed but never received: {:?}",
+        s.lost
+    );
+    assert!(
+        s.stored_twice.is_empty(),
+        "stored twice: {:?}",
+        s.stored_twice
+    );
     assert!(
         s.unflagged_twice.is_empty(),
         "delivered twice without redelivered:true: {:?}",

@@ -90,8 +90,8 @@ impl Cluster {
     async fn wait_other_master(&self, old: usize) -> usize {
         let deadline = Instant::now() + GUARD;
         loop {
-            let found = (0..self.nodes.len())
-                .find(|&i| i != old && self.nodes[i].role() == Role::Master);
+            let found =
+                (0..self.nodes.len()).find(|&i| i != old && self.nodes[i].role() == Role::Master);
             if let Some(i) = found {
                 return i;
             }

@@ -16,10 +16,10 @@ pub const QUEUES: [&str; 2] = ["/queue/chaos-a", "/queue/chaos-b"];
 /// Where the non-persistent producer sends.
 pub const TRANSIENT_QUEUE: &str = "/queue/chaos-np";
 /// Sends on the wire without a RECEIPT, per producer.
-const WINDOW: usize = 20;
+const WINDOW: usize = 100;
 /// Pause between two sends of one producer (keeps the shared machine
 /// usable; the soak is about correctness, not throughput).
-const PACE: Duration = Duration::from_millis(5);
+const PACE: Duration = Duration::from_micros(500);
 
 /// Every delivery of one body: (message-id, redelivered).
 pub type Deliveries = BTreeMap<String, Vec<(String, bool)>>;
@@ -39,6 +39,8 @@ pub struct Books {
     /// Deliveries of non-persistent messages.
     transient_deliveries: Mutex<Deliveries>,
     confirmed_count: AtomicU64,
+    /// Per client (producer or consumer name): confirmations or deliveries.
+    ticks: Mutex<BTreeMap<String, u64>>,
     gap: Mutex<Gap>,
 }
 
@@ -52,6 +54,20 @@ impl Books {
     /// Persistent sends confirmed so far.
     pub fn confirmed_count(&self) -> u64 {
         self.confirmed_count.load(Ordering::SeqCst)
+    }
+
+    /// Confirmations (producers) or deliveries (consumers) per client.
+    pub fn ticks(&self) -> BTreeMap<String, u64> {
+        self.ticks.lock().unwrap().clone()
+    }
+
+    fn tick(&self, client: &str) {
+        *self
+            .ticks
+            .lock()
+            .unwrap()
+            .entry(client.to_string())
+            .or_default() += 1;
     }
 
     fn confirm(&self, body: String, persistent: bool) {
@@ -110,7 +126,10 @@ impl Books {
             redelivered: seen.values().filter(|d| d.len() > 1).count(),
             transient_confirmed: tconfirmed.len(),
             transient_received: tseen.keys().filter(|b| tconfirmed.contains(*b)).count(),
-            transient_lost: tconfirmed.iter().filter(|b| !tseen.contains_key(*b)).count(),
+            transient_lost: tconfirmed
+                .iter()
+                .filter(|b| !tseen.contains_key(*b))
+                .count(),
             transient_twice: tseen.values().filter(|d| d.len() > 1).count(),
             longest_gap: self.gap.lock().unwrap().longest,
             errors: self.errors.lock().unwrap().clone(),
@@ -169,11 +188,14 @@ pub async fn produce(
         .unwrap_or_else(|e| panic!("producer {name} connects: {e}"));
     let (tx, mut rx) = mpsc::channel::<(String, SendConfirm)>(WINDOW);
     let confirmer = {
-        let books = books.clone();
+        let (books, name) = (books.clone(), name.clone());
         tokio::spawn(async move {
             while let Some((body, confirm)) = rx.recv().await {
                 match confirm.wait().await {
-                    Ok(()) => books.confirm(body, persistent),
+                    Ok(()) => {
+                        books.tick(&name);
+                        books.confirm(body, persistent);
+                    }
                     Err(e) => books.errors.lock().unwrap().push(format!("{body}: {e}")),
                 }
             }
@@ -234,6 +256,7 @@ pub async fn consume(url: String, name: String, books: Arc<Books>, done: Arc<Ato
             Ok(None) => panic!("consumer {name}: the failover client stopped"),
             Err(_) => continue,
         };
+        books.tick(&name);
         let body = String::from_utf8_lossy(m.body()).into_owned();
         let id = m.header("message-id").unwrap_or_default().to_string();
         let book = match m.header("destination") {
