@@ -8,6 +8,7 @@ mod common;
 
 use baton::client::{ClientOptions, FailoverClient};
 use common::cluster::{self, Db, Node, Role, Settings};
+use common::deliveries::{self, Deliveries};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,9 +63,6 @@ async fn produce(url: String, confirmed: Arc<AtomicU64>) -> u64 {
     client.close().await.expect("producer closes");
     failovers
 }
-
-/// Every delivery of one body: (message-id, redelivered).
-type Deliveries = BTreeMap<String, Vec<(String, bool)>>;
 
 /// Receives with client-individual acks until every body arrived and the
 /// database holds no message any more.
@@ -152,16 +150,14 @@ async fn survive_two_kills(db: Db) {
     let expected: BTreeSet<String> = (1..=MESSAGES).map(|i| format!("m-{i}")).collect();
     let received: BTreeSet<String> = seen.keys().cloned().collect();
     assert_eq!(received, expected, "every confirmed message was received");
-    for (body, deliveries) in &seen {
-        let ids: BTreeSet<&String> = deliveries.iter().map(|(id, _)| id).collect();
-        assert_eq!(ids.len(), 1, "{body} was stored twice: {deliveries:?}");
-        let fresh = deliveries.iter().filter(|(_, again)| !again).count();
-        assert!(
-            fresh <= 1,
-            "{body} delivered twice without redelivered:true: {deliveries:?}"
-        );
-    }
-    let redelivered = seen.values().filter(|d| d.len() > 1).count();
+    let twice = deliveries::stored_twice(&seen);
+    assert!(twice.is_empty(), "stored twice: {twice:?}");
+    let unflagged = deliveries::unflagged_twice(&seen);
+    assert!(
+        unflagged.is_empty(),
+        "delivered twice without redelivered:true: {unflagged:?}"
+    );
+    let redelivered = deliveries::repeated(&seen);
     eprintln!(
         "{MESSAGES} confirmed and received; {redelivered} delivered more than once (flagged)"
     );

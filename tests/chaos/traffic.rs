@@ -2,6 +2,7 @@
 //! of non-persistent messages and consumers, all through
 //! `baton::client::FailoverClient`, and the books they keep.
 
+use crate::common::deliveries::{self, Deliveries};
 use baton::client::failover::SendConfirm;
 use baton::client::{ClientOptions, FailoverClient};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,9 +21,6 @@ const WINDOW: usize = 100;
 /// Pause between two sends of one producer (keeps the shared machine
 /// usable; the soak is about correctness, not throughput).
 const PACE: Duration = Duration::from_micros(500);
-
-/// Every delivery of one body: (message-id, redelivered).
-pub type Deliveries = BTreeMap<String, Vec<(String, bool)>>;
 
 /// What producers and consumers saw.
 #[derive(Default)]
@@ -102,16 +100,6 @@ impl Books {
         let seen = self.deliveries.lock().unwrap();
         let tconfirmed = self.transient_confirmed.lock().unwrap();
         let tseen = self.transient_deliveries.lock().unwrap();
-        let stored_twice: Vec<String> = seen
-            .iter()
-            .filter(|(_, d)| d.iter().map(|(id, _)| id).collect::<BTreeSet<_>>().len() > 1)
-            .map(|(b, d)| format!("{b}: {d:?}"))
-            .collect();
-        let unflagged_twice: Vec<String> = seen
-            .iter()
-            .filter(|(_, d)| d.iter().filter(|(_, again)| !again).count() > 1)
-            .map(|(b, d)| format!("{b}: {d:?}"))
-            .collect();
         Summary {
             confirmed: confirmed.len(),
             received: seen.keys().filter(|b| confirmed.contains(*b)).count(),
@@ -121,16 +109,16 @@ impl Books {
                 .cloned()
                 .collect(),
             unconfirmed_received: seen.keys().filter(|b| !confirmed.contains(*b)).count(),
-            stored_twice,
-            unflagged_twice,
-            redelivered: seen.values().filter(|d| d.len() > 1).count(),
+            stored_twice: deliveries::stored_twice(&seen),
+            unflagged_twice: deliveries::unflagged_twice(&seen),
+            redelivered: deliveries::repeated(&seen),
             transient_confirmed: tconfirmed.len(),
             transient_received: tseen.keys().filter(|b| tconfirmed.contains(*b)).count(),
             transient_lost: tconfirmed
                 .iter()
                 .filter(|b| !tseen.contains_key(*b))
                 .count(),
-            transient_twice: tseen.values().filter(|d| d.len() > 1).count(),
+            transient_twice: deliveries::repeated(&tseen),
             longest_gap: self.gap.lock().unwrap().longest,
             errors: self.errors.lock().unwrap().clone(),
         }

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod cluster;
+pub mod deliveries;
 pub mod http;
 pub mod proxy;
 pub mod scenarios;
