@@ -40,9 +40,11 @@ case "$seconds$faults" in
 esac
 
 cargo test --release --test chaos --no-run
+: >target/soak-machine.log
 status=0
 for backend in "${backends[@]}"; do
     log="target/soak-$backend.log"
+    echo "soak on $backend: start $(date -u '+%F %T') UTC, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >>"target/soak-machine.log"
     echo "soak on $backend (election mode ${BATON_SOAK_MODE:-auto}): up to $faults faults within $seconds s (log: $log)" >&2
     if ! BATON_SOAK_SECONDS=$seconds BATON_SOAK_FAULTS=$faults \
         timeout -s KILL $((seconds + 300)) \
@@ -53,7 +55,10 @@ for backend in "${backends[@]}"; do
         echo "soak on $backend FAILED; last lines of $log:" >&2
         grep -v '^{' "$log" | tail -n 40 >&2
     fi
+    echo "soak on $backend: end $(date -u '+%F %T') UTC, load $(cut -d' ' -f1-3 /proc/loadavg)" >>"target/soak-machine.log"
 done
+echo "---- machine ----"
+cat target/soak-machine.log
 echo "---- counts ----"
 for backend in "${backends[@]}"; do
     grep -h -E '^SOAK|client failovers' "target/soak-$backend.log" || echo "SOAK $backend: no summary (see target/soak-$backend.log)"

@@ -163,6 +163,8 @@ async fn soak(backend: &str, db: Db) {
         let (old, new) = cluster.inject(fault).await;
         injected += 1;
         let what = format!("fault {injected} ({fault:?} on {old}, {new} took over)");
+        // Survived = every client is back in service; otherwise this fails
+        // the test as stuck.
         wait_progress(&books, PROGRESS, &what).await;
         survived += 1;
         eprintln!("[{backend}] {what}: survived");
@@ -204,7 +206,6 @@ async fn soak(backend: &str, db: Db) {
         "delivered twice without redelivered:true: {:?}",
         s.unflagged_twice
     );
-    assert_eq!(survived, injected, "failovers survived");
     for f in producer_failovers.iter().chain(&consumer_failovers) {
         assert!(
             *f >= injected as u64,
