@@ -110,14 +110,16 @@ async fn drain(books: &Books, db: &Db) {
     let deadline = Instant::now() + STEP_GUARD;
     loop {
         let missing = books.missing();
-        if missing == 0 && db.stored_bodies().await.is_empty() {
+        if missing.is_empty() && db.stored_bodies().await.is_empty() {
             return;
         }
         if Instant::now() > deadline {
             let stored = db.stored_bodies().await;
             panic!(
-                "drain: {missing} confirmed message(s) never delivered, {} still stored \
-                 (first: {:?})",
+                "drain: {} confirmed message(s) never delivered (first: {:?}), {} still \
+                 stored (first: {:?})",
+                missing.len(),
+                missing.iter().take(20).collect::<Vec<_>>(),
                 stored.len(),
                 stored.iter().take(5).collect::<Vec<_>>()
             );

@@ -84,14 +84,15 @@ impl Books {
     }
 
     /// Confirmed persistent bodies not delivered yet.
-    pub fn missing(&self) -> usize {
+    pub fn missing(&self) -> Vec<String> {
         let seen = self.deliveries.lock().unwrap();
         self.confirmed
             .lock()
             .unwrap()
             .iter()
             .filter(|b| !seen.contains_key(*b))
-            .count()
+            .cloned()
+            .collect()
     }
 
     /// The counts, once traffic stopped and consumers drained.
