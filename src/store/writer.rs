@@ -227,6 +227,13 @@ impl Batch {
 impl Batch {
     /// Ops whose order against other batches matters: such a batch runs
     /// alone.
+    /// Whether the batch must commit alone, after every earlier batch.
+    /// Besides durable-subscription ops, a producer's sequence mark: were
+    /// it committed before an earlier batch holding that producer's lower
+    /// sequences and that batch then failed (the master died), the next
+    /// master would take the resends of those messages for duplicates and
+    /// confirm them without storing them (found by the chaos soak,
+    /// tests/chaos.rs).
     fn is_barrier(&self) -> bool {
         self.ops.iter().any(|op| {
             matches!(
@@ -234,6 +241,7 @@ impl Batch {
                 WriteOp::DurableSave { .. }
                     | WriteOp::DurableAck { .. }
                     | WriteOp::DurableDelete { .. }
+                    | WriteOp::Producer(_)
             )
         })
     }
