@@ -198,7 +198,7 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             connect_timeout_ms: 5000,
             statement_timeout_ms: 5000,
-            pipeline: 2,
+            pipeline: 1,
             vacuum_interval_ms: 10_000,
         }
     }
