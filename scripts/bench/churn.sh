@@ -9,9 +9,8 @@
 #   scripts/bench/churn.sh > churn.md
 #
 # Environment: CHURN_SECS (600), CHURN_EVERY (60), CHURN_PRODUCERS (8),
-# CHURN_CONSUMERS (8), CHURN_TABLE (schema | reset: `reset` drops the
-# per-table autovacuum settings of migration 0002 first, to compare),
-# CHURN_BATON_ARGS (extra `baton serve` flags, e.g.
+# CHURN_CONSUMERS (8), CHURN_BATON_ARGS (extra `baton serve` flags, e.g.
+# "--database-vacuum-interval-ms 0" to leave the table to autovacuum, or
 # "--broker-dispatch-before-commit true"), BENCH_BATON_BIN (prebuilt binary
 # instead of `cargo build --release`), BENCH_PG (127.0.0.1:5432).
 # Bounded: the load generator stops after CHURN_SECS (+120 s for its drain);
@@ -25,8 +24,6 @@ bench_init baton-churn
 
 secs=${CHURN_SECS:-600} every=${CHURN_EVERY:-60}
 producers=${CHURN_PRODUCERS:-8} consumers=${CHURN_CONSUMERS:-8}
-table=${CHURN_TABLE:-schema}
-case $table in schema | reset) ;; *) die "CHURN_TABLE must be schema or reset, got '$table'" ;; esac
 
 if [ -n "${BENCH_BATON_BIN:-}" ]; then
     baton=$BENCH_BATON_BIN
@@ -46,10 +43,7 @@ stomp_port=$((20000 + RANDOM % 20000)) admin_port=$((40000 + RANDOM % 20000))
 pids+=($!)
 baton_pid=$!
 wait_port "$stomp_port" "$baton_pid" 60 || { tail -n 30 "$work/baton.log" >&2; die "baton did not start"; }
-if [ "$table" = reset ]; then
-    psql_ -d "$db" -c "ALTER TABLE baton_msgs RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_vacuum_cost_delay, autovacuum_vacuum_insert_scale_factor, autovacuum_vacuum_insert_threshold, fillfactor)"
-fi
-reloptions=$(psql_ -d "$db" -c "SELECT coalesce(array_to_string(reloptions, ', '), 'none') FROM pg_class WHERE relname = 'baton_msgs'")
+autovacuum=$(psql_ -d "$db" -c "SELECT current_setting('autovacuum') || ', naptime ' || current_setting('autovacuum_naptime')")
 
 dequeued() {
     curl -s "http://127.0.0.1:$admin_port/metrics" |
@@ -59,7 +53,7 @@ sample() {
     psql_ -d "$db" -F ' ' -c "SELECT pg_total_relation_size('baton_msgs'), n_live_tup, n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'baton_msgs'"
 }
 
-log "produce + consume for $secs s ($producers producers, $consumers consumers, table settings: $reloptions)"
+log "produce + consume for $secs s ($producers producers, $consumers consumers, server autovacuum: $autovacuum)"
 "$baton" bench --addr "127.0.0.1:$stomp_port" --destination /queue/churn --persistent \
     --producers "$producers" --consumers "$consumers" --duration "$secs" \
     --drain-timeout 120 --timeout $((secs + 300)) >"$work/bench.txt" 2>&1 &
@@ -82,9 +76,9 @@ wait "$bench_pid" || log "baton bench exited non-zero (see below)"
 cat <<EOF
 ### Churn: Baton on PostgreSQL, persistent produce + consume for $secs s
 
-- command: \`CHURN_SECS=$secs CHURN_EVERY=$every CHURN_PRODUCERS=$producers CHURN_CONSUMERS=$consumers CHURN_TABLE=$table CHURN_BATON_ARGS="${CHURN_BATON_ARGS:-}" scripts/bench/churn.sh\`
+- command: \`CHURN_SECS=$secs CHURN_EVERY=$every CHURN_PRODUCERS=$producers CHURN_CONSUMERS=$consumers CHURN_BATON_ARGS="${CHURN_BATON_ARGS:-}" scripts/bench/churn.sh\`
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores; load at the end: $(loadavg)
-- \`baton_msgs\` reloptions: $reloptions
+- PostgreSQL autovacuum: $autovacuum
 - 1 KiB bodies, client-individual acks, receipts per send
 
 | t (s) | consumed msg/s in the interval | table size (KiB) | live tuples | dead tuples | autovacuum runs | load (1/5/15 min) |
