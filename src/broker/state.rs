@@ -420,37 +420,6 @@ impl State {
         out.sort();
         out
     }
-
-    /// Every destination the broker knows, sorted.
-    pub fn destinations(&self) -> Vec<DestInfo> {
-        let mut out: Vec<DestInfo> = self
-            .queues
-            .iter()
-            .map(|(n, q)| DestInfo {
-                destination: Destination::Queue(n.clone()),
-                depth: q.pending.len(),
-                inflight: q
-                    .consumers
-                    .iter()
-                    .filter_map(|k| self.subs.get(k))
-                    .map(|s| s.inflight.len())
-                    .sum(),
-                consumers: q.consumers.len(),
-                producers: q.producers.len(),
-                stats: q.stats,
-            })
-            .chain(self.topics.iter().map(|(n, t)| DestInfo {
-                destination: Destination::Topic(n.clone()),
-                depth: 0,
-                inflight: 0,
-                consumers: t.subscribers.len(),
-                producers: t.producers.len(),
-                stats: t.stats,
-            }))
-            .collect();
-        out.sort_by(|a, b| a.destination.cmp(&b.destination));
-        out
-    }
 }
 
 fn selects(selector: Option<&Selector>, m: &Message) -> bool {

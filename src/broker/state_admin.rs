@@ -2,7 +2,7 @@
 //! memory, take one out, purge, remove a destination, list connections.
 //! A child of `state`, so it sees the private fields; nothing here awaits.
 
-use super::State;
+use super::{DestInfo, State};
 use crate::broker::outbox::ConnMeta;
 use crate::broker::AckMode;
 use crate::message::{Destination, Message};
@@ -46,6 +46,37 @@ pub struct ConnView {
 }
 
 impl State {
+    /// Every destination the broker knows, sorted.
+    pub fn destinations(&self) -> Vec<DestInfo> {
+        let mut out: Vec<DestInfo> = self
+            .queues
+            .iter()
+            .map(|(n, q)| DestInfo {
+                destination: Destination::Queue(n.clone()),
+                depth: q.pending.len(),
+                inflight: q
+                    .consumers
+                    .iter()
+                    .filter_map(|k| self.subs.get(k))
+                    .map(|s| s.inflight.len())
+                    .sum(),
+                consumers: q.consumers.len(),
+                producers: q.producers.len(),
+                stats: q.stats,
+            })
+            .chain(self.topics.iter().map(|(n, t)| DestInfo {
+                destination: Destination::Topic(n.clone()),
+                depth: 0,
+                inflight: 0,
+                consumers: t.subscribers.len(),
+                producers: t.producers.len(),
+                stats: t.stats,
+            }))
+            .collect();
+        out.sort_by(|a, b| a.destination.cmp(&b.destination));
+        out
+    }
+
     /// Messages of queue `name` in memory (waiting and in flight) with id >
     /// `after`, in id order; with `transient_only`, only non-persistent ones.
     pub fn memory_messages(
