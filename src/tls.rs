@@ -116,6 +116,12 @@ pub fn server_config(files: &ServerFiles, alpn: &[&[u8]]) -> Result<Arc<ServerCo
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Mismatch(e.to_string()))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // No TLS 1.3 session tickets: messaging and admin connections are
+    // long-lived, so resumption saves little, and the tickets arrive right
+    // after the handshake, when clients that read and write one socket from
+    // two threads (stomp.py on CPython's ssl) are sending CONNECT: about one
+    // connection in 20 hung there, its CONNECT never reaching the broker.
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

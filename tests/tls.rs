@@ -401,3 +401,46 @@ fn bad_tls_configuration_names_the_key() {
     let ca_alone = refused_config(dir, &[s("--stomp-tls-client-ca"), arg(&p.ca.pem)]);
     assert!(ca_alone.contains("stomp.tls_client_ca"), "{ca_alone}");
 }
+
+/// One STOMP session over TLS with the test's own rustls client: CONNECT,
+/// DISCONNECT with a receipt, then everything the broker sends until it
+/// closes. Returns the bytes and how the handshake went.
+async fn stomp_tls_session(
+    addr: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> (std::io::Result<String>, Option<rustls::HandshakeKind>) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    let kind = tls.get_ref().1.handshake_kind();
+    tls.write_all(
+        b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0DISCONNECT\nreceipt:bye\n\n\0",
+    )
+    .await
+    .expect("write");
+    let mut text = String::new();
+    let read = tls.read_to_string(&mut text).await.map(|_| text);
+    (read, kind)
+}
+
+/// The broker ends a TLS connection with close_notify (a client can tell a
+/// complete close from a cut one) and sends no TLS 1.3 session tickets
+/// (README, "TLS"), so a second connection makes a full handshake.
+#[tokio::test]
+async fn stomp_tls_close_is_clean_and_sessions_are_not_resumed() {
+    let p = pki();
+    let b = start(&stomp_tls_flags(&p, false));
+    let config = baton::tls::client_config(Some(&p.ca.pem), None).expect("client config");
+    for round in 0..2 {
+        let (read, kind) = timeout(GUARD, stomp_tls_session(&b.stomp, config.clone()))
+            .await
+            .expect("in time");
+        let text = read.unwrap_or_else(|e| panic!("round {round}: unclean close: {e}"));
+        assert!(text.starts_with("CONNECTED\n"), "{text}");
+        assert!(text.contains("RECEIPT\nreceipt-id:bye\n"), "{text}");
+        assert_eq!(kind, Some(rustls::HandshakeKind::Full), "round {round}");
+    }
+}

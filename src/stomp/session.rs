@@ -11,7 +11,7 @@ use crate::broker::{AckMode, Broker, Outbox};
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::codec::Framed;
 
@@ -52,6 +52,14 @@ pub async fn run<S>(
     if let Some(c) = &handler.connected {
         broker.disconnect(c.conn);
     }
+    close(framed.get_mut()).await;
+}
+
+/// Ends the connection in order: TLS sends its close_notify, TCP its FIN,
+/// after whatever is still buffered. A client that stops reading gets a
+/// second to take the bytes; the socket is closed when dropped either way.
+async fn close<S: AsyncWrite + Unpin>(socket: &mut S) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
 }
 
 type Failure = (SessionError, Option<String>);
