@@ -288,6 +288,8 @@ async fn serve_term(
         ),
         ids: Default::default(),
         topic_pending_limit: config.broker.topic_pending_limit,
+        queue_window: config.broker.queue_window,
+        queue_window_bytes: config.broker.queue_window_bytes,
         max_subscriptions_per_connection: config.limits.max_subscriptions_per_connection,
         max_unacked_per_consumer: config.limits.max_unacked_per_consumer,
         max_non_persistent_bytes: config.limits.max_non_persistent_bytes,
@@ -345,6 +347,7 @@ async fn serve_term(
         signals.clone(),
     ));
     let scheduler = tokio::spawn(deliver_scheduled(broker.clone(), signals.clone()));
+    let pager = tokio::spawn(page_queues(broker.clone(), store.clone(), signals.clone()));
     let vacuum = tokio::spawn(vacuum_messages(
         store.clone(),
         config.database.vacuum_interval_ms,
@@ -370,6 +373,7 @@ async fn serve_term(
     let _ = server.await;
     let _ = sweeper.await;
     let _ = scheduler.await;
+    let _ = pager.await;
     let _ = vacuum.await;
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "group-commit writer ended abnormally");
@@ -465,6 +469,17 @@ async fn vacuum_messages(store: Arc<dyn Store>, every_ms: u64, signals: Stop) {
                 Ok(false) => return,
                 Err(e) => tracing::warn!(error = %e, "VACUUM of the message table failed; retrying at the next interval"),
             },
+        }
+    }
+}
+
+/// Pages stored messages of deep queues into memory as they drain.
+async fn page_queues(broker: Broker, store: Arc<dyn Store>, signals: Stop) {
+    loop {
+        tokio::select! {
+            _ = signals.stop.cancelled() => return,
+            _ = signals.abort.cancelled() => return,
+            _ = broker.page_in(store.as_ref()) => {}
         }
     }
 }

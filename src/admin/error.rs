@@ -76,7 +76,9 @@ impl From<AdminOpError> for ApiError {
             AdminOpError::NoSuchDestination(_)
             | AdminOpError::NoSuchMessage { .. }
             | AdminOpError::NoSuchConnection(_) => StatusCode::NOT_FOUND,
-            AdminOpError::InFlight(_) | AdminOpError::HasConsumers { .. } => StatusCode::CONFLICT,
+            AdminOpError::InFlight(_)
+            | AdminOpError::HasConsumers { .. }
+            | AdminOpError::BeyondWindow { .. } => StatusCode::CONFLICT,
             AdminOpError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())

@@ -6,6 +6,7 @@
 mod admin_ops;
 pub mod memory;
 pub mod outbox;
+mod pager;
 mod pending;
 pub mod policy;
 mod producers;
@@ -154,12 +155,13 @@ impl Broker {
         config: CoreConfig,
     ) -> Result<Broker, StoreError> {
         let max_id = store.max_message_id().await?;
-        let messages = store.load_messages().await?;
+        let messages = store.load_held().await?;
+        let depths = store.queue_depths().await?;
         let producers =
             Producers::from_committed(store.load_producers().await?, crate::message::now_ms());
         let producer_retention_ms = config.producer_retention_ms;
         let memory = memory::MemoryBudget::new(config.max_non_persistent_bytes);
-        let count = messages.len();
+        let count = messages.len() as i64 + depths.iter().map(|(_, n)| n).sum::<i64>();
         // Ids must never repeat, also for non-persistent messages that were
         // never stored: start above both the store and the clock.
         let start = max_id.max(clock_micros()) + 1;
@@ -185,6 +187,12 @@ impl Broker {
             let mut st = broker.lock();
             for d in durables {
                 st.restore_durable(d);
+            }
+            // Queues are paged in by the pager task, from the first id on.
+            for (dest, n) in depths {
+                if let Ok(Destination::Queue(name)) = Destination::parse(&dest) {
+                    st.restore_spill(&name, n.max(0) as u64, max_id);
+                }
             }
             let mut topic_ids = Vec::new();
             for mut m in messages {

@@ -33,6 +33,11 @@ impl Pending {
         Some(m)
     }
 
+    /// Body bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn len(&self) -> usize {
         self.messages.len()
     }

@@ -110,7 +110,7 @@ impl Broker {
                 Box::new(move |result| {
                     let result = result.map_err(BrokerError::from);
                     if result.is_ok() {
-                        broker.route(messages);
+                        broker.route_stored(messages);
                     }
                     broker.producers().finished(&marks, &result);
                     let _ = tx.send(result);

@@ -11,10 +11,12 @@ mod browse;
 mod dispatch;
 mod durable;
 mod limits;
+mod paging;
 pub mod schedule;
 
 use durable::Durable;
 pub use durable::{DurableKey, DurableRecord};
+pub use paging::{page_from_rows, PageRequest, PRIORITIES};
 pub use schedule::{first_due, JobView};
 
 use super::outbox::{Delivery, Outbox};
@@ -24,7 +26,7 @@ use super::{AckMode, BrokerError, SubscribeSpec, TEMP_PREFIX};
 use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub type ConnId = u64;
@@ -37,6 +39,9 @@ pub struct CoreConfig {
     /// The broker's message ids (`Broker::next_id`): new dead letters of topic messages.
     pub ids: Arc<std::sync::atomic::AtomicI64>,
     pub topic_pending_limit: usize,
+    /// `broker.queue_window` and `broker.queue_window_bytes` (`paging.rs`).
+    pub queue_window: usize,
+    pub queue_window_bytes: usize,
     /// `limits.max_subscriptions_per_connection`.
     pub max_subscriptions_per_connection: usize,
     /// `limits.max_unacked_per_consumer`: caps every subscription's prefetch.
@@ -69,6 +74,10 @@ struct Queue {
     owner: Option<ConnId>,
     /// Connections that sent here and are still connected.
     producers: HashSet<ConnId>,
+    /// Stored messages in the database only (`paging.rs`).
+    spill: Option<paging::Spill>,
+    /// The highest id of a stored message put into memory.
+    high_id: i64,
 }
 
 #[derive(Default)]
@@ -132,6 +141,10 @@ pub struct State {
     /// Topic subscriptions with delayed redeliveries, by (due time, seq).
     topic_delays: BTreeMap<(i64, u64), SubKey>,
     next_delay_seq: u64,
+    /// Queues waiting for a page read, and the pager task's wake-up.
+    page_wanted: BTreeSet<String>,
+    pager: Arc<tokio::sync::Notify>,
+    page_token: u64,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -168,6 +181,9 @@ impl State {
             scheduled: BTreeMap::new(),
             topic_delays: BTreeMap::new(),
             next_delay_seq: 0,
+            page_wanted: BTreeSet::new(),
+            pager: Arc::new(tokio::sync::Notify::new()),
+            page_token: 0,
         }
     }
 

@@ -17,6 +17,8 @@ pub enum AdminOpError {
     NoSuchMessage { id: i64, dest: String },
     #[error("message {0} is being delivered to a consumer; it can be managed once it is back in the queue")]
     InFlight(i64),
+    #[error("message {id} of {dest} may be stored beyond the queue's in-memory window (broker.queue_window); it can be managed once consumers have paged it in, or purge the queue")]
+    BeyondWindow { id: i64, dest: String },
     #[error("{dest} has {consumers} consumer(s); close them first")]
     HasConsumers { dest: String, consumers: usize },
     #[error("there is no connection {0}")]
@@ -53,7 +55,7 @@ impl State {
             .iter()
             .map(|(n, q)| DestInfo {
                 destination: Destination::Queue(n.clone()),
-                depth: q.pending.len(),
+                depth: q.pending.len() + self.spilled(n) as usize,
                 inflight: q
                     .consumers
                     .iter()
@@ -120,6 +122,12 @@ impl State {
         if in_flight.first().is_some_and(|m| m.id == id) {
             return Err(AdminOpError::InFlight(id));
         }
+        if q.spill.is_some() {
+            return Err(AdminOpError::BeyondWindow {
+                id,
+                dest: dest.to_string(),
+            });
+        }
         Err(AdminOpError::NoSuchMessage {
             id,
             dest: dest.to_string(),
@@ -155,7 +163,8 @@ impl State {
                 .filter(|m| m.persistent)
                 .map(|m| WriteOp::Delete(m.id)),
         );
-        Ok(gone.len())
+        let spilled = self.purge_spill(name, ops) as usize;
+        Ok(gone.len() + spilled)
     }
 
     /// Forgets a destination without consumers, dropping its messages.

@@ -9,6 +9,8 @@ fn core(max_redeliveries: u32) -> State {
         policies: crate::broker::Policies::defaults(max_redeliveries, "DLQ."),
         ids: Default::default(),
         topic_pending_limit: 5,
+        queue_window: 1000,
+        queue_window_bytes: 1 << 30,
         max_subscriptions_per_connection: 1000,
         max_unacked_per_consumer: 10_000,
         max_non_persistent_bytes: 1 << 30,
@@ -265,6 +267,8 @@ fn a_delayed_redelivery_waits_with_the_scheduled_messages_and_is_no_job() {
         policies: crate::broker::Policies::new(6, "DLQ.", &[entry]),
         ids: Default::default(),
         topic_pending_limit: 5,
+        queue_window: 1000,
+        queue_window_bytes: 1 << 30,
         max_subscriptions_per_connection: 1000,
         max_unacked_per_consumer: 10_000,
         max_non_persistent_bytes: 1 << 30,
@@ -308,4 +312,123 @@ fn a_delayed_redelivery_waits_with_the_scheduled_messages_and_is_no_job() {
     assert_eq!(back[0].message.id, 1);
     assert_eq!(back[0].message.redelivery_count, 1);
     assert_eq!(back[0].message.scheduled, 0);
+}
+
+fn windowed(window: usize) -> State {
+    let mut st = core(6);
+    st.config.queue_window = window;
+    st
+}
+
+fn destination_depth(st: &State, name: &str) -> usize {
+    st.destinations()
+        .into_iter()
+        .find(|d| d.destination == Destination::Queue(name.into()))
+        .map_or(0, |d| d.depth)
+}
+
+/// Reads the spill of `request` from `stored` as the store would.
+fn read(request: &PageRequest, stored: &[Message]) -> super::paging::Page {
+    let rows: Vec<Message> = stored
+        .iter()
+        .filter(|m| m.id >= request.from[usize::from(m.priority)])
+        .cloned()
+        .collect();
+    page_from_rows(request, rows, false)
+}
+
+#[test]
+fn a_full_window_leaves_stored_messages_in_the_database_until_they_are_paged_in() {
+    let mut st = windowed(3);
+    let mut ops = Vec::new();
+    let stored: Vec<Message> = (1..=5).map(|id| msg(id, "/queue/q", true)).collect();
+    for m in &stored {
+        st.route_stored(m.clone(), &mut ops);
+    }
+    assert_eq!(destination_depth(&st, "q"), 5, "3 in memory + 2 spilled");
+    assert!(
+        st.take_page_requests().is_empty(),
+        "the window is still full"
+    );
+
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    assert_eq!(ids(&a), vec![1, 2, 3]);
+    let requests = st.take_page_requests();
+    assert_eq!(requests.len(), 1, "the drained window asks for a page");
+    assert_eq!(
+        requests[0].from, [4; PRIORITIES],
+        "the spill starts at id 4"
+    );
+    let page = read(&requests[0], &stored);
+    st.paged_in(&requests[0], page, &mut ops);
+    assert_eq!(ids(&a), vec![4, 5]);
+    assert!(st.queues["q"].spill.is_none(), "the database had no more");
+    st.route_stored(msg(6, "/queue/q", true), &mut ops);
+    assert_eq!(ids(&a), vec![6], "back to memory once the spill is over");
+}
+
+#[test]
+fn a_late_commit_below_the_memory_stays_in_memory_and_is_not_paged_twice() {
+    let mut st = windowed(2);
+    let mut ops = Vec::new();
+    for id in [1, 3, 4] {
+        st.route_stored(msg(id, "/queue/q", true), &mut ops);
+    }
+    // id 2 commits after 3 and 4; the window is full, but it is older than
+    // what memory holds, so it joins memory.
+    st.route_stored(msg(2, "/queue/q", true), &mut ops);
+    assert_eq!(st.queues["q"].pending.len(), 3);
+    // A dead letter routed while the queue spills is resident, and a page
+    // that reads it again skips it.
+    st.route(msg(9, "/queue/q", true), &mut ops);
+    let stored: Vec<Message> = [4, 9].iter().map(|&id| msg(id, "/queue/q", true)).collect();
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
+    assert_eq!(ids(&a), vec![1, 2, 3, 9]);
+    let requests = st.take_page_requests();
+    st.paged_in(&requests[0], read(&requests[0], &stored), &mut ops);
+    assert_eq!(ids(&a), vec![4], "9 is not delivered twice");
+}
+
+#[test]
+fn a_purge_drops_the_spill_and_a_page_read_it_overtook() {
+    let mut st = windowed(1);
+    let mut ops = Vec::new();
+    let stored: Vec<Message> = (1..=4).map(|id| msg(id, "/queue/q", true)).collect();
+    for m in &stored {
+        st.route_stored(m.clone(), &mut ops);
+    }
+    st.queues.get_mut("q").unwrap().pending.pop();
+    st.want_page("q");
+    let requests = st.take_page_requests();
+    assert_eq!(requests.len(), 1);
+    let mut purge_ops = Vec::new();
+    assert_eq!(st.purge("q", &mut purge_ops).unwrap(), 3, "the 3 spilled");
+    assert!(purge_ops.iter().any(|op| matches!(
+        op,
+        WriteOp::DeleteSpilled { destination, from } if destination == "/queue/q" && from[4] == 2
+    )));
+    st.paged_in(&requests[0], read(&requests[0], &stored), &mut ops);
+    assert_eq!(
+        destination_depth(&st, "q"),
+        0,
+        "the overtaken page is dropped"
+    );
+}
+
+#[test]
+fn recovered_queues_are_paged_in_with_redelivered() {
+    let mut st = windowed(10);
+    st.restore_spill("q", 2, 2);
+    let requests = st.take_page_requests();
+    assert_eq!(requests[0].from, [i64::MIN; PRIORITIES]);
+    let stored = vec![msg(1, "/queue/q", true), msg(2, "/queue/q", true)];
+    let mut ops = Vec::new();
+    st.paged_in(&requests[0], read(&requests[0], &stored), &mut ops);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "s", "/queue/q", AckMode::Auto, 10);
+    let got = a.take(usize::MAX).0;
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|d| d.message.redelivered));
 }

@@ -196,6 +196,16 @@ pub const KEYS: &[Key] = &[
         help: "backlog that disconnects a slow topic subscriber [default: 10000]",
     },
     Key {
+        name: "broker.queue_window",
+        kind: Kind::Int,
+        help: "messages of one queue held in memory; stored messages beyond it are paged in from the database [default: 10000]",
+    },
+    Key {
+        name: "broker.queue_window_bytes",
+        kind: Kind::Int,
+        help: "body bytes of one queue held in memory, likewise [default: 67108864]",
+    },
+    Key {
         name: "broker.expiry_check_ms",
         kind: Kind::Int,
         help: "expiry sweep interval [default: 1000]",

@@ -284,6 +284,11 @@ pub struct BrokerConfig {
     /// Undelivered messages a topic subscriber may fall behind before it is
     /// disconnected as a slow consumer.
     pub topic_pending_limit: usize,
+    /// Messages of one queue kept in memory; stored messages beyond it
+    /// stay in the database and are paged in, in order, as it drains.
+    pub queue_window: usize,
+    /// Body bytes of one queue kept in memory, the same way.
+    pub queue_window_bytes: usize,
     /// How often waiting messages are checked for expiry.
     pub expiry_check_ms: u64,
     /// How long the last sequence of a producer that sends nothing more is
@@ -306,6 +311,8 @@ impl Default for BrokerConfig {
             max_redeliveries: 6,
             dlq_prefix: "DLQ.".into(),
             topic_pending_limit: 10_000,
+            queue_window: 10_000,
+            queue_window_bytes: 64 << 20,
             expiry_check_ms: 1000,
             producer_retention_hours: 168,
             dispatch_before_commit: false,

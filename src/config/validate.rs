@@ -69,6 +69,8 @@ impl Config {
                 "broker.topic_pending_limit",
                 self.broker.topic_pending_limit,
             ),
+            ("broker.queue_window", self.broker.queue_window),
+            ("broker.queue_window_bytes", self.broker.queue_window_bytes),
             (
                 "broker.expiry_check_ms",
                 self.broker.expiry_check_ms as usize,

@@ -5,6 +5,7 @@ mod cancel;
 pub mod inspect;
 mod migrate;
 mod mysql;
+mod paging;
 mod postgres;
 mod session;
 mod sqlite;
@@ -90,6 +91,12 @@ pub enum WriteOp {
     },
     /// Remove a durable subscription.
     DurableDelete { client_id: String, name: String },
+    /// Remove the spilled rows of a purged queue: its plain waiting
+    /// messages at priority p with id >= `from[p]` (`broker/state/paging.rs`).
+    DeleteSpilled {
+        destination: String,
+        from: [i64; 10],
+    },
     /// Forget producers whose sequence was not updated for `idle_ms`
     /// (by the database's clock).
     ForgetProducers { idle_ms: i64 },
@@ -141,6 +148,21 @@ pub trait Store: Send + Sync + 'static {
     async fn max_message_id(&self) -> Result<i64, StoreError>;
     /// Every stored message, in id order.
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError>;
+    /// Every stored message that is not a plain waiting queue message
+    /// (topic messages, scheduled ones, delayed redeliveries), in id order:
+    /// promotion loads these whole and pages the queues (`paging.rs`).
+    async fn load_held(&self) -> Result<Vec<Message>, StoreError>;
+    /// How many plain waiting messages each queue has: (`/queue/NAME`, n).
+    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Up to `limit` plain waiting messages of `destination` at `priority`
+    /// with id >= `from`, in id order.
+    async fn load_queue_page(
+        &self,
+        destination: &str,
+        priority: u8,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
     /// The last recorded sequence of every producer.
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Applies every op in one transaction, fenced: as its last statement

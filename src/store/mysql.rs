@@ -17,6 +17,7 @@
 //! matched rows: a renewal within the same millisecond still reports 1.
 
 mod commit;
+mod page;
 
 use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{deadline, fnv1a64, redact_url};
@@ -302,6 +303,24 @@ impl Store for MySqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row_to_message).collect()
+    }
+
+    async fn load_held(&self) -> Result<Vec<Message>, StoreError> {
+        self.held().await
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.depths().await
+    }
+
+    async fn load_queue_page(
+        &self,
+        destination: &str,
+        priority: u8,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.page(destination, priority, from, limit).await
     }
 
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {

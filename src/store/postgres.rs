@@ -3,6 +3,7 @@
 //! connection for session-mode election.
 
 mod commit;
+mod page;
 
 use super::session::{DbSessionLock, PgLock};
 use super::sqlutil::{deadline, fnv1a64, redact_url};
@@ -210,6 +211,24 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row_to_message).collect()
+    }
+
+    async fn load_held(&self) -> Result<Vec<Message>, StoreError> {
+        self.held().await
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.depths().await
+    }
+
+    async fn load_queue_page(
+        &self,
+        destination: &str,
+        priority: u8,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.page(destination, priority, from, limit).await
     }
 
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {

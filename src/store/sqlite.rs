@@ -1,5 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
+mod page;
+
 use super::{
     decode_headers, durable_ops, encode_headers, forget_producers, migrate, producer_marks, Claim,
     LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
@@ -166,6 +168,24 @@ impl Store for SqliteStore {
         rows.iter().map(row_to_message).collect()
     }
 
+    async fn load_held(&self) -> Result<Vec<Message>, StoreError> {
+        self.held().await
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.depths().await
+    }
+
+    async fn load_queue_page(
+        &self,
+        destination: &str,
+        priority: u8,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.page(destination, priority, from, limit).await
+    }
+
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT producer_id, last_seq FROM {}producers",
@@ -272,6 +292,7 @@ impl Store for SqliteStore {
             list.push_unseparated(")");
             qb.build().execute(&mut *tx).await?;
         }
+        self.delete_spilled(&mut tx, ops).await?;
         for op in durable_ops(ops) {
             match op {
                 WriteOp::DurableSave {

@@ -27,6 +27,7 @@ impl State {
                 }
                 q.pending.set_prioritized(prioritized);
                 q.stats.enqueued += 1;
+                State::note_resident(q, &message);
                 q.pending.insert(message);
                 self.dispatch_queue(n, ops);
             }
@@ -128,7 +129,7 @@ impl State {
         }
     }
 
-    fn dispatch_queue(&mut self, name: &str, ops: &mut Vec<WriteOp>) {
+    pub(super) fn dispatch_queue(&mut self, name: &str, ops: &mut Vec<WriteOp>) {
         let consumers = self.queue_consumers(name);
         if consumers.is_empty() {
             return;
@@ -198,6 +199,7 @@ impl State {
         for m in expired {
             self.expired(m, ops);
         }
+        self.want_page(name);
     }
 
     pub(super) fn dispatch_topic_sub(&mut self, key: &SubKey, ops: &mut Vec<WriteOp>) {

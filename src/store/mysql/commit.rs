@@ -98,6 +98,7 @@ impl MySqlStore {
             list.push_unseparated(")");
             qb.build().execute(&mut *tx).await?;
         }
+        self.delete_spilled(&mut tx, ops).await?;
         for op in durable_ops(ops) {
             match op {
                 WriteOp::DurableSave {

@@ -114,6 +114,7 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        self.delete_spilled(&mut tx, ops).await?;
         for op in durable_ops(ops) {
             match op {
                 WriteOp::DurableSave {

@@ -1,0 +1,350 @@
+//! Paging: a queue keeps at most `broker.queue_window` messages (and
+//! `broker.queue_window_bytes` of bodies) in memory. A stored message that
+//! arrives while the window is full stays in the database only (it is
+//! "spilled"); as the window drains, the pager task (`Broker::page_in`)
+//! reads the next spilled messages back: highest priority first, then by
+//! id (by id only on a FIFO queue).
+//!
+//! The spill is tracked per priority by a cursor: every stored message of
+//! the queue at priority p with id >= `from[p]` that is not in memory is
+//! spilled. A message in memory has an id below its priority's cursor, or
+//! is listed in `resident`, so reading from the cursors never brings back
+//! one that is already here. After a promotion every queue starts fully
+//! spilled and is paged in the same way.
+
+use super::{Queue, State};
+use crate::message::{Destination, Message};
+use crate::store::WriteOp;
+use std::collections::HashSet;
+
+/// Priorities 0..=9, one cursor each.
+pub const PRIORITIES: usize = 10;
+
+#[derive(Debug)]
+pub(super) struct Spill {
+    /// Stored messages at priority p with id >= `from[p]` are in the
+    /// database only (except `resident` ones).
+    from: [i64; PRIORITIES],
+    /// How many there are, for the queue depth.
+    count: u64,
+    /// Messages with ids up to this were loaded at promotion and may have
+    /// been delivered before: they are paged in with `redelivered`.
+    recovered_upto: i64,
+    /// Stored messages in memory although their id is past the cursor
+    /// (dead letters, scheduled copies, admin moves routed meanwhile); a
+    /// page that reads them again skips them.
+    resident: HashSet<i64>,
+    /// The token of the page read in flight.
+    loading: Option<u64>,
+    /// Something was spilled since that read started, so its "nothing
+    /// more" does not mean the spill is over.
+    spilled_since: bool,
+}
+
+impl Spill {
+    fn new(from: i64, count: u64, recovered_upto: i64) -> Spill {
+        Spill {
+            from: [from; PRIORITIES],
+            count,
+            recovered_upto,
+            resident: HashSet::new(),
+            loading: None,
+            spilled_since: false,
+        }
+    }
+
+    fn covers(&self, m: &Message) -> bool {
+        m.id >= self.from[priority_index(m.priority)]
+    }
+}
+
+fn priority_index(priority: u8) -> usize {
+    usize::from(priority).min(PRIORITIES - 1)
+}
+
+/// A page read the pager makes for one queue.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub queue: String,
+    pub token: u64,
+    pub from: [i64; PRIORITIES],
+    /// Most messages to read.
+    pub room: usize,
+    /// Priority order (else id order).
+    pub prioritized: bool,
+}
+
+/// What a page read found.
+#[derive(Debug)]
+pub struct Page {
+    /// In delivery order.
+    pub messages: Vec<Message>,
+    /// The cursors after these messages.
+    pub from: [i64; PRIORITIES],
+    /// The database had no more spilled messages when it was read.
+    pub exhausted: bool,
+}
+
+impl Queue {
+    fn window_full(&self, window: usize, window_bytes: usize) -> bool {
+        self.pending.len() >= window || self.pending.bytes() >= window_bytes
+    }
+}
+
+impl State {
+    /// Routes a persistent message whose insert is committed: into the
+    /// database-only spill when its queue's window is full, else as usual.
+    pub fn route_stored(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
+        let (window, window_bytes) = (self.config.queue_window, self.config.queue_window_bytes);
+        if let (Destination::Queue(n), true) = (&message.destination, message.scheduled == 0) {
+            if let Some(q) = self.queues.get_mut(n.as_str()) {
+                let full = q.window_full(window, window_bytes);
+                let high_id = q.high_id;
+                let spill = match q.spill.as_mut() {
+                    Some(s) if s.covers(&message) => Some(s),
+                    Some(_) => None,
+                    // A late commit with an id below what memory holds
+                    // stays in memory, so the cursors stay above it.
+                    None if full && message.id > high_id => {
+                        Some(q.spill.insert(Spill::new(message.id, 0, 0)))
+                    }
+                    None => None,
+                };
+                if let Some(s) = spill {
+                    s.count += 1;
+                    s.spilled_since = true;
+                    q.stats.enqueued += 1;
+                    return;
+                }
+            }
+        }
+        self.route(message, ops);
+    }
+
+    /// Called by `route` for every message it puts into queue `q`'s memory.
+    pub(super) fn note_resident(q: &mut Queue, m: &Message) {
+        if !m.persistent {
+            return;
+        }
+        q.high_id = q.high_id.max(m.id);
+        if let Some(s) = q.spill.as_mut().filter(|s| s.covers(m)) {
+            s.resident.insert(m.id);
+        }
+    }
+
+    /// Woken when a queue wants a page read.
+    pub fn pager(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.pager.clone()
+    }
+
+    /// After promotion: `count` stored messages of queue `name` are in the
+    /// database only, every one with an id up to `recovered_upto`.
+    pub fn restore_spill(&mut self, name: &str, count: u64, recovered_upto: i64) {
+        let q = self.queues.entry(name.to_string()).or_default();
+        q.stats.enqueued += count;
+        q.spill = Some(Spill::new(i64::MIN, count, recovered_upto));
+        self.want_page(name);
+    }
+
+    /// Stored messages of queue `name` only in the database.
+    pub(super) fn spilled(&self, name: &str) -> u64 {
+        self.queues
+            .get(name)
+            .and_then(|q| q.spill.as_ref())
+            .map_or(0, |s| s.count)
+    }
+
+    /// Asks the pager for a page of queue `name` when its window has
+    /// drained to half and nothing is being read for it yet.
+    pub(super) fn want_page(&mut self, name: &str) {
+        let (window, window_bytes) = (self.config.queue_window, self.config.queue_window_bytes);
+        let Some(q) = self.queues.get(name) else {
+            return;
+        };
+        let low = q.pending.len() <= window / 2 && q.pending.bytes() <= window_bytes / 2;
+        if low && q.spill.as_ref().is_some_and(|s| s.loading.is_none()) {
+            self.page_wanted.insert(name.to_string());
+            self.pager.notify_one();
+        }
+    }
+
+    /// The page reads to make now; each is marked in flight.
+    pub fn take_page_requests(&mut self) -> Vec<PageRequest> {
+        let window = self.config.queue_window;
+        let mut out = Vec::new();
+        for name in std::mem::take(&mut self.page_wanted) {
+            let prioritized = self
+                .config
+                .policies
+                .of(&Destination::Queue(name.clone()))
+                .prioritized;
+            let Some(q) = self.queues.get_mut(&name) else {
+                continue;
+            };
+            let room = window.saturating_sub(q.pending.len()).max(1);
+            let Some(s) = q.spill.as_mut().filter(|s| s.loading.is_none()) else {
+                continue;
+            };
+            self.page_token += 1;
+            s.loading = Some(self.page_token);
+            s.spilled_since = false;
+            out.push(PageRequest {
+                from: s.from,
+                queue: name,
+                token: self.page_token,
+                room,
+                prioritized,
+            });
+        }
+        out
+    }
+
+    /// Puts a page into its queue's memory and hands messages out. A page
+    /// whose read was overtaken (a purge, a demotion) is dropped.
+    pub fn paged_in(&mut self, request: &PageRequest, page: Page, ops: &mut Vec<WriteOp>) {
+        let Some(q) = self.queues.get_mut(&request.queue) else {
+            return;
+        };
+        let Some(s) = q
+            .spill
+            .as_mut()
+            .filter(|s| s.loading == Some(request.token))
+        else {
+            return;
+        };
+        s.loading = None;
+        s.from = page.from;
+        let recovered_upto = s.recovered_upto;
+        let mut fresh = Vec::with_capacity(page.messages.len());
+        for mut m in page.messages {
+            if s.resident.remove(&m.id) {
+                continue;
+            }
+            m.redelivered = m.id <= recovered_upto;
+            fresh.push(m);
+        }
+        s.count = s.count.saturating_sub(fresh.len() as u64);
+        if page.exhausted && !s.spilled_since {
+            if s.count != 0 {
+                tracing::debug!(queue = %request.queue, count = s.count, "spill count corrected");
+            }
+            q.spill = None;
+        }
+        let prioritized = request.prioritized;
+        q.pending.set_prioritized(prioritized);
+        for m in fresh {
+            q.high_id = q.high_id.max(m.id);
+            q.pending.insert(m);
+        }
+        self.dispatch_queue(&request.queue, ops);
+        self.want_page(&request.queue);
+    }
+
+    /// A page read failed: it is asked for again.
+    pub fn page_failed(&mut self, request: &PageRequest) {
+        if let Some(s) = self
+            .queues
+            .get_mut(&request.queue)
+            .and_then(|q| q.spill.as_mut())
+            .filter(|s| s.loading == Some(request.token))
+        {
+            s.loading = None;
+            self.page_wanted.insert(request.queue.clone());
+        }
+    }
+
+    /// Drops queue `name`'s spill (a purge): its rows are deleted with the
+    /// returned op. Returns how many messages it held.
+    pub(super) fn purge_spill(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> u64 {
+        let Some(s) = self.queues.get_mut(name).and_then(|q| q.spill.take()) else {
+            return 0;
+        };
+        ops.push(WriteOp::DeleteSpilled {
+            destination: Destination::Queue(name.to_string()).to_string(),
+            from: s.from,
+        });
+        s.count
+    }
+}
+
+/// Orders the rows read for `request` (each priority's rows in id order,
+/// `full[p]` when that read hit its limit) into a page.
+pub fn page_from_rows(request: &PageRequest, mut rows: Vec<Message>, mut full: bool) -> Page {
+    if request.prioritized {
+        rows.sort_by_key(|m| (std::cmp::Reverse(m.priority), m.id));
+    } else {
+        rows.sort_by_key(|m| m.id);
+    }
+    if rows.len() > request.room {
+        rows.truncate(request.room);
+        full = true;
+    }
+    let mut from = request.from;
+    for m in &rows {
+        let p = priority_index(m.priority);
+        from[p] = from[p].max(m.id + 1);
+    }
+    Page {
+        messages: rows,
+        from,
+        exhausted: !full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: i64, priority: u8) -> Message {
+        Message {
+            id,
+            destination: Destination::Queue("q".into()),
+            priority,
+            expires: 0,
+            persistent: true,
+            headers: vec![],
+            body: bytes::Bytes::from_static(b"x"),
+            redelivery_count: 0,
+            redelivered: false,
+            producer: None,
+            scheduled: 0,
+        }
+    }
+
+    fn request(room: usize, prioritized: bool) -> PageRequest {
+        PageRequest {
+            queue: "q".into(),
+            token: 1,
+            from: [5; PRIORITIES],
+            room,
+            prioritized,
+        }
+    }
+
+    #[test]
+    fn a_prioritized_page_takes_high_priorities_first_and_moves_their_cursors() {
+        let rows = vec![msg(7, 4), msg(8, 4), msg(9, 9), msg(6, 0)];
+        let page = page_from_rows(&request(2, true), rows, false);
+        let ids: Vec<i64> = page.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![9, 7]);
+        assert_eq!(page.from[9], 10);
+        assert_eq!(page.from[4], 8);
+        assert_eq!(page.from[0], 5, "priority 0 was not taken");
+        assert!(!page.exhausted, "rows were left over");
+    }
+
+    #[test]
+    fn a_fifo_page_goes_by_id_across_priorities() {
+        let rows = vec![msg(7, 4), msg(9, 9), msg(6, 0)];
+        let page = page_from_rows(&request(10, false), rows, false);
+        let ids: Vec<i64> = page.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![6, 7, 9]);
+        assert!(page.exhausted);
+    }
+
+    #[test]
+    fn a_read_that_hit_its_limit_is_not_the_end() {
+        let page = page_from_rows(&request(10, true), vec![msg(7, 4)], true);
+        assert!(!page.exhausted);
+    }
+}

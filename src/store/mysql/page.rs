@@ -1,0 +1,70 @@
+//! Paging reads and the delete of spilled rows on MySQL/MariaDB (SQL in
+//! `store/paging.rs`).
+
+use super::{row_to_message, text, MySqlStore};
+use crate::message::Message;
+use crate::store::paging::{question, PageSql};
+use crate::store::{StoreError, WriteOp};
+use sqlx::Row;
+
+impl MySqlStore {
+    fn page_sql(&self) -> PageSql {
+        PageSql::new(&format!("`{}msgs`", self.prefix), question)
+    }
+
+    pub(super) async fn held(&self) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&self.page_sql().held)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_message).collect()
+    }
+
+    pub(super) async fn depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        // Binary-collated text comes back as VARBINARY.
+        let rows = sqlx::query(&self.page_sql().depths)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((text(r, "destination")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    pub(super) async fn page(
+        &self,
+        destination: &str,
+        priority: u8,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&self.page_sql().page)
+            .bind(destination)
+            .bind(i16::from(priority))
+            .bind(from)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_message).collect()
+    }
+
+    /// Runs every `WriteOp::DeleteSpilled` of `ops` in `tx`.
+    pub(super) async fn delete_spilled(
+        &self,
+        tx: &mut sqlx::MySqlConnection,
+        ops: &[WriteOp],
+    ) -> Result<(), StoreError> {
+        let sql = self.page_sql().delete_spilled;
+        for op in ops {
+            if let WriteOp::DeleteSpilled { destination, from } = op {
+                for (priority, id) in (0i16..).zip(from) {
+                    sqlx::query(&sql)
+                        .bind(destination)
+                        .bind(priority)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
