@@ -88,8 +88,7 @@ impl Broker {
             } else {
                 Vec::new()
             };
-            self.commit_ops(ops).await?;
-            self.route(vec![m]);
+            self.commit_then_route(ops, m).await?;
             return Ok(new_id);
         }
         let mut m = self.lock().take_waiting(from, id)?;
@@ -106,11 +105,10 @@ impl Broker {
         } else {
             Vec::new()
         };
-        if let Err(e) = self.commit_ops(ops).await {
+        if let Err(e) = self.commit_then_route(ops, m).await {
             self.route(vec![original]);
             return Err(e);
         }
-        self.route(vec![m]);
         Ok(id)
     }
 
@@ -126,6 +124,23 @@ impl Broker {
     pub fn close_connection(&self, id: u64) -> Result<(), AdminOpError> {
         self.lock()
             .close_connection(id, "closed by an administrator".to_string())
+    }
+
+    /// Commits `ops`, then routes `m`; until then a page read of its queue
+    /// skips it (`State::expect_routes`).
+    async fn commit_then_route(&self, ops: Vec<WriteOp>, m: Message) -> Result<(), AdminOpError> {
+        let id = m.id;
+        self.lock().expect_routes(std::slice::from_ref(&m));
+        match self.commit_ops(ops).await {
+            Ok(()) => {
+                self.route(vec![m]);
+                Ok(())
+            }
+            Err(e) => {
+                self.lock().routes_failed([id]);
+                Err(e)
+            }
+        }
     }
 
     async fn commit_ops(&self, ops: Vec<WriteOp>) -> Result<(), AdminOpError> {

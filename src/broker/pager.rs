@@ -75,15 +75,17 @@ async fn read_page(
             full = true;
             break;
         }
+        // A prioritized page needs only what is left of its room; a FIFO
+        // page merges every priority by id, so each may fill it.
+        let limit = if request.prioritized {
+            request.room - rows.len()
+        } else {
+            request.room
+        };
         let got = store
-            .load_queue_page(
-                &destination,
-                priority as u8,
-                request.from[priority],
-                request.room,
-            )
+            .load_queue_page(&destination, priority as u8, request.from[priority], limit)
             .await?;
-        full |= got.len() >= request.room;
+        full |= got.len() >= limit;
         rows.extend(got);
     }
     Ok((rows, full))

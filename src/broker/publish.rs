@@ -103,6 +103,7 @@ impl Broker {
         }
         let (tx, rx) = oneshot::channel();
         let broker = self.clone();
+        self.lock().expect_routes(&messages);
         self.inner
             .store
             .submit(
@@ -111,6 +112,8 @@ impl Broker {
                     let result = result.map_err(BrokerError::from);
                     if result.is_ok() {
                         broker.route_stored(messages);
+                    } else {
+                        broker.lock().routes_failed(messages.iter().map(|m| m.id));
                     }
                     broker.producers().finished(&marks, &result);
                     let _ = tx.send(result);

@@ -21,6 +21,7 @@ impl Broker {
             return;
         }
         let broker = self.clone();
+        self.lock().expect_routes(&copies);
         self.inner
             .store
             .submit(
@@ -29,7 +30,10 @@ impl Broker {
                     Ok(()) => broker.route(copies),
                     // The jobs' rows are unchanged: after the failover that
                     // follows, the new master fires them again.
-                    Err(e) => tracing::warn!(error = %e, "scheduled deliveries not committed"),
+                    Err(e) => {
+                        broker.lock().routes_failed(copies.iter().map(|m| m.id));
+                        tracing::warn!(error = %e, "scheduled deliveries not committed");
+                    }
                 }),
             )
             .await;

@@ -145,6 +145,8 @@ pub struct State {
     page_wanted: BTreeSet<String>,
     pager: Arc<tokio::sync::Notify>,
     page_token: u64,
+    /// Stored messages whose commit completes before they are routed.
+    unrouted: HashSet<i64>,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -184,6 +186,7 @@ impl State {
             page_wanted: BTreeSet::new(),
             pager: Arc::new(tokio::sync::Notify::new()),
             page_token: 0,
+            unrouted: HashSet::new(),
         }
     }
 

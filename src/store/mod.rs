@@ -92,10 +92,11 @@ pub enum WriteOp {
     /// Remove a durable subscription.
     DurableDelete { client_id: String, name: String },
     /// Remove the spilled rows of a purged queue: its plain waiting
-    /// messages at priority p with id >= `from[p]` (`broker/state/paging.rs`).
+    /// messages at each `(priority, first id, last id)` range
+    /// (`broker/state/paging.rs`).
     DeleteSpilled {
         destination: String,
-        from: [i64; 10],
+        ranges: Vec<(u8, i64, i64)>,
     },
     /// Forget producers whose sequence was not updated for `idle_ms`
     /// (by the database's clock).

@@ -37,10 +37,12 @@ impl PageSql {
                 ph(4)
             ),
             delete_spilled: format!(
-                "DELETE FROM {table} WHERE destination = {} AND priority = {} AND id >= {} AND scheduled = 0",
+                "DELETE FROM {table} WHERE destination = {} AND priority = {} AND id >= {} AND id <= {} \
+                 AND scheduled = 0",
                 ph(1),
                 ph(2),
-                ph(3)
+                ph(3),
+                ph(4)
             ),
         }
     }

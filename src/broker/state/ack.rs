@@ -266,6 +266,7 @@ impl State {
             return;
         }
         if let Some(q) = self.queues.get_mut(m.destination.name()) {
+            State::note_resident(q, &m);
             q.pending.insert(m);
         }
     }
@@ -277,6 +278,7 @@ impl State {
         let prioritized = self.config.policies.of(&dest).prioritized;
         let q = self.queues.entry(dest.name().to_string()).or_default();
         q.pending.set_prioritized(prioritized);
+        State::note_resident(q, &m);
         q.pending.insert(m);
         self.dispatch(&dest, ops);
     }

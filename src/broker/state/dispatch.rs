@@ -11,6 +11,7 @@ use crate::store::WriteOp;
 impl State {
     /// Routes a message that is committed (persistent) or needs no commit.
     pub fn route(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
+        self.unrouted.remove(&message.id);
         if message.scheduled != 0 {
             self.hold(message);
             return;

@@ -11,6 +11,12 @@
 //! is listed in `resident`, so reading from the cursors never brings back
 //! one that is already here. After a promotion every queue starts fully
 //! spilled and is paged in the same way.
+//!
+//! A row is visible in the database before its commit's completion routes
+//! it here, and commits may land out of id order. So a page skips the ids
+//! still `unrouted` (their completion will route them, below the cursor by
+//! then, into memory), and a message spilled while a read is in flight is
+//! kept aside (`arrived`) until the page shows whether the read saw it.
 
 use super::{Queue, State};
 use crate::message::{Destination, Message};
@@ -30,12 +36,16 @@ pub(super) struct Spill {
     /// Messages with ids up to this were loaded at promotion and may have
     /// been delivered before: they are paged in with `redelivered`.
     recovered_upto: i64,
+    /// The highest id spilled (a purge deletes no row above it).
+    max_id: i64,
     /// Stored messages in memory although their id is past the cursor
     /// (dead letters, scheduled copies, admin moves routed meanwhile); a
     /// page that reads them again skips them.
     resident: HashSet<i64>,
     /// The token of the page read in flight.
     loading: Option<u64>,
+    /// Spilled while that read was in flight.
+    arrived: Vec<Message>,
     /// Something was spilled since that read started, so its "nothing
     /// more" does not mean the spill is over.
     spilled_since: bool,
@@ -47,8 +57,10 @@ impl Spill {
             from: [from; PRIORITIES],
             count,
             recovered_upto,
+            max_id: recovered_upto,
             resident: HashSet::new(),
             loading: None,
+            arrived: Vec::new(),
             spilled_since: false,
         }
     }
@@ -68,8 +80,9 @@ pub struct PageRequest {
     pub queue: String,
     pub token: u64,
     pub from: [i64; PRIORITIES],
-    /// Most messages to read.
+    /// Most messages to read, and most body bytes to keep.
     pub room: usize,
+    pub room_bytes: usize,
     /// Priority order (else id order).
     pub prioritized: bool,
 }
@@ -95,6 +108,7 @@ impl State {
     /// Routes a persistent message whose insert is committed: into the
     /// database-only spill when its queue's window is full, else as usual.
     pub fn route_stored(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
+        self.unrouted.remove(&message.id);
         let (window, window_bytes) = (self.config.queue_window, self.config.queue_window_bytes);
         if let (Destination::Queue(n), true) = (&message.destination, message.scheduled == 0) {
             if let Some(q) = self.queues.get_mut(n.as_str()) {
@@ -113,12 +127,30 @@ impl State {
                 if let Some(s) = spill {
                     s.count += 1;
                     s.spilled_since = true;
+                    s.max_id = s.max_id.max(message.id);
                     q.stats.enqueued += 1;
+                    if s.loading.is_some() {
+                        s.arrived.push(message);
+                    }
                     return;
                 }
             }
         }
         self.route(message, ops);
+    }
+
+    /// Stored messages about to be committed and then routed: until they
+    /// are (or their commit fails, `routes_failed`), pages skip them.
+    pub fn expect_routes(&mut self, messages: &[Message]) {
+        self.unrouted
+            .extend(messages.iter().filter(|m| m.persistent).map(|m| m.id));
+    }
+
+    /// Their commit failed: they will not be routed.
+    pub fn routes_failed(&mut self, ids: impl IntoIterator<Item = i64>) {
+        for id in ids {
+            self.unrouted.remove(&id);
+        }
     }
 
     /// Called by `route` for every message it puts into queue `q`'s memory.
@@ -182,6 +214,10 @@ impl State {
                 continue;
             };
             let room = window.saturating_sub(q.pending.len()).max(1);
+            let room_bytes = self
+                .config
+                .queue_window_bytes
+                .saturating_sub(q.pending.bytes());
             let Some(s) = q.spill.as_mut().filter(|s| s.loading.is_none()) else {
                 continue;
             };
@@ -193,6 +229,7 @@ impl State {
                 queue: name,
                 token: self.page_token,
                 room,
+                room_bytes,
                 prioritized,
             });
         }
@@ -215,13 +252,21 @@ impl State {
         s.loading = None;
         s.from = page.from;
         let recovered_upto = s.recovered_upto;
+        let read: HashSet<i64> = page.messages.iter().map(|m| m.id).collect();
         let mut fresh = Vec::with_capacity(page.messages.len());
         for mut m in page.messages {
-            if s.resident.remove(&m.id) {
+            if s.resident.remove(&m.id) || self.unrouted.contains(&m.id) {
                 continue;
             }
             m.redelivered = m.id <= recovered_upto;
             fresh.push(m);
+        }
+        // Spilled during the read, behind the new cursor, and not seen by
+        // it (committed after its snapshot): nothing would read them again.
+        for m in std::mem::take(&mut s.arrived) {
+            if !read.contains(&m.id) && !s.covers(&m) {
+                fresh.push(m);
+            }
         }
         s.count = s.count.saturating_sub(fresh.len() as u64);
         if page.exhausted && !s.spilled_since {
@@ -255,16 +300,46 @@ impl State {
 
     /// Drops queue `name`'s spill (a purge): its rows are deleted with the
     /// returned op. Returns how many messages it held.
+    /// Rows of messages in memory (resident, in flight) and of commits not
+    /// yet routed are kept.
     pub(super) fn purge_spill(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> u64 {
         let Some(s) = self.queues.get_mut(name).and_then(|q| q.spill.take()) else {
             return 0;
         };
-        ops.push(WriteOp::DeleteSpilled {
-            destination: Destination::Queue(name.to_string()).to_string(),
-            from: s.from,
-        });
+        let mut keep: Vec<i64> = s.resident.iter().chain(&self.unrouted).copied().collect();
+        keep.sort_unstable();
+        let mut ranges = Vec::new();
+        for (p, &from) in (0u8..).zip(&s.from) {
+            ranges.extend(
+                ranges_without(from, s.max_id, &keep)
+                    .into_iter()
+                    .map(|(a, b)| (p, a, b)),
+            );
+        }
+        if !ranges.is_empty() {
+            ops.push(WriteOp::DeleteSpilled {
+                destination: Destination::Queue(name.to_string()).to_string(),
+                ranges,
+            });
+        }
         s.count
     }
+}
+
+/// `first..=last` without the ids in `keep` (sorted), as inclusive ranges.
+fn ranges_without(first: i64, last: i64, keep: &[i64]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut start = first;
+    for &k in keep.iter().filter(|&&k| k >= first && k <= last) {
+        if k > start {
+            out.push((start, k - 1));
+        }
+        start = k.saturating_add(1);
+    }
+    if start <= last {
+        out.push((start, last));
+    }
+    out
 }
 
 /// Orders the rows read for `request` (each priority's rows in id order,
@@ -275,8 +350,17 @@ pub fn page_from_rows(request: &PageRequest, mut rows: Vec<Message>, mut full: b
     } else {
         rows.sort_by_key(|m| m.id);
     }
-    if rows.len() > request.room {
-        rows.truncate(request.room);
+    let mut bytes = 0;
+    let fits = rows
+        .iter()
+        .position(|m| {
+            bytes += m.body.len();
+            bytes > request.room_bytes
+        })
+        .unwrap_or(rows.len())
+        .clamp(1, request.room);
+    if rows.len() > fits {
+        rows.truncate(fits);
         full = true;
     }
     let mut from = request.from;
@@ -317,6 +401,7 @@ mod tests {
             token: 1,
             from: [5; PRIORITIES],
             room,
+            room_bytes: usize::MAX,
             prioritized,
         }
     }

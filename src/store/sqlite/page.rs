@@ -49,12 +49,17 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let sql = self.page_sql().delete_spilled;
         for op in ops {
-            if let WriteOp::DeleteSpilled { destination, from } = op {
-                for (priority, id) in (0i16..).zip(from) {
+            if let WriteOp::DeleteSpilled {
+                destination,
+                ranges,
+            } = op
+            {
+                for (priority, first, last) in ranges {
                     sqlx::query(&sql)
                         .bind(destination)
-                        .bind(priority)
-                        .bind(id)
+                        .bind(i16::from(*priority))
+                        .bind(first)
+                        .bind(last)
                         .execute(&mut *tx)
                         .await?;
                 }
