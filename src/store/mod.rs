@@ -5,7 +5,7 @@ mod cancel;
 pub mod inspect;
 mod migrate;
 mod mysql;
-mod paging;
+pub mod paging;
 mod postgres;
 mod session;
 mod sqlite;
@@ -144,26 +144,11 @@ pub struct NodeRecord {
 /// transaction; batching is the writer's job. Every time comparison uses the
 /// database's clock (Unix milliseconds computed in SQL), never the node's.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: paging::Paging + Send + Sync + 'static {
     /// Highest message id ever stored and still present (0 if none).
     async fn max_message_id(&self) -> Result<i64, StoreError>;
     /// Every stored message, in id order.
     async fn load_messages(&self) -> Result<Vec<Message>, StoreError>;
-    /// Every stored message that is not a plain waiting queue message
-    /// (topic messages, scheduled ones, delayed redeliveries), in id order:
-    /// promotion loads these whole and pages the queues (`paging.rs`).
-    async fn load_held(&self) -> Result<Vec<Message>, StoreError>;
-    /// How many plain waiting messages each queue has: (`/queue/NAME`, n).
-    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Up to `limit` plain waiting messages of `destination` at `priority`
-    /// with id >= `from`, in id order.
-    async fn load_queue_page(
-        &self,
-        destination: &str,
-        priority: u8,
-        from: i64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError>;
     /// The last recorded sequence of every producer.
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Applies every op in one transaction, fenced: as its last statement

@@ -17,7 +17,6 @@
 //! matched rows: a renewal within the same millisecond still reports 1.
 
 mod commit;
-mod page;
 
 use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{deadline, fnv1a64, redact_url};
@@ -305,24 +304,6 @@ impl Store for MySqlStore {
         rows.iter().map(row_to_message).collect()
     }
 
-    async fn load_held(&self) -> Result<Vec<Message>, StoreError> {
-        self.held().await
-    }
-
-    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.depths().await
-    }
-
-    async fn load_queue_page(
-        &self,
-        destination: &str,
-        priority: u8,
-        from: i64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
-        self.page(destination, priority, from, limit).await
-    }
-
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT producer_id, last_seq FROM `{}producers`",
@@ -492,3 +473,11 @@ impl Store for MySqlStore {
 }
 
 super::inspect::inspect_impl!(MySqlStore, row_to_message, text, |_| "?".to_string());
+
+super::paging::paging_impl!(
+    MySqlStore,
+    sqlx::MySqlConnection,
+    row_to_message,
+    text,
+    |_| "?".to_string()
+);

@@ -3,7 +3,6 @@
 //! connection for session-mode election.
 
 mod commit;
-mod page;
 
 use super::session::{DbSessionLock, PgLock};
 use super::sqlutil::{deadline, fnv1a64, redact_url};
@@ -213,24 +212,6 @@ impl Store for PgStore {
         rows.iter().map(row_to_message).collect()
     }
 
-    async fn load_held(&self) -> Result<Vec<Message>, StoreError> {
-        self.held().await
-    }
-
-    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.depths().await
-    }
-
-    async fn load_queue_page(
-        &self,
-        destination: &str,
-        priority: u8,
-        from: i64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
-        self.page(destination, priority, from, limit).await
-    }
-
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT producer_id, last_seq FROM {}producers",
@@ -406,6 +387,14 @@ fn clamp_count(count: u32) -> i32 {
 
 super::inspect::inspect_impl!(
     PgStore,
+    row_to_message,
+    |r: &PgRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
+    |n| format!("${n}")
+);
+
+super::paging::paging_impl!(
+    PgStore,
+    sqlx::PgConnection,
     row_to_message,
     |r: &PgRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
     |n| format!("${n}")

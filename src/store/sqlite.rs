@@ -1,7 +1,5 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
-mod page;
-
 use super::{
     decode_headers, durable_ops, encode_headers, forget_producers, migrate, producer_marks, Claim,
     LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
@@ -166,24 +164,6 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(row_to_message).collect()
-    }
-
-    async fn load_held(&self) -> Result<Vec<Message>, StoreError> {
-        self.held().await
-    }
-
-    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.depths().await
-    }
-
-    async fn load_queue_page(
-        &self,
-        destination: &str,
-        priority: u8,
-        from: i64,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
-        self.page(destination, priority, from, limit).await
     }
 
     async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
@@ -498,6 +478,14 @@ impl Store for SqliteStore {
 
 super::inspect::inspect_impl!(
     SqliteStore,
+    row_to_message,
+    |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
+    |_| "?".to_string()
+);
+
+super::paging::paging_impl!(
+    SqliteStore,
+    sqlx::SqliteConnection,
     row_to_message,
     |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
     |_| "?".to_string()
