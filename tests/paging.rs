@@ -71,6 +71,11 @@ async fn deep_queue_is_paged_in_order(db: Db) {
     let r = admin(&node).delete(&format!("/api/v1/queues/deep/messages/{newest}"));
     let text = r.expect_error(409);
     assert!(text.contains("broker.queue_window"), "{text}");
+    let r = admin(&node).post_json(
+        &format!("/api/v1/queues/deep/messages/{newest}/copy"),
+        &serde_json::json!({"to": "elsewhere"}),
+    );
+    r.expect_error(409);
 
     let mut c = connect(&node).await;
     guard(

@@ -71,12 +71,9 @@ impl Broker {
     ) -> Result<i64, AdminOpError> {
         let target = Destination::Queue(to.to_string());
         if copy {
-            let original =
-                self.find_message(from, id)
-                    .ok_or_else(|| AdminOpError::NoSuchMessage {
-                        id,
-                        dest: format!("/queue/{from}"),
-                    })?;
+            let original = self
+                .find_message(from, id)
+                .ok_or_else(|| self.lock().not_in_memory(from, id))?;
             let mut m = original;
             m.id = self.next_id();
             m.destination = target;

@@ -122,16 +122,18 @@ impl State {
         if in_flight.first().is_some_and(|m| m.id == id) {
             return Err(AdminOpError::InFlight(id));
         }
-        if q.spill.is_some() {
-            return Err(AdminOpError::BeyondWindow {
-                id,
-                dest: dest.to_string(),
-            });
+        Err(self.not_in_memory(name, id))
+    }
+
+    /// Why message `id` of queue `name` is not in memory: beyond the
+    /// window of a queue that spills, or not there.
+    pub fn not_in_memory(&self, name: &str, id: i64) -> AdminOpError {
+        let dest = Destination::Queue(name.to_string()).to_string();
+        if self.spilled(name) > 0 {
+            AdminOpError::BeyondWindow { id, dest }
+        } else {
+            AdminOpError::NoSuchMessage { id, dest }
         }
-        Err(AdminOpError::NoSuchMessage {
-            id,
-            dest: dest.to_string(),
-        })
     }
 
     /// A copy of message `id` of queue `name`, waiting or in flight.
