@@ -16,12 +16,24 @@ pub const GUARD: Duration = Duration::from_secs(30);
 /// Table prefix the nodes use (the default).
 pub const PREFIX: &str = "baton_";
 
-/// A port nobody listens on right now (bound, read, released).
+/// A port nobody listens on right now (bound, read, released), and never
+/// handed out before in this test process: a slave's pre-assigned STOMP
+/// port is unbound until it is promoted, and two clusters of one test
+/// binary (the chaos soak runs PostgreSQL and MariaDB side by side) given
+/// the same port would talk to each other's brokers.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("ephemeral port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("ephemeral port")
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn unique_name(what: &str) -> String {
