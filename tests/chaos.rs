@@ -117,11 +117,12 @@ async fn drain(books: &Books, db: &Db) {
             let stored = db.stored_bodies().await;
             panic!(
                 "drain: {} confirmed message(s) never delivered (first: {:?}), {} still \
-                 stored (first: {:?})",
+                 stored (first: {:?}), {} delivered without a receipt",
                 missing.len(),
                 missing.iter().take(20).collect::<Vec<_>>(),
                 stored.len(),
-                stored.iter().take(5).collect::<Vec<_>>()
+                stored.iter().take(5).collect::<Vec<_>>(),
+                books.summary().unconfirmed_received
             );
         }
         sleep(Duration::from_millis(100)).await;
