@@ -25,13 +25,7 @@ bench_init baton-churn
 secs=${CHURN_SECS:-600} every=${CHURN_EVERY:-60}
 producers=${CHURN_PRODUCERS:-8} consumers=${CHURN_CONSUMERS:-8}
 
-if [ -n "${BENCH_BATON_BIN:-}" ]; then
-    baton=$BENCH_BATON_BIN
-else
-    log "building the release binary"
-    (cd "$repo" && cargo build --release -q >&2)
-    baton="${CARGO_TARGET_DIR:-$repo/target}/release/baton"
-fi
+baton=$(baton_binary "$repo")
 
 db=baton_churn_$$
 create_db "pg:$db"

@@ -38,6 +38,18 @@ bench_init() { # name
     trap 'exit 130' INT TERM
 }
 
+# The baton binary to measure: BENCH_BATON_BIN, or a release build of the
+# repository at $1 (the build's output goes to stderr).
+baton_binary() {
+    if [ -n "${BENCH_BATON_BIN:-}" ]; then
+        echo "$BENCH_BATON_BIN"
+    else
+        log "building the release binary"
+        (cd "$1" && cargo build --release -q >&2)
+        echo "${CARGO_TARGET_DIR:-$1/target}/release/baton"
+    fi
+}
+
 create_db() {
     case $1 in
     pg:*) psql_ -c "CREATE DATABASE ${1#pg:}" >/dev/null ;;

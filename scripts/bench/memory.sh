@@ -23,13 +23,7 @@ bench_init baton-memory
 
 n=${MEM_MESSAGES:-1000000} producers=${MEM_PRODUCERS:-32} compare=${MEM_COMPARE:-1}
 
-if [ -n "${BENCH_BATON_BIN:-}" ]; then
-    baton=$BENCH_BATON_BIN
-else
-    log "building the release binary"
-    (cd "$repo" && cargo build --release -q >&2)
-    baton="${CARGO_TARGET_DIR:-$repo/target}/release/baton"
-fi
+baton=$(baton_binary "$repo")
 
 db=baton_memory_$$
 create_db "pg:$db"
