@@ -261,6 +261,29 @@ async fn fencing(kind: Kind) {
         Err(StoreError::Fenced { epoch, current }) => assert_eq!((epoch, current), (old, new)),
         other => panic!("expected Fenced, got {other:?}"),
     }
+    // A batch with other kinds of ops takes PostgreSQL's multi-statement
+    // path (the one above is a single statement there): fenced as well.
+    let late = a
+        .commit(
+            old,
+            &[
+                WriteOp::Insert(message(3, "q", b"lost")),
+                WriteOp::SetRedeliveries {
+                    id: 1,
+                    count: 5,
+                    at: 0,
+                },
+            ],
+        )
+        .await;
+    assert!(matches!(late, Err(StoreError::Fenced { .. })), "{late:?}");
+    let kept = b.load_messages().await.expect("load");
+    assert_eq!(
+        kept.iter()
+            .map(|m| (m.id, m.redelivery_count))
+            .collect::<Vec<_>>(),
+        vec![(1, 0)]
+    );
     let ids: Vec<i64> = b
         .load_messages()
         .await

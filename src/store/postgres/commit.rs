@@ -1,6 +1,12 @@
 //! The PostgreSQL group commit: one transaction per batch, inserts as
 //! `INSERT ... SELECT FROM UNNEST` of arrays, updates and deletes by id
-//! arrays, and the fencing read of the lock row last, before COMMIT.
+//! arrays, and the fencing read of the lock row.
+//!
+//! A small batch of only inserts, deletes and producer marks (the steady
+//! state of produce + consume) is one statement, so one round trip and an
+//! implicit transaction: data-modifying CTEs that write only when the
+//! fencing CTE sees our epoch. Every other batch is an explicit
+//! transaction of one statement per kind of op, fenced last.
 
 use super::{clamp_count, PgStore, MAX_INSERT_BYTES, MAX_INSERT_ROWS, NOW_MS};
 use crate::message::Message;
@@ -12,40 +18,71 @@ use std::collections::BTreeMap;
 
 impl PgStore {
     pub(super) async fn commit_batch(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
+        if fits_one_statement(ops) {
+            self.commit_in_one_statement(epoch, ops).await
+        } else {
+            self.commit_in_steps(epoch, ops).await
+        }
+    }
+
+    /// One statement: the fencing row lock is held while it runs, which
+    /// [`fits_one_statement`] keeps short.
+    async fn commit_in_one_statement(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
         let p = &self.prefix;
-        let mut tx = self.pool.begin().await?;
-        let inserts: Vec<&Message> = ops
+        let inserts = inserted(ops);
+        let rows = InsertArrays::of(&inserts);
+        let deletes: Vec<i64> = ops
             .iter()
             .filter_map(|op| match op {
-                WriteOp::Insert(m) => Some(m),
+                WriteOp::Delete(id) => Some(*id),
                 _ => None,
             })
             .collect();
+        let (producers, seqs): (Vec<&str>, Vec<i64>) = producer_marks(ops).into_iter().unzip();
+        let sql = one_statement_sql(p, !deletes.is_empty(), !producers.is_empty());
+        let mut query = sqlx::query_scalar(&sql)
+            .bind(LOCK_NAME)
+            .bind(epoch)
+            .bind(rows.ids)
+            .bind(rows.dests)
+            .bind(rows.prios)
+            .bind(rows.expires)
+            .bind(rows.redeliveries)
+            .bind(rows.headers)
+            .bind(rows.bodies)
+            .bind(rows.scheduled);
+        if !deletes.is_empty() {
+            query = query.bind(deletes);
+        }
+        if !producers.is_empty() {
+            query = query.bind(producers).bind(seqs);
+        }
+        let current: i64 = query.fetch_one(&self.pool).await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        Ok(())
+    }
+
+    async fn commit_in_steps(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        let inserts = inserted(ops);
         for batch in batches(&inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES) {
-            let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
-            let dests: Vec<String> = batch.iter().map(|m| m.destination.to_string()).collect();
-            let prios: Vec<i16> = batch.iter().map(|m| i16::from(m.priority)).collect();
-            let expires: Vec<i64> = batch.iter().map(|m| m.expires).collect();
-            let scheduled: Vec<i64> = batch.iter().map(|m| m.scheduled).collect();
-            let redeliveries: Vec<i32> = batch
-                .iter()
-                .map(|m| clamp_count(m.redelivery_count))
-                .collect();
-            let headers: Vec<String> = batch.iter().map(|m| encode_headers(&m.headers)).collect();
-            let bodies: Vec<&[u8]> = batch.iter().map(|m| m.body.as_ref()).collect();
+            let rows = InsertArrays::of(&batch);
             sqlx::query(&format!(
                 "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
                  SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
                  $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
             ))
-            .bind(ids)
-            .bind(dests)
-            .bind(prios)
-            .bind(expires)
-            .bind(redeliveries)
-            .bind(headers)
-            .bind(bodies)
-            .bind(scheduled)
+            .bind(rows.ids)
+            .bind(rows.dests)
+            .bind(rows.prios)
+            .bind(rows.expires)
+            .bind(rows.redeliveries)
+            .bind(rows.headers)
+            .bind(rows.bodies)
+            .bind(rows.scheduled)
             .execute(&mut *tx)
             .await?;
         }
@@ -197,5 +234,130 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The single-statement commit. Parts without rows are left out rather
+/// than given empty arrays: a cached plan made while the table was small
+/// may scan it whole, and an empty `DELETE` would pay that on every commit.
+fn one_statement_sql(p: &str, deletes: bool, producers: bool) -> String {
+    let mut sql = format!(
+        "WITH fence AS (SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE), \
+         ours AS (SELECT 1 FROM fence WHERE epoch = $2), \
+         ins AS (INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
+           SELECT u.* FROM UNNEST($3::bigint[], $4::text[], $5::smallint[], $6::bigint[], \
+           $7::integer[], $8::text[], $9::bytea[], $10::bigint[]) AS u WHERE EXISTS (SELECT 1 FROM ours))"
+    );
+    let mut next = 11;
+    if deletes {
+        sql.push_str(&format!(
+            ", del AS (DELETE FROM {p}msgs WHERE id = ANY(${next}) AND EXISTS (SELECT 1 FROM ours))"
+        ));
+        next += 1;
+    }
+    if producers {
+        let seq = next + 1;
+        sql.push_str(&format!(
+            ", prod AS (INSERT INTO {p}producers (producer_id, last_seq, updated_at) \
+             SELECT u.id, u.seq, {NOW_MS} FROM UNNEST(${next}::text[], ${seq}::bigint[]) AS u(id, seq) \
+             WHERE EXISTS (SELECT 1 FROM ours) \
+             ON CONFLICT (producer_id) DO UPDATE SET \
+             last_seq = GREATEST({p}producers.last_seq, EXCLUDED.last_seq), \
+             updated_at = EXCLUDED.updated_at)"
+        ));
+    }
+    sql.push_str(" SELECT epoch FROM fence");
+    sql
+}
+
+/// Most ops a single-statement commit carries; a larger batch (a burst of
+/// acknowledgements after a drain, say) holds the fencing lock only for
+/// its COMMIT, so the lease renewal never waits for it.
+const ONE_STATEMENT_MAX_OPS: usize = 1024;
+
+/// True when `ops` are only inserts, deletes and producer marks, few
+/// enough for one statement. The batch has been through `cancel_out`, so
+/// no delete is of a row inserted here (a CTE would not see that row).
+fn fits_one_statement(ops: &[WriteOp]) -> bool {
+    ops.len() <= ONE_STATEMENT_MAX_OPS
+        && ops.iter().all(|op| {
+            matches!(
+                op,
+                WriteOp::Insert(_) | WriteOp::Delete(_) | WriteOp::Producer(_)
+            )
+        })
+}
+
+fn inserted(ops: &[WriteOp]) -> Vec<&Message> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Insert(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The columns of inserted messages, as the arrays `UNNEST` takes.
+struct InsertArrays<'a> {
+    ids: Vec<i64>,
+    dests: Vec<String>,
+    prios: Vec<i16>,
+    expires: Vec<i64>,
+    redeliveries: Vec<i32>,
+    headers: Vec<String>,
+    bodies: Vec<&'a [u8]>,
+    scheduled: Vec<i64>,
+}
+
+impl<'a> InsertArrays<'a> {
+    fn of(batch: &[&'a Message]) -> InsertArrays<'a> {
+        InsertArrays {
+            ids: batch.iter().map(|m| m.id).collect(),
+            dests: batch.iter().map(|m| m.destination.to_string()).collect(),
+            prios: batch.iter().map(|m| i16::from(m.priority)).collect(),
+            expires: batch.iter().map(|m| m.expires).collect(),
+            redeliveries: batch
+                .iter()
+                .map(|m| clamp_count(m.redelivery_count))
+                .collect(),
+            headers: batch.iter().map(|m| encode_headers(&m.headers)).collect(),
+            bodies: batch.iter().map(|m| m.body.as_ref()).collect(),
+            scheduled: batch.iter().map(|m| m.scheduled).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_small_batches_of_inserts_deletes_and_marks_are_one_statement() {
+        let deletes: Vec<WriteOp> = (0..10).map(WriteOp::Delete).collect();
+        assert!(fits_one_statement(&deletes));
+        let many: Vec<WriteOp> = (0..=ONE_STATEMENT_MAX_OPS as i64)
+            .map(WriteOp::Delete)
+            .collect();
+        assert!(!fits_one_statement(&many));
+        let with_update = [
+            WriteOp::Delete(1),
+            WriteOp::SetRedeliveries {
+                id: 2,
+                count: 1,
+                at: 0,
+            },
+        ];
+        assert!(!fits_one_statement(&with_update));
+    }
+
+    #[test]
+    fn parts_without_rows_are_left_out_and_parameters_stay_numbered() {
+        let plain = one_statement_sql("b_", false, false);
+        assert!(!plain.contains("DELETE") && !plain.contains("producers"));
+        let both = one_statement_sql("b_", true, true);
+        assert!(both.contains("id = ANY($11)"));
+        assert!(both.contains("UNNEST($12::text[], $13::bigint[])"));
+        let marks = one_statement_sql("b_", false, true);
+        assert!(marks.contains("UNNEST($11::text[], $12::bigint[])"));
     }
 }
