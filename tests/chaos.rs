@@ -129,7 +129,7 @@ async fn drain(books: &Books, db: &Db) {
     }
 }
 
-async fn soak(backend: &str, db: Db) {
+async fn soak(backend: &'static str, db: Db) {
     let (max_faults, seconds) = bounds();
     let db = Arc::new(db);
     let mut cluster = Cluster::start(&db, &Settings::fast(mode())).await;
@@ -140,7 +140,7 @@ async fn soak(backend: &str, db: Db) {
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|i| {
             let (url, books, done) = (url.clone(), books.clone(), done.clone());
-            tokio::spawn(traffic::consume(url, format!("c{i}"), books, done))
+            tokio::spawn(traffic::consume(url, backend, format!("c{i}"), books, done))
         })
         .collect();
     let mut producers = Vec::new();
@@ -153,7 +153,7 @@ async fn soak(backend: &str, db: Db) {
         };
         let (url, books, stop) = (url.clone(), books.clone(), stop.clone());
         producers.push(tokio::spawn(traffic::produce(
-            url, name, persistent, books, stop,
+            url, backend, name, persistent, books, stop,
         )));
     }
 

@@ -19,7 +19,7 @@
 mod commit;
 
 use super::session::{DbSessionLock, MySqlLock};
-use super::sqlutil::{deadline, fnv1a64, redact_url};
+use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
     decode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp,
     LOCK_NAME,
@@ -131,7 +131,7 @@ impl MySqlStore {
             ));
         }
         let statement_ms = config.statement_timeout_ms;
-        let pool = MySqlPoolOptions::new()
+        let pool = ping_when_idle(MySqlPoolOptions::new())
             .max_connections(config.pool_size.max(1))
             .acquire_timeout(Duration::from_millis(config.connect_timeout_ms))
             .after_connect(move |conn, _meta| Box::pin(setup_session(conn, statement_ms)))

@@ -5,7 +5,7 @@
 mod commit;
 
 use super::session::{DbSessionLock, PgLock};
-use super::sqlutil::{deadline, fnv1a64, redact_url};
+use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
     decode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp,
     LOCK_NAME,
@@ -74,7 +74,7 @@ impl PgStore {
             options = options.application_name("baton");
         }
         let statement_ms = config.statement_timeout_ms;
-        let pool = PgPoolOptions::new()
+        let pool = ping_when_idle(PgPoolOptions::new())
             .max_connections(config.pool_size.max(1))
             .acquire_timeout(Duration::from_millis(config.connect_timeout_ms))
             .after_connect(move |conn, _meta| {

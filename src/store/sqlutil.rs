@@ -18,6 +18,29 @@ pub fn fnv1a64(text: &str) -> u64 {
 
 pub use crate::config::redact_url;
 
+/// A pooled connection idle for longer than this is pinged before use.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Pool options that ping a connection before handing it out only when it
+/// sat idle for over [`PING_AFTER_IDLE`] (a dead one is then replaced),
+/// instead of sqlx's ping on every acquire: under load each commit takes a
+/// connection used a moment ago, and the ping was one more round trip per
+/// group commit.
+pub fn ping_when_idle<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+) -> sqlx::pool::PoolOptions<DB> {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Splits `messages` into runs of at most `max_rows` rows and, unless a
 /// single message is bigger, at most `max_bytes` of headers and body, so
 /// one statement stays within the server's packet limit.

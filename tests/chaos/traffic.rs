@@ -162,11 +162,13 @@ fn options() -> ClientOptions {
     }
 }
 
-/// Sends `<name>-<n>` until `stop`, persistent ones alternating between
+/// Sends `<run>:<name>-<n>` until `stop` (`run` names the soak, so a
+/// message that crossed into another soak's cluster is told apart), persistent ones alternating between
 /// [`QUEUES`], non-persistent ones to [`TRANSIENT_QUEUE`]; records every
 /// confirmation. Returns the client's failover count.
 pub async fn produce(
     url: String,
+    run: &'static str,
     name: String,
     persistent: bool,
     books: Arc<Books>,
@@ -198,7 +200,7 @@ pub async fn produce(
     let mut n = 0usize;
     while !stop.load(Ordering::SeqCst) {
         n += 1;
-        let body = format!("{name}-{n}");
+        let body = format!("{run}:{name}-{n}");
         let dest = if persistent {
             QUEUES[n % QUEUES.len()]
         } else {
@@ -229,7 +231,13 @@ pub async fn produce(
 /// Subscribes to every soak queue with client-individual acks and records
 /// and acknowledges each delivery until `done`. Returns the client's
 /// failover count.
-pub async fn consume(url: String, name: String, books: Arc<Books>, done: Arc<AtomicBool>) -> u64 {
+pub async fn consume(
+    url: String,
+    run: &'static str,
+    name: String,
+    books: Arc<Books>,
+    done: Arc<AtomicBool>,
+) -> u64 {
     let mut client = FailoverClient::connect(&url, options())
         .await
         .unwrap_or_else(|e| panic!("consumer {name} connects: {e}"));
@@ -247,6 +255,11 @@ pub async fn consume(url: String, name: String, books: Arc<Books>, done: Arc<Ato
         };
         books.tick(&name);
         let body = String::from_utf8_lossy(m.body()).into_owned();
+        if !body.starts_with(&format!("{run}:")) {
+            books.errors.lock().unwrap().push(format!(
+                "consumer {name} of the {run} soak got {body:?}, sent by another soak"
+            ));
+        }
         let id = m.header("message-id").unwrap_or_default().to_string();
         let book = match m.header("destination") {
             Some(TRANSIENT_QUEUE) => &books.transient_deliveries,
