@@ -5,8 +5,9 @@
 # message table's size, its live rows, what is left to clean up, and the
 # rate consumed in that interval. PostgreSQL: heap + indexes + TOAST, dead
 # tuples, autovacuum runs. MariaDB (InnoDB, file per table): the table's
-# tablespace file, and the history list length (undo records of committed
-# changes that purge has not yet removed: InnoDB's dead tuples). Prints a
+# tablespace file, the free space inside it, and the history list length
+# (undo logs of committed changes that purge has not yet processed: what
+# InnoDB still has to clean up, its dead tuples). Prints a
 # Markdown report on stdout (progress on stderr).
 #
 #   scripts/bench/churn.sh > churn.md
@@ -52,7 +53,7 @@ if [ "$backend" = postgres ]; then
     header="| t (s) | consumed msg/s in the interval | table size (KiB) | live tuples | dead tuples | autovacuum runs | load (1/5/15 min) |"
 else
     cleanup_setting="MariaDB $(mysql_ -N -e "SELECT CONCAT(VERSION(), ', innodb_file_per_table ', @@innodb_file_per_table, ', innodb_purge_threads ', @@innodb_purge_threads, ', innodb_max_purge_lag ', @@innodb_max_purge_lag)")"
-    header="| t (s) | consumed msg/s in the interval | tablespace file (KiB) | live rows | history list length | purged undo records (total) | load (1/5/15 min) |"
+    header="| t (s) | consumed msg/s in the interval | tablespace file (KiB) | live rows | history list length | free space in the file (KiB) | load (1/5/15 min) |"
 fi
 
 dequeued() {
@@ -63,7 +64,7 @@ sample() { # size-in-bytes live to-clean-up cleaned
     if [ "$backend" = postgres ]; then
         psql_ -d "$db" -F ' ' -c "SELECT pg_total_relation_size('baton_msgs'), n_live_tup, n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'baton_msgs'"
     else
-        mysql_ -N -e "SELECT (SELECT FILE_SIZE FROM information_schema.INNODB_SYS_TABLESPACES WHERE NAME = '$db/baton_msgs'), (SELECT COUNT(*) FROM \`$db\`.baton_msgs), (SELECT COUNT FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'), (SELECT COUNT FROM information_schema.INNODB_METRICS WHERE NAME = 'purge_undolog_pages')" | tr '\t' ' '
+        mysql_ -N -e "SELECT (SELECT FILE_SIZE FROM information_schema.INNODB_SYS_TABLESPACES WHERE NAME = '$db/baton_msgs'), (SELECT COUNT(*) FROM \`$db\`.baton_msgs), (SELECT COUNT FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'), (SELECT DATA_FREE DIV 1024 FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db' AND TABLE_NAME = 'baton_msgs')" | tr '\t' ' '
     fi
 }
 

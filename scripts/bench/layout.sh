@@ -2,14 +2,17 @@
 # Issue 6, item 2: which message-table layout stays healthier under churn on
 # PostgreSQL, measured with pgbench alone (no broker in the way), the same
 # write pattern for each:
-#   single   Baton's layout: one table, and `VACUUM msgs` every LAYOUT_EVERY
-#            seconds (what `database.vacuum_interval_ms` does)
+#   single   one table, and `VACUUM msgs` every LAYOUT_EVERY seconds
+#   keep     the same with `VACUUM (TRUNCATE false) msgs`: the empty pages at
+#            the table's end are kept for the next inserts instead of being
+#            cut off, which takes an ACCESS EXCLUSIVE lock that stalls every
+#            insert and delete meanwhile
+#            (Baton's `database.vacuum_interval_ms` runs this one)
 #   rotate   the same table partitioned by id range (LAYOUT_PART_IDS ids per
 #            partition, PgQ-style rotation): every LAYOUT_EVERY seconds the
 #            next partitions are created ahead and every partition below the
 #            oldest live id is dropped, so its dead tuples go without VACUUM
-#            (the newest partitions still get `VACUUM`, as nothing else would
-#            clean them before they are dropped)
+#            (and no VACUUM runs at all)
 # Pattern: one pgbench client, each transaction one statement as Baton's
 # single-statement commit (src/store/postgres/commit.rs): the fencing
 # `SELECT ... FOR SHARE`, an insert of LAYOUT_BATCH 1 KiB rows with new ids,
@@ -19,7 +22,8 @@
 #   scripts/bench/layout.sh > layout.md
 #
 # Environment: LAYOUT_SECS (180 per layout), LAYOUT_EVERY (10),
-# LAYOUT_BATCH (16), LAYOUT_PART_IDS (200000), BENCH_PG (127.0.0.1:5432).
+# LAYOUT_BATCH (16), LAYOUT_PART_IDS (50000), LAYOUTS ("single keep
+# rotate"), BENCH_PG (127.0.0.1:5432).
 # Bounded: each pgbench has -T; the databases are dropped on exit.
 set -euo pipefail
 export LC_ALL=C
@@ -31,7 +35,7 @@ command -v pgbench >/dev/null || apt_install postgresql-contrib
 bench_init baton-layout
 
 secs=${LAYOUT_SECS:-180} every=${LAYOUT_EVERY:-10}
-batch=${LAYOUT_BATCH:-16} part_ids=${LAYOUT_PART_IDS:-200000}
+batch=${LAYOUT_BATCH:-16} part_ids=${LAYOUT_PART_IDS:-50000}
 body=$(head -c 1024 /dev/zero | tr '\0' x)
 
 schema() { # layout: Baton's msgs and lock tables, plain or partitioned by id
@@ -66,8 +70,8 @@ rotate() { # db
     local db=$1 top low k
     top=$(psql_ -d "$db" -c "SELECT last_value FROM ids")
     low=$(psql_ -d "$db" -c "SELECT coalesce(min(id), $top) FROM msgs")
-    for k in $(seq $((top / part_ids)) $((top / part_ids + 3))); do
-        psql_ -d "$db" -c "CREATE TABLE IF NOT EXISTS msgs_p$k PARTITION OF msgs FOR VALUES FROM ($((k * part_ids))) TO ($(((k + 1) * part_ids)))"
+    for k in $(seq $((top / part_ids)) $((top / part_ids + 8))); do
+        psql_ -d "$db" -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS msgs_p$k PARTITION OF msgs FOR VALUES FROM ($((k * part_ids))) TO ($(((k + 1) * part_ids)))"
     done
     for k in $(psql_ -d "$db" -c "SELECT substr(c.relname, 7) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'msgs'::regclass"); do
         if [ $(((k + 1) * part_ids)) -le "$low" ]; then
@@ -78,9 +82,8 @@ rotate() { # db
 maintain() { # layout db
     if [ "$1" = rotate ]; then
         rotate "$2"
-        for k in $(psql_ -d "$2" -c "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'msgs'::regclass AND c.relname IN (SELECT relname FROM pg_stat_user_tables WHERE n_dead_tup > 0)"); do
-            psql_ -d "$2" -c "VACUUM $k"
-        done
+    elif [ "$1" = keep ]; then
+        psql_ -d "$2" -c "VACUUM (TRUNCATE false) msgs"
     else
         psql_ -d "$2" -c "VACUUM msgs"
     fi
@@ -88,11 +91,13 @@ maintain() { # layout db
 sample() { # db -> size-bytes live dead partitions
     psql_ -d "$1" -F ' ' -c "SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0),
         coalesce(sum(s.n_live_tup), 0), coalesce(sum(s.n_dead_tup), 0), count(*) FILTER (WHERE t.isleaf)
-        FROM pg_partition_tree('msgs') t LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid"
+        FROM (SELECT relid, isleaf FROM pg_partition_tree('msgs')
+              UNION SELECT 'msgs'::regclass, relkind = 'r' FROM pg_class WHERE oid = 'msgs'::regclass) t
+        LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid"
 }
 
 report=""
-for layout in single rotate; do
+for layout in ${LAYOUTS:-single keep rotate}; do
     db=bench_layout_${layout}_$$
     create_db "pg:$db"
     schema "$layout" | psql_ -d "$db" -v ON_ERROR_STOP=1 >/dev/null
@@ -127,7 +132,7 @@ $rows"
 done
 
 cat <<EOF
-### Message-table layouts under churn: one table + VACUUM vs partition rotation
+### Message-table layouts under churn: one table + VACUUM (with and without truncation) vs partition rotation
 
 - command: \`LAYOUT_SECS=$secs LAYOUT_EVERY=$every LAYOUT_BATCH=$batch LAYOUT_PART_IDS=$part_ids scripts/bench/layout.sh\`
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores; $(psql_ -c 'select version()' | cut -d' ' -f1-2), autovacuum $(psql_ -c 'show autovacuum')

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The database's own limit for Baton's write pattern: pgbench with a custom
 # script that mirrors the PostgreSQL store's group commit
-# (src/store/postgres.rs, `commit`): one transaction per batch with
-#   SELECT epoch FROM lock WHERE name = $1 FOR SHARE          (fencing)
-#   INSERT INTO msgs (...) SELECT * FROM UNNEST($1::bigint[], ..., $7::bytea[])
-#   DELETE FROM msgs WHERE id = ANY($1)   (the same client's previous batch)
+# (src/store/postgres/commit.rs, the single-statement commit): one
+# statement per batch, its own transaction,
+#   WITH fence AS (SELECT epoch FROM lock WHERE name = $1 FOR SHARE),
+#   ours AS (... our epoch), ins AS (INSERT INTO msgs (...) SELECT ... FROM
+#   UNNEST(...) WHERE EXISTS (ours)), [del AS (DELETE FROM msgs WHERE id =
+#   ANY(<the same client's previous batch>) AND EXISTS (ours))]
+#   SELECT epoch FROM fence
 # on Baton's own schema (migrations/postgres/0001_init.sql), 1 KiB bodies.
 # "insert" runs leave the rows (producers only); "insert+delete" runs delete
 # the previous batch in the same transaction (produce + consume at once).
@@ -43,18 +46,19 @@ script() { # with-delete(0|1)
 \set hi :lo + :batch - 1
 \set dlo :lo - :batch
 \set dhi :lo - 1
-BEGIN;
-SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE;
-INSERT INTO msgs (id, destination, priority, expires, redeliveries, headers, body)
-  SELECT * FROM UNNEST(ARRAY(SELECT generate_series(:lo::bigint, :hi::bigint)),
+WITH fence AS (SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE),
+ours AS (SELECT 1 FROM fence WHERE epoch = 0),
+ins AS (INSERT INTO msgs (id, destination, priority, expires, redeliveries, headers, body)
+  SELECT u.* FROM UNNEST(ARRAY(SELECT generate_series(:lo::bigint, :hi::bigint)),
     array_fill('/queue/bench'::text, ARRAY[:batch::int]), array_fill(4::smallint, ARRAY[:batch::int]),
     array_fill(0::bigint, ARRAY[:batch::int]), array_fill(0::integer, ARRAY[:batch::int]),
-    array_fill('persistent' || chr(58) || 'true', ARRAY[:batch::int]), array_fill(:body::bytea, ARRAY[:batch::int]));
+    array_fill('persistent' || chr(58) || 'true', ARRAY[:batch::int]), array_fill(:body::bytea, ARRAY[:batch::int])) AS u
+  WHERE EXISTS (SELECT 1 FROM ours))
 SQL
     if [ "$1" = 1 ]; then
-        echo 'DELETE FROM msgs WHERE id = ANY(ARRAY(SELECT generate_series(:dlo::bigint, :dhi::bigint)));'
+        echo ', del AS (DELETE FROM msgs WHERE id = ANY(ARRAY(SELECT generate_series(:dlo::bigint, :dhi::bigint))) AND EXISTS (SELECT 1 FROM ours))'
     fi
-    echo 'COMMIT;'
+    echo 'SELECT epoch FROM fence;'
 }
 script 0 >"$work/insert.sql"
 script 1 >"$work/insert-delete.sql"
@@ -94,7 +98,7 @@ cat <<EOF
 - date: $started_at; load average (1/5/15 min) $load_start at the start, $load_end at the end
 - $(psql_ -c 'select version()' | cut -d' ' -f1-2), $PG, default server settings (\`synchronous_commit\` $(psql_ -c 'show synchronous_commit'), \`fsync\` $(psql_ -c 'show fsync'))
 - \`pgbench -n -M prepared -c <clients> -j <clients> -T $SECS -D b=0 -D batch=<batch> -D body=<$SIZE × 'x'> -f <script>\` on a fresh database with Baton's schema; the table is truncated and vacuumed before each run
-- script: \`BEGIN; SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE; INSERT INTO msgs (...) SELECT * FROM UNNEST(<ids>, <destinations>, <priorities>, <expires>, <redeliveries>, <headers>, <bodies>); [DELETE FROM msgs WHERE id = ANY(<the client's previous batch>);] COMMIT;\` (the arrays are built server-side with \`generate_series\`/\`array_fill\`)
+- script: one statement per transaction, as Baton's single-statement commit: \`WITH fence AS (SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE), ours AS (SELECT 1 FROM fence WHERE epoch = 0), ins AS (INSERT INTO msgs (...) SELECT u.* FROM UNNEST(<ids>, <destinations>, <priorities>, <expires>, <redeliveries>, <headers>, <bodies>) AS u WHERE EXISTS (SELECT 1 FROM ours))[, del AS (DELETE FROM msgs WHERE id = ANY(<the client's previous batch>) AND EXISTS (SELECT 1 FROM ours))] SELECT epoch FROM fence\` (the arrays are built server-side with \`generate_series\`/\`array_fill\`)
 
 | work | rows per transaction | clients | transactions/s | rows/s | latency ms | rows left | table size after |
 |---|---|---|---|---|---|---|---|

@@ -312,8 +312,11 @@ impl Store for PgStore {
 
     async fn vacuum(&self) -> Result<bool, StoreError> {
         // Simple protocol: VACUUM cannot run in a prepared statement's
-        // implicit transaction.
-        sqlx::raw_sql(&format!("VACUUM {}msgs", self.prefix))
+        // implicit transaction. TRUNCATE false keeps the empty pages at the
+        // table's end for the next inserts: cutting them off takes an
+        // ACCESS EXCLUSIVE lock that stalls every commit meanwhile, and the
+        // table grows back within seconds (BENCHMARKS.md, "layouts").
+        sqlx::raw_sql(&format!("VACUUM (TRUNCATE false) {}msgs", self.prefix))
             .execute(&self.pool)
             .await?;
         Ok(true)

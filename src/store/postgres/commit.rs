@@ -14,6 +14,8 @@ use crate::store::sqlutil::batches;
 use crate::store::{
     durable_ops, encode_headers, forget_producers, producer_marks, StoreError, WriteOp, LOCK_NAME,
 };
+use sqlx::postgres::PgArguments;
+use sqlx::Arguments;
 use std::collections::BTreeMap;
 
 impl PgStore {
@@ -40,24 +42,20 @@ impl PgStore {
             .collect();
         let (producers, seqs): (Vec<&str>, Vec<i64>) = producer_marks(ops).into_iter().unzip();
         let sql = one_statement_sql(p, !deletes.is_empty(), !producers.is_empty());
-        let mut query = sqlx::query_scalar(&sql)
-            .bind(LOCK_NAME)
-            .bind(epoch)
-            .bind(rows.ids)
-            .bind(rows.dests)
-            .bind(rows.prios)
-            .bind(rows.expires)
-            .bind(rows.redeliveries)
-            .bind(rows.headers)
-            .bind(rows.bodies)
-            .bind(rows.scheduled);
+        let mut args = PgArguments::default();
+        args.add(LOCK_NAME).map_err(sqlx::Error::Encode)?;
+        args.add(epoch).map_err(sqlx::Error::Encode)?;
+        rows.add_to(&mut args)?;
         if !deletes.is_empty() {
-            query = query.bind(deletes);
+            args.add(deletes).map_err(sqlx::Error::Encode)?;
         }
         if !producers.is_empty() {
-            query = query.bind(producers).bind(seqs);
+            args.add(producers).map_err(sqlx::Error::Encode)?;
+            args.add(seqs).map_err(sqlx::Error::Encode)?;
         }
-        let current: i64 = query.fetch_one(&self.pool).await?;
+        let current: i64 = sqlx::query_scalar_with(&sql, args)
+            .fetch_one(&self.pool)
+            .await?;
         if current != epoch {
             return Err(StoreError::Fenced { epoch, current });
         }
@@ -69,20 +67,16 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let inserts = inserted(ops);
         for batch in batches(&inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES) {
-            let rows = InsertArrays::of(&batch);
-            sqlx::query(&format!(
-                "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
-                 $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
-            ))
-            .bind(rows.ids)
-            .bind(rows.dests)
-            .bind(rows.prios)
-            .bind(rows.expires)
-            .bind(rows.redeliveries)
-            .bind(rows.headers)
-            .bind(rows.bodies)
-            .bind(rows.scheduled)
+            let mut args = PgArguments::default();
+            InsertArrays::of(&batch).add_to(&mut args)?;
+            sqlx::query_with(
+                &format!(
+                    "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
+                     $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
+                ),
+                args,
+            )
             .execute(&mut *tx)
             .await?;
         }
@@ -146,10 +140,12 @@ impl PgStore {
             })
             .collect();
         if !deletes.is_empty() {
-            sqlx::query(&format!("DELETE FROM {p}msgs WHERE id = ANY($1)"))
-                .bind(deletes)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "DELETE FROM {p}msgs AS m USING UNNEST($1::bigint[]) AS d(id) WHERE m.id = d.id"
+            ))
+            .bind(deletes)
+            .execute(&mut *tx)
+            .await?;
         }
         self.delete_spilled(&mut tx, ops).await?;
         for op in durable_ops(ops) {
@@ -240,6 +236,11 @@ impl PgStore {
 /// The single-statement commit. Parts without rows are left out rather
 /// than given empty arrays: a cached plan made while the table was small
 /// may scan it whole, and an empty `DELETE` would pay that on every commit.
+/// Deletes join the ids (`USING UNNEST`) instead of `id = ANY(...)`: on a
+/// queue table with few live rows the planner took `id = ANY` for a full
+/// scan of the `(destination, priority, id)` index, which is slow while it
+/// holds the dead entries of the last seconds; the join probes the primary
+/// key once per id.
 fn one_statement_sql(p: &str, deletes: bool, producers: bool) -> String {
     let mut sql = format!(
         "WITH fence AS (SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE), \
@@ -251,7 +252,8 @@ fn one_statement_sql(p: &str, deletes: bool, producers: bool) -> String {
     let mut next = 11;
     if deletes {
         sql.push_str(&format!(
-            ", del AS (DELETE FROM {p}msgs WHERE id = ANY(${next}) AND EXISTS (SELECT 1 FROM ours))"
+            ", del AS (DELETE FROM {p}msgs AS m USING UNNEST(${next}::bigint[]) AS d(id) \
+             WHERE m.id = d.id AND EXISTS (SELECT 1 FROM ours))"
         ));
         next += 1;
     }
@@ -325,6 +327,18 @@ impl<'a> InsertArrays<'a> {
             scheduled: batch.iter().map(|m| m.scheduled).collect(),
         }
     }
+
+    /// Appends the eight arrays as the next parameters, in column order.
+    fn add_to(self, args: &mut PgArguments) -> Result<(), sqlx::Error> {
+        args.add(self.ids).map_err(sqlx::Error::Encode)?;
+        args.add(self.dests).map_err(sqlx::Error::Encode)?;
+        args.add(self.prios).map_err(sqlx::Error::Encode)?;
+        args.add(self.expires).map_err(sqlx::Error::Encode)?;
+        args.add(self.redeliveries).map_err(sqlx::Error::Encode)?;
+        args.add(self.headers).map_err(sqlx::Error::Encode)?;
+        args.add(self.bodies).map_err(sqlx::Error::Encode)?;
+        args.add(self.scheduled).map_err(sqlx::Error::Encode)
+    }
 }
 
 #[cfg(test)]
@@ -355,7 +369,7 @@ mod tests {
         let plain = one_statement_sql("b_", false, false);
         assert!(!plain.contains("DELETE") && !plain.contains("producers"));
         let both = one_statement_sql("b_", true, true);
-        assert!(both.contains("id = ANY($11)"));
+        assert!(both.contains("UNNEST($11::bigint[]) AS d(id)"));
         assert!(both.contains("UNNEST($12::text[], $13::bigint[])"));
         let marks = one_statement_sql("b_", false, true);
         assert!(marks.contains("UNNEST($11::text[], $12::bigint[])"));
