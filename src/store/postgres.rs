@@ -315,7 +315,7 @@ impl Store for PgStore {
         // implicit transaction. TRUNCATE false keeps the empty pages at the
         // table's end for the next inserts: cutting them off takes an
         // ACCESS EXCLUSIVE lock that stalls every commit meanwhile, and the
-        // table grows back within seconds (BENCHMARKS.md, "layouts").
+        // table grows back within seconds (BENCHMARKS.md, "Which layout").
         sqlx::raw_sql(&format!("VACUUM (TRUNCATE false) {}msgs", self.prefix))
             .execute(&self.pool)
             .await?;

@@ -278,8 +278,9 @@ fn one_statement_sql(p: &str, deletes: bool, producers: bool) -> String {
 const ONE_STATEMENT_MAX_OPS: usize = 1024;
 
 /// True when `ops` are only inserts, deletes and producer marks, few
-/// enough for one statement. The batch has been through `cancel_out`, so
-/// no delete is of a row inserted here (a CTE would not see that row).
+/// enough for one statement, with inserts that fit one `INSERT` (rows and
+/// bytes). The batch has been through `cancel_out`, so no delete is of a
+/// row inserted here (a CTE would not see that row).
 fn fits_one_statement(ops: &[WriteOp]) -> bool {
     ops.len() <= ONE_STATEMENT_MAX_OPS
         && ops.iter().all(|op| {
@@ -288,6 +289,7 @@ fn fits_one_statement(ops: &[WriteOp]) -> bool {
                 WriteOp::Insert(_) | WriteOp::Delete(_) | WriteOp::Producer(_)
             )
         })
+        && batches(&inserted(ops), MAX_INSERT_ROWS, MAX_INSERT_BYTES).len() <= 1
 }
 
 fn inserted(ops: &[WriteOp]) -> Vec<&Message> {
@@ -362,6 +364,23 @@ mod tests {
             },
         ];
         assert!(!fits_one_statement(&with_update));
+        let big = |id| {
+            WriteOp::Insert(Message {
+                id,
+                destination: crate::message::Destination::Queue("q".into()),
+                priority: 4,
+                expires: 0,
+                persistent: true,
+                headers: Vec::new(),
+                body: bytes::Bytes::from(vec![0u8; MAX_INSERT_BYTES / 2 + 1]),
+                redelivery_count: 0,
+                redelivered: false,
+                producer: None,
+                scheduled: 0,
+            })
+        };
+        assert!(fits_one_statement(&[big(1)]));
+        assert!(!fits_one_statement(&[big(1), big(2)]));
     }
 
     #[test]
