@@ -2,7 +2,8 @@
 //! chromium-driver, driven over WebDriver with fantoccini) against the real
 //! binary: log in with HTTP Basic credentials in the URL, send a message
 //! with the form, find it in the browse list, purge the queue through the
-//! confirmation page, and save a screenshot to target/dashboard.png.
+//! confirmation page, and save a screenshot to dashboard.png in cargo's
+//! per-build test folder (`CARGO_TARGET_TMPDIR`, under the target directory).
 //! Plain HTTP checks of every page are in dashboard_http.rs.
 
 mod common;
@@ -220,8 +221,8 @@ async fn send_browse_and_purge_in_a_browser() {
         .collect();
     assert_eq!(bodies, ["first, over REST", body]);
     let shot = c.screenshot().await.expect("screenshot");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard.png");
-    std::fs::write(&path, shot).expect("write target/dashboard.png");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    std::fs::write(&path, shot).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 
     // Purge: a link to a confirmation page, then the POST.
     c.find(Locator::Css("#purge"))
