@@ -163,9 +163,10 @@ fn options() -> ClientOptions {
 }
 
 /// Sends `<run>:<name>-<n>` until `stop` (`run` names the soak, so a
-/// message that crossed into another soak's cluster is told apart), persistent ones alternating between
-/// [`QUEUES`], non-persistent ones to [`TRANSIENT_QUEUE`]; records every
-/// confirmation. Returns the client's failover count.
+/// message that crossed into another soak's cluster is told apart),
+/// persistent ones alternating between [`QUEUES`], non-persistent ones to
+/// [`TRANSIENT_QUEUE`]; records every confirmation. Returns the client's
+/// failover count.
 pub async fn produce(
     url: String,
     run: &'static str,
