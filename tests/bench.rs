@@ -223,11 +223,8 @@ fn bad_arguments_and_unreachable_brokers_get_clear_errors() {
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
     }
-    // A port nobody listens on: bind one, learn it, close it.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("ephemeral port")
-        .to_string();
+    // A port nobody listens on.
+    let addr = format!("127.0.0.1:{}", common::testdb::free_port());
     let out = bench(&["--addr", &addr, "--messages", "1"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

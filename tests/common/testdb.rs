@@ -16,24 +16,42 @@ pub const GUARD: Duration = Duration::from_secs(30);
 /// Table prefix the nodes use (the default).
 pub const PREFIX: &str = "baton_";
 
-/// A port nobody listens on right now (bound, read, released), and never
-/// handed out before in this test process: a slave's pre-assigned STOMP
-/// port is unbound until it is promoted, and two clusters of one test
-/// binary (the chaos soak runs PostgreSQL and MariaDB side by side) given
-/// the same port would talk to each other's brokers.
+/// A port nobody listens on right now, never handed out before in this
+/// test process, for something that binds it later or unbinds and rebinds
+/// it: a slave's pre-assigned STOMP port is unbound until it is promoted,
+/// and a private database server is down between a crash and its restart.
+///
+/// It comes from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), where neither `bind` to port 0 nor an
+/// outgoing connection ever lands: a port from inside that range, while
+/// unbound, could be taken by any listener on port 0 of a test running in
+/// parallel (a node's admin server, a proxy), and a test then checking that
+/// a slave refuses connections would reach that listener instead. Each
+/// process starts at its own offset so concurrent test processes rarely
+/// probe the same ports; a port someone listens on is skipped.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("ephemeral port")
-            .port();
-        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
+    const LOWEST: u32 = 20_000;
+    static NEXT: std::sync::Mutex<Option<u32>> = std::sync::Mutex::new(None);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOWEST);
+    assert!(
+        span >= 1_000,
+        "the ephemeral port range starts at {ephemeral_low}: leave 20000-21000 below it for the tests"
+    );
+    let mut next = NEXT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut offset = next.unwrap_or_else(|| std::process::id().wrapping_mul(7_919) % span);
+    for _ in 0..span {
+        let port = (LOWEST + offset) as u16;
+        offset = (offset + 1) % span;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            *next = Some(offset);
             return port;
         }
     }
+    panic!("no free port in {LOWEST}-{ephemeral_low}");
 }
 
 fn unique_name(what: &str) -> String {
