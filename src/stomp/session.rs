@@ -84,6 +84,11 @@ where
     let mut last_write = Instant::now();
     let mut flow = FlowPause::default();
     let memory = handler.broker().memory().clone();
+    // Made once: a cancellation future made in every turn of the loop
+    // registers with its token and unregisters again each time.
+    let aborted = signals.abort.cancelled();
+    let stopping = signals.stop.cancelled();
+    tokio::pin!(aborted, stopping);
     loop {
         let (send_every, expect_every) = match &handler.connected {
             Some(c) => (c.send_every_ms, c.expect_every_ms),
@@ -96,8 +101,8 @@ where
         let outbox = handler.connected.as_ref().map(|c| c.outbox.clone());
         tokio::select! {
             biased;
-            _ = signals.abort.cancelled() => return Err(fail(SessionError::Demoted)),
-            _ = signals.stop.cancelled() => {
+            _ = &mut aborted => return Err(fail(SessionError::Demoted)),
+            _ = &mut stopping => {
                 finish_pending(framed, handler).await?;
                 return Err(fail(SessionError::ShuttingDown));
             }
