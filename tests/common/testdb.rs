@@ -17,9 +17,11 @@ pub const GUARD: Duration = Duration::from_secs(30);
 pub const PREFIX: &str = "baton_";
 
 /// A port nobody listens on right now, never handed out before in this
-/// test process, for something that binds it later or unbinds and rebinds
-/// it: a slave's pre-assigned STOMP port is unbound until it is promoted,
-/// and a private database server is down between a crash and its restart.
+/// test process (two clusters of one test binary given the same port would
+/// talk to each other's brokers), for something that binds it later or
+/// unbinds and rebinds it: a slave's pre-assigned STOMP port is unbound
+/// until it is promoted, and a private database server is down between a
+/// crash and its restart.
 ///
 /// It comes from below the kernel's ephemeral range
 /// (`net.ipv4.ip_local_port_range`), where neither `bind` to port 0 nor an
