@@ -10,15 +10,16 @@ use crate::broker::{Broker, CoreConfig};
 use crate::config::auth::Anonymous;
 use crate::config::{Backend, Config};
 use crate::election::{Election, TermEnd};
+use crate::status::NodeStatus;
 use crate::stomp::auth::StompAuth;
-use crate::stomp::server::Stop;
 use crate::stomp::{self, frame::Limits, SessionConfig};
+use crate::stop::Stop;
 use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term, WriterConfig};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Why a node could not run.
@@ -41,56 +42,6 @@ pub enum NodeError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-}
-
-/// What this node is now, shared with the admin server.
-pub struct NodeStatus {
-    pub node_id: String,
-    pub stomp_addr: String,
-    pub admin_addr: String,
-    /// Unix ms when the process started.
-    pub started_at: i64,
-    /// Epoch of the current term as master; 0 while slave.
-    epoch: AtomicI64,
-    store: OnceLock<Arc<dyn Store>>,
-    /// The broker of the current term (master only).
-    broker: Mutex<Option<Broker>>,
-    /// The STOMP listener's TLS, when `stomp.tls_cert` is set.
-    stomp_tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
-impl NodeStatus {
-    pub fn is_master(&self) -> bool {
-        self.epoch() > 0
-    }
-
-    pub fn epoch(&self) -> i64 {
-        self.epoch.load(Ordering::SeqCst)
-    }
-
-    pub fn role(&self) -> &'static str {
-        if self.is_master() {
-            "master"
-        } else {
-            "slave"
-        }
-    }
-
-    /// The store, once it is open.
-    pub fn store(&self) -> Option<&Arc<dyn Store>> {
-        self.store.get()
-    }
-
-    /// The broker while this node is master.
-    pub fn broker(&self) -> Option<Broker> {
-        self.broker.lock().ok().and_then(|b| b.clone())
-    }
-
-    fn set_broker(&self, broker: Option<Broker>) {
-        if let Ok(mut b) = self.broker.lock() {
-            *b = broker;
-        }
-    }
 }
 
 async fn bind(
@@ -121,10 +72,7 @@ fn default_node_id(admin_port: u16) -> String {
 /// Runs a node until `shutdown` fires and everything has drained.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), NodeError> {
     let stomp_tls = match config.stomp_tls()? {
-        Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-            &files,
-            &[],
-        )?)),
+        Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(&files, &[])?)),
         None => None,
     };
     let admin_tls = match config.admin_tls()? {
@@ -138,17 +86,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         .clone()
         .unwrap_or_else(|| default_node_id(admin_addr.port()));
     tracing::info!(node_id = %node_id, "starting baton {}", env!("CARGO_PKG_VERSION"));
-    let status = Arc::new(NodeStatus {
-        node_id: node_id.clone(),
-        stomp_addr: config.stomp.listen.to_string(),
-        admin_addr: admin_addr.to_string(),
-        started_at: crate::message::now_ms(),
-        epoch: AtomicI64::new(0),
-        store: OnceLock::new(),
-        broker: Mutex::new(None),
-        stomp_tls,
-    });
-    let auth = admin::auth_for(&config, admin_addr)?;
+    let status = Arc::new(NodeStatus::new(
+        node_id.clone(),
+        config.stomp.listen.to_string(),
+        admin_addr.to_string(),
+    ));
+    let auth = admin::auth_for(&config, admin_addr).map_err(NodeError::Auth)?;
     let admin_task = tokio::spawn(admin::run(
         admin_listener,
         AdminState::new(status.clone(), auth.clone(), &config),
@@ -159,7 +102,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
 
     let result = match open_store(&config, &shutdown).await {
         Ok(Some(store)) => {
-            let _ = status.store.set(store.clone());
+            status.set_store(store.clone());
             let every = Duration::from_millis(config.election.renew_ms);
             let registry = tokio::spawn(register(
                 store.clone(),
@@ -167,7 +110,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
                 every,
                 shutdown.clone(),
             ));
-            let served = lead_or_follow(&config, &store, &status, &auth, &shutdown).await;
+            let served =
+                lead_or_follow(&config, &store, &status, &stomp_tls, &auth, &shutdown).await;
             shutdown.cancel();
             let _ = registry.await;
             store.close().await;
@@ -221,6 +165,7 @@ async fn lead_or_follow(
     config: &Config,
     store: &Arc<dyn Store>,
     status: &Arc<NodeStatus>,
+    stomp_tls: &Option<TlsAcceptor>,
     auth: &Arc<Auth>,
     shutdown: &CancellationToken,
 ) -> Result<(), NodeError> {
@@ -236,7 +181,17 @@ async fn lead_or_follow(
             return Ok(());
         };
         let epoch = won.0;
-        let end = serve_term(config, store, status, auth, &mut election, won, shutdown).await?;
+        let end = serve_term(
+            config,
+            store,
+            status,
+            stomp_tls,
+            auth,
+            &mut election,
+            won,
+            shutdown,
+        )
+        .await?;
         if end == TermEnd::Shutdown {
             election.release(epoch).await;
             return Ok(());
@@ -251,6 +206,7 @@ async fn serve_term(
     config: &Config,
     store: &Arc<dyn Store>,
     status: &Arc<NodeStatus>,
+    stomp_tls: &Option<TlsAcceptor>,
     auth: &Arc<Auth>,
     election: &mut Election,
     (epoch, claimed_at): (i64, tokio::time::Instant),
@@ -324,10 +280,9 @@ async fn serve_term(
         }
     };
     let stomp_addr = listener.local_addr().map_err(NodeError::Admin)?;
-    status.set_broker(Some(broker.clone()));
-    status.epoch.store(epoch, Ordering::SeqCst);
+    status.begin_term(epoch, broker.clone());
     crate::metrics::get().elections_won.inc();
-    tracing::info!(addr = %stomp_addr, tls = status.stomp_tls.is_some(), "stomp listener bound");
+    tracing::info!(addr = %stomp_addr, tls = stomp_tls.is_some(), "stomp listener bound");
     tracing::info!(epoch, "became master (epoch {epoch})");
 
     let signals = Stop {
@@ -336,7 +291,7 @@ async fn serve_term(
     };
     let server = tokio::spawn(stomp::server::run(
         listener,
-        status.stomp_tls.clone(),
+        stomp_tls.clone(),
         broker.clone(),
         Arc::new(session_config(config, &status.node_id, auth.clone())),
         signals.clone(),
@@ -357,8 +312,7 @@ async fn serve_term(
 
     let end = election.hold(epoch, claimed_at, shutdown, &fenced).await;
     // Load balancers see `slave` as soon as the port stops accepting.
-    status.epoch.store(0, Ordering::SeqCst);
-    status.set_broker(None);
+    status.end_term();
     if end != TermEnd::Shutdown {
         crate::metrics::get().elections_lost.inc();
         signals.abort.cancel();
@@ -378,7 +332,7 @@ async fn serve_term(
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "group-commit writer ended abnormally");
     }
-    status.epoch.store(0, Ordering::SeqCst);
+    status.end_term();
     Ok(end)
 }
 

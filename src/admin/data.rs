@@ -6,7 +6,7 @@
 
 use crate::broker::DestInfo;
 use crate::message::{Destination, Message};
-use crate::node::NodeStatus;
+use crate::status::NodeStatus;
 use crate::store::inspect::{DurableSub, Inspect};
 use crate::store::{Store, StoreError};
 use base64::Engine;

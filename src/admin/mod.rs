@@ -15,7 +15,7 @@ pub mod security;
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::node::{NodeError, NodeStatus};
+use crate::status::NodeStatus;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
@@ -49,11 +49,11 @@ impl AdminState {
 
 /// The users of `[auth]`, or, when there are none, user `admin` with a
 /// random password that is logged once together with the dashboard URL.
-pub fn auth_for(config: &Config, admin_addr: SocketAddr) -> Result<Arc<Auth>, NodeError> {
+pub fn auth_for(config: &Config, admin_addr: SocketAddr) -> Result<Arc<Auth>, String> {
     if !config.auth.users.is_empty() {
         return Ok(Arc::new(Auth::from_config(&config.auth)));
     }
-    let (auth, password) = Auth::generated().map_err(NodeError::Auth)?;
+    let (auth, password) = Auth::generated()?;
     let host = if admin_addr.ip().is_unspecified() {
         format!("localhost:{}", admin_addr.port())
     } else {

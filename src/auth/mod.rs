@@ -5,12 +5,12 @@
 
 mod pattern;
 mod secret;
+pub mod settings;
 
-pub use crate::config::auth::Access;
 pub use pattern::{Pattern, PatternError};
 pub use secret::{check_hash, equal_ct, hash_password, random_hex, sha256_hex, verify_password};
+pub use settings::{Access, AuthConfig};
 
-use crate::config::auth::AuthConfig;
 use crate::message::Destination;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};

@@ -1,12 +1,12 @@
 //! Destination patterns of the permission map, with the same wildcards as
-//! subscriptions (`crate::broker::wildcard`): names are split at `.`, `*`
+//! subscriptions (`crate::wildcard`): names are split at `.`, `*`
 //! matches one segment and `>` (last) one or more remaining segments.
 //! `/queue/orders.>` covers every queue below `orders` (grant `orders`
 //! itself separately); a pattern without `/queue/` or `/topic/` (e.g. `>`)
 //! covers queues and topics alike.
 
-use crate::broker::wildcard;
 use crate::message::Destination;
+use crate::wildcard;
 
 /// Why a pattern was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

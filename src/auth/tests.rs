@@ -1,5 +1,5 @@
+use super::settings::{PermissionConfig, TokenConfig, UserConfig};
 use super::*;
-use crate::config::auth::{PermissionConfig, TokenConfig, UserConfig};
 
 fn config() -> AuthConfig {
     AuthConfig {

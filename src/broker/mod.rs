@@ -13,7 +13,6 @@ mod producers;
 mod publish;
 mod scheduling;
 mod state;
-pub mod wildcard;
 
 pub use outbox::{ConnMeta, Delivery, Outbox};
 pub use policy::Policies;

@@ -21,11 +21,11 @@ pub use schedule::{first_due, JobView};
 
 use super::outbox::{Delivery, Outbox};
 use super::pending::Pending;
-use super::wildcard;
 use super::{AckMode, BrokerError, SubscribeSpec, TEMP_PREFIX};
 use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
+use crate::wildcard;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 

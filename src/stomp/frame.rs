@@ -40,7 +40,9 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub use super::parser::{parse, Parser};
+mod parser;
+
+pub use parser::{parse, Parser};
 
 /// A STOMP protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -360,5 +362,4 @@ fn put_unescaped(dst: &mut BytesMut, s: &str) {
 }
 
 #[cfg(test)]
-#[path = "frame_tests.rs"]
 mod tests;

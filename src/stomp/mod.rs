@@ -7,7 +7,6 @@ pub mod error;
 pub mod frame;
 pub mod handler;
 pub mod limits;
-mod parser;
 pub mod server;
 pub mod session;
 

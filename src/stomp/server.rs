@@ -5,11 +5,11 @@ use super::handler::SessionConfig;
 use super::limits::{self, Admission, Permit, Refusal};
 use super::session;
 use crate::broker::Broker;
+use crate::stop::Stop;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// How long sessions get to finish after shutdown is requested.
@@ -17,15 +17,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a client gets to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What ends the sessions: `stop` (graceful shutdown: sessions first send
-/// the receipts of their pending commits) or `abort` (this node lost
-/// mastership: sessions close at once).
-#[derive(Clone, Default)]
-pub struct Stop {
-    pub stop: CancellationToken,
-    pub abort: CancellationToken,
-}
 
 /// Accepts clients until told to stop, then waits for every session.
 /// With `tls`, every connection must complete a TLS handshake first.

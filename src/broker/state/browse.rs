@@ -3,8 +3,9 @@
 
 use super::{selects, ConnId, State, Subscription, BROWSER_END};
 use crate::broker::outbox::Delivery;
-use crate::broker::{wildcard, AckMode, BrokerError, SubscribeSpec};
+use crate::broker::{AckMode, BrokerError, SubscribeSpec};
 use crate::message::{Destination, Message};
+use crate::wildcard;
 use std::sync::Arc;
 
 impl State {

@@ -4,9 +4,9 @@
 //! there is one, message groups pinned to one consumer, fan-out for topics.
 
 use super::{State, SubKey, GROUP_HEADER};
-use crate::broker::wildcard;
 use crate::message::{now_ms, Destination, Message};
 use crate::store::WriteOp;
+use crate::wildcard;
 
 impl State {
     /// Routes a message that is committed (persistent) or needs no commit.

@@ -3,13 +3,13 @@
 //! and subscription options.
 
 use super::{required, Handler, PRODUCER_ID, PRODUCER_SEQ, PROTOCOL_HEADERS};
-use crate::broker::wildcard::is_pattern;
 use crate::broker::AckMode;
 use crate::broker::{first_due, BrokerError, ConnId, DurableName, SubscribeSpec, TEMP_PREFIX};
 use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
 use crate::selector::Selector;
 use crate::stomp::error::{protocol, SessionError};
 use crate::stomp::frame::{Frame, Version};
+use crate::wildcard::is_pattern;
 use std::sync::Arc;
 
 impl Handler {

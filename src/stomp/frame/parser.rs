@@ -1,7 +1,7 @@
 //! The resumable STOMP frame parser: tells "incomplete" (`Ok(None)`) from
 //! "invalid" (`Err`), never panics, enforces limits on incomplete input.
 
-use super::frame::{Command, Frame, FrameError, Limits, Parsed, Version};
+use super::{Command, Frame, FrameError, Limits, Parsed, Version};
 use bytes::Bytes;
 
 /// Stateless parse of the frame (or heart-beat EOLs) at the start of `buf`.
