@@ -44,6 +44,13 @@ pub enum NodeError {
     Config(#[from] crate::config::ConfigError),
 }
 
+/// What the messaging listeners of every term share: who may log in, and
+/// the TLS of the messaging ports (`stomp.tls_*`).
+struct Messaging {
+    auth: Arc<Auth>,
+    tls: Option<TlsAcceptor>,
+}
+
 async fn bind(
     addr: SocketAddr,
     what: &'static str,
@@ -92,6 +99,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         admin_addr.to_string(),
     ));
     let auth = admin::auth_for(&config, admin_addr).map_err(NodeError::Auth)?;
+    let messaging = Messaging {
+        auth: auth.clone(),
+        tls: stomp_tls,
+    };
     let admin_task = tokio::spawn(admin::run(
         admin_listener,
         AdminState::new(status.clone(), auth.clone(), &config),
@@ -110,8 +121,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
                 every,
                 shutdown.clone(),
             ));
-            let served =
-                lead_or_follow(&config, &store, &status, &stomp_tls, &auth, &shutdown).await;
+            let served = lead_or_follow(&config, &store, &status, &messaging, &shutdown).await;
             shutdown.cancel();
             let _ = registry.await;
             store.close().await;
@@ -165,8 +175,7 @@ async fn lead_or_follow(
     config: &Config,
     store: &Arc<dyn Store>,
     status: &Arc<NodeStatus>,
-    stomp_tls: &Option<TlsAcceptor>,
-    auth: &Arc<Auth>,
+    messaging: &Messaging,
     shutdown: &CancellationToken,
 ) -> Result<(), NodeError> {
     let claim = Claim {
@@ -185,8 +194,7 @@ async fn lead_or_follow(
             config,
             store,
             status,
-            stomp_tls,
-            auth,
+            messaging,
             &mut election,
             won,
             shutdown,
@@ -206,8 +214,7 @@ async fn serve_term(
     config: &Config,
     store: &Arc<dyn Store>,
     status: &Arc<NodeStatus>,
-    stomp_tls: &Option<TlsAcceptor>,
-    auth: &Arc<Auth>,
+    messaging: &Messaging,
     election: &mut Election,
     (epoch, claimed_at): (i64, tokio::time::Instant),
     shutdown: &CancellationToken,
@@ -282,7 +289,7 @@ async fn serve_term(
     let stomp_addr = listener.local_addr().map_err(NodeError::Admin)?;
     status.begin_term(epoch, broker.clone());
     crate::metrics::get().elections_won.inc();
-    tracing::info!(addr = %stomp_addr, tls = stomp_tls.is_some(), "stomp listener bound");
+    tracing::info!(addr = %stomp_addr, tls = messaging.tls.is_some(), "stomp listener bound");
     tracing::info!(epoch, "became master (epoch {epoch})");
 
     let signals = Stop {
@@ -291,9 +298,13 @@ async fn serve_term(
     };
     let server = tokio::spawn(stomp::server::run(
         listener,
-        stomp_tls.clone(),
+        messaging.tls.clone(),
         broker.clone(),
-        Arc::new(session_config(config, &status.node_id, auth.clone())),
+        Arc::new(session_config(
+            config,
+            &status.node_id,
+            messaging.auth.clone(),
+        )),
         signals.clone(),
     ));
     let sweeper = tokio::spawn(sweep_expired(
