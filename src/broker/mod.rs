@@ -3,25 +3,27 @@
 //! protocol adapters call; the state lives in `state::State` behind a std
 //! mutex held only for short synchronous sections, never across `.await`.
 
-mod admin_ops;
+mod ack;
+mod admin;
+mod browse;
+mod dispatch;
+mod durable;
 pub mod memory;
 pub mod outbox;
-mod pager;
+mod paging;
 mod pending;
 pub mod policy;
 mod producers;
 mod publish;
-mod scheduling;
+pub mod schedule;
 mod state;
 
+pub use admin::{AdminOpError, ConnView, SubView};
 pub use outbox::{ConnMeta, Delivery, Outbox};
 pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
-pub use state::schedule;
-pub use state::{
-    first_due, AckKind, AdminOpError, ConnId, ConnView, CoreConfig, DestInfo, DestStats,
-    DurableRecord, JobView, SubView,
-};
+pub use schedule::{first_due, JobView};
+pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats, DurableRecord};
 
 use crate::message::{Destination, DestinationError, Message};
 use crate::selector::Selector;
@@ -179,7 +181,7 @@ impl Broker {
                 memory,
             }),
         };
-        let durables = load_durables(store).await?;
+        let durables = durable::load_durables(store).await?;
         let durable_count = durables.len();
         let mut ops = Vec::new();
         {
@@ -294,38 +296,6 @@ impl Broker {
         self.lock().claim_client_id(conn, client_id)
     }
 
-    /// Ends a durable subscription for good.
-    pub fn unsubscribe_durable(
-        &self,
-        conn: ConnId,
-        client_id: &str,
-        name: &str,
-    ) -> Result<(), BrokerError> {
-        let mut ops = Vec::new();
-        let r = self
-            .lock()
-            .unsubscribe_durable(conn, client_id, name, &mut ops);
-        self.inner.store.push(ops);
-        r
-    }
-
-    /// Removes a durable subscription nobody is attached to (admin).
-    pub async fn remove_durable(&self, client_id: &str, name: &str) -> Result<(), BrokerError> {
-        let mut ops = Vec::new();
-        self.lock().remove_durable(client_id, name, &mut ops)?;
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .store
-            .submit(
-                ops,
-                Box::new(move |r| {
-                    let _ = tx.send(r.map_err(BrokerError::from));
-                }),
-            )
-            .await;
-        rx.await.unwrap_or(Err(BrokerError::ShuttingDown))
-    }
-
     pub fn unsubscribe(&self, conn: ConnId, id: &str) -> Result<(), BrokerError> {
         let mut ops = Vec::new();
         let r = self.with_due(|st| st.unsubscribe(conn, id, &mut ops));
@@ -431,44 +401,6 @@ pub const TEMP_PREFIX: &str = "temp.";
 
 /// How often idle producers are looked for.
 const PRODUCER_SWEEP_MS: i64 = 60_000;
-
-/// The durable subscriptions recorded in the store.
-async fn load_durables(store: &Arc<dyn Store>) -> Result<Vec<DurableRecord>, StoreError> {
-    let Some(inspect) = store.inspect() else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for row in inspect.subscriptions().await? {
-        let selector = match row.selector.as_deref().map(Selector::parse).transpose() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(
-                    client_id = %row.client_id,
-                    subscription = %row.subscription,
-                    error = %e,
-                    "ignoring a durable subscription with a bad selector"
-                );
-                continue;
-            }
-        };
-        match Destination::parse(&row.destination) {
-            Ok(destination) => out.push(DurableRecord {
-                client_id: row.client_id,
-                name: row.subscription,
-                destination,
-                selector,
-                last_acked: row.last_acked_id,
-            }),
-            Err(e) => tracing::warn!(
-                client_id = %row.client_id,
-                subscription = %row.subscription,
-                error = %e,
-                "ignoring a durable subscription with a bad destination"
-            ),
-        }
-    }
-    Ok(out)
-}
 
 fn clock_micros() -> i64 {
     crate::message::now_ms().saturating_mul(1000)

@@ -13,7 +13,7 @@ impl State {
         conn: ConnId,
         spec: &mut SubscribeSpec,
     ) -> Result<(), BrokerError> {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.connections.by_id.get(&conn) else {
             return Err(BrokerError::ShuttingDown);
         };
         let max_subs = self.config.max_subscriptions_per_connection;

@@ -11,19 +11,27 @@
 //! deleted once every durable subscription that received it acknowledged
 //! it (a reference count per message).
 
-use super::{redelivered, ConnId, State, SubKey, Subscription};
 use crate::broker::pending::Pending;
+use crate::broker::state::{redelivered, ConnId, State, SubKey, Subscription};
 use crate::broker::{BrokerError, SubscribeSpec};
 use crate::message::{Destination, Message};
 use crate::selector::Selector;
 use crate::store::WriteOp;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// (client id, subscription name).
 pub type DurableKey = (Arc<str>, Arc<str>);
 
-pub(super) struct Durable {
+/// The durable subscriptions and the stored topic messages they hold.
+#[derive(Default)]
+pub(in crate::broker) struct Durables {
+    pub(in crate::broker) subscriptions: HashMap<DurableKey, Durable>,
+    /// Stored topic message id -> durable subscriptions yet to consume it.
+    pub(in crate::broker) topic_refs: HashMap<i64, u32>,
+}
+
+pub(in crate::broker) struct Durable {
     destination: Destination,
     selector: Option<Selector>,
     /// The subscription it is attached to, while a client is.
@@ -51,10 +59,12 @@ impl State {
     /// Reserves `client_id` for `conn`: one connection per client id, as
     /// in JMS.
     pub fn claim_client_id(&mut self, conn: ConnId, client_id: &str) -> Result<(), BrokerError> {
-        match self.client_ids.get(client_id) {
+        match self.connections.client_ids.get(client_id) {
             Some(&other) if other != conn => Err(BrokerError::ClientIdInUse(client_id.to_string())),
             _ => {
-                self.client_ids.insert(client_id.to_string(), conn);
+                self.connections
+                    .client_ids
+                    .insert(client_id.to_string(), conn);
                 Ok(())
             }
         }
@@ -63,7 +73,7 @@ impl State {
     /// Restores a durable subscription loaded from the store (before the
     /// stored messages are routed).
     pub fn restore_durable(&mut self, r: DurableRecord) {
-        self.durables.insert(
+        self.durable.subscriptions.insert(
             (Arc::from(r.client_id), Arc::from(r.name)),
             Durable {
                 destination: r.destination,
@@ -79,7 +89,8 @@ impl State {
 
     /// Whether a persistent message to `topic` must be stored.
     pub fn has_durables(&self, topic: &str) -> bool {
-        self.durables
+        self.durable
+            .subscriptions
             .values()
             .any(|d| d.destination.name() == topic)
     }
@@ -88,7 +99,7 @@ impl State {
     /// `client_id`/`name`, creating it (recorded in the store) if needed.
     /// Messages published after `created_after` (a message id) are the
     /// ones a new durable subscription keeps.
-    pub(super) fn subscribe_durable(
+    pub(in crate::broker) fn subscribe_durable(
         &mut self,
         conn: ConnId,
         client_id: &str,
@@ -101,7 +112,7 @@ impl State {
             return Err(BrokerError::DurableNeedsTopic(spec.destination.to_string()));
         }
         let dkey: DurableKey = (Arc::from(client_id), Arc::from(name));
-        let replaced = match self.durables.get(&dkey) {
+        let replaced = match self.durable.subscriptions.get(&dkey) {
             Some(d) if d.active.is_some() => {
                 return Err(BrokerError::DurableActive(name.to_string()));
             }
@@ -111,7 +122,7 @@ impl State {
         if replaced {
             self.drop_durable(&dkey, ops);
         }
-        if !self.durables.contains_key(&dkey) {
+        if !self.durable.subscriptions.contains_key(&dkey) {
             ops.push(WriteOp::DurableSave {
                 client_id: client_id.to_string(),
                 name: name.to_string(),
@@ -119,7 +130,7 @@ impl State {
                 selector: spec.selector.as_ref().map(|s| s.text().to_string()),
                 last_acked: created_after,
             });
-            self.durables.insert(
+            self.durable.subscriptions.insert(
                 dkey.clone(),
                 Durable {
                     destination: spec.destination.clone(),
@@ -136,27 +147,32 @@ impl State {
         let key: SubKey = (conn, id.clone());
         let mut sub = Subscription::new(spec);
         sub.durable = Some(dkey.clone());
-        if let Some(d) = self.durables.get_mut(&dkey) {
+        if let Some(d) = self.durable.subscriptions.get_mut(&dkey) {
             sub.backlog = std::mem::take(&mut d.backlog);
             d.active = Some(key.clone());
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.connections.by_id.get_mut(&conn) {
             c.subs.push(id);
         }
-        self.subs.insert(key.clone(), sub);
+        self.subscriptions.insert(key.clone(), sub);
         self.dispatch_topic_sub(&key, ops);
         Ok(())
     }
 
     /// Hands a topic message to every durable subscription of `topic`.
-    pub(super) fn route_to_durables(&mut self, m: &Message, topic: &str, ops: &mut Vec<WriteOp>) {
+    pub(in crate::broker) fn route_to_durables(
+        &mut self,
+        m: &Message,
+        topic: &str,
+        ops: &mut Vec<WriteOp>,
+    ) {
         let mut refs = 0u32;
         let mut wake = Vec::new();
-        for d in self.durables.values_mut() {
+        for d in self.durable.subscriptions.values_mut() {
             if d.destination.name() != topic || (m.persistent && m.id <= d.last_acked) {
                 continue;
             }
-            if !super::selects(d.selector.as_ref(), m) {
+            if !crate::broker::state::selects(d.selector.as_ref(), m) {
                 continue;
             }
             if m.persistent {
@@ -166,7 +182,7 @@ impl State {
             }
             match &d.active {
                 Some(key) => {
-                    if let Some(sub) = self.subs.get_mut(key) {
+                    if let Some(sub) = self.subscriptions.get_mut(key) {
                         sub.backlog.insert(m.clone());
                         wake.push(key.clone());
                     }
@@ -175,7 +191,7 @@ impl State {
             }
         }
         if refs > 0 {
-            self.topic_refs.insert(m.id, refs);
+            self.durable.topic_refs.insert(m.id, refs);
         }
         for key in wake {
             self.dispatch_topic_sub(&key, ops);
@@ -186,13 +202,18 @@ impl State {
     pub fn unreferenced(&self, ids: &[i64]) -> Vec<i64> {
         ids.iter()
             .copied()
-            .filter(|id| !self.topic_refs.contains_key(id))
+            .filter(|id| !self.durable.topic_refs.contains_key(id))
             .collect()
     }
 
     /// A durable subscription consumed (or dead-lettered) message `id`.
-    pub(super) fn durable_done(&mut self, dkey: &DurableKey, id: i64, ops: &mut Vec<WriteOp>) {
-        if let Some(d) = self.durables.get_mut(dkey) {
+    pub(in crate::broker) fn durable_done(
+        &mut self,
+        dkey: &DurableKey,
+        id: i64,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        if let Some(d) = self.durable.subscriptions.get_mut(dkey) {
             if d.outstanding.remove(&id) {
                 let upto = d.outstanding.first().map_or(d.high, |first| first - 1);
                 if upto > d.last_acked {
@@ -209,10 +230,10 @@ impl State {
     }
 
     fn release(&mut self, id: i64, ops: &mut Vec<WriteOp>) {
-        if let Some(n) = self.topic_refs.get_mut(&id) {
+        if let Some(n) = self.durable.topic_refs.get_mut(&id) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.topic_refs.remove(&id);
+                self.durable.topic_refs.remove(&id);
                 ops.push(WriteOp::Delete(id));
             }
         }
@@ -220,8 +241,8 @@ impl State {
 
     /// The subscription attached to a durable one went away: what it had
     /// not acknowledged waits for the next attach (as redelivered).
-    pub(super) fn detach_durable(&mut self, dkey: &DurableKey, sub: Subscription) {
-        let Some(d) = self.durables.get_mut(dkey) else {
+    pub(in crate::broker) fn detach_durable(&mut self, dkey: &DurableKey, sub: Subscription) {
+        let Some(d) = self.durable.subscriptions.get_mut(dkey) else {
             return;
         };
         d.active = None;
@@ -243,14 +264,14 @@ impl State {
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let dkey: DurableKey = (Arc::from(client_id), Arc::from(name));
-        let Some(d) = self.durables.get(&dkey) else {
+        let Some(d) = self.durable.subscriptions.get(&dkey) else {
             return Err(BrokerError::UnknownDurable(name.to_string()));
         };
         if let Some(key) = d.active.clone() {
             if key.0 != conn {
                 return Err(BrokerError::DurableActive(name.to_string()));
             }
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.connections.by_id.get_mut(&conn) {
                 c.subs.retain(|s| *s != key.1);
             }
             self.remove_sub(&key, ops);
@@ -267,7 +288,7 @@ impl State {
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let dkey: DurableKey = (Arc::from(client_id), Arc::from(name));
-        match self.durables.get(&dkey) {
+        match self.durable.subscriptions.get(&dkey) {
             None => Err(BrokerError::UnknownDurable(name.to_string())),
             Some(d) if d.active.is_some() => Err(BrokerError::DurableActive(name.to_string())),
             Some(_) => {
@@ -278,7 +299,7 @@ impl State {
     }
 
     fn drop_durable(&mut self, dkey: &DurableKey, ops: &mut Vec<WriteOp>) {
-        let Some(d) = self.durables.remove(dkey) else {
+        let Some(d) = self.durable.subscriptions.remove(dkey) else {
             return;
         };
         for id in d.outstanding {

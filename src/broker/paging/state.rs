@@ -18,16 +18,17 @@
 //! then, into memory), and a message spilled while a read is in flight is
 //! kept aside (`arrived`) until the page shows whether the read saw it.
 
-use super::{Queue, State};
+use crate::broker::state::{Queue, State};
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 /// Priorities 0..=9, one cursor each.
 pub const PRIORITIES: usize = 10;
 
 #[derive(Debug)]
-pub(super) struct Spill {
+pub(in crate::broker) struct Spill {
     /// Stored messages at priority p with id >= `from[p]` are in the
     /// database only (except `resident` ones).
     from: [i64; PRIORITIES],
@@ -49,6 +50,18 @@ pub(super) struct Spill {
     /// Something was spilled since that read started, so its "nothing
     /// more" does not mean the spill is over.
     spilled_since: bool,
+}
+
+/// Which queues wait for a page read, and what the pager task needs.
+#[derive(Default)]
+pub(in crate::broker) struct Pager {
+    /// Queues waiting for a page read.
+    pub(in crate::broker) wanted: BTreeSet<String>,
+    /// Wakes the pager task.
+    pub(in crate::broker) wake: Arc<tokio::sync::Notify>,
+    pub(in crate::broker) token: u64,
+    /// Stored messages whose commit completes before they are routed.
+    pub(in crate::broker) unrouted: HashSet<i64>,
 }
 
 impl Spill {
@@ -108,10 +121,10 @@ impl State {
     /// Routes a persistent message whose insert is committed: into the
     /// database-only spill when its queue's window is full, else as usual.
     pub fn route_stored(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
-        self.unrouted.remove(&message.id);
+        self.pager.unrouted.remove(&message.id);
         let (window, window_bytes) = (self.config.queue_window, self.config.queue_window_bytes);
         if let (Destination::Queue(n), true) = (&message.destination, message.scheduled == 0) {
-            if let Some(q) = self.queues.get_mut(n.as_str()) {
+            if let Some(q) = self.destinations.queues.get_mut(n.as_str()) {
                 let full = q.window_full(window, window_bytes);
                 let high_id = q.high_id;
                 let spill = match q.spill.as_mut() {
@@ -142,19 +155,20 @@ impl State {
     /// Stored messages about to be committed and then routed: until they
     /// are (or their commit fails, `routes_failed`), pages skip them.
     pub fn expect_routes(&mut self, messages: &[Message]) {
-        self.unrouted
+        self.pager
+            .unrouted
             .extend(messages.iter().filter(|m| m.persistent).map(|m| m.id));
     }
 
     /// Their commit failed: they will not be routed.
     pub fn routes_failed(&mut self, ids: impl IntoIterator<Item = i64>) {
         for id in ids {
-            self.unrouted.remove(&id);
+            self.pager.unrouted.remove(&id);
         }
     }
 
     /// Called by `route` for every message it puts into queue `q`'s memory.
-    pub(super) fn note_resident(q: &mut Queue, m: &Message) {
+    pub(in crate::broker) fn note_resident(q: &mut Queue, m: &Message) {
         if !m.persistent {
             return;
         }
@@ -166,21 +180,26 @@ impl State {
 
     /// Woken when a queue wants a page read.
     pub fn pager(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.pager.clone()
+        self.pager.wake.clone()
     }
 
     /// After promotion: `count` stored messages of queue `name` are in the
     /// database only, every one with an id up to `recovered_upto`.
     pub fn restore_spill(&mut self, name: &str, count: u64, recovered_upto: i64) {
-        let q = self.queues.entry(name.to_string()).or_default();
+        let q = self
+            .destinations
+            .queues
+            .entry(name.to_string())
+            .or_default();
         q.stats.enqueued += count;
         q.spill = Some(Spill::new(i64::MIN, count, recovered_upto));
         self.want_page(name);
     }
 
     /// Stored messages of queue `name` only in the database.
-    pub(super) fn spilled(&self, name: &str) -> u64 {
-        self.queues
+    pub(in crate::broker) fn spilled(&self, name: &str) -> u64 {
+        self.destinations
+            .queues
             .get(name)
             .and_then(|q| q.spill.as_ref())
             .map_or(0, |s| s.count)
@@ -188,15 +207,15 @@ impl State {
 
     /// Asks the pager for a page of queue `name` when its window has
     /// drained to half and nothing is being read for it yet.
-    pub(super) fn want_page(&mut self, name: &str) {
+    pub(in crate::broker) fn want_page(&mut self, name: &str) {
         let (window, window_bytes) = (self.config.queue_window, self.config.queue_window_bytes);
-        let Some(q) = self.queues.get(name) else {
+        let Some(q) = self.destinations.queues.get(name) else {
             return;
         };
         let low = q.pending.len() <= window / 2 && q.pending.bytes() <= window_bytes / 2;
         if low && q.spill.as_ref().is_some_and(|s| s.loading.is_none()) {
-            self.page_wanted.insert(name.to_string());
-            self.pager.notify_one();
+            self.pager.wanted.insert(name.to_string());
+            self.pager.wake.notify_one();
         }
     }
 
@@ -204,13 +223,13 @@ impl State {
     pub fn take_page_requests(&mut self) -> Vec<PageRequest> {
         let window = self.config.queue_window;
         let mut out = Vec::new();
-        for name in std::mem::take(&mut self.page_wanted) {
+        for name in std::mem::take(&mut self.pager.wanted) {
             let prioritized = self
                 .config
                 .policies
                 .of(&Destination::Queue(name.clone()))
                 .prioritized;
-            let Some(q) = self.queues.get_mut(&name) else {
+            let Some(q) = self.destinations.queues.get_mut(&name) else {
                 continue;
             };
             let room = window.saturating_sub(q.pending.len()).max(1);
@@ -221,13 +240,13 @@ impl State {
             let Some(s) = q.spill.as_mut().filter(|s| s.loading.is_none()) else {
                 continue;
             };
-            self.page_token += 1;
-            s.loading = Some(self.page_token);
+            self.pager.token += 1;
+            s.loading = Some(self.pager.token);
             s.spilled_since = false;
             out.push(PageRequest {
                 from: s.from,
                 queue: name,
-                token: self.page_token,
+                token: self.pager.token,
                 room,
                 room_bytes,
                 prioritized,
@@ -239,7 +258,7 @@ impl State {
     /// Puts a page into its queue's memory and hands messages out. A page
     /// whose read was overtaken (a purge, a demotion) is dropped.
     pub fn paged_in(&mut self, request: &PageRequest, page: Page, ops: &mut Vec<WriteOp>) {
-        let Some(q) = self.queues.get_mut(&request.queue) else {
+        let Some(q) = self.destinations.queues.get_mut(&request.queue) else {
             return;
         };
         let Some(s) = q
@@ -255,7 +274,7 @@ impl State {
         let read: HashSet<i64> = page.messages.iter().map(|m| m.id).collect();
         let mut fresh = Vec::with_capacity(page.messages.len());
         for mut m in page.messages {
-            if s.resident.remove(&m.id) || self.unrouted.contains(&m.id) {
+            if s.resident.remove(&m.id) || self.pager.unrouted.contains(&m.id) {
                 continue;
             }
             m.redelivered = m.id <= recovered_upto;
@@ -288,13 +307,14 @@ impl State {
     /// A page read failed: it is asked for again.
     pub fn page_failed(&mut self, request: &PageRequest) {
         if let Some(s) = self
+            .destinations
             .queues
             .get_mut(&request.queue)
             .and_then(|q| q.spill.as_mut())
             .filter(|s| s.loading == Some(request.token))
         {
             s.loading = None;
-            self.page_wanted.insert(request.queue.clone());
+            self.pager.wanted.insert(request.queue.clone());
         }
     }
 
@@ -302,11 +322,21 @@ impl State {
     /// returned op. Returns how many messages it held.
     /// Rows of messages in memory (resident, in flight) and of commits not
     /// yet routed are kept.
-    pub(super) fn purge_spill(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> u64 {
-        let Some(s) = self.queues.get_mut(name).and_then(|q| q.spill.take()) else {
+    pub(in crate::broker) fn purge_spill(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> u64 {
+        let Some(s) = self
+            .destinations
+            .queues
+            .get_mut(name)
+            .and_then(|q| q.spill.take())
+        else {
             return 0;
         };
-        let mut keep: Vec<i64> = s.resident.iter().chain(&self.unrouted).copied().collect();
+        let mut keep: Vec<i64> = s
+            .resident
+            .iter()
+            .chain(&self.pager.unrouted)
+            .copied()
+            .collect();
         keep.sort_unstable();
         let mut ranges = Vec::new();
         for (p, &from) in (0u8..).zip(&s.from) {

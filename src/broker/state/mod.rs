@@ -2,22 +2,20 @@
 //! `Broker` facade holds it behind a std mutex for short sections; nothing
 //! here awaits. Store writes an operation causes are returned as `WriteOp`s.
 //!
-//! This file holds the data model, connections and subscriptions;
-//! `state/dispatch.rs` routes and hands out messages, `state/ack.rs`
-//! handles acknowledgements, redelivery, dead-lettering and expiry.
+//! This file holds the data model, made of named parts (destinations,
+//! connections, subscriptions, durable subscriptions, scheduler, pager),
+//! and the operations on connections and subscriptions. Each feature adds
+//! its own operations in its folder: `dispatch.rs` routes and hands out
+//! messages, `ack.rs` handles acknowledgements, redelivery,
+//! dead-lettering and expiry, `durable/state.rs`, `paging/state.rs`,
+//! `schedule/state.rs` and `admin/state.rs` theirs.
 
-mod ack;
-mod browse;
-mod dispatch;
-mod durable;
 mod limits;
-mod paging;
-pub mod schedule;
 
-use durable::Durable;
-pub use durable::{DurableKey, DurableRecord};
-pub use paging::{page_from_rows, PageRequest, PRIORITIES};
-pub use schedule::{first_due, JobView};
+use super::durable::state::Durables;
+pub use super::durable::state::{DurableKey, DurableRecord};
+use super::paging::Pager;
+use super::schedule::Scheduler;
 
 use super::outbox::{Delivery, Outbox};
 use super::pending::Pending;
@@ -26,11 +24,11 @@ use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
 use crate::wildcard;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 pub type ConnId = u64;
-type SubKey = (ConnId, Arc<str>);
+pub(super) type SubKey = (ConnId, Arc<str>);
 
 /// Core settings.
 #[derive(Debug, Clone)]
@@ -62,57 +60,57 @@ pub struct DestStats {
 }
 
 #[derive(Default)]
-struct Queue {
-    pending: Pending,
+pub(super) struct Queue {
+    pub(super) pending: Pending,
     /// Consumers subscribed to this very name, in subscription order.
-    consumers: Vec<SubKey>,
-    next: usize,
-    stats: DestStats,
+    pub(super) consumers: Vec<SubKey>,
+    pub(super) next: usize,
+    pub(super) stats: DestStats,
     /// Message group (`JMSXGroupID`) -> the consumer it is pinned to.
-    groups: HashMap<String, SubKey>,
+    pub(super) groups: HashMap<String, SubKey>,
     /// A temporary queue: the connection that owns it.
-    owner: Option<ConnId>,
+    pub(super) owner: Option<ConnId>,
     /// Connections that sent here and are still connected.
-    producers: HashSet<ConnId>,
+    pub(super) producers: HashSet<ConnId>,
     /// Stored messages in the database only (`paging.rs`).
-    spill: Option<paging::Spill>,
+    pub(super) spill: Option<crate::broker::paging::Spill>,
     /// The highest id of a stored message put into memory.
-    high_id: i64,
+    pub(super) high_id: i64,
 }
 
 #[derive(Default)]
-struct Topic {
-    subscribers: Vec<SubKey>,
-    stats: DestStats,
+pub(super) struct Topic {
+    pub(super) subscribers: Vec<SubKey>,
+    pub(super) stats: DestStats,
     /// A temporary topic: the connection that owns it.
-    owner: Option<ConnId>,
+    pub(super) owner: Option<ConnId>,
     /// Connections that sent here and are still connected.
-    producers: HashSet<ConnId>,
+    pub(super) producers: HashSet<ConnId>,
 }
 
-struct Subscription {
-    destination: Destination,
-    ack: AckMode,
-    prefetch: usize,
+pub(super) struct Subscription {
+    pub(super) destination: Destination,
+    pub(super) ack: AckMode,
+    pub(super) prefetch: usize,
     /// The only consumer of its queue while it is the first exclusive one.
-    exclusive: bool,
+    pub(super) exclusive: bool,
     /// Delivered, not yet acknowledged, by delivery sequence.
-    inflight: BTreeMap<u64, Message>,
-    seq_of: HashMap<i64, u64>,
-    next_seq: u64,
+    pub(super) inflight: BTreeMap<u64, Message>,
+    pub(super) seq_of: HashMap<i64, u64>,
+    pub(super) next_seq: u64,
     /// Topic subscriptions only: fanned-out messages not yet handed out.
-    backlog: Pending,
+    pub(super) backlog: Pending,
     /// Topic subscriptions only: failed deliveries waiting out their
     /// redelivery delay, by (due time, id).
-    delayed: BTreeMap<(i64, i64), Message>,
+    pub(super) delayed: BTreeMap<(i64, i64), Message>,
     /// Attached to this durable subscription.
-    durable: Option<DurableKey>,
-    selector: Option<Selector>,
+    pub(super) durable: Option<DurableKey>,
+    pub(super) selector: Option<Selector>,
 }
 
-struct Conn {
-    outbox: Arc<Outbox>,
-    subs: Vec<Arc<str>>,
+pub(super) struct Conn {
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) subs: Vec<Arc<str>>,
 }
 
 /// What the acknowledgement frame asks for.
@@ -123,30 +121,32 @@ pub enum AckKind {
 }
 
 pub struct State {
-    config: CoreConfig,
-    queues: HashMap<String, Queue>,
-    topics: HashMap<String, Topic>,
-    subs: HashMap<SubKey, Subscription>,
-    conns: HashMap<ConnId, Conn>,
+    pub(super) config: CoreConfig,
+    pub(super) destinations: Destinations,
+    pub(super) connections: Connections,
+    /// Every subscription, by connection and subscription id.
+    pub(super) subscriptions: HashMap<SubKey, Subscription>,
+    pub(super) durable: Durables,
+    pub(super) scheduler: Scheduler,
+    pub(super) pager: Pager,
+}
+
+/// The queues and topics in memory, and the subscriptions to patterns.
+#[derive(Default)]
+pub(super) struct Destinations {
+    pub(super) queues: HashMap<String, Queue>,
+    pub(super) topics: HashMap<String, Topic>,
     /// Subscriptions to queue / topic patterns (`orders.*`, `PRICE.>`).
-    wild_queue_subs: Vec<SubKey>,
-    wild_topic_subs: Vec<SubKey>,
-    durables: HashMap<DurableKey, Durable>,
-    /// Stored topic message id -> durable subscriptions yet to consume it.
-    topic_refs: HashMap<i64, u32>,
+    pub(super) wild_queue_subs: Vec<SubKey>,
+    pub(super) wild_topic_subs: Vec<SubKey>,
+}
+
+/// The connections and the `client-id`s they hold.
+#[derive(Default)]
+pub(super) struct Connections {
+    pub(super) by_id: HashMap<ConnId, Conn>,
     /// `client-id` -> the connection using it.
-    client_ids: HashMap<String, ConnId>,
-    /// Scheduled messages by (due time, id).
-    scheduled: BTreeMap<(i64, i64), Message>,
-    /// Topic subscriptions with delayed redeliveries, by (due time, seq).
-    topic_delays: BTreeMap<(i64, u64), SubKey>,
-    next_delay_seq: u64,
-    /// Queues waiting for a page read, and the pager task's wake-up.
-    page_wanted: BTreeSet<String>,
-    pager: Arc<tokio::sync::Notify>,
-    page_token: u64,
-    /// Stored messages whose commit completes before they are routed.
-    unrouted: HashSet<i64>,
+    pub(super) client_ids: HashMap<String, ConnId>,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -171,27 +171,17 @@ impl State {
     pub fn new(config: CoreConfig) -> State {
         State {
             config,
-            queues: HashMap::new(),
-            topics: HashMap::new(),
-            subs: HashMap::new(),
-            conns: HashMap::new(),
-            wild_queue_subs: Vec::new(),
-            wild_topic_subs: Vec::new(),
-            durables: HashMap::new(),
-            topic_refs: HashMap::new(),
-            client_ids: HashMap::new(),
-            scheduled: BTreeMap::new(),
-            topic_delays: BTreeMap::new(),
-            next_delay_seq: 0,
-            page_wanted: BTreeSet::new(),
-            pager: Arc::new(tokio::sync::Notify::new()),
-            page_token: 0,
-            unrouted: HashSet::new(),
+            destinations: Destinations::default(),
+            connections: Connections::default(),
+            subscriptions: HashMap::new(),
+            durable: Durables::default(),
+            scheduler: Scheduler::default(),
+            pager: Pager::default(),
         }
     }
 
     pub fn add_conn(&mut self, conn: ConnId, outbox: Arc<Outbox>) {
-        self.conns.insert(
+        self.connections.by_id.insert(
             conn,
             Conn {
                 outbox,
@@ -204,23 +194,28 @@ impl State {
     /// destinations (whose messages are dropped).
     pub fn remove_conn(&mut self, conn: ConnId, ops: &mut Vec<WriteOp>) {
         let subs = self
-            .conns
+            .connections
+            .by_id
             .get(&conn)
             .map(|c| c.subs.clone())
             .unwrap_or_default();
         for id in subs {
             self.remove_sub(&(conn, id), ops);
         }
-        self.conns.remove(&conn);
-        self.client_ids.retain(|_, c| *c != conn);
-        for q in self.queues.values_mut() {
+        self.connections.by_id.remove(&conn);
+        self.connections.client_ids.retain(|_, c| *c != conn);
+        for q in self.destinations.queues.values_mut() {
             q.producers.remove(&conn);
         }
-        for t in self.topics.values_mut() {
+        for t in self.destinations.topics.values_mut() {
             t.producers.remove(&conn);
         }
-        self.queues.retain(|_, q| q.owner != Some(conn));
-        self.topics.retain(|_, t| t.owner != Some(conn));
+        self.destinations
+            .queues
+            .retain(|_, q| q.owner != Some(conn));
+        self.destinations
+            .topics
+            .retain(|_, t| t.owner != Some(conn));
     }
 
     /// Creates a temporary destination owned by `conn` (idempotent).
@@ -228,6 +223,7 @@ impl State {
         let owner = match dest {
             Destination::Queue(n) => {
                 &mut self
+                    .destinations
                     .queues
                     .entry(n.clone())
                     .or_insert_with(|| Queue {
@@ -238,6 +234,7 @@ impl State {
             }
             Destination::Topic(n) => {
                 &mut self
+                    .destinations
                     .topics
                     .entry(n.clone())
                     .or_insert_with(|| Topic {
@@ -255,12 +252,26 @@ impl State {
 
     /// `conn` sends to `dest` (counted as one of its producers).
     pub fn note_producer(&mut self, conn: ConnId, dest: &Destination) {
-        if !self.conns.contains_key(&conn) {
+        if !self.connections.by_id.contains_key(&conn) {
             return;
         }
         let producers = match dest {
-            Destination::Queue(n) => &mut self.queues.entry(n.clone()).or_default().producers,
-            Destination::Topic(n) => &mut self.topics.entry(n.clone()).or_default().producers,
+            Destination::Queue(n) => {
+                &mut self
+                    .destinations
+                    .queues
+                    .entry(n.clone())
+                    .or_default()
+                    .producers
+            }
+            Destination::Topic(n) => {
+                &mut self
+                    .destinations
+                    .topics
+                    .entry(n.clone())
+                    .or_default()
+                    .producers
+            }
         };
         producers.insert(conn);
     }
@@ -274,10 +285,10 @@ impl State {
     }
 
     /// The connection owning a temporary destination, if it is one.
-    fn owner_of(&self, dest: &Destination) -> Option<ConnId> {
+    pub(super) fn owner_of(&self, dest: &Destination) -> Option<ConnId> {
         match dest {
-            Destination::Queue(n) => self.queues.get(n).and_then(|q| q.owner),
-            Destination::Topic(n) => self.topics.get(n).and_then(|t| t.owner),
+            Destination::Queue(n) => self.destinations.queues.get(n).and_then(|q| q.owner),
+            Destination::Topic(n) => self.destinations.topics.get(n).and_then(|t| t.owner),
         }
     }
 
@@ -289,7 +300,7 @@ impl State {
     ) -> Result<(), BrokerError> {
         let id: Arc<str> = Arc::from(spec.id.as_str());
         let key = (conn, id.clone());
-        if self.subs.contains_key(&key) {
+        if self.subscriptions.contains_key(&key) {
             return Err(BrokerError::DuplicateSubscription(spec.id));
         }
         self.within_limits(conn, &mut spec)?;
@@ -315,26 +326,28 @@ impl State {
             return self.subscribe_durable(conn, &d.client_id, &d.name, spec, d.created_after, ops);
         }
         match (&spec.destination, pattern) {
-            (Destination::Queue(_), true) => self.wild_queue_subs.push(key.clone()),
-            (Destination::Topic(_), true) => self.wild_topic_subs.push(key.clone()),
+            (Destination::Queue(_), true) => self.destinations.wild_queue_subs.push(key.clone()),
+            (Destination::Topic(_), true) => self.destinations.wild_topic_subs.push(key.clone()),
             (Destination::Queue(n), false) => self
+                .destinations
                 .queues
                 .entry(n.clone())
                 .or_default()
                 .consumers
                 .push(key.clone()),
             (Destination::Topic(n), false) => self
+                .destinations
                 .topics
                 .entry(n.clone())
                 .or_default()
                 .subscribers
                 .push(key.clone()),
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.connections.by_id.get_mut(&conn) {
             c.subs.push(id);
         }
         let dest = spec.destination.clone();
-        self.subs.insert(key, Subscription::new(spec));
+        self.subscriptions.insert(key, Subscription::new(spec));
         self.dispatch(&dest, ops);
         Ok(())
     }
@@ -346,10 +359,10 @@ impl State {
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let key: SubKey = (conn, Arc::from(id));
-        if !self.subs.contains_key(&key) {
+        if !self.subscriptions.contains_key(&key) {
             return Err(BrokerError::UnknownSubscription(id.to_string()));
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.connections.by_id.get_mut(&conn) {
             c.subs.retain(|s| **s != *id);
         }
         self.remove_sub(&key, ops);
@@ -359,12 +372,13 @@ impl State {
     /// Removes a subscription. Deliveries still waiting in the outbox never
     /// reached the client and go back unchanged; the rest in flight count as
     /// failed deliveries.
-    fn remove_sub(&mut self, key: &SubKey, ops: &mut Vec<WriteOp>) {
-        let Some(mut sub) = self.subs.remove(key) else {
+    pub(super) fn remove_sub(&mut self, key: &SubKey, ops: &mut Vec<WriteOp>) {
+        let Some(mut sub) = self.subscriptions.remove(key) else {
             return;
         };
         let unwritten = self
-            .conns
+            .connections
+            .by_id
             .get(&key.0)
             .map(|c| c.outbox.remove_for(&key.1))
             .unwrap_or_default();
@@ -395,14 +409,14 @@ impl State {
                 }
             }
         }
-        self.wild_queue_subs.retain(|k| k != key);
-        self.wild_topic_subs.retain(|k| k != key);
+        self.destinations.wild_queue_subs.retain(|k| k != key);
+        self.destinations.wild_topic_subs.retain(|k| k != key);
         match &sub.destination {
             Destination::Queue(n) => {
-                if let Some(q) = self.queues.get_mut(n) {
+                if let Some(q) = self.destinations.queues.get_mut(n) {
                     q.consumers.retain(|k| k != key);
                 }
-                for q in self.queues.values_mut() {
+                for q in self.destinations.queues.values_mut() {
                     q.groups.retain(|_, owner| owner != key);
                 }
                 for (_, m) in std::mem::take(&mut sub.inflight) {
@@ -411,7 +425,7 @@ impl State {
                 }
             }
             Destination::Topic(n) => {
-                if let Some(t) = self.topics.get_mut(n) {
+                if let Some(t) = self.destinations.topics.get_mut(n) {
                     t.subscribers.retain(|k| k != key);
                 }
             }
@@ -427,6 +441,7 @@ impl State {
     /// message sent to the virtual topic `<topic>` is copied.
     pub fn virtual_topic_queues(&self, topic: &str) -> Vec<String> {
         let mut out: Vec<String> = self
+            .destinations
             .queues
             .keys()
             .filter(|q| {
@@ -441,18 +456,18 @@ impl State {
     }
 }
 
-fn selects(selector: Option<&Selector>, m: &Message) -> bool {
+pub(super) fn selects(selector: Option<&Selector>, m: &Message) -> bool {
     selector.is_none_or(|s| s.matches(&MessageProperties::new(m)))
 }
 
-fn redelivered(mut m: Message) -> Message {
+pub(super) fn redelivered(mut m: Message) -> Message {
     m.redelivery_count += 1;
     m.redelivered = true;
     m
 }
 
 impl Subscription {
-    fn new(spec: SubscribeSpec) -> Subscription {
+    pub(super) fn new(spec: SubscribeSpec) -> Subscription {
         Subscription {
             destination: spec.destination,
             ack: spec.ack,
@@ -469,15 +484,15 @@ impl Subscription {
     }
 
     /// Whether the subscription's selector (if any) selects `m`.
-    fn wants(&self, m: &Message) -> bool {
+    pub(super) fn wants(&self, m: &Message) -> bool {
         selects(self.selector.as_ref(), m)
     }
 
-    fn has_credit(&self) -> bool {
+    pub(super) fn has_credit(&self) -> bool {
         self.inflight.len() < self.prefetch
     }
 
-    fn deliver(&mut self, id: &Arc<str>, m: Message, outbox: &Outbox) {
+    pub(super) fn deliver(&mut self, id: &Arc<str>, m: Message, outbox: &Outbox) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.seq_of.insert(m.id, seq);
@@ -490,10 +505,5 @@ impl Subscription {
     }
 }
 
-#[path = "state_admin.rs"]
-mod admin;
-pub use admin::{AdminOpError, ConnView, SubView};
-
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

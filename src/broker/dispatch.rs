@@ -3,7 +3,7 @@
 //! (wildcard consumers included), the first exclusive consumer alone when
 //! there is one, message groups pinned to one consumer, fan-out for topics.
 
-use super::{State, SubKey, GROUP_HEADER};
+use crate::broker::state::{State, SubKey, GROUP_HEADER};
 use crate::message::{now_ms, Destination, Message};
 use crate::store::WriteOp;
 use crate::wildcard;
@@ -11,7 +11,7 @@ use crate::wildcard;
 impl State {
     /// Routes a message that is committed (persistent) or needs no commit.
     pub fn route(&mut self, message: Message, ops: &mut Vec<WriteOp>) {
-        self.unrouted.remove(&message.id);
+        self.pager.unrouted.remove(&message.id);
         if message.scheduled != 0 {
             self.hold(message);
             return;
@@ -21,7 +21,7 @@ impl State {
         match &dest {
             Destination::Queue(n) => {
                 let prioritized = self.config.policies.of(&dest).prioritized;
-                let q = self.queues.entry(n.clone()).or_default();
+                let q = self.destinations.queues.entry(n.clone()).or_default();
                 if message.is_expired(now) {
                     self.expired(message, ops);
                     return;
@@ -33,7 +33,7 @@ impl State {
                 self.dispatch_queue(n, ops);
             }
             Destination::Topic(n) => {
-                let t = self.topics.entry(n.clone()).or_default();
+                let t = self.destinations.topics.entry(n.clone()).or_default();
                 if message.is_expired(now) {
                     t.stats.expired += 1;
                     return;
@@ -41,26 +41,27 @@ impl State {
                 t.stats.enqueued += 1;
                 let mut targets = t.subscribers.clone();
                 targets.extend(
-                    self.wild_topic_subs
+                    self.destinations
+                        .wild_topic_subs
                         .iter()
                         .filter(|k| {
-                            self.subs
+                            self.subscriptions
                                 .get(*k)
                                 .is_some_and(|s| wildcard::matches(s.destination.name(), n))
                         })
                         .cloned(),
                 );
-                targets.retain(|k| self.subs.get(k).is_some_and(|s| s.wants(&message)));
+                targets.retain(|k| self.subscriptions.get(k).is_some_and(|s| s.wants(&message)));
                 let limit = self.config.topic_pending_limit;
                 for key in targets {
-                    let Some(sub) = self.subs.get_mut(&key) else {
+                    let Some(sub) = self.subscriptions.get_mut(&key) else {
                         continue;
                     };
                     sub.backlog.insert(message.clone());
                     if sub.backlog.len() > limit {
                         sub.backlog.drain();
                         crate::metrics::limit_hit("broker.topic_pending_limit");
-                        if let Some(c) = self.conns.get(&key.0) {
+                        if let Some(c) = self.connections.by_id.get(&key.0) {
                             c.outbox.close(format!(
                                 "slow consumer: subscription '{}' on {} has more than {} undelivered messages (broker.topic_pending_limit); consume faster or use a queue",
                                 key.1, dest, limit
@@ -81,6 +82,7 @@ impl State {
         match dest {
             Destination::Queue(_) if wildcard::is_pattern(name) => {
                 let names: Vec<String> = self
+                    .destinations
                     .queues
                     .keys()
                     .filter(|q| wildcard::matches(name, q))
@@ -93,7 +95,7 @@ impl State {
             Destination::Queue(n) => self.dispatch_queue(n, ops),
             Destination::Topic(_) => {
                 let keys: Vec<SubKey> = self
-                    .subs
+                    .subscriptions
                     .iter()
                     .filter(|(_, s)| s.destination == *dest)
                     .map(|(k, _)| k.clone())
@@ -109,13 +111,18 @@ impl State {
     /// wildcard consumers in subscription order, or only the first
     /// exclusive one among them.
     fn queue_consumers(&self, name: &str) -> Vec<SubKey> {
-        let own = self.queues.get(name).map(|q| q.consumers.as_slice());
+        let own = self
+            .destinations
+            .queues
+            .get(name)
+            .map(|q| q.consumers.as_slice());
         let mut all: Vec<SubKey> = own.unwrap_or_default().to_vec();
         all.extend(
-            self.wild_queue_subs
+            self.destinations
+                .wild_queue_subs
                 .iter()
                 .filter(|k| {
-                    self.subs
+                    self.subscriptions
                         .get(*k)
                         .is_some_and(|s| wildcard::matches(s.destination.name(), name))
                 })
@@ -123,7 +130,7 @@ impl State {
         );
         match all
             .iter()
-            .find(|k| self.subs.get(*k).is_some_and(|s| s.exclusive))
+            .find(|k| self.subscriptions.get(*k).is_some_and(|s| s.exclusive))
         {
             Some(first) => vec![first.clone()],
             None => all,
@@ -136,12 +143,13 @@ impl State {
             return;
         }
         let State {
-            queues,
-            subs,
-            conns,
+            destinations,
+            subscriptions: subs,
+            connections,
             ..
         } = self;
-        let Some(q) = queues.get_mut(name) else {
+        let conns = &connections.by_id;
+        let Some(q) = destinations.queues.get_mut(name) else {
             return;
         };
         let now = now_ms();
@@ -204,7 +212,10 @@ impl State {
     }
 
     pub(super) fn dispatch_topic_sub(&mut self, key: &SubKey, ops: &mut Vec<WriteOp>) {
-        let (Some(sub), Some(c)) = (self.subs.get_mut(key), self.conns.get(&key.0)) else {
+        let (Some(sub), Some(c)) = (
+            self.subscriptions.get_mut(key),
+            self.connections.by_id.get(&key.0),
+        ) else {
             return;
         };
         let now = now_ms();

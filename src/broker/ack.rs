@@ -1,6 +1,6 @@
 //! Acknowledgements, redelivery, dead-lettering and expiry.
 
-use super::{redelivered, AckKind, ConnId, DestStats, State, SubKey};
+use crate::broker::state::{redelivered, AckKind, ConnId, DestStats, State, SubKey};
 use crate::broker::{AckMode, AckRequest, BrokerError};
 use crate::message::{now_ms, Destination, Message};
 use crate::store::WriteOp;
@@ -20,7 +20,7 @@ impl State {
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let key = self.find_holder(conn, subscription, message_id)?;
-        let Some(sub) = self.subs.get_mut(&key) else {
+        let Some(sub) = self.subscriptions.get_mut(&key) else {
             return Err(BrokerError::NotInFlight(message_id));
         };
         let Some(&seq) = sub.seq_of.get(&message_id) else {
@@ -52,7 +52,7 @@ impl State {
         let mut touched = HashSet::new();
         for (sub_id, id) in delivered {
             let key = (conn, sub_id.clone());
-            let Some(sub) = self.subs.get_mut(&key) else {
+            let Some(sub) = self.subscriptions.get_mut(&key) else {
                 continue;
             };
             if sub.ack != AckMode::Auto {
@@ -73,7 +73,7 @@ impl State {
         for a in acks {
             let key = self.find_holder(conn, a.subscription.as_deref(), a.message_id)?;
             if !self
-                .subs
+                .subscriptions
                 .get(&key)
                 .is_some_and(|s| s.seq_of.contains_key(&a.message_id))
             {
@@ -92,18 +92,19 @@ impl State {
         match subscription {
             Some(s) => {
                 let key = (conn, Arc::from(s));
-                if self.subs.contains_key(&key) {
+                if self.subscriptions.contains_key(&key) {
                     Ok(key)
                 } else {
                     Err(BrokerError::UnknownSubscription(s.to_string()))
                 }
             }
             None => self
-                .conns
+                .connections
+                .by_id
                 .get(&conn)
                 .and_then(|c| {
                     c.subs.iter().find(|s| {
-                        self.subs
+                        self.subscriptions
                             .get(&(conn, (*s).clone()))
                             .is_some_and(|sub| sub.seq_of.contains_key(&id))
                     })
@@ -115,7 +116,7 @@ impl State {
 
     /// `key`'s subscription consumed `m`.
     fn consumed_by(&mut self, key: &SubKey, m: Message, ops: &mut Vec<WriteOp>) {
-        let durable = self.subs.get(key).and_then(|s| s.durable.clone());
+        let durable = self.subscriptions.get(key).and_then(|s| s.durable.clone());
         let id = m.id;
         self.consumed(m, ops);
         if let Some(dkey) = durable {
@@ -134,8 +135,8 @@ impl State {
 
     fn stats_mut(&mut self, d: &Destination) -> Option<&mut DestStats> {
         match d {
-            Destination::Queue(n) => self.queues.get_mut(n).map(|q| &mut q.stats),
-            Destination::Topic(n) => self.topics.get_mut(n).map(|t| &mut t.stats),
+            Destination::Queue(n) => self.destinations.queues.get_mut(n).map(|q| &mut q.stats),
+            Destination::Topic(n) => self.destinations.topics.get_mut(n).map(|t| &mut t.stats),
         }
     }
 
@@ -147,7 +148,7 @@ impl State {
             Destination::Queue(_) => self.requeue_to_queue(m, failed, ops),
             Destination::Topic(_) => {
                 if let Some(cause) = self.exhausted(&m) {
-                    let durable = self.subs.get(key).and_then(|s| s.durable.clone());
+                    let durable = self.subscriptions.get(key).and_then(|s| s.durable.clone());
                     let id = m.id;
                     self.dead_letter(m, &cause, ops);
                     if let Some(dkey) = durable {
@@ -173,7 +174,7 @@ impl State {
         } else {
             0
         };
-        let Some(sub) = self.subs.get_mut(key) else {
+        let Some(sub) = self.subscriptions.get_mut(key) else {
             return;
         };
         if delay <= 0 {
@@ -182,20 +183,21 @@ impl State {
         }
         let at = now_ms().saturating_add(delay);
         sub.delayed.insert((at, m.id), m);
-        self.next_delay_seq += 1;
-        self.topic_delays
-            .insert((at, self.next_delay_seq), key.clone());
+        self.scheduler.next_delay_seq += 1;
+        self.scheduler
+            .topic_delays
+            .insert((at, self.scheduler.next_delay_seq), key.clone());
     }
 
     /// Topic redeliveries due at `now` go back into their subscriptions'
     /// backlogs and are handed out.
     pub(super) fn topic_redeliveries_due(&mut self, now: i64, ops: &mut Vec<WriteOp>) {
-        while let Some(entry) = self.topic_delays.first_entry() {
+        while let Some(entry) = self.scheduler.topic_delays.first_entry() {
             if entry.key().0 > now {
                 break;
             }
             let key = entry.remove();
-            let Some(sub) = self.subs.get_mut(&key) else {
+            let Some(sub) = self.subscriptions.get_mut(&key) else {
                 continue;
             };
             let later = sub.delayed.split_off(&(now.saturating_add(1), i64::MIN));
@@ -265,7 +267,7 @@ impl State {
             self.hold(m);
             return;
         }
-        if let Some(q) = self.queues.get_mut(m.destination.name()) {
+        if let Some(q) = self.destinations.queues.get_mut(m.destination.name()) {
             State::note_resident(q, &m);
             q.pending.insert(m);
         }
@@ -276,7 +278,11 @@ impl State {
         m.scheduled = 0;
         let dest = m.destination.clone();
         let prioritized = self.config.policies.of(&dest).prioritized;
-        let q = self.queues.entry(dest.name().to_string()).or_default();
+        let q = self
+            .destinations
+            .queues
+            .entry(dest.name().to_string())
+            .or_default();
         q.pending.set_prioritized(prioritized);
         State::note_resident(q, &m);
         q.pending.insert(m);
@@ -365,7 +371,7 @@ impl State {
         if let Some(s) = self.stats_mut(&m.destination) {
             s.expired += 1;
         }
-        let durable = self.subs.get(key).and_then(|s| s.durable.clone());
+        let durable = self.subscriptions.get(key).and_then(|s| s.durable.clone());
         let id = m.id;
         let policies = &self.config.policies;
         if policies.of(&m.destination).process_expired && !policies.is_dead_letter(&m.destination) {
@@ -380,6 +386,7 @@ impl State {
     pub fn expire(&mut self, ops: &mut Vec<WriteOp>) {
         let now = now_ms();
         let gone: Vec<Message> = self
+            .destinations
             .queues
             .values_mut()
             .flat_map(|q| q.pending.remove_where(|m| m.is_expired(now)))

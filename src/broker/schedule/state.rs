@@ -7,9 +7,10 @@
 //! is stored with its due time, so it survives a failover; its row is
 //! rescheduled after each repeat and deleted after the last one.
 
-use super::State;
+use crate::broker::state::{State, SubKey};
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
+use std::collections::BTreeMap;
 
 pub const DELAY: &str = "AMQ_SCHEDULED_DELAY";
 pub const PERIOD: &str = "AMQ_SCHEDULED_PERIOD";
@@ -58,16 +59,26 @@ pub fn first_due(headers: &[(String, String)], now: i64) -> Result<i64, String> 
     Ok(now.saturating_add(delay).max(1))
 }
 
+/// Scheduled jobs and delayed topic redeliveries, by due time.
+#[derive(Default)]
+pub(in crate::broker) struct Scheduler {
+    /// Scheduled messages by (due time, id).
+    pub(in crate::broker) jobs: BTreeMap<(i64, i64), Message>,
+    /// Topic subscriptions with delayed redeliveries, by (due time, seq).
+    pub(in crate::broker) topic_delays: BTreeMap<(i64, u64), SubKey>,
+    pub(in crate::broker) next_delay_seq: u64,
+}
+
 impl State {
     /// Keeps a scheduled message until it is due.
-    pub(super) fn hold(&mut self, m: Message) {
-        self.scheduled.insert((m.scheduled, m.id), m);
+    pub(in crate::broker) fn hold(&mut self, m: Message) {
+        self.scheduler.jobs.insert((m.scheduled, m.id), m);
     }
 
     /// When the next job (or delayed topic redelivery) is due.
     pub fn next_due(&self) -> Option<i64> {
-        let job = self.scheduled.keys().next().map(|(at, _)| *at);
-        let topic = self.topic_delays.keys().next().map(|(at, _)| *at);
+        let job = self.scheduler.jobs.keys().next().map(|(at, _)| *at);
+        let topic = self.scheduler.topic_delays.keys().next().map(|(at, _)| *at);
         match (job, topic) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -84,7 +95,7 @@ impl State {
     ) -> Vec<Message> {
         self.topic_redeliveries_due(now, ops);
         let mut copies = Vec::new();
-        while let Some(entry) = self.scheduled.first_entry() {
+        while let Some(entry) = self.scheduler.jobs.first_entry() {
             if entry.key().0 > now {
                 break;
             }
@@ -126,7 +137,7 @@ impl State {
     }
 
     /// Whether a persistent message to `d` gets a row.
-    pub(super) fn keeps(&self, d: &Destination) -> bool {
+    pub(in crate::broker) fn keeps(&self, d: &Destination) -> bool {
         match d {
             Destination::Queue(_) => true,
             Destination::Topic(t) => self.has_durables(t),
@@ -135,7 +146,8 @@ impl State {
 
     /// The waiting jobs, soonest first.
     pub fn scheduled_jobs(&self) -> Vec<JobView> {
-        self.scheduled
+        self.scheduler
+            .jobs
             .values()
             .filter(|m| m.redelivery_count == 0)
             .map(|m| JobView {
@@ -156,14 +168,15 @@ impl State {
     /// Cancels a job; `false` when there is none with this id.
     pub fn cancel_scheduled(&mut self, id: i64, ops: &mut Vec<WriteOp>) -> bool {
         let Some(key) = self
-            .scheduled
+            .scheduler
+            .jobs
             .iter()
             .find(|((_, i), m)| *i == id && m.redelivery_count == 0)
             .map(|(k, _)| *k)
         else {
             return false;
         };
-        if let Some(job) = self.scheduled.remove(&key) {
+        if let Some(job) = self.scheduler.jobs.remove(&key) {
             if job.persistent {
                 ops.push(WriteOp::Delete(job.id));
             }

@@ -1,11 +1,16 @@
-//! The facade of paging (`state/paging.rs`): routing committed messages
+//! The facade of paging (the state half is `state.rs` here): routing committed messages
 //! (which may stay in the database only), and the page reads the pager
 //! task makes while the node is master.
 
-use super::state::{page_from_rows, PageRequest, PRIORITIES};
+mod state;
+
 use super::Broker;
 use crate::message::{Destination, Message};
 use crate::store::{Store, StoreError};
+#[cfg(test)]
+pub(super) use state::Page;
+pub use state::{page_from_rows, PageRequest, PRIORITIES};
+pub(super) use state::{Pager, Spill};
 use std::time::Duration;
 
 /// How long the pager waits before retrying a failed read.

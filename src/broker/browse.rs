@@ -1,8 +1,8 @@
 //! Queue browsing over STOMP (`browser:true` on SUBSCRIBE, ActiveMQ's
 //! queue browser): a snapshot of the waiting messages, then `browser:end`.
 
-use super::{selects, ConnId, State, Subscription, BROWSER_END};
 use crate::broker::outbox::Delivery;
+use crate::broker::state::{selects, ConnId, State, Subscription, BROWSER_END};
 use crate::broker::{AckMode, BrokerError, SubscribeSpec};
 use crate::message::{Destination, Message};
 use crate::wildcard;
@@ -18,6 +18,7 @@ impl State {
         };
         let names: Vec<&String> = if wildcard::is_pattern(name) {
             let mut v: Vec<&String> = self
+                .destinations
                 .queues
                 .keys()
                 .filter(|q| wildcard::matches(name, q))
@@ -25,7 +26,8 @@ impl State {
             v.sort();
             v
         } else {
-            self.queues
+            self.destinations
+                .queues
                 .get_key_value(name)
                 .map(|(k, _)| k)
                 .into_iter()
@@ -33,12 +35,12 @@ impl State {
         };
         let messages: Vec<Message> = names
             .iter()
-            .filter_map(|n| self.queues.get(*n))
+            .filter_map(|n| self.destinations.queues.get(*n))
             .flat_map(|q| q.pending.snapshot())
             .filter(|m| selects(spec.selector.as_ref(), m))
             .collect();
         let id: Arc<str> = Arc::from(spec.id.as_str());
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.connections.by_id.get_mut(&conn) else {
             return Err(BrokerError::ShuttingDown);
         };
         for message in messages {
@@ -68,7 +70,7 @@ impl State {
         c.subs.push(id.clone());
         let mut sub = Subscription::new(spec);
         sub.prefetch = 0;
-        self.subs.insert((conn, id), sub);
+        self.subscriptions.insert((conn, id), sub);
         Ok(())
     }
 }

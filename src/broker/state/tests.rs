@@ -1,6 +1,7 @@
 //! Unit tests of dispatch, acknowledgement and redelivery on the core state.
 
 use super::*;
+use crate::broker::paging::{page_from_rows, PageRequest, PRIORITIES};
 use crate::message::now_ms;
 use bytes::Bytes;
 
@@ -328,7 +329,7 @@ fn destination_depth(st: &State, name: &str) -> usize {
 }
 
 /// Reads the spill of `request` from `stored` as the store would.
-fn read(request: &PageRequest, stored: &[Message]) -> super::paging::Page {
+fn read(request: &PageRequest, stored: &[Message]) -> crate::broker::paging::Page {
     let rows: Vec<Message> = stored
         .iter()
         .filter(|m| m.id >= request.from[usize::from(m.priority)])
@@ -363,7 +364,10 @@ fn a_full_window_leaves_stored_messages_in_the_database_until_they_are_paged_in(
     let page = read(&requests[0], &stored);
     st.paged_in(&requests[0], page, &mut ops);
     assert_eq!(ids(&a), vec![4, 5]);
-    assert!(st.queues["q"].spill.is_none(), "the database had no more");
+    assert!(
+        st.destinations.queues["q"].spill.is_none(),
+        "the database had no more"
+    );
     st.route_stored(msg(6, "/queue/q", true), &mut ops);
     assert_eq!(ids(&a), vec![6], "back to memory once the spill is over");
 }
@@ -378,7 +382,7 @@ fn a_late_commit_below_the_memory_stays_in_memory_and_is_not_paged_twice() {
     // id 2 commits after 3 and 4; the window is full, but it is older than
     // what memory holds, so it joins memory.
     st.route_stored(msg(2, "/queue/q", true), &mut ops);
-    assert_eq!(st.queues["q"].pending.len(), 3);
+    assert_eq!(st.destinations.queues["q"].pending.len(), 3);
     // A dead letter routed while the queue spills is resident, and a page
     // that reads it again skips it.
     st.route(msg(9, "/queue/q", true), &mut ops);
@@ -399,7 +403,7 @@ fn a_purge_drops_the_spill_and_a_page_read_it_overtook() {
     for m in &stored {
         st.route_stored(m.clone(), &mut ops);
     }
-    st.queues.get_mut("q").unwrap().pending.pop();
+    st.destinations.queues.get_mut("q").unwrap().pending.pop();
     st.want_page("q");
     let requests = st.take_page_requests();
     assert_eq!(requests.len(), 1);
@@ -442,7 +446,7 @@ fn a_page_skips_unrouted_commits_and_keeps_what_spilled_during_the_read() {
         st.route_stored(msg(id, "/queue/q", true), &mut ops);
     }
     for _ in 0..4 {
-        st.queues.get_mut("q").unwrap().pending.pop();
+        st.destinations.queues.get_mut("q").unwrap().pending.pop();
     }
     st.want_page("q");
     let request = st.take_page_requests().remove(0);

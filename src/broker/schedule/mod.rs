@@ -1,8 +1,13 @@
 //! The facade of scheduled delivery: firing due jobs after their commit,
 //! waiting for the next one, listing and cancelling them.
 
+mod state;
+
+pub(super) use state::Scheduler;
+pub use state::{first_due, JobView, DELAY, JOB_ID, PERIOD, REPEAT};
+
 use super::state::State;
-use super::{Broker, BrokerError, JobView};
+use super::{Broker, BrokerError};
 use tokio::sync::oneshot;
 
 impl Broker {

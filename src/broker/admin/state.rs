@@ -1,9 +1,9 @@
 //! Admin operations on the core's state: look at a queue's messages in
 //! memory, take one out, purge, remove a destination, list connections.
-//! A child of `state`, so it sees the private fields; nothing here awaits.
+//! Nothing here awaits.
 
-use super::{DestInfo, State};
 use crate::broker::outbox::ConnMeta;
+use crate::broker::state::{DestInfo, State};
 use crate::broker::AckMode;
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
@@ -51,6 +51,7 @@ impl State {
     /// Every destination the broker knows, sorted.
     pub fn destinations(&self) -> Vec<DestInfo> {
         let mut out: Vec<DestInfo> = self
+            .destinations
             .queues
             .iter()
             .map(|(n, q)| DestInfo {
@@ -59,14 +60,14 @@ impl State {
                 inflight: q
                     .consumers
                     .iter()
-                    .filter_map(|k| self.subs.get(k))
+                    .filter_map(|k| self.subscriptions.get(k))
                     .map(|s| s.inflight.len())
                     .sum(),
                 consumers: q.consumers.len(),
                 producers: q.producers.len(),
                 stats: q.stats,
             })
-            .chain(self.topics.iter().map(|(n, t)| DestInfo {
+            .chain(self.destinations.topics.iter().map(|(n, t)| DestInfo {
                 destination: Destination::Topic(n.clone()),
                 depth: 0,
                 inflight: 0,
@@ -88,13 +89,13 @@ impl State {
         limit: usize,
         transient_only: bool,
     ) -> Vec<Message> {
-        let Some(q) = self.queues.get(name) else {
+        let Some(q) = self.destinations.queues.get(name) else {
             return Vec::new();
         };
         let inflight = q
             .consumers
             .iter()
-            .filter_map(|k| self.subs.get(k))
+            .filter_map(|k| self.subscriptions.get(k))
             .flat_map(|s| s.inflight.values());
         let mut out: Vec<Message> = q
             .pending
@@ -113,6 +114,7 @@ impl State {
         let dest = Destination::Queue(name.to_string());
         let in_flight = self.memory_messages(name, id.saturating_sub(1), 1, false);
         let q = self
+            .destinations
             .queues
             .get_mut(name)
             .ok_or_else(|| AdminOpError::NoSuchDestination(dest.to_string()))?;
@@ -148,18 +150,20 @@ impl State {
     /// consumers), and returns how many.
     pub fn purge(&mut self, name: &str, ops: &mut Vec<WriteOp>) -> Result<usize, AdminOpError> {
         let delayed: Vec<(i64, i64)> = self
-            .scheduled
+            .scheduler
+            .jobs
             .iter()
             .filter(|(_, m)| m.redelivery_count > 0 && m.destination.is_queue())
             .filter(|(_, m)| m.destination.name() == name)
             .map(|(k, _)| *k)
             .collect();
         let q = self
+            .destinations
             .queues
             .get_mut(name)
             .ok_or_else(|| AdminOpError::NoSuchDestination(format!("/queue/{name}")))?;
         let mut gone = q.pending.drain();
-        gone.extend(delayed.iter().filter_map(|k| self.scheduled.remove(k)));
+        gone.extend(delayed.iter().filter_map(|k| self.scheduler.jobs.remove(k)));
         ops.extend(
             gone.iter()
                 .filter(|m| m.persistent)
@@ -177,8 +181,20 @@ impl State {
     ) -> Result<usize, AdminOpError> {
         let missing = || AdminOpError::NoSuchDestination(dest.to_string());
         let consumers = match dest {
-            Destination::Queue(n) => self.queues.get(n).ok_or_else(missing)?.consumers.len(),
-            Destination::Topic(n) => self.topics.get(n).ok_or_else(missing)?.subscribers.len(),
+            Destination::Queue(n) => self
+                .destinations
+                .queues
+                .get(n)
+                .ok_or_else(missing)?
+                .consumers
+                .len(),
+            Destination::Topic(n) => self
+                .destinations
+                .topics
+                .get(n)
+                .ok_or_else(missing)?
+                .subscribers
+                .len(),
         };
         if consumers > 0 {
             return Err(AdminOpError::HasConsumers {
@@ -189,30 +205,35 @@ impl State {
         match dest {
             Destination::Queue(n) => {
                 let purged = self.purge(n, ops)?;
-                self.queues.remove(n);
+                self.destinations.queues.remove(n);
                 Ok(purged)
             }
             Destination::Topic(n) => {
-                self.topics.remove(n);
+                self.destinations.topics.remove(n);
                 Ok(0)
             }
         }
     }
 
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.connections.by_id.len()
     }
 
     pub fn connections(&self) -> Vec<ConnView> {
         let mut out: Vec<ConnView> = self
-            .conns
+            .connections
+            .by_id
             .iter()
             .map(|(id, c)| {
                 let meta: Option<&ConnMeta> = c.outbox.meta();
                 let subscriptions = c
                     .subs
                     .iter()
-                    .filter_map(|s| self.subs.get(&(*id, s.clone())).map(|sub| (s, sub)))
+                    .filter_map(|s| {
+                        self.subscriptions
+                            .get(&(*id, s.clone()))
+                            .map(|sub| (s, sub))
+                    })
                     .map(|(s, sub)| SubView {
                         id: s.to_string(),
                         destination: sub.destination.to_string(),
@@ -241,7 +262,8 @@ impl State {
     /// Asks connection `id` to close with an ERROR carrying `reason`.
     pub fn close_connection(&self, id: u64, reason: String) -> Result<(), AdminOpError> {
         let c = self
-            .conns
+            .connections
+            .by_id
             .get(&id)
             .ok_or(AdminOpError::NoSuchConnection(id))?;
         c.outbox.close(reason);

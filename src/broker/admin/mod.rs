@@ -3,7 +3,10 @@
 //! connections. Writes go through the group commit (fenced like every
 //! other write) and return once committed.
 
-use super::state::{AdminOpError, ConnView};
+mod state;
+
+pub use state::{AdminOpError, ConnView, SubView};
+
 use super::{Broker, DestInfo};
 use crate::message::{Destination, Message};
 use crate::store::{StoreError, WriteOp};
