@@ -26,6 +26,17 @@ pub enum DestinationError {
     TooLong { prefix: String, max: usize },
 }
 
+/// Refuses a destination name longer than [`MAX_NAME_CHARS`].
+pub fn check_name(name: &str) -> Result<(), DestinationError> {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(DestinationError::TooLong {
+            prefix: name.chars().take(40).collect(),
+            max: MAX_NAME_CHARS,
+        });
+    }
+    Ok(())
+}
+
 impl Destination {
     /// Parses `/queue/NAME` or `/topic/NAME`.
     pub fn parse(s: &str) -> Result<Destination, DestinationError> {
@@ -40,12 +51,7 @@ impl Destination {
         if name.is_empty() {
             return Err(DestinationError::EmptyName(s.to_string()));
         }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(DestinationError::TooLong {
-                prefix: s.chars().take(40).collect(),
-                max: MAX_NAME_CHARS,
-            });
-        }
+        check_name(name)?;
         Ok(make(name.to_string()))
     }
 

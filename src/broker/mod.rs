@@ -6,6 +6,7 @@
 mod ack;
 mod admin;
 mod browse;
+mod connection;
 mod dispatch;
 mod durable;
 pub mod memory;
@@ -19,6 +20,7 @@ pub mod schedule;
 mod state;
 
 pub use admin::{AdminOpError, ConnView, SubView};
+pub use connection::{temp_prefix, Command, Connection, TxId};
 pub use outbox::{ConnMeta, Delivery, Outbox};
 pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
@@ -87,6 +89,12 @@ pub struct AckRequest {
 pub enum BrokerError {
     #[error(transparent)]
     Destination(#[from] DestinationError),
+    #[error("transaction '{0}' is already open")]
+    TransactionOpen(String),
+    #[error("transaction '{0}' was not begun (or already ended)")]
+    UnknownTransaction(String),
+    #[error("temporary destination '{0}' needs a plain name")]
+    BadTempName(String),
     #[error("there is already a subscription with id '{0}' on this connection")]
     DuplicateSubscription(String),
     #[error("there is no subscription with id '{0}' on this connection")]

@@ -7,8 +7,6 @@
 use super::error::SessionError;
 use super::frame::Frame;
 use crate::auth::{Access, Auth, Principal};
-use crate::broker::ConnId;
-use crate::broker::TEMP_PREFIX;
 use crate::message::Destination;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -177,10 +175,7 @@ pub fn check(
     dest: &Destination,
     own_temp: &str,
 ) -> Result<(), SessionError> {
-    let own = dest
-        .name()
-        .strip_prefix(own_temp)
-        .is_some_and(|rest| rest.starts_with('.'));
+    let own = !own_temp.is_empty() && dest.name().starts_with(own_temp);
     if own || who.allows(access, dest) {
         return Ok(());
     }
@@ -197,12 +192,6 @@ fn access_name(access: Access) -> &'static str {
         Access::Write => "write",
         Access::Admin => "admin",
     }
-}
-
-/// The name prefix of connection `conn`'s temporary destinations (as
-/// `Handler::resolve` builds them), without the trailing dot.
-pub fn own_temp_prefix(session_prefix: &str, conn: ConnId) -> String {
-    format!("{TEMP_PREFIX}{session_prefix}-{conn}")
 }
 
 #[cfg(test)]
@@ -248,9 +237,9 @@ mod tests {
             ..Default::default()
         })
         .anonymous();
-        let own = own_temp_prefix("n1", 7);
-        let mine = Destination::Queue(format!("{own}.replies"));
-        let other = Destination::Queue(format!("{}.replies", own_temp_prefix("n1", 70)));
+        let own = crate::broker::temp_prefix("n1", 7);
+        let mine = Destination::Queue(format!("{own}replies"));
+        let other = Destination::Queue(format!("{}replies", crate::broker::temp_prefix("n1", 70)));
         assert!(check(&nobody, Access::Read, &mine, &own).is_ok());
         let e = check(&nobody, Access::Write, &other, &own).unwrap_err();
         assert!(e

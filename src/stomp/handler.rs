@@ -9,15 +9,14 @@ use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
 use crate::auth::{Access, Principal};
 use crate::broker::{
-    AckKind, AckMode, AckRequest, Broker, BrokerError, Confirm, ConnId, Delivery, Outbox,
+    AckKind, AckMode, AckRequest, Broker, BrokerError, Command as CoreCommand, Confirm, Connection,
+    Delivery,
 };
-use crate::message::{Destination, Message};
+use crate::message::Destination;
 use frames::durable_name;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::FutureExt;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Settings every session shares.
@@ -39,36 +38,24 @@ pub struct SessionConfig {
 /// A receipt to send (if any) once an operation is durable.
 pub type PendingReceipt = BoxFuture<'static, (Option<String>, Result<(), BrokerError>)>;
 
-/// What the connection has negotiated.
+/// What the connection has negotiated, and its handle on the core.
 pub struct Connected {
-    pub conn: ConnId,
-    pub outbox: Arc<Outbox>,
+    pub core: Connection,
     pub version: Version,
     /// Interval at which we send heart-beats (0 = none).
     pub send_every_ms: u64,
     /// Interval at which we expect data (0 = none).
     pub expect_every_ms: u64,
-    /// `client-id` from CONNECT (durable subscriptions).
-    pub client_id: Option<String>,
-}
-
-#[derive(Default)]
-struct Transaction {
-    sends: Vec<Message>,
-    acks: Vec<AckRequest>,
 }
 
 pub struct Handler {
     broker: Broker,
     config: Arc<SessionConfig>,
     pub connected: Option<Connected>,
-    transactions: HashMap<String, Transaction>,
     /// Operations waiting for their commit, in frame order.
     pub pending: FuturesOrdered<PendingReceipt>,
     /// Set by DISCONNECT: stop reading, finish pending work, close.
     pub disconnecting: bool,
-    /// Operations of this connection submitted but not yet committed.
-    uncommitted: Arc<AtomicUsize>,
     /// Who CONNECT authenticated (set with `connected`).
     principal: Option<Principal>,
     /// The client's address, for login checks and logs.
@@ -113,10 +100,8 @@ impl Handler {
             broker,
             config,
             connected: None,
-            transactions: HashMap::new(),
             pending: FuturesOrdered::new(),
             disconnecting: false,
-            uncommitted: Arc::new(AtomicUsize::new(0)),
             principal: None,
             peer: String::new(),
         }
@@ -130,18 +115,9 @@ impl Handler {
             None => self
                 .pending
                 .push_back(futures::future::ready((receipt, Ok(()))).boxed()),
-            Some(confirm) => {
-                let uncommitted = self.uncommitted.clone();
-                uncommitted.fetch_add(1, Ordering::Relaxed);
-                self.pending.push_back(
-                    confirm
-                        .map(move |r| {
-                            uncommitted.fetch_sub(1, Ordering::Relaxed);
-                            (receipt, r)
-                        })
-                        .boxed(),
-                );
-            }
+            Some(confirm) => self
+                .pending
+                .push_back(confirm.map(move |r| (receipt, r)).boxed()),
         }
     }
 
@@ -166,104 +142,60 @@ impl Handler {
                 ))),
             };
         };
-        let conn = c.conn;
         let version = c.version;
-        match frame.command {
+        let command = match frame.command {
             Command::Send => {
                 let tx = frame.header("transaction").map(str::to_string);
-                let messages = self.messages_from(frame, conn)?;
-                self.broker
-                    .note_producers(conn, messages.iter().map(|m| &m.destination));
-                for m in &messages {
-                    self.authorize(Access::Write, &m.destination, conn)?;
+                let (message, destinations) = self.message_from(frame)?;
+                for d in &destinations {
+                    self.authorize(Access::Write, d)?;
                 }
-                match tx {
-                    Some(t) => {
-                        let mut messages = messages;
-                        self.broker.charge(&mut messages);
-                        self.transaction(&t)?.sends.extend(messages);
-                        self.after(None, receipt);
-                    }
-                    None => {
-                        let after_earlier = self.uncommitted.load(Ordering::Relaxed) > 0;
-                        let confirm = self.broker.publish(messages, after_earlier).await?;
-                        self.after(confirm, receipt);
-                    }
+                CoreCommand::Publish {
+                    message,
+                    destinations,
+                    tx,
                 }
             }
             Command::Subscribe => {
-                let spec = self.subscribe_spec(&frame, version, conn)?;
-                self.authorize(Access::Read, &spec.destination, conn)?;
-                let confirm = self.broker.subscribe(conn, spec).await?;
-                self.after(confirm, receipt);
+                let spec = self.subscribe_spec(&frame, version)?;
+                self.authorize(Access::Read, &spec.destination)?;
+                CoreCommand::Subscribe(spec)
             }
-            Command::Unsubscribe if durable_name(&frame).is_some() => {
-                let name = durable_name(&frame).unwrap_or_default().to_string();
-                let client_id = self.client_id()?;
-                self.broker.unsubscribe_durable(conn, &client_id, &name)?;
-                self.after(None, receipt);
-            }
-            Command::Unsubscribe => {
-                let id = match (frame.header("id"), version) {
-                    (Some(id), _) => id,
-                    (None, Version::V1_0) => required(&frame, "destination")?,
-                    (None, _) => required(&frame, "id")?,
-                };
-                self.broker.unsubscribe(conn, id)?;
-                self.after(None, receipt);
-            }
+            Command::Unsubscribe => match durable_name(&frame) {
+                Some(name) => CoreCommand::UnsubscribeDurable(name.to_string()),
+                None => {
+                    let id = match (frame.header("id"), version) {
+                        (Some(id), _) => id,
+                        (None, Version::V1_0) => required(&frame, "destination")?,
+                        (None, _) => required(&frame, "id")?,
+                    };
+                    CoreCommand::Unsubscribe(id.to_string())
+                }
+            },
             Command::Ack | Command::Nack => {
                 let kind = if frame.command == Command::Ack {
                     AckKind::Ack
                 } else {
                     AckKind::Nack
                 };
-                let ack = ack_request(&frame, version, kind)?;
-                match frame.header("transaction") {
-                    Some(t) => {
-                        let t = t.to_string();
-                        self.transaction(&t)?.acks.push(ack);
-                        self.after(None, receipt);
-                    }
-                    None => {
-                        let confirm = self
-                            .broker
-                            .acknowledge(conn, ack, receipt.is_some())
-                            .await?;
-                        self.after(confirm, receipt);
-                    }
+                CoreCommand::Ack {
+                    ack: ack_request(&frame, version, kind)?,
+                    tx: frame.header("transaction").map(str::to_string),
+                    wait: receipt.is_some(),
                 }
             }
-            Command::Begin => {
-                let t = required(&frame, "transaction")?;
-                if self.transactions.contains_key(t) {
-                    return Err(protocol(format!("transaction '{t}' is already open")));
-                }
-                self.transactions
-                    .insert(t.to_string(), Transaction::default());
-                self.after(None, receipt);
-            }
-            Command::Commit => {
-                let t = required(&frame, "transaction")?.to_string();
-                let tx = self.transactions.remove(&t).ok_or_else(|| unknown_tx(&t))?;
-                let confirm = self.broker.commit_tx(conn, tx.sends, tx.acks).await?;
-                self.after(confirm, receipt);
-            }
-            Command::Abort => {
-                let t = required(&frame, "transaction")?.to_string();
-                let tx = self.transactions.remove(&t).ok_or_else(|| unknown_tx(&t))?;
-                self.abort(tx).await;
-                self.after(None, receipt);
-            }
+            Command::Begin => CoreCommand::Begin(required(&frame, "transaction")?.to_string()),
+            Command::Commit => CoreCommand::Commit(required(&frame, "transaction")?.to_string()),
+            Command::Abort => CoreCommand::Rollback(required(&frame, "transaction")?.to_string()),
             Command::Disconnect => {
-                self.abort_all().await;
                 // Leave the broker now, before the RECEIPT: once the client
                 // has it, its subscriptions, temporary destinations and
                 // client-id are gone (receipts of earlier sends still follow
-                // in order). Leaving twice is harmless.
-                self.broker.disconnect(conn);
+                // in order).
+                self.close().await;
                 self.disconnecting = true;
                 self.after(None, receipt);
+                return Ok(None);
             }
             Command::Connect | Command::Stomp => {
                 return Err(protocol("already connected: CONNECT may only be sent once"))
@@ -274,53 +206,33 @@ impl Handler {
                     other.as_str()
                 )))
             }
-        }
+        };
+        let confirm = self.core()?.execute(command).await?;
+        self.after(confirm, receipt);
         Ok(None)
     }
 
     /// Refuses what the connection's principal may not do to `dest`.
-    fn authorize(
-        &self,
-        access: Access,
-        dest: &Destination,
-        conn: ConnId,
-    ) -> Result<(), SessionError> {
-        let own = auth::own_temp_prefix(&self.config.session_prefix, conn);
-        match &self.principal {
-            Some(who) => auth::check(who, access, dest, &own),
-            None => Err(protocol("not connected")),
+    fn authorize(&self, access: Access, dest: &Destination) -> Result<(), SessionError> {
+        match (&self.principal, &self.connected) {
+            (Some(who), Some(c)) => auth::check(who, access, dest, c.core.temp_prefix()),
+            _ => Err(protocol("not connected")),
         }
     }
 
-    /// The connection's `client-id`, required for durable subscriptions.
-    fn client_id(&self) -> Result<String, SessionError> {
+    /// The connection's handle on the core (after CONNECT).
+    fn core(&mut self) -> Result<&mut Connection, SessionError> {
         self.connected
-            .as_ref()
-            .and_then(|c| c.client_id.clone())
-            .ok_or_else(|| BrokerError::DurableNeedsClientId.into())
+            .as_mut()
+            .map(|c| &mut c.core)
+            .ok_or_else(|| protocol("not connected"))
     }
 
-    fn transaction(&mut self, t: &str) -> Result<&mut Transaction, SessionError> {
-        self.transactions.get_mut(t).ok_or_else(|| unknown_tx(t))
-    }
-
-    /// An aborted transaction's sends are dropped; the messages it
-    /// acknowledged are redelivered, as a JMS rollback does.
-    async fn abort(&mut self, tx: Transaction) {
-        let Some(c) = &self.connected else { return };
-        for mut ack in tx.acks {
-            ack.kind = AckKind::Nack;
-            if let Err(e) = self.broker.acknowledge(c.conn, ack, false).await {
-                tracing::debug!(error = %e, "rolled-back acknowledgement no longer applies");
-            }
-        }
-    }
-
-    /// Rolls back every open transaction (DISCONNECT, connection loss).
-    pub async fn abort_all(&mut self) {
-        let open: Vec<Transaction> = self.transactions.drain().map(|(_, t)| t).collect();
-        for tx in open {
-            self.abort(tx).await;
+    /// Leaves the broker (DISCONNECT, connection loss): open transactions
+    /// roll back, subscriptions and temporary destinations end.
+    pub async fn close(&mut self) {
+        if let Some(c) = self.connected.as_mut() {
+            c.core.close().await;
         }
     }
 
@@ -349,32 +261,26 @@ impl Handler {
         } else {
             cx.max(cfg.heartbeat_receive_ms)
         };
-        let (conn, outbox) = self.broker.connect();
-        let session = format!("{}-{conn}", cfg.session_prefix);
+        let mut core = self.broker.open(&cfg.session_prefix);
+        let session = format!("{}-{}", cfg.session_prefix, core.id());
         let client_id = frame.header("client-id").map(str::to_string);
+        let claimed = match &client_id {
+            Some(id) => core.claim_client_id(id),
+            None => Ok(()),
+        };
         self.connected = Some(Connected {
-            conn,
-            outbox,
+            core,
             version,
             send_every_ms,
             expect_every_ms,
-            client_id: client_id.clone(),
         });
-        if let Some(id) = &client_id {
-            self.broker.claim_client_id(conn, id)?;
-        }
+        claimed?;
         Ok(Frame::new(Command::Connected)
             .with_header("version", version.as_str())
             .with_header("server", concat!("Baton/", env!("CARGO_PKG_VERSION")))
             .with_header("session", session)
             .with_header("heart-beat", format!("{send_every_ms},{expect_every_ms}")))
     }
-}
-
-fn unknown_tx(t: &str) -> SessionError {
-    protocol(format!(
-        "transaction '{t}' was not begun (or already ended)"
-    ))
 }
 
 fn parse_heartbeat(hb: &str) -> Result<(u64, u64), SessionError> {

@@ -48,10 +48,7 @@ pub async fn run<S>(
             let _ = tokio::time::timeout(Duration::from_secs(1), framed.send(frame)).await;
         }
     }
-    handler.abort_all().await;
-    if let Some(c) = &handler.connected {
-        broker.disconnect(c.conn);
-    }
+    handler.close().await;
     close(framed.get_mut()).await;
 }
 
@@ -98,7 +95,7 @@ where
         let reading = !handler.disconnecting
             && handler.pending.len() < config.max_pending_commits
             && !flow.is_paused();
-        let outbox = handler.connected.as_ref().map(|c| c.outbox.clone());
+        let outbox = handler.connected.as_ref().map(|c| c.core.outbox().clone());
         tokio::select! {
             biased;
             _ = &mut aborted => return Err(fail(SessionError::Demoted)),
@@ -145,7 +142,7 @@ where
                     if !was_connected {
                         if let Some(c) = &handler.connected {
                             framed.codec_mut().version = c.version;
-                            c.outbox.describe(crate::broker::ConnMeta {
+                            c.core.outbox().describe(crate::broker::ConnMeta {
                                 peer: peer.to_string(),
                                 protocol: format!("STOMP {}", c.version.as_str()),
                                 connected_at: crate::message::now_ms(),
@@ -225,7 +222,7 @@ where
     let Some(c) = &handler.connected else {
         return Ok(false);
     };
-    let (conn, version) = (c.conn, c.version);
+    let version = c.version;
     let mut wrote = false;
     loop {
         let (deliveries, close) = outbox.take(WRITE_BATCH);
@@ -248,7 +245,9 @@ where
         flush(framed).await?;
         wrote = true;
         if !auto.is_empty() {
-            handler.broker().written(conn, &auto);
+            if let Some(c) = &handler.connected {
+                c.core.written(&auto);
+            }
         }
     }
 }

@@ -4,50 +4,36 @@
 
 use super::{required, Handler, PRODUCER_ID, PRODUCER_SEQ, PROTOCOL_HEADERS};
 use crate::broker::AckMode;
-use crate::broker::{first_due, BrokerError, ConnId, DurableName, SubscribeSpec, TEMP_PREFIX};
+use crate::broker::{first_due, BrokerError, DurableName, SubscribeSpec};
 use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
 use crate::selector::Selector;
 use crate::stomp::error::{protocol, SessionError};
 use crate::stomp::frame::{Frame, Version};
-use crate::wildcard::is_pattern;
 use std::sync::Arc;
 
 impl Handler {
     /// A destination as a client names it: `/queue/..`, `/topic/..`, or
     /// `/temp-queue/NAME` / `/temp-topic/NAME`, which become this
-    /// connection's own `temp.<session>.NAME` (created on first use).
-    pub(super) fn resolve(&self, raw: &str, conn: ConnId) -> Result<Destination, SessionError> {
-        let temp = [("/temp-queue/", "/queue/"), ("/temp-topic/", "/topic/")]
-            .iter()
-            .find_map(|(from, to)| raw.strip_prefix(from).map(|name| (*to, name)));
-        let Some((kind, name)) = temp else {
-            let dest = Destination::parse(raw).map_err(BrokerError::from)?;
-            self.broker.check_temp(&dest)?;
-            return Ok(dest);
-        };
-        let full = format!(
-            "{kind}{TEMP_PREFIX}{}-{conn}.{name}",
-            self.config.session_prefix
-        );
-        let dest = Destination::parse(&full).map_err(BrokerError::from)?;
-        if name.is_empty() || is_pattern(name) {
-            return Err(protocol(format!(
-                "temporary destination '{raw}' needs a plain name"
-            )));
+    /// connection's own temporary destinations (created on first use).
+    pub(super) fn resolve(&mut self, raw: &str) -> Result<Destination, SessionError> {
+        let core = self.core()?;
+        if let Some(name) = raw.strip_prefix("/temp-queue/") {
+            return Ok(core.temp_destination(true, name)?);
         }
-        self.broker.create_temp(conn, &dest)?;
-        Ok(dest)
+        if let Some(name) = raw.strip_prefix("/temp-topic/") {
+            return Ok(core.temp_destination(false, name)?);
+        }
+        let dest = Destination::parse(raw).map_err(BrokerError::from)?;
+        Ok(core.existing(dest)?)
     }
 
-    /// The messages of one SEND: one per destination of a composite
+    /// A SEND's message and its destinations: one per part of a composite
     /// `destination` (`/queue/a,/topic/b`; a part without a leading `/`
-    /// has the kind of the first part, as in ActiveMQ), each with its own
-    /// id.
-    pub(super) fn messages_from(
-        &self,
+    /// has the kind of the first part, as in ActiveMQ).
+    pub(super) fn message_from(
+        &mut self,
         frame: Frame,
-        conn: ConnId,
-    ) -> Result<Vec<Message>, SessionError> {
+    ) -> Result<(Message, Vec<Destination>), SessionError> {
         let raw = required(&frame, "destination")?.to_string();
         let mut destinations = Vec::new();
         let first = raw.trim_start();
@@ -65,37 +51,21 @@ impl Handler {
             } else {
                 format!("{kind}{part}")
             };
-            let dest = self.resolve(&full, conn)?;
-            if is_pattern(dest.name()) {
-                return Err(BrokerError::SendToPattern(dest.to_string()).into());
-            }
-            destinations.push(dest);
+            destinations.push(self.resolve(&full)?);
         }
         let mut frame = frame;
         if let Some(reply_to) = frame.header("reply-to").map(str::to_string) {
             if reply_to.starts_with("/temp-") {
-                let resolved = self.resolve(&reply_to, conn)?.to_string();
+                let resolved = self.resolve(&reply_to)?.to_string();
                 frame.set_header("reply-to", resolved);
             }
         }
-        let template = self.message_from(frame)?;
-        let mut out = Vec::with_capacity(destinations.len());
-        for (i, destination) in destinations.into_iter().enumerate() {
-            let mut m = template.clone();
-            if i > 0 {
-                m.id = self.broker.next_id();
-            }
-            if destination.name().starts_with(TEMP_PREFIX) {
-                m.persistent = false;
-            }
-            m.destination = destination;
-            out.push(m);
-        }
-        Ok(out)
+        Ok((self.message_fields(frame)?, destinations))
     }
 
-    /// Everything of a SEND but its destination.
-    fn message_from(&self, frame: Frame) -> Result<Message, SessionError> {
+    /// Everything of a SEND but its destination (and id, which the core
+    /// assigns).
+    fn message_fields(&self, frame: Frame) -> Result<Message, SessionError> {
         let priority = match frame.header("priority") {
             None => DEFAULT_PRIORITY,
             Some(p) => p
@@ -141,7 +111,7 @@ impl Handler {
             .cloned()
             .collect();
         Ok(Message {
-            id: self.broker.next_id(),
+            id: 0,
             destination: Destination::Queue(String::new()),
             priority,
             expires,
@@ -156,13 +126,12 @@ impl Handler {
     }
 
     pub(super) fn subscribe_spec(
-        &self,
+        &mut self,
         frame: &Frame,
         version: Version,
-        conn: ConnId,
     ) -> Result<SubscribeSpec, SessionError> {
         let dest = required(frame, "destination")?;
-        let destination = self.resolve(dest, conn)?;
+        let destination = self.resolve(dest)?;
         let id = match (frame.header("id"), version) {
             (Some(id), _) => id.to_string(),
             (None, Version::V1_0) => dest.to_string(),
@@ -208,7 +177,11 @@ impl Handler {
             durable: match durable_name(frame) {
                 None => None,
                 Some(name) => Some(DurableName {
-                    client_id: self.client_id()?,
+                    client_id: self
+                        .core()?
+                        .client_id()
+                        .ok_or(BrokerError::DurableNeedsClientId)?
+                        .to_string(),
                     name: name.to_string(),
                     created_after: 0,
                 }),
