@@ -26,7 +26,14 @@ impl State {
         let Some(&seq) = sub.seq_of.get(&message_id) else {
             return Err(BrokerError::NotInFlight(message_id));
         };
-        let taken: Vec<Message> = if sub.ack == AckMode::Client {
+        if kind == AckKind::Delivered {
+            sub.delivered_upto = sub.delivered_upto.max(Some(seq));
+            let dest = sub.destination.clone();
+            self.dispatch(&dest, ops);
+            return Ok(());
+        }
+        let cumulative = sub.ack == AckMode::Client && kind != AckKind::Individual;
+        let taken: Vec<Message> = if cumulative {
             let rest = sub.inflight.split_off(&(seq + 1));
             let done = std::mem::replace(&mut sub.inflight, rest);
             done.into_values().collect()
@@ -38,13 +45,61 @@ impl State {
         }
         let dest = sub.destination.clone();
         for m in taken {
-            match kind {
-                AckKind::Ack => self.consumed_by(&key, m, ops),
+            match &kind {
+                AckKind::Ack | AckKind::Individual => self.consumed_by(&key, m, ops),
                 AckKind::Nack => self.requeue(&key, m, true, ops),
+                AckKind::Poison(cause) => self.poisoned(&key, m, cause, ops),
+                AckKind::Expired if m.destination.is_queue() => self.expired(m, ops),
+                AckKind::Expired => self.topic_expired(&key, m, ops),
+                AckKind::Delivered => {}
             }
         }
         self.dispatch(&dest, ops);
         Ok(())
+    }
+
+    /// The client gave up on `m`: to its dead-letter queue at once.
+    fn poisoned(&mut self, key: &SubKey, m: Message, cause: &str, ops: &mut Vec<WriteOp>) {
+        let durable = self.subscriptions.get(key).and_then(|s| s.durable.clone());
+        let id = m.id;
+        let cause = if cause.is_empty() {
+            "the client gave up on the message (poison acknowledgement)"
+        } else {
+            cause
+        };
+        self.dead_letter(m, cause, ops);
+        if let Some(dkey) = durable {
+            self.durable_done(&dkey, id, ops);
+        }
+    }
+
+    /// See [`crate::broker::Broker::pull`].
+    pub fn pull(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        ops: &mut Vec<WriteOp>,
+    ) -> Result<bool, BrokerError> {
+        let key: SubKey = (conn, Arc::from(id));
+        let Some(sub) = self.subscriptions.get_mut(&key) else {
+            return Err(BrokerError::UnknownSubscription(id.to_string()));
+        };
+        sub.pull = true;
+        let dest = sub.destination.clone();
+        if dest.is_queue() {
+            self.dispatch(&dest, ops);
+        } else {
+            self.dispatch_topic_sub(&key, ops);
+        }
+        Ok(self.subscriptions.get(&key).is_some_and(|s| !s.pull))
+    }
+
+    /// See [`crate::broker::Broker::cancel_pull`].
+    pub fn cancel_pull(&mut self, conn: ConnId, id: &str) -> bool {
+        let key: SubKey = (conn, Arc::from(id));
+        self.subscriptions
+            .get_mut(&key)
+            .is_some_and(|s| std::mem::replace(&mut s.pull, false))
     }
 
     /// Auto-acknowledges deliveries once written to the socket.

@@ -11,7 +11,8 @@
 //! here takes the state's lock across an `.await`.
 
 use super::{
-    AckKind, AckRequest, Broker, BrokerError, Confirm, ConnId, Outbox, SubscribeSpec, TEMP_PREFIX,
+    AckKind, AckRequest, Broker, BrokerError, Confirm, ConnId, Outbox, Seen, SubscribeSpec,
+    TEMP_PREFIX,
 };
 use crate::message::{Destination, Message};
 use crate::wildcard::is_pattern;
@@ -29,8 +30,9 @@ pub type TxId = String;
 pub enum Command {
     /// Start receiving.
     Subscribe(SubscribeSpec),
-    /// Stop a subscription by its id.
-    Unsubscribe(String),
+    /// Stop a subscription by its id; of its unacknowledged messages, those
+    /// the client had `seen` count as failed deliveries.
+    Unsubscribe { id: String, seen: Seen },
     /// End the durable subscription of this name (and the connection's
     /// `client-id`) for good.
     UnsubscribeDurable(String),
@@ -174,8 +176,8 @@ impl Connection {
                 let confirm = self.broker.subscribe(conn, spec).await?;
                 Ok(self.track(confirm))
             }
-            Command::Unsubscribe(id) => {
-                self.broker.unsubscribe(conn, &id)?;
+            Command::Unsubscribe { id, seen } => {
+                self.broker.unsubscribe(conn, &id, seen)?;
                 Ok(None)
             }
             Command::UnsubscribeDurable(name) => {
@@ -296,6 +298,9 @@ impl Connection {
 
     async fn roll_back(&self, tx: Transaction) {
         for mut ack in tx.acks {
+            if ack.kind == AckKind::Delivered {
+                continue;
+            }
             ack.kind = AckKind::Nack;
             if let Err(e) = self.broker.acknowledge(self.id, ack, false).await {
                 tracing::debug!(error = %e, "rolled-back acknowledgement no longer applies");

@@ -25,7 +25,7 @@ pub use outbox::{ConnMeta, Delivery, Outbox};
 pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
 pub use schedule::{first_due, JobView};
-pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats, DurableRecord};
+pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats, DurableRecord, Seen};
 
 use crate::message::{Destination, DestinationError, Message};
 use crate::selector::Selector;
@@ -304,11 +304,30 @@ impl Broker {
         self.lock().claim_client_id(conn, client_id)
     }
 
-    pub fn unsubscribe(&self, conn: ConnId, id: &str) -> Result<(), BrokerError> {
+    /// Ends a subscription; its unacknowledged queue messages go back,
+    /// those the client had `seen` as failed deliveries.
+    pub fn unsubscribe(&self, conn: ConnId, id: &str, seen: Seen) -> Result<(), BrokerError> {
         let mut ops = Vec::new();
-        let r = self.with_due(|st| st.unsubscribe(conn, id, &mut ops));
+        let r = self.with_due(|st| st.unsubscribe(conn, id, seen, &mut ops));
         self.inner.store.push(ops);
         r
+    }
+
+    /// Lets one more message go out to subscription `id` beyond its
+    /// prefetch window (a `prefetch` 0 consumer's receive). Returns whether
+    /// one went out at once; otherwise the next matching message goes
+    /// until [`Broker::cancel_pull`].
+    pub fn pull(&self, conn: ConnId, id: &str) -> Result<bool, BrokerError> {
+        let mut ops = Vec::new();
+        let r = self.with_due(|st| st.pull(conn, id, &mut ops));
+        self.inner.store.push(ops);
+        r
+    }
+
+    /// Withdraws a waiting pull; `true` if it was still waiting (nothing
+    /// went out for it).
+    pub fn cancel_pull(&self, conn: ConnId, id: &str) -> bool {
+        self.lock().cancel_pull(conn, id)
     }
 
     /// Counts `conn` as a producer of each destination.

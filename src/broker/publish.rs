@@ -56,7 +56,7 @@ impl Broker {
                         conn,
                         a.subscription.as_deref(),
                         a.message_id,
-                        a.kind,
+                        a.kind.clone(),
                         &mut ops,
                     );
                     if let Err(e) = covered {

@@ -10,7 +10,7 @@ use super::frame::{Command, Frame, Version};
 use crate::auth::{Access, Principal};
 use crate::broker::{
     AckKind, AckMode, AckRequest, Broker, BrokerError, Command as CoreCommand, Confirm, Connection,
-    Delivery,
+    Delivery, Seen,
 };
 use crate::message::Destination;
 use frames::durable_name;
@@ -169,7 +169,10 @@ impl Handler {
                         (None, Version::V1_0) => required(&frame, "destination")?,
                         (None, _) => required(&frame, "id")?,
                     };
-                    CoreCommand::Unsubscribe(id.to_string())
+                    CoreCommand::Unsubscribe {
+                        id: id.to_string(),
+                        seen: Seen::All,
+                    }
                 }
             },
             Command::Ack | Command::Nack => {

@@ -274,7 +274,7 @@ impl State {
             if let Some(c) = self.connections.by_id.get_mut(&conn) {
                 c.subs.retain(|s| *s != key.1);
             }
-            self.remove_sub(&key, ops);
+            self.remove_sub(&key, crate::broker::state::Seen::All, ops);
         }
         self.drop_durable(&dkey, ops);
         Ok(())

@@ -96,6 +96,12 @@ pub(super) struct Subscription {
     pub(super) exclusive: bool,
     /// Delivered, not yet acknowledged, by delivery sequence.
     pub(super) inflight: BTreeMap<u64, Message>,
+    /// The client reported messages up to this sequence as handed to the
+    /// application (`AckKind::Delivered`): they leave the prefetch window.
+    pub(super) delivered_upto: Option<u64>,
+    /// A pull is waiting (`prefetch` 0 consumers): one more message may go
+    /// out beyond the window.
+    pub(super) pull: bool,
     pub(super) seq_of: HashMap<i64, u64>,
     pub(super) next_seq: u64,
     /// Topic subscriptions only: fanned-out messages not yet handed out.
@@ -113,11 +119,40 @@ pub(super) struct Conn {
     pub(super) subs: Vec<Arc<str>>,
 }
 
-/// What the acknowledgement frame asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an acknowledgement asks for. `Ack`, `Nack`, `Poison` and
+/// `Expired` cover the named message and, on a client-mode subscription,
+/// every earlier one still in flight (in delivery order).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckKind {
+    /// Consumed.
     Ack,
+    /// A failed delivery: redelivered, or dead-lettered once the policy's
+    /// redeliveries are used up.
     Nack,
+    /// Consumed: exactly this message, whatever the subscription's mode.
+    Individual,
+    /// The client gave up on the message: to the dead-letter queue now,
+    /// with this cause.
+    Poison(String),
+    /// The message expired in the client: counted and handled as expired.
+    Expired,
+    /// Handed to the application, not yet consumed: messages up to this
+    /// one no longer count against the prefetch window (a transaction or
+    /// client-acknowledge session consuming more than its prefetch).
+    Delivered,
+}
+
+/// Which of a closed subscription's unacknowledged messages the client
+/// had seen: those count as failed deliveries (redelivered with a higher
+/// count); the rest were only prefetched and go back unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Every message written to the client (STOMP; a lost connection).
+    All,
+    /// Messages delivered up to and including this id.
+    UpTo(i64),
+    /// None of them.
+    Nothing,
 }
 
 pub struct State {
@@ -200,7 +235,7 @@ impl State {
             .map(|c| c.subs.clone())
             .unwrap_or_default();
         for id in subs {
-            self.remove_sub(&(conn, id), ops);
+            self.remove_sub(&(conn, id), Seen::All, ops);
         }
         self.connections.by_id.remove(&conn);
         self.connections.client_ids.retain(|_, c| *c != conn);
@@ -356,6 +391,7 @@ impl State {
         &mut self,
         conn: ConnId,
         id: &str,
+        seen: Seen,
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let key: SubKey = (conn, Arc::from(id));
@@ -365,14 +401,14 @@ impl State {
         if let Some(c) = self.connections.by_id.get_mut(&conn) {
             c.subs.retain(|s| **s != *id);
         }
-        self.remove_sub(&key, ops);
+        self.remove_sub(&key, seen, ops);
         Ok(())
     }
 
     /// Removes a subscription. Deliveries still waiting in the outbox never
-    /// reached the client and go back unchanged; the rest in flight count as
-    /// failed deliveries.
-    pub(super) fn remove_sub(&mut self, key: &SubKey, ops: &mut Vec<WriteOp>) {
+    /// reached the client and go back unchanged; of the rest in flight,
+    /// those the client had `seen` count as failed deliveries.
+    pub(super) fn remove_sub(&mut self, key: &SubKey, seen: Seen, ops: &mut Vec<WriteOp>) {
         let Some(mut sub) = self.subscriptions.remove(key) else {
             return;
         };
@@ -419,9 +455,24 @@ impl State {
                 for q in self.destinations.queues.values_mut() {
                     q.groups.retain(|_, owner| owner != key);
                 }
-                for (_, m) in std::mem::take(&mut sub.inflight) {
+                let last_seen = match seen {
+                    Seen::UpTo(id) => sub.seq_of.get(&id).copied(),
+                    _ => None,
+                };
+                for (seq, m) in std::mem::take(&mut sub.inflight) {
                     touched.push(m.destination.clone());
-                    self.requeue_to_queue(redelivered(m), true, ops);
+                    let was_seen = match seen {
+                        Seen::All => true,
+                        Seen::Nothing => false,
+                        // By delivery order; by id if that message is no
+                        // longer in flight.
+                        Seen::UpTo(id) => last_seen.map_or(m.id <= id, |s| seq <= s),
+                    };
+                    if was_seen {
+                        self.requeue_to_queue(redelivered(m), true, ops);
+                    } else {
+                        self.requeue_to_queue(m, false, ops);
+                    }
                 }
             }
             Destination::Topic(n) => {
@@ -471,9 +522,11 @@ impl Subscription {
         Subscription {
             destination: spec.destination,
             ack: spec.ack,
-            prefetch: spec.prefetch.max(1),
+            prefetch: spec.prefetch,
             exclusive: spec.exclusive,
             inflight: BTreeMap::new(),
+            delivered_upto: None,
+            pull: false,
             seq_of: HashMap::new(),
             next_seq: 0,
             backlog: Pending::default(),
@@ -489,7 +542,15 @@ impl Subscription {
     }
 
     pub(super) fn has_credit(&self) -> bool {
-        self.inflight.len() < self.prefetch
+        self.pull || self.unconsumed() < self.prefetch
+    }
+
+    /// In flight and not yet handed to the application.
+    fn unconsumed(&self) -> usize {
+        match self.delivered_upto {
+            None => self.inflight.len(),
+            Some(s) => self.inflight.range(s + 1..).count(),
+        }
     }
 
     pub(super) fn deliver(&mut self, id: &Arc<str>, m: Message, outbox: &Outbox) {
@@ -497,6 +558,10 @@ impl Subscription {
         self.next_seq += 1;
         self.seq_of.insert(m.id, seq);
         self.inflight.insert(seq, m.clone());
+        if self.unconsumed() > self.prefetch {
+            // Beyond the window: this delivery answers the waiting pull.
+            self.pull = false;
+        }
         outbox.push(Delivery {
             subscription: id.clone(),
             ack: self.ack,

@@ -248,14 +248,14 @@ fn unsubscribe_returns_unwritten_messages_unchanged() {
     sub(&mut st, 1, "s", "/queue/q", AckMode::ClientIndividual, 10);
     let mut ops = Vec::new();
     st.route(msg(1, "/queue/q", false), &mut ops);
-    st.unsubscribe(1, "s", &mut ops).unwrap();
+    st.unsubscribe(1, "s", Seen::All, &mut ops).unwrap();
     assert!(ids(&a).is_empty());
     sub(&mut st, 1, "t", "/queue/q", AckMode::ClientIndividual, 10);
     let (ds, _) = a.take(10);
     assert_eq!(ds.len(), 1);
     assert!(!ds[0].message.redelivered);
     assert!(matches!(
-        st.unsubscribe(1, "nope", &mut ops),
+        st.unsubscribe(1, "nope", Seen::All, &mut ops),
         Err(BrokerError::UnknownSubscription(_))
     ));
 }
