@@ -26,7 +26,7 @@ pub use state::{
 
 use crate::message::{Destination, DestinationError, Message};
 use crate::selector::Selector;
-use crate::store::{GroupCommit, Store, StoreError, WriteOp};
+use crate::store::{GroupCommit, MessageStore, StoreError, WriteOp};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use producers::Producers;
@@ -150,7 +150,7 @@ impl Broker {
     /// Recovered messages may have been delivered before, so they carry
     /// `redelivered`.
     pub async fn recover(
-        store: &Arc<dyn Store>,
+        store: &dyn MessageStore,
         writer: GroupCommit,
         config: CoreConfig,
     ) -> Result<Broker, StoreError> {
@@ -434,12 +434,9 @@ pub const TEMP_PREFIX: &str = "temp.";
 const PRODUCER_SWEEP_MS: i64 = 60_000;
 
 /// The durable subscriptions recorded in the store.
-async fn load_durables(store: &Arc<dyn Store>) -> Result<Vec<DurableRecord>, StoreError> {
-    let Some(inspect) = store.inspect() else {
-        return Ok(Vec::new());
-    };
+async fn load_durables(store: &dyn MessageStore) -> Result<Vec<DurableRecord>, StoreError> {
     let mut out = Vec::new();
-    for row in inspect.subscriptions().await? {
+    for row in store.load_durables().await? {
         let selector = match row.selector.as_deref().map(Selector::parse).transpose() {
             Ok(s) => s,
             Err(e) => {
