@@ -41,7 +41,8 @@ async fn stored_rows(b: &Baton) -> usize {
     let mut db = sqlx::SqliteConnection::connect(&url)
         .await
         .expect("open the file");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM msgs")
+    let prefix = baton::config::DatabaseConfig::default().table_prefix;
+    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {prefix}msgs"))
         .fetch_one(&mut db)
         .await
         .expect("count msgs");

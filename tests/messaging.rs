@@ -26,11 +26,13 @@ async fn stored(b: &Baton) -> Vec<(String, String)> {
     let mut db = sqlx::SqliteConnection::connect(&url)
         .await
         .expect("open the file");
-    let rows: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT destination, body FROM msgs ORDER BY id")
-            .fetch_all(&mut db)
-            .await
-            .expect("read msgs");
+    let prefix = baton::config::DatabaseConfig::default().table_prefix;
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(&format!(
+        "SELECT destination, body FROM {prefix}msgs ORDER BY id"
+    ))
+    .fetch_all(&mut db)
+    .await
+    .expect("read msgs");
     rows.into_iter()
         .map(|(destination, body)| (destination, String::from_utf8_lossy(&body).into_owned()))
         .collect()
