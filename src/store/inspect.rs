@@ -81,16 +81,13 @@ macro_rules! inspect_impl {
             }
 
             async fn depths(&self) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
-                use $crate::store::rows::ReadRow;
-                let rows = sqlx::query(&format!(
+                let sql = format!(
                     "SELECT destination, COUNT(*) AS n FROM {}msgs GROUP BY destination",
                     self.prefix
-                ))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| Ok((r.text("destination")?, r.int("n")?)))
-                    .collect()
+                );
+                $crate::store::message_store::fetch_rows!(&self.pool, &sql, |r| {
+                    $crate::store::rows::text_and_int(r, "destination", "n")
+                })
             }
 
             fn pool_usage(&self) -> $crate::store::inspect::PoolUsage {

@@ -117,6 +117,21 @@ impl MessageSql {
     }
 }
 
+/// Runs the parameterless query `$sql` on `$pool` and collects every row
+/// mapped by `$map` (which returns a `Result`); for use in an async fn
+/// returning `Result<_, StoreError>`.
+macro_rules! fetch_rows {
+    ($pool:expr, $sql:expr, $map:expr) => {
+        sqlx::query($sql)
+            .fetch_all($pool)
+            .await?
+            .iter()
+            .map($map)
+            .collect()
+    };
+}
+pub(crate) use fetch_rows;
+
 /// Implements [`MessageStore`] for a backend: `$store` has the fields
 /// `pool` and `message_sql` (its [`MessageSql`]) and an
 /// `async fn commit_plan(&self, epoch, &CommitPlan)`, the backend's
@@ -145,41 +160,23 @@ macro_rules! message_store_impl {
             async fn load_producers(
                 &self,
             ) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
-                use $crate::store::rows::ReadRow;
-                let rows = sqlx::query(&self.message_sql.producers)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|r| Ok((r.text("producer_id")?, r.int("last_seq")?)))
-                    .collect()
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.producers, |r| $crate::store::rows::text_and_int(r, "producer_id", "last_seq"))
             }
 
             async fn load_durables(
                 &self,
             ) -> Result<Vec<$crate::store::DurableSub>, $crate::store::StoreError> {
-                let rows = sqlx::query(&self.message_sql.durables)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map($crate::store::rows::durable).collect()
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.durables, $crate::store::rows::durable)
             }
 
             async fn load_held(
                 &self,
             ) -> Result<Vec<$crate::message::Message>, $crate::store::StoreError> {
-                let rows = sqlx::query(&self.message_sql.held)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map($crate::store::rows::message).collect()
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.held, $crate::store::rows::message)
             }
 
             async fn queue_depths(&self) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
-                use $crate::store::rows::ReadRow;
-                let rows = sqlx::query(&self.message_sql.depths)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(|r| Ok((r.text("destination")?, r.int("n")?)))
-                    .collect()
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.depths, |r| $crate::store::rows::text_and_int(r, "destination", "n"))
             }
 
             async fn load_queue_page(

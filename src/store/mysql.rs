@@ -23,7 +23,9 @@
 //! statement is in this file.
 
 use super::message_store::{message_store_impl, MessageSql};
-use super::plan::{chunks, remaining_rows, update_rows, CommitPlan, RowSql};
+use super::plan::{
+    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+};
 use super::rows::{self, ReadRow};
 use super::session::{DbSessionLock, MySqlLock};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
@@ -295,32 +297,19 @@ impl MySqlStore {
     async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
+        let table = format!("`{p}msgs`");
         for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, self.insert_bytes) {
-            let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
-                "INSERT INTO `{p}msgs` (id, destination, priority, expires, scheduled, redeliveries, headers, body) "
-            ));
-            qb.push_values(chunk, |mut row, m| {
-                row.push_bind(m.id)
-                    .push_bind(&m.destination)
-                    .push_bind(m.priority)
-                    .push_bind(m.expires)
-                    .push_bind(m.scheduled)
-                    .push_bind(m.redeliveries)
-                    .push_bind(&m.headers)
-                    .push_bind(m.body);
-            });
-            qb.build().execute(&mut *tx).await?;
+            insert_values::<MySql>(&table, chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?;
         }
         update_rows!(tx, plan, &self.row_sql).await?;
         for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<MySql> =
-                QueryBuilder::new(format!("DELETE FROM `{p}msgs` WHERE id IN ("));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
-            qb.build().execute(&mut *tx).await?;
+            delete_ids::<MySql>(&table, chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
         if !plan.producer_marks.is_empty() {

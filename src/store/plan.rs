@@ -11,6 +11,7 @@
 
 use super::rows::{count_column, encode_headers, MessageRow};
 use super::WriteOp;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::collections::BTreeMap;
 
 /// What one transaction writes.
@@ -246,6 +247,51 @@ pub fn chunks<'r, 'a>(
     out
 }
 
+/// `INSERT INTO table (...) VALUES (...), ...` of `rows`, bound value by
+/// value: the multi-row insert of the backends without arrays (SQLite,
+/// MySQL).
+pub fn insert_values<'q, DB>(table: &str, rows: &'q [MessageRow<'q>]) -> QueryBuilder<'q, DB>
+where
+    DB: Database,
+    DB::Arguments<'q>: Default,
+    i64: Encode<'q, DB> + Type<DB>,
+    i32: Encode<'q, DB> + Type<DB>,
+    i16: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!(
+        "INSERT INTO {table} (id, destination, priority, expires, scheduled, redeliveries, headers, body) "
+    ));
+    qb.push_values(rows, |mut row, m| {
+        row.push_bind(m.id)
+            .push_bind(m.destination.as_str())
+            .push_bind(m.priority)
+            .push_bind(m.expires)
+            .push_bind(m.scheduled)
+            .push_bind(m.redeliveries)
+            .push_bind(m.headers.as_str())
+            .push_bind(m.body);
+    });
+    qb
+}
+
+/// `DELETE FROM table WHERE id IN (...)` of `ids`, bound one by one.
+pub fn delete_ids<'q, DB>(table: &str, ids: &[i64]) -> QueryBuilder<'q, DB>
+where
+    DB: Database,
+    DB::Arguments<'q>: Default,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE id IN ("));
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+    qb
+}
+
 /// A backend's SQL for the plan parts written one statement per row;
 /// placeholders take the values in the order named.
 pub struct RowSql {
@@ -376,26 +422,31 @@ macro_rules! remaining_rows {
 }
 pub(crate) use remaining_rows;
 
+/// A plain queue message with a body of `body` zero bytes, for unit tests
+/// of the store.
+#[cfg(test)]
+pub(super) fn test_message(id: i64, body: usize) -> crate::message::Message {
+    crate::message::Message {
+        id,
+        destination: crate::message::Destination::Queue("q".into()),
+        priority: 4,
+        expires: 0,
+        persistent: true,
+        headers: Vec::new(),
+        body: bytes::Bytes::from(vec![0u8; body]),
+        redelivery_count: 0,
+        redelivered: false,
+        producer: None,
+        scheduled: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Destination, Message, ProducerSeq};
+    use crate::message::{Message, ProducerSeq};
 
-    fn msg(id: i64, body: usize) -> Message {
-        Message {
-            id,
-            destination: Destination::Queue("q".into()),
-            priority: 4,
-            expires: 0,
-            persistent: true,
-            headers: Vec::new(),
-            body: bytes::Bytes::from(vec![0u8; body]),
-            redelivery_count: 0,
-            redelivered: false,
-            producer: None,
-            scheduled: 0,
-        }
-    }
+    use crate::store::plan::test_message as msg;
 
     fn ack(name: &str, last_acked: i64) -> WriteOp {
         WriteOp::DurableAck {

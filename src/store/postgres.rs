@@ -588,7 +588,7 @@ message_store_impl!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Message;
+    use crate::store::plan::test_message;
     use crate::store::WriteOp;
 
     fn fits(ops: &[WriteOp]) -> bool {
@@ -612,21 +612,7 @@ mod tests {
             },
         ];
         assert!(!fits(&with_update));
-        let big = |id| {
-            WriteOp::Insert(Message {
-                id,
-                destination: crate::message::Destination::Queue("q".into()),
-                priority: 4,
-                expires: 0,
-                persistent: true,
-                headers: Vec::new(),
-                body: bytes::Bytes::from(vec![0u8; MAX_INSERT_BYTES / 2 + 1]),
-                redelivery_count: 0,
-                redelivered: false,
-                producer: None,
-                scheduled: 0,
-            })
-        };
+        let big = |id| WriteOp::Insert(test_message(id, MAX_INSERT_BYTES / 2 + 1));
         assert!(fits(&[big(1)]));
         assert!(!fits(&[big(1), big(2)]));
     }

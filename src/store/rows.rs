@@ -114,6 +114,16 @@ pub fn message(row: &impl ReadRow) -> Result<Message, StoreError> {
     })
 }
 
+/// A text column and an integer one: a destination and its count, a
+/// producer and its sequence.
+pub fn text_and_int(
+    row: &impl ReadRow,
+    text: &str,
+    int: &str,
+) -> Result<(String, i64), StoreError> {
+    Ok((row.text(text)?, row.int(int)?))
+}
+
 /// A row of `<prefix>acks`.
 pub fn durable(row: &impl ReadRow) -> Result<DurableSub, StoreError> {
     Ok(DurableSub {

@@ -1,7 +1,9 @@
 //! The embedded default store: one SQLite file in WAL mode.
 
 use super::message_store::{message_store_impl, MessageSql};
-use super::plan::{chunks, remaining_rows, update_rows, CommitPlan, RowSql};
+use super::plan::{
+    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+};
 use super::rows::{self, ReadRow};
 use super::{
     migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
@@ -12,7 +14,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Connection, Row, Sqlite, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
@@ -179,32 +181,19 @@ impl SqliteStore {
         if current != epoch {
             return Err(StoreError::Fenced { epoch, current });
         }
+        let table = format!("{p}msgs");
         for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, usize::MAX) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "INSERT INTO {p}msgs (id, destination, priority, expires, scheduled, redeliveries, headers, body) "
-            ));
-            qb.push_values(chunk, |mut row, m| {
-                row.push_bind(m.id)
-                    .push_bind(&m.destination)
-                    .push_bind(m.priority)
-                    .push_bind(m.expires)
-                    .push_bind(m.scheduled)
-                    .push_bind(m.redeliveries)
-                    .push_bind(&m.headers)
-                    .push_bind(m.body);
-            });
-            qb.build().execute(&mut *tx).await?;
+            insert_values::<Sqlite>(&table, chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?;
         }
         update_rows!(tx, plan, &self.row_sql).await?;
         for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new(format!("DELETE FROM {p}msgs WHERE id IN ("));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
-            qb.build().execute(&mut *tx).await?;
+            delete_ids::<Sqlite>(&table, chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
         for (id, seq) in &plan.producer_marks {
