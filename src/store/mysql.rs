@@ -153,11 +153,12 @@ impl MySqlStore {
             .unwrap_or(None);
         let insert_bytes =
             (packet.unwrap_or(4 << 20).max(0) as usize / 2).clamp(64 << 10, 16 << 20);
+        let message_sql = MessageSql::new(&config.table_prefix, |_| "?".to_string());
         let store = MySqlStore {
             pool,
             prefix: config.table_prefix.clone(),
-            message_sql: MessageSql::new(&config.table_prefix, |_| "?".to_string()),
-            row_sql: row_sql(&config.table_prefix),
+            row_sql: row_sql(&config.table_prefix, &message_sql),
+            message_sql,
             options,
             database,
             connect_timeout_ms: config.connect_timeout_ms,
@@ -245,7 +246,7 @@ impl MySqlStore {
 }
 
 /// The per-row statements of a commit.
-fn row_sql(p: &str) -> RowSql {
+fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
     RowSql {
         set_redeliveries: Some(format!(
             "UPDATE `{p}msgs` SET redeliveries = ?, scheduled = ? WHERE id = ?"
@@ -254,7 +255,7 @@ fn row_sql(p: &str) -> RowSql {
             "UPDATE `{p}msgs` SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
         ),
         reschedule: format!("UPDATE `{p}msgs` SET scheduled = ?, headers = ? WHERE id = ?"),
-        delete_spilled: MessageSql::new(p, |_| "?".to_string()).delete_spilled,
+        delete_spilled: shared.delete_spilled.clone(),
         durable_save: format!(
             "INSERT INTO `{p}acks` (client_id, subscription, destination, selector, last_acked_id) \
              VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE destination = VALUES(destination), last_acked_id = VALUES(last_acked_id), selector = VALUES(selector)"

@@ -97,11 +97,12 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| open_err(e.to_string()))?;
+        let message_sql = MessageSql::new(&config.table_prefix, placeholder);
         let store = PgStore {
             pool,
             prefix: config.table_prefix.clone(),
-            message_sql: MessageSql::new(&config.table_prefix, placeholder),
-            row_sql: row_sql(&config.table_prefix),
+            row_sql: row_sql(&config.table_prefix, &message_sql),
+            message_sql,
             options,
             connect_timeout_ms: config.connect_timeout_ms,
             statement_timeout_ms: statement_ms,
@@ -185,14 +186,14 @@ fn placeholder(n: usize) -> String {
 
 /// The per-row statements of a commit; redelivery updates are one
 /// statement of arrays instead.
-fn row_sql(p: &str) -> RowSql {
+fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
     RowSql {
         set_redeliveries: None,
         move_to: format!(
             "UPDATE {p}msgs SET destination = $1, headers = $2, expires = $3, redeliveries = 0, scheduled = 0 WHERE id = $4"
         ),
         reschedule: format!("UPDATE {p}msgs SET scheduled = $1, headers = $2 WHERE id = $3"),
-        delete_spilled: MessageSql::new(p, placeholder).delete_spilled,
+        delete_spilled: shared.delete_spilled.clone(),
         durable_save: format!(
             "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = EXCLUDED.destination, last_acked_id = EXCLUDED.last_acked_id, selector = EXCLUDED.selector"
@@ -210,10 +211,14 @@ impl ReadRow for PgRow {
     /// Integers are read at their declared width (SMALLINT, INTEGER,
     /// BIGINT).
     fn int(&self, column: &str) -> Result<i64, StoreError> {
-        let width = self.try_get_raw(column)?.type_info().name().to_string();
-        Ok(match width.as_str() {
-            "INT2" => i64::from(self.try_get::<i16, _>(column)?),
-            "INT4" => i64::from(self.try_get::<i32, _>(column)?),
+        let bytes = match self.try_get_raw(column)?.type_info().name() {
+            "INT2" => 2,
+            "INT4" => 4,
+            _ => 8,
+        };
+        Ok(match bytes {
+            2 => i64::from(self.try_get::<i16, _>(column)?),
+            4 => i64::from(self.try_get::<i32, _>(column)?),
             _ => self.try_get::<i64, _>(column)?,
         })
     }

@@ -1,4 +1,10 @@
-//! The embedded default store: one SQLite file in WAL mode.
+//! The embedded default store: one SQLite file in WAL mode. Every SQLite
+//! statement is in this file.
+//!
+//! The group commit renders a [`CommitPlan`] as one `BEGIN IMMEDIATE`
+//! transaction of prepared statements (multi-row inserts and `IN (...)`
+//! deletes of at most `ROWS_PER_STATEMENT` rows); the fencing read comes
+//! first, under the write lock, so the epoch cannot change before COMMIT.
 
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{
@@ -68,11 +74,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
+        let message_sql = MessageSql::new(prefix, |_| "?".to_string());
         let store = SqliteStore {
             pool,
             prefix: prefix.to_string(),
-            message_sql: MessageSql::new(prefix, |_| "?".to_string()),
-            row_sql: row_sql(prefix),
+            row_sql: row_sql(prefix, &message_sql),
+            message_sql,
         };
         store.migrate().await?;
         Ok(store)
@@ -130,7 +137,7 @@ impl SqliteStore {
 }
 
 /// The per-row statements of a commit.
-fn row_sql(p: &str) -> RowSql {
+fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
     RowSql {
         set_redeliveries: Some(format!(
             "UPDATE {p}msgs SET redeliveries = ?, scheduled = ? WHERE id = ?"
@@ -139,7 +146,7 @@ fn row_sql(p: &str) -> RowSql {
             "UPDATE {p}msgs SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
         ),
         reschedule: format!("UPDATE {p}msgs SET scheduled = ?, headers = ? WHERE id = ?"),
-        delete_spilled: MessageSql::new(p, |_| "?".to_string()).delete_spilled,
+        delete_spilled: shared.delete_spilled.clone(),
         durable_save: format!(
             "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = excluded.destination, last_acked_id = excluded.last_acked_id, selector = excluded.selector"
