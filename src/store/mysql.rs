@@ -19,15 +19,16 @@
 //! The group commit renders a [`CommitPlan`] as one transaction of
 //! multi-row `INSERT ... VALUES` and `IN (...)` statements of at most
 //! `ROWS_PER_STATEMENT` rows, the other rows one statement each, and the
-//! fencing read of the lock row last, before COMMIT. Every MySQL/MariaDB
-//! statement is in this file.
+//! fencing read of the lock row last, before COMMIT. Every statement in
+//! MySQL's own SQL is in this file (the few that read the same on every
+//! backend are in `message_store.rs`, `inspect.rs` and `plan.rs`).
 
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{
     chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
 };
 use super::rows::{self, ReadRow};
-use super::session::{DbSessionLock, MySqlLock};
+use super::session::{DbSessionLock, LockDialect};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
     migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
@@ -65,10 +66,7 @@ fn lock_name(prefix: &str, database: &str, what: &str) -> String {
 }
 
 /// Per-connection settings; see the module comment.
-pub(super) async fn setup_session(
-    conn: &mut MySqlConnection,
-    statement_ms: u64,
-) -> Result<(), sqlx::Error> {
+async fn setup_session(conn: &mut MySqlConnection, statement_ms: u64) -> Result<(), sqlx::Error> {
     if statement_ms > 0 {
         let mariadb = format!(
             "SET SESSION max_statement_time = {:.3}",
@@ -490,3 +488,38 @@ impl Registry for MySqlStore {
 super::inspect::inspect_impl!(MySqlStore, |_| "?".to_string());
 
 message_store_impl!(MySqlStore);
+
+/// `GET_LOCK`. The name is server-wide, so it includes the database name
+/// (see [`lock_name`]).
+struct MySqlLock {
+    options: MySqlConnectOptions,
+    name: String,
+}
+
+#[async_trait]
+impl LockDialect for MySqlLock {
+    type Conn = MySqlConnection;
+
+    async fn open(&self, statement_timeout_ms: u64) -> Result<MySqlConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        setup_session(&mut conn, statement_timeout_ms).await?;
+        Ok(conn)
+    }
+
+    async fn take(&self, conn: &mut MySqlConnection) -> Result<bool, sqlx::Error> {
+        // 1: got it; 0: someone else has it; NULL: error (e.g. killed).
+        sqlx::query_scalar::<_, Option<i64>>("SELECT GET_LOCK(?, 0)")
+            .bind(&self.name)
+            .fetch_one(conn)
+            .await
+            .map(|got| got == Some(1))
+    }
+
+    async fn give_back(&self, conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&self.name)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,6 +1,8 @@
 //! The PostgreSQL store: a connection pool for the data path, batch SQL
 //! with arrays (`UNNEST`), and an advisory lock on a dedicated connection
-//! for session-mode election. Every PostgreSQL statement is in this file.
+//! for session-mode election. Every statement in PostgreSQL's own SQL is
+//! in this file (the few that read the same on every backend are in
+//! `message_store.rs`, `inspect.rs` and `plan.rs`).
 //!
 //! The group commit renders a [`CommitPlan`] as one transaction: inserts
 //! as `INSERT ... SELECT FROM UNNEST` of arrays, redelivery updates and
@@ -14,7 +16,7 @@
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{chunks, remaining_rows, update_rows, CommitPlan, RowSql};
 use super::rows::{self, MessageRow, ReadRow};
-use super::session::{DbSessionLock, PgLock};
+use super::session::{DbSessionLock, LockDialect};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
     migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
@@ -589,6 +591,40 @@ message_store_impl!(
         Ok(true)
     }
 );
+
+/// `pg_try_advisory_lock`. Advisory locks are per database, so the key
+/// only needs the table prefix.
+struct PgLock {
+    options: PgConnectOptions,
+    key: i64,
+}
+
+#[async_trait]
+impl LockDialect for PgLock {
+    type Conn = PgConnection;
+
+    async fn open(&self, statement_timeout_ms: u64) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        let set = format!("SET statement_timeout = {statement_timeout_ms}");
+        sqlx::query(&set).execute(&mut conn).await?;
+        Ok(conn)
+    }
+
+    async fn take(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+            .bind(self.key)
+            .fetch_one(conn)
+            .await
+    }
+
+    async fn give_back(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
 
 #[cfg(test)]
 mod tests {

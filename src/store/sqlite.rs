@@ -1,5 +1,7 @@
-//! The embedded default store: one SQLite file in WAL mode. Every SQLite
-//! statement is in this file.
+//! The embedded default store: one SQLite file in WAL mode. Every
+//! statement in SQLite's own SQL is in this file (the few that read the
+//! same on every backend are in `message_store.rs`, `inspect.rs` and
+//! `plan.rs`).
 //!
 //! The group commit renders a [`CommitPlan`] as one `BEGIN IMMEDIATE`
 //! transaction of prepared statements (multi-row inserts and `IN (...)`
