@@ -4,7 +4,7 @@
 //! connection dies. See DESIGN.md "Election and fencing".
 
 use crate::config::{ElectionConfig, ElectionMode};
-use crate::store::{Claim, SessionLock, Store};
+use crate::store::{Claim, Lease, SessionLock};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
@@ -36,7 +36,7 @@ impl TermEnd {
 
 /// One node's side of the election.
 pub struct Election {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Lease>,
     claim: Claim,
     mode: ElectionMode,
     lease_ms: u64,
@@ -50,7 +50,7 @@ pub struct Election {
 
 impl Election {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Lease>,
         claim: Claim,
         config: &ElectionConfig,
         url: &str,

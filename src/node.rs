@@ -14,7 +14,10 @@ use crate::status::NodeStatus;
 use crate::stomp::auth::StompAuth;
 use crate::stomp::{self, frame::Limits, SessionConfig};
 use crate::stop::Stop;
-use crate::store::{self, Claim, GroupCommit, NodeRecord, Store, StoreError, Term, WriterConfig};
+use crate::store::{
+    self, Claim, GroupCommit, MessageStore, NodeRecord, Registry, Store, StoreError, Term,
+    WriterConfig,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,7 +266,7 @@ async fn serve_term(
             .min(i64::MAX as u64) as i64,
     };
     let recovered = tokio::select! {
-        r = Broker::recover(store, writer, core) => r,
+        r = Broker::recover(store.as_ref(), writer, core) => r,
         end = election.hold(epoch, claimed_at, shutdown, &fenced) => {
             term.over.cancel();
             return Ok(end);
@@ -378,7 +381,7 @@ fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionCon
 
 /// Keeps this node's row in the registry fresh.
 async fn register(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Registry>,
     status: Arc<NodeStatus>,
     every: Duration,
     shutdown: CancellationToken,
@@ -418,7 +421,7 @@ async fn sweep_expired(broker: Broker, every: Duration, signals: Stop) {
 }
 
 /// Vacuums the message table every `every_ms` (0 = never) while master.
-async fn vacuum_messages(store: Arc<dyn Store>, every_ms: u64, signals: Stop) {
+async fn vacuum_messages(store: Arc<dyn MessageStore>, every_ms: u64, signals: Stop) {
     if every_ms == 0 {
         return;
     }
@@ -439,7 +442,7 @@ async fn vacuum_messages(store: Arc<dyn Store>, every_ms: u64, signals: Stop) {
 }
 
 /// Pages stored messages of deep queues into memory as they drain.
-async fn page_queues(broker: Broker, store: Arc<dyn Store>, signals: Stop) {
+async fn page_queues(broker: Broker, store: Arc<dyn MessageStore>, signals: Stop) {
     loop {
         tokio::select! {
             _ = signals.stop.cancelled() => return,

@@ -36,14 +36,17 @@ async fn subscribe_durable(c: &mut Client, name: &str) {
 
 /// Rows of `msgs` in the broker's SQLite file (broker stopped).
 async fn stored_rows(b: &Baton) -> usize {
-    let config = baton::config::DatabaseConfig {
-        url: format!("sqlite:{}/baton.db", b.data.display()),
-        ..Default::default()
-    };
-    let store = baton::store::open(&config).await.expect("open store");
-    let n = store.load_messages().await.expect("load").len();
-    store.close().await;
-    n
+    use sqlx::Connection;
+    let url = format!("sqlite:{}/baton.db", b.data.display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the file");
+    let prefix = baton::config::DatabaseConfig::default().table_prefix;
+    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {prefix}msgs"))
+        .fetch_one(&mut db)
+        .await
+        .expect("count msgs");
+    n as usize
 }
 
 #[tokio::test]

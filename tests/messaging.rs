@@ -21,20 +21,20 @@ fn now_ms() -> i64 {
 /// (destination, body) of every message in the broker's SQLite file.
 /// Call while the broker is stopped.
 async fn stored(b: &Baton) -> Vec<(String, String)> {
-    let config = baton::config::DatabaseConfig {
-        url: format!("sqlite:{}/baton.db", b.data.display()),
-        ..Default::default()
-    };
-    let store = baton::store::open(&config).await.expect("open store");
-    let msgs = store.load_messages().await.expect("load messages");
-    store.close().await;
-    msgs.iter()
-        .map(|m| {
-            (
-                m.destination.to_string(),
-                String::from_utf8_lossy(&m.body).into_owned(),
-            )
-        })
+    use sqlx::Connection;
+    let url = format!("sqlite:{}/baton.db", b.data.display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the file");
+    let prefix = baton::config::DatabaseConfig::default().table_prefix;
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(&format!(
+        "SELECT destination, body FROM {prefix}msgs ORDER BY id"
+    ))
+    .fetch_all(&mut db)
+    .await
+    .expect("read msgs");
+    rows.into_iter()
+        .map(|(destination, body)| (destination, String::from_utf8_lossy(&body).into_owned()))
         .collect()
 }
 

@@ -119,9 +119,7 @@ fn store(status: &NodeStatus) -> Result<&Arc<dyn Store>, DataError> {
 }
 
 fn inspect(status: &NodeStatus) -> Result<&dyn Inspect, DataError> {
-    store(status)?
-        .inspect()
-        .ok_or_else(|| DataError::Unavailable("this store cannot be inspected".into()))
+    Ok(store(status)?.as_ref())
 }
 
 async fn timed<T>(
@@ -332,5 +330,5 @@ pub async fn message(
 }
 
 pub async fn subscriptions(status: &NodeStatus) -> Result<Vec<DurableSub>, DataError> {
-    timed(inspect(status)?.subscriptions()).await
+    timed(store(status)?.load_durables()).await
 }

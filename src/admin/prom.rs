@@ -4,7 +4,7 @@
 
 use super::AdminState;
 use crate::broker::DestInfo;
-use crate::store::inspect::PoolUsage;
+use crate::store::inspect::{Inspect, PoolUsage};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -136,7 +136,7 @@ pub async fn metrics(State(s): State<AdminState>) -> Response {
     m.uptime_seconds
         .set((crate::message::now_ms() - status.started_at) as f64 / 1000.0);
     let broker = status.broker();
-    let inspect = status.store().and_then(|st| st.inspect());
+    let inspect = status.store().map(|st| -> &dyn Inspect { st.as_ref() });
     let stored = match inspect {
         Some(i) => tokio::time::timeout(Duration::from_secs(2), i.depths())
             .await

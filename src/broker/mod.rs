@@ -29,7 +29,7 @@ pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats, DurableRecord,
 
 use crate::message::{Destination, DestinationError, Message};
 use crate::selector::Selector;
-use crate::store::{GroupCommit, Store, StoreError, WriteOp};
+use crate::store::{GroupCommit, MessageStore, StoreError, WriteOp};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use producers::Producers;
@@ -159,7 +159,7 @@ impl Broker {
     /// Recovered messages may have been delivered before, so they carry
     /// `redelivered`.
     pub async fn recover(
-        store: &Arc<dyn Store>,
+        store: &dyn MessageStore,
         writer: GroupCommit,
         config: CoreConfig,
     ) -> Result<Broker, StoreError> {

@@ -118,22 +118,9 @@ impl PendingInserts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Destination, Message};
 
     fn insert(id: i64) -> WriteOp {
-        WriteOp::Insert(Message {
-            id,
-            destination: Destination::Queue("q".into()),
-            priority: 4,
-            expires: 0,
-            persistent: true,
-            headers: Vec::new(),
-            body: bytes::Bytes::new(),
-            redelivery_count: 0,
-            redelivered: false,
-            producer: None,
-            scheduled: 0,
-        })
+        WriteOp::Insert(crate::store::plan::test_message(id, 0))
     }
 
     fn ids(ops: &[WriteOp]) -> Vec<String> {

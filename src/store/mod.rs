@@ -1,23 +1,29 @@
-//! Persistence: the `Store` interface every backend implements, the
-//! group-commit writer in front of it, and the backend chosen by URL.
+//! Persistence, split by concern: [`Lease`] (the election's lock row and
+//! session lock), [`Registry`] (the node registry), [`MessageStore`]
+//! (commit, recovery, paging) and [`Inspect`] (admin reads); [`Store`] is
+//! one database with all of them. Also the group-commit writer in front of
+//! the message store, and the backend chosen by URL.
 
 mod cancel;
 pub mod inspect;
+mod message_store;
 mod migrate;
 mod mysql;
-pub mod paging;
+mod plan;
 mod postgres;
+mod rows;
 mod session;
 mod sqlite;
 mod sqlutil;
 mod writer;
 
+pub use inspect::Inspect;
+pub use message_store::{DurableSub, MessageStore};
 pub use writer::{Completion, GroupCommit, Term, WriterConfig};
 
 use crate::config::{Backend, DatabaseConfig};
 use crate::message::{Message, ProducerSeq};
 use async_trait::async_trait;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A failure of the storage layer.
@@ -140,28 +146,11 @@ pub struct NodeRecord {
     pub last_seen: i64,
 }
 
-/// What a database backend provides. Every method is one round trip or one
-/// transaction; batching is the writer's job. Every time comparison uses the
-/// database's clock (Unix milliseconds computed in SQL), never the node's.
+/// The election's part of the database: the lock row (holder, epoch,
+/// lease on the database's clock) and the session lock. Every time
+/// comparison uses the database's clock.
 #[async_trait]
-pub trait Store: paging::Paging + Send + Sync + 'static {
-    /// Highest message id ever stored and still present (0 if none).
-    async fn max_message_id(&self) -> Result<i64, StoreError>;
-    /// Every stored message, in id order.
-    async fn load_messages(&self) -> Result<Vec<Message>, StoreError>;
-    /// The last recorded sequence of every producer.
-    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Applies every op in one transaction, fenced: as its last statement
-    /// before COMMIT the transaction reads the lock row with a shared row
-    /// lock (SQLite: the write lock from `BEGIN IMMEDIATE`) and fails with
-    /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
-    /// `epoch`.
-    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError>;
-    /// Cheap liveness check.
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Closes every connection.
-    async fn close(&self);
-
+pub trait Lease: Send + Sync + 'static {
     /// Takes the lock row when it is free or its lease has expired, or,
     /// when `with_session` (the caller holds the session lock), also when
     /// the row's holder claimed it with the session lock (`session_held`):
@@ -173,7 +162,7 @@ pub trait Store: paging::Paging + Send + Sync + 'static {
         &self,
         claim: &Claim,
         lease_ms: u64,
-        force: bool,
+        with_session: bool,
     ) -> Result<Option<i64>, StoreError>;
     /// Extends the lease (and records whether the holder has the session
     /// lock) if `node_id` still holds `epoch`; `false` = lost.
@@ -191,24 +180,28 @@ pub trait Store: paging::Paging + Send + Sync + 'static {
     /// A handle on the database session lock (session mode), on its own
     /// connection; `None` when the backend has none (SQLite).
     fn session_lock(&self) -> Option<Box<dyn SessionLock>>;
+}
 
+/// The node registry (`<prefix>nodes`): who is in the cluster.
+#[async_trait]
+pub trait Registry: Send + Sync + 'static {
     /// Upserts this node's row with `last_seen` = database now.
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every registered node, by id.
     async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+}
 
-    /// Admin queries (browse, counts, durable subscriptions, pool).
-    fn inspect(&self) -> Option<&dyn inspect::Inspect> {
-        None
-    }
-
-    /// Reclaims the space of deleted messages where the database does not
-    /// do it soon enough by itself (PostgreSQL: `VACUUM` of the message
-    /// table, which autovacuum visits at most once per `autovacuum_naptime`).
-    /// `false` when the backend needs nothing.
-    async fn vacuum(&self) -> Result<bool, StoreError> {
-        Ok(false)
-    }
+/// One database: every part above over one connection pool. Each backend
+/// type implements all of them; callers take the part they need (the
+/// election a [`Lease`], the writer and the broker a [`MessageStore`], the
+/// admin server [`Inspect`]). Every method is one round trip or one
+/// transaction; batching is the writer's job.
+#[async_trait]
+pub trait Store: Lease + Registry + MessageStore + Inspect {
+    /// Cheap liveness check.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes every connection.
+    async fn close(&self);
 }
 
 /// A database session lock (`pg_advisory_lock`, `GET_LOCK`) held on a
@@ -236,81 +229,4 @@ pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError>
                 .to_string(),
         }),
     }
-}
-
-/// The highest sequence per producer among `ops`, for one upsert each.
-fn producer_marks(ops: &[WriteOp]) -> Vec<(&str, i64)> {
-    let mut marks: BTreeMap<&str, i64> = BTreeMap::new();
-    for op in ops {
-        if let WriteOp::Producer(p) = op {
-            let seq = marks.entry(&p.id).or_insert(p.seq);
-            *seq = (*seq).max(p.seq);
-        }
-    }
-    marks.into_iter().collect()
-}
-
-/// The durable-subscription ops of a batch, in order, without
-/// acknowledgements a later one of the same subscription supersedes.
-fn durable_ops(ops: &[WriteOp]) -> Vec<&WriteOp> {
-    let mut out: Vec<&WriteOp> = Vec::new();
-    for op in ops {
-        match op {
-            WriteOp::DurableAck {
-                client_id, name, ..
-            } => {
-                // Replace the previous ack of the same subscription if
-                // nothing else of it came in between.
-                let same = |o: &&WriteOp| match o {
-                    WriteOp::DurableAck {
-                        client_id: c,
-                        name: n,
-                        ..
-                    }
-                    | WriteOp::DurableDelete {
-                        client_id: c,
-                        name: n,
-                    }
-                    | WriteOp::DurableSave {
-                        client_id: c,
-                        name: n,
-                        ..
-                    } => c == client_id && n == name,
-                    _ => false,
-                };
-                if let Some(pos) = out.iter().rposition(same) {
-                    if matches!(out[pos], WriteOp::DurableAck { .. }) {
-                        out.remove(pos);
-                    }
-                }
-                out.push(op);
-            }
-            WriteOp::DurableSave { .. } | WriteOp::DurableDelete { .. } => out.push(op),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The shortest idle time of any `ForgetProducers` among `ops`.
-fn forget_producers(ops: &[WriteOp]) -> Option<i64> {
-    ops.iter()
-        .filter_map(|op| match op {
-            WriteOp::ForgetProducers { idle_ms } => Some(*idle_ms),
-            _ => None,
-        })
-        .min()
-}
-
-/// Serialises user headers for storage.
-fn encode_headers(headers: &[(String, String)]) -> String {
-    serde_json::to_string(headers).unwrap_or_else(|_| "[]".to_string())
-}
-
-/// Reads headers written by [`encode_headers`].
-fn decode_headers(id: i64, text: &str) -> Result<Vec<(String, String)>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        id,
-        reason: format!("headers are not valid JSON: {e}"),
-    })
 }

@@ -15,21 +15,29 @@
 //!
 //! sqlx connects with `CLIENT_FOUND_ROWS`, so `rows_affected` counts
 //! matched rows: a renewal within the same millisecond still reports 1.
+//!
+//! The group commit renders a [`CommitPlan`] as one transaction of
+//! multi-row `INSERT ... VALUES` and `IN (...)` statements of at most
+//! `ROWS_PER_STATEMENT` rows, the other rows one statement each, and the
+//! fencing read of the lock row last, before COMMIT. Every statement in
+//! MySQL's own SQL is in this file (the few that read the same on every
+//! backend are in `message_store.rs`, `inspect.rs` and `plan.rs`).
 
-mod commit;
-
-use super::session::{DbSessionLock, MySqlLock};
+use super::message_store::{message_store_impl, MessageSql};
+use super::plan::{
+    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+};
+use super::rows::{self, ReadRow};
+use super::session::{DbSessionLock, LockDialect};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
-    decode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp,
+    migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
     LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
-use crate::message::{Destination, Message};
 use async_trait::async_trait;
-use bytes::Bytes;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlRow};
-use sqlx::{ConnectOptions, Connection, Executor, MySqlPool, Row};
+use sqlx::{ConnectOptions, Connection, Executor, MySql, MySqlPool, QueryBuilder, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -58,10 +66,7 @@ fn lock_name(prefix: &str, database: &str, what: &str) -> String {
 }
 
 /// Per-connection settings; see the module comment.
-pub(super) async fn setup_session(
-    conn: &mut MySqlConnection,
-    statement_ms: u64,
-) -> Result<(), sqlx::Error> {
+async fn setup_session(conn: &mut MySqlConnection, statement_ms: u64) -> Result<(), sqlx::Error> {
     if statement_ms > 0 {
         let mariadb = format!(
             "SET SESSION max_statement_time = {:.3}",
@@ -104,6 +109,8 @@ pub(super) async fn setup_session(
 pub struct MySqlStore {
     pool: MySqlPool,
     prefix: String,
+    message_sql: MessageSql,
+    row_sql: RowSql,
     options: MySqlConnectOptions,
     database: String,
     connect_timeout_ms: u64,
@@ -144,9 +151,12 @@ impl MySqlStore {
             .unwrap_or(None);
         let insert_bytes =
             (packet.unwrap_or(4 << 20).max(0) as usize / 2).clamp(64 << 10, 16 << 20);
+        let message_sql = MessageSql::new(&config.table_prefix, |_| "?".to_string());
         let store = MySqlStore {
             pool,
             prefix: config.table_prefix.clone(),
+            row_sql: row_sql(&config.table_prefix, &message_sql),
+            message_sql,
             options,
             database,
             connect_timeout_ms: config.connect_timeout_ms,
@@ -233,93 +243,111 @@ impl MySqlStore {
     }
 }
 
-/// A nullable text column. The tables use the binary collation
-/// `utf8mb4_bin`, which the protocol flags as binary, so sqlx will not
-/// decode it as `String`: read the bytes and check the UTF-8.
-fn opt_text(row: &MySqlRow, column: &str) -> Result<Option<String>, StoreError> {
-    let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>(column)? else {
-        return Ok(None);
-    };
-    String::from_utf8(bytes).map(Some).map_err(|e| {
-        StoreError::from(sqlx::Error::ColumnDecode {
-            index: column.to_string(),
-            source: Box::new(e),
-        })
-    })
+/// The per-row statements of a commit.
+fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
+    RowSql {
+        set_redeliveries: Some(format!(
+            "UPDATE `{p}msgs` SET redeliveries = ?, scheduled = ? WHERE id = ?"
+        )),
+        move_to: format!(
+            "UPDATE `{p}msgs` SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
+        ),
+        reschedule: format!("UPDATE `{p}msgs` SET scheduled = ?, headers = ? WHERE id = ?"),
+        delete_spilled: shared.delete_spilled.clone(),
+        durable_save: format!(
+            "INSERT INTO `{p}acks` (client_id, subscription, destination, selector, last_acked_id) \
+             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE destination = VALUES(destination), last_acked_id = VALUES(last_acked_id), selector = VALUES(selector)"
+        ),
+        durable_ack: format!(
+            "UPDATE `{p}acks` SET last_acked_id = GREATEST(last_acked_id, ?) \
+             WHERE client_id = ? AND subscription = ?"
+        ),
+        durable_delete: format!("DELETE FROM `{p}acks` WHERE client_id = ? AND subscription = ?"),
+        forget_producers: format!("DELETE FROM `{p}producers` WHERE updated_at < {NOW_MS} - ?"),
+    }
 }
 
-/// A text column that must not be NULL; see [`opt_text`].
-fn text(row: &MySqlRow, column: &str) -> Result<String, StoreError> {
-    opt_text(row, column)?.ok_or_else(|| {
-        StoreError::from(sqlx::Error::ColumnDecode {
-            index: column.to_string(),
-            source: "unexpected NULL".into(),
+impl ReadRow for MySqlRow {
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    /// The tables use the binary collation `utf8mb4_bin`, which the
+    /// protocol flags as binary, so sqlx will not decode a text column as
+    /// `String`: read the bytes and check the UTF-8.
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        let Some(bytes) = self.try_get::<Option<Vec<u8>>, _>(column)? else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes).map(Some).map_err(|e| {
+            StoreError::from(sqlx::Error::ColumnDecode {
+                index: column.to_string(),
+                source: Box::new(e),
+            })
         })
-    })
+    }
+
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
 }
 
-fn row_to_message(row: &MySqlRow) -> Result<Message, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let dest = text(row, "destination")?;
-    let destination = Destination::parse(&dest).map_err(|e| StoreError::Corrupt {
-        id,
-        reason: e.to_string(),
-    })?;
-    let headers = text(row, "headers")?;
-    let body: Vec<u8> = row.try_get("body")?;
-    let priority: i16 = row.try_get("priority")?;
-    let redeliveries: i32 = row.try_get("redeliveries")?;
-    Ok(Message {
-        id,
-        destination,
-        priority: priority.clamp(0, 9) as u8,
-        expires: row.try_get("expires")?,
-        persistent: true,
-        headers: decode_headers(id, &headers)?,
-        body: Bytes::from(body),
-        redelivery_count: redeliveries.max(0) as u32,
-        redelivered: false,
-        producer: None,
-        scheduled: row.try_get("scheduled")?,
-    })
+impl MySqlStore {
+    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        let table = format!("`{p}msgs`");
+        for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, self.insert_bytes) {
+            insert_values::<MySql>(&table, chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        update_rows!(tx, plan, &self.row_sql).await?;
+        for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
+            delete_ids::<MySql>(&table, chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        remaining_rows!(tx, plan, &self.row_sql).await?;
+        if !plan.producer_marks.is_empty() {
+            let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
+                "INSERT INTO `{p}producers` (producer_id, last_seq, updated_at) "
+            ));
+            qb.push_values(&plan.producer_marks, |mut row, (id, seq)| {
+                row.push_bind(*id)
+                    .push_bind(*seq)
+                    .push_unseparated(format!(", {NOW_MS}"));
+            });
+            qb.push(
+                " ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq)), \
+                 updated_at = VALUES(updated_at)",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        // Fencing, last: the shared row lock conflicts with try_acquire's
+        // UPDATE, so a new master's claim and this commit are ordered (the
+        // claim waits for the commit, or this read sees the new epoch and
+        // everything above rolls back). Taken at the end, it is held only
+        // for the COMMIT, so the lease renewal (an UPDATE of the same row)
+        // never waits for a long batch.
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM `{p}lock` WHERE name = ? LOCK IN SHARE MODE"
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Store for MySqlStore {
-    async fn max_message_id(&self) -> Result<i64, StoreError> {
-        let max: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(id) FROM `{}msgs`", self.prefix))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(max.unwrap_or(0))
-    }
-
-    async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM `{}msgs` ORDER BY id",
-            self.prefix
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row_to_message).collect()
-    }
-
-    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT producer_id, last_seq FROM `{}producers`",
-            self.prefix
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((text(row, "producer_id")?, row.try_get("last_seq")?)))
-            .collect()
-    }
-
-    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
-        self.commit_batch(epoch, ops).await
-    }
-
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -328,7 +356,10 @@ impl Store for MySqlStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait]
+impl Lease for MySqlStore {
     async fn try_acquire(
         &self,
         claim: &Claim,
@@ -406,17 +437,7 @@ impl Store for MySqlStore {
         .bind(LOCK_NAME)
         .fetch_one(&self.pool)
         .await?;
-        Ok(LockState {
-            holder: opt_text(&row, "holder")?,
-            epoch: row.try_get("epoch")?,
-            stomp_addr: opt_text(&row, "stomp_addr")?,
-            admin_addr: opt_text(&row, "admin_addr")?,
-            lease_remaining_ms: row.try_get("remaining")?,
-        })
-    }
-
-    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
-        Some(self)
+        rows::lock_state(&row)
     }
 
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
@@ -430,7 +451,10 @@ impl Store for MySqlStore {
             self.statement_timeout_ms,
         )))
     }
+}
 
+#[async_trait]
+impl Registry for MySqlStore {
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO `{}nodes` (node_id, stomp_addr, admin_addr, role, started_at, last_seen) \
@@ -457,27 +481,45 @@ impl Store for MySqlStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NodeRecord {
-                    node_id: text(r, "node_id")?,
-                    stomp_addr: opt_text(r, "stomp_addr")?.unwrap_or_default(),
-                    admin_addr: opt_text(r, "admin_addr")?.unwrap_or_default(),
-                    role: text(r, "role")?,
-                    started_at: r.try_get("started_at")?,
-                    last_seen: r.try_get("last_seen")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::node).collect()
     }
 }
 
-super::inspect::inspect_impl!(MySqlStore, row_to_message, text, |_| "?".to_string());
+super::inspect::inspect_impl!(MySqlStore, |_| "?".to_string());
 
-super::paging::paging_impl!(
-    MySqlStore,
-    sqlx::MySqlConnection,
-    row_to_message,
-    text,
-    |_| "?".to_string()
-);
+message_store_impl!(MySqlStore);
+
+/// `GET_LOCK`. The name is server-wide, so it includes the database name
+/// (see [`lock_name`]).
+struct MySqlLock {
+    options: MySqlConnectOptions,
+    name: String,
+}
+
+#[async_trait]
+impl LockDialect for MySqlLock {
+    type Conn = MySqlConnection;
+
+    async fn open(&self, statement_timeout_ms: u64) -> Result<MySqlConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        setup_session(&mut conn, statement_timeout_ms).await?;
+        Ok(conn)
+    }
+
+    async fn take(&self, conn: &mut MySqlConnection) -> Result<bool, sqlx::Error> {
+        // 1: got it; 0: someone else has it; NULL: error (e.g. killed).
+        sqlx::query_scalar::<_, Option<i64>>("SELECT GET_LOCK(?, 0)")
+            .bind(&self.name)
+            .fetch_one(conn)
+            .await
+            .map(|got| got == Some(1))
+    }
+
+    async fn give_back(&self, conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&self.name)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,21 +1,31 @@
 //! The PostgreSQL store: a connection pool for the data path, batch SQL
-//! with arrays (`UNNEST`, `= ANY`), and an advisory lock on a dedicated
-//! connection for session-mode election.
+//! with arrays (`UNNEST`), and an advisory lock on a dedicated connection
+//! for session-mode election. Every statement in PostgreSQL's own SQL is
+//! in this file (the few that read the same on every backend are in
+//! `message_store.rs`, `inspect.rs` and `plan.rs`).
+//!
+//! The group commit renders a [`CommitPlan`] as one transaction: inserts
+//! as `INSERT ... SELECT FROM UNNEST` of arrays, redelivery updates and
+//! deletes by id arrays, the other rows one statement each, and the
+//! fencing read of the lock row last. A small plan of only inserts,
+//! deletes and producer marks (the steady state of produce + consume) is
+//! one statement, so one round trip and an implicit transaction:
+//! data-modifying CTEs that write only when the fencing CTE sees our
+//! epoch.
 
-mod commit;
-
-use super::session::{DbSessionLock, PgLock};
+use super::message_store::{message_store_impl, MessageSql};
+use super::plan::{chunks, remaining_rows, update_rows, CommitPlan, RowSql};
+use super::rows::{self, MessageRow, ReadRow};
+use super::session::{DbSessionLock, LockDialect};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
-    decode_headers, migrate, Claim, LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp,
+    migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
     LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
-use crate::message::{Destination, Message};
 use async_trait::async_trait;
-use bytes::Bytes;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Executor, PgPool, Row};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::{Arguments, ConnectOptions, Connection, Executor, PgPool, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -56,6 +66,8 @@ fn session_settings(statement_ms: u64) -> String {
 pub struct PgStore {
     pool: PgPool,
     prefix: String,
+    message_sql: MessageSql,
+    row_sql: RowSql,
     options: PgConnectOptions,
     connect_timeout_ms: u64,
     statement_timeout_ms: u64,
@@ -87,9 +99,12 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| open_err(e.to_string()))?;
+        let message_sql = MessageSql::new(&config.table_prefix, placeholder);
         let store = PgStore {
             pool,
             prefix: config.table_prefix.clone(),
+            row_sql: row_sql(&config.table_prefix, &message_sql),
+            message_sql,
             options,
             connect_timeout_ms: config.connect_timeout_ms,
             statement_timeout_ms: statement_ms,
@@ -166,66 +181,274 @@ pub(super) async fn connect(
     deadline(timeout_ms, options.connect()).await
 }
 
-fn row_to_message(row: &PgRow) -> Result<Message, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let dest: String = row.try_get("destination")?;
-    let destination = Destination::parse(&dest).map_err(|e| StoreError::Corrupt {
-        id,
-        reason: e.to_string(),
-    })?;
-    let headers: String = row.try_get("headers")?;
-    let body: Vec<u8> = row.try_get("body")?;
-    let priority: i16 = row.try_get("priority")?;
-    let redeliveries: i32 = row.try_get("redeliveries")?;
-    Ok(Message {
-        id,
-        destination,
-        priority: priority.clamp(0, 9) as u8,
-        expires: row.try_get("expires")?,
-        persistent: true,
-        headers: decode_headers(id, &headers)?,
-        body: Bytes::from(body),
-        redelivery_count: redeliveries.max(0) as u32,
-        redelivered: false,
-        producer: None,
-        scheduled: row.try_get("scheduled")?,
-    })
+/// The n-th placeholder.
+fn placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
+/// The per-row statements of a commit; redelivery updates are one
+/// statement of arrays instead.
+fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
+    RowSql {
+        set_redeliveries: None,
+        move_to: format!(
+            "UPDATE {p}msgs SET destination = $1, headers = $2, expires = $3, redeliveries = 0, scheduled = 0 WHERE id = $4"
+        ),
+        reschedule: format!("UPDATE {p}msgs SET scheduled = $1, headers = $2 WHERE id = $3"),
+        delete_spilled: shared.delete_spilled.clone(),
+        durable_save: format!(
+            "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = EXCLUDED.destination, last_acked_id = EXCLUDED.last_acked_id, selector = EXCLUDED.selector"
+        ),
+        durable_ack: format!(
+            "UPDATE {p}acks SET last_acked_id = GREATEST(last_acked_id, $1) \
+             WHERE client_id = $2 AND subscription = $3"
+        ),
+        durable_delete: format!("DELETE FROM {p}acks WHERE client_id = $1 AND subscription = $2"),
+        forget_producers: format!("DELETE FROM {p}producers WHERE updated_at < {NOW_MS} - $1"),
+    }
+}
+
+impl ReadRow for PgRow {
+    /// Integers are read at their declared width (SMALLINT, INTEGER,
+    /// BIGINT).
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        let bytes = match self.try_get_raw(column)?.type_info().name() {
+            "INT2" => 2,
+            "INT4" => 4,
+            _ => 8,
+        };
+        Ok(match bytes {
+            2 => i64::from(self.try_get::<i16, _>(column)?),
+            4 => i64::from(self.try_get::<i32, _>(column)?),
+            _ => self.try_get::<i64, _>(column)?,
+        })
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+impl PgStore {
+    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+        if fits_one_statement(plan) {
+            self.commit_in_one_statement(epoch, plan).await
+        } else {
+            self.commit_in_steps(epoch, plan).await
+        }
+    }
+
+    /// One statement: the fencing row lock is held while it runs, which
+    /// [`fits_one_statement`] keeps short.
+    async fn commit_in_one_statement(
+        &self,
+        epoch: i64,
+        plan: &CommitPlan<'_>,
+    ) -> Result<(), StoreError> {
+        let deletes = !plan.deletes.is_empty();
+        let producers = !plan.producer_marks.is_empty();
+        let sql = one_statement_sql(&self.prefix, deletes, producers);
+        let mut args = PgArguments::default();
+        args.add(LOCK_NAME).map_err(sqlx::Error::Encode)?;
+        args.add(epoch).map_err(sqlx::Error::Encode)?;
+        InsertArrays::of(&plan.inserts).add_to(&mut args)?;
+        if deletes {
+            args.add(&plan.deletes).map_err(sqlx::Error::Encode)?;
+        }
+        if producers {
+            add_marks(&mut args, &plan.producer_marks)?;
+        }
+        let current: i64 = sqlx::query_scalar_with(&sql, args)
+            .fetch_one(&self.pool)
+            .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        Ok(())
+    }
+
+    async fn commit_in_steps(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        for chunk in chunks(&plan.inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES) {
+            let mut args = PgArguments::default();
+            InsertArrays::of(chunk).add_to(&mut args)?;
+            sqlx::query_with(
+                &format!(
+                    "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
+                     $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
+                ),
+                args,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !plan.redeliveries.is_empty() {
+            let ids: Vec<i64> = plan.redeliveries.iter().map(|r| r.id).collect();
+            let counts: Vec<i32> = plan.redeliveries.iter().map(|r| r.count).collect();
+            let due: Vec<i64> = plan.redeliveries.iter().map(|r| r.at).collect();
+            sqlx::query(&format!(
+                "UPDATE {p}msgs AS m SET redeliveries = u.n, scheduled = u.at \
+                 FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[]) AS u(id, n, at) WHERE m.id = u.id"
+            ))
+            .bind(ids)
+            .bind(counts)
+            .bind(due)
+            .execute(&mut *tx)
+            .await?;
+        }
+        update_rows!(tx, plan, &self.row_sql).await?;
+        if !plan.deletes.is_empty() {
+            sqlx::query(&format!(
+                "DELETE FROM {p}msgs AS m USING UNNEST($1::bigint[]) AS d(id) WHERE m.id = d.id"
+            ))
+            .bind(&plan.deletes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        remaining_rows!(tx, plan, &self.row_sql).await?;
+        if !plan.producer_marks.is_empty() {
+            let mut args = PgArguments::default();
+            add_marks(&mut args, &plan.producer_marks)?;
+            sqlx::query_with(
+                &format!(
+                    "INSERT INTO {p}producers (producer_id, last_seq, updated_at) \
+                     SELECT u.id, u.seq, {NOW_MS} FROM UNNEST($1::text[], $2::bigint[]) AS u(id, seq) \
+                     ON CONFLICT (producer_id) DO UPDATE SET \
+                     last_seq = GREATEST({p}producers.last_seq, EXCLUDED.last_seq), \
+                     updated_at = EXCLUDED.updated_at"
+                ),
+                args,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Fencing, last: the shared row lock conflicts with try_acquire's
+        // UPDATE, so a new master's claim and this commit are ordered (the
+        // claim waits for the commit, or this read sees the new epoch and
+        // everything above rolls back). Taken at the end, it is held only
+        // for the COMMIT, so the lease renewal (an UPDATE of the same row)
+        // never waits for a long batch.
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE"
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Producer marks as the two arrays (ids, sequences) `UNNEST` takes.
+fn add_marks(args: &mut PgArguments, marks: &[(&str, i64)]) -> Result<(), sqlx::Error> {
+    let (ids, seqs): (Vec<&str>, Vec<i64>) = marks.iter().copied().unzip();
+    args.add(ids).map_err(sqlx::Error::Encode)?;
+    args.add(seqs).map_err(sqlx::Error::Encode)
+}
+
+/// The single-statement commit. Parts without rows are left out rather
+/// than given empty arrays: a cached plan made while the table was small
+/// may scan it whole, and an empty `DELETE` would pay that on every commit.
+/// Deletes join the ids (`USING UNNEST`) instead of `id = ANY(...)`: on a
+/// queue table with few live rows the planner took `id = ANY` for a full
+/// scan of the `(destination, priority, id)` index, which is slow while it
+/// holds the dead entries of the last seconds; the join probes the primary
+/// key once per id.
+fn one_statement_sql(p: &str, deletes: bool, producers: bool) -> String {
+    let mut sql = format!(
+        "WITH fence AS (SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE), \
+         ours AS (SELECT 1 FROM fence WHERE epoch = $2), \
+         ins AS (INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
+           SELECT u.* FROM UNNEST($3::bigint[], $4::text[], $5::smallint[], $6::bigint[], \
+           $7::integer[], $8::text[], $9::bytea[], $10::bigint[]) AS u WHERE EXISTS (SELECT 1 FROM ours))"
+    );
+    let mut next = 11;
+    if deletes {
+        sql.push_str(&format!(
+            ", del AS (DELETE FROM {p}msgs AS m USING UNNEST(${next}::bigint[]) AS d(id) \
+             WHERE m.id = d.id AND EXISTS (SELECT 1 FROM ours))"
+        ));
+        next += 1;
+    }
+    if producers {
+        let seq = next + 1;
+        sql.push_str(&format!(
+            ", prod AS (INSERT INTO {p}producers (producer_id, last_seq, updated_at) \
+             SELECT u.id, u.seq, {NOW_MS} FROM UNNEST(${next}::text[], ${seq}::bigint[]) AS u(id, seq) \
+             WHERE EXISTS (SELECT 1 FROM ours) \
+             ON CONFLICT (producer_id) DO UPDATE SET \
+             last_seq = GREATEST({p}producers.last_seq, EXCLUDED.last_seq), \
+             updated_at = EXCLUDED.updated_at)"
+        ));
+    }
+    sql.push_str(" SELECT epoch FROM fence");
+    sql
+}
+
+/// Most ops a single-statement commit carries; a larger batch (a burst of
+/// acknowledgements after a drain, say) holds the fencing lock only for
+/// its COMMIT, so the lease renewal never waits for it.
+const ONE_STATEMENT_MAX_OPS: usize = 1024;
+
+/// True when `ops` are only inserts, deletes and producer marks, few
+/// enough for one statement, with inserts that fit one `INSERT` (rows and
+/// bytes). The batch has been through `cancel_out`, so no delete is of a
+/// row inserted here (a CTE would not see that row).
+fn fits_one_statement(plan: &CommitPlan<'_>) -> bool {
+    plan.ops <= ONE_STATEMENT_MAX_OPS
+        && plan.only_inserts_deletes_marks()
+        && chunks(&plan.inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES).len() <= 1
+}
+
+/// The columns of inserted messages, as the arrays `UNNEST` takes.
+struct InsertArrays<'r> {
+    ids: Vec<i64>,
+    dests: Vec<&'r str>,
+    prios: Vec<i16>,
+    expires: Vec<i64>,
+    redeliveries: Vec<i32>,
+    headers: Vec<&'r str>,
+    bodies: Vec<&'r [u8]>,
+    scheduled: Vec<i64>,
+}
+
+impl<'r> InsertArrays<'r> {
+    fn of(rows: &'r [MessageRow<'_>]) -> InsertArrays<'r> {
+        InsertArrays {
+            ids: rows.iter().map(|m| m.id).collect(),
+            dests: rows.iter().map(|m| m.destination.as_str()).collect(),
+            prios: rows.iter().map(|m| m.priority).collect(),
+            expires: rows.iter().map(|m| m.expires).collect(),
+            redeliveries: rows.iter().map(|m| m.redeliveries).collect(),
+            headers: rows.iter().map(|m| m.headers.as_str()).collect(),
+            bodies: rows.iter().map(|m| m.body).collect(),
+            scheduled: rows.iter().map(|m| m.scheduled).collect(),
+        }
+    }
+
+    /// Appends the eight arrays as the next parameters, in column order.
+    fn add_to(self, args: &mut PgArguments) -> Result<(), sqlx::Error> {
+        args.add(self.ids).map_err(sqlx::Error::Encode)?;
+        args.add(self.dests).map_err(sqlx::Error::Encode)?;
+        args.add(self.prios).map_err(sqlx::Error::Encode)?;
+        args.add(self.expires).map_err(sqlx::Error::Encode)?;
+        args.add(self.redeliveries).map_err(sqlx::Error::Encode)?;
+        args.add(self.headers).map_err(sqlx::Error::Encode)?;
+        args.add(self.bodies).map_err(sqlx::Error::Encode)?;
+        args.add(self.scheduled).map_err(sqlx::Error::Encode)
+    }
 }
 
 #[async_trait]
 impl Store for PgStore {
-    async fn max_message_id(&self) -> Result<i64, StoreError> {
-        let max: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(id) FROM {}msgs", self.prefix))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(max.unwrap_or(0))
-    }
-
-    async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM {}msgs ORDER BY id",
-            self.prefix
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row_to_message).collect()
-    }
-
-    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
-            "SELECT producer_id, last_seq FROM {}producers",
-            self.prefix
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
-    }
-
-    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
-        self.commit_batch(epoch, ops).await
-    }
-
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -234,7 +457,10 @@ impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait]
+impl Lease for PgStore {
     async fn try_acquire(
         &self,
         claim: &Claim,
@@ -301,29 +527,7 @@ impl Store for PgStore {
         .bind(LOCK_NAME)
         .fetch_one(&self.pool)
         .await?;
-        Ok(LockState {
-            holder: row.try_get("holder")?,
-            epoch: row.try_get("epoch")?,
-            stomp_addr: row.try_get("stomp_addr")?,
-            admin_addr: row.try_get("admin_addr")?,
-            lease_remaining_ms: row.try_get("remaining")?,
-        })
-    }
-
-    async fn vacuum(&self) -> Result<bool, StoreError> {
-        // Simple protocol: VACUUM cannot run in a prepared statement's
-        // implicit transaction. TRUNCATE false keeps the empty pages at the
-        // table's end for the next inserts: cutting them off takes an
-        // ACCESS EXCLUSIVE lock that stalls every commit meanwhile, and the
-        // table grows back within seconds (BENCHMARKS.md, "Which layout").
-        sqlx::raw_sql(&format!("VACUUM (TRUNCATE false) {}msgs", self.prefix))
-            .execute(&self.pool)
-            .await?;
-        Ok(true)
-    }
-
-    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
-        Some(self)
+        rows::lock_state(&row)
     }
 
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
@@ -337,7 +541,10 @@ impl Store for PgStore {
             self.statement_timeout_ms,
         )))
     }
+}
 
+#[async_trait]
+impl Registry for PgStore {
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO {}nodes (node_id, stomp_addr, admin_addr, role, started_at, last_seen) \
@@ -364,41 +571,101 @@ impl Store for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NodeRecord {
-                    node_id: r.try_get("node_id")?,
-                    stomp_addr: r
-                        .try_get::<Option<String>, _>("stomp_addr")?
-                        .unwrap_or_default(),
-                    admin_addr: r
-                        .try_get::<Option<String>, _>("admin_addr")?
-                        .unwrap_or_default(),
-                    role: r.try_get("role")?,
-                    started_at: r.try_get("started_at")?,
-                    last_seen: r.try_get("last_seen")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::node).collect()
     }
 }
 
-/// A redelivery count as stored (INTEGER).
-fn clamp_count(count: u32) -> i32 {
-    i32::try_from(count).unwrap_or(i32::MAX)
+super::inspect::inspect_impl!(PgStore, placeholder);
+
+message_store_impl!(
+    PgStore,
+    async fn vacuum(&self) -> Result<bool, StoreError> {
+        // Simple protocol: VACUUM cannot run in a prepared statement's
+        // implicit transaction. TRUNCATE false keeps the empty pages at the
+        // table's end for the next inserts: cutting them off takes an
+        // ACCESS EXCLUSIVE lock that stalls every commit meanwhile, and the
+        // table grows back within seconds (BENCHMARKS.md, "Which layout").
+        sqlx::raw_sql(&format!("VACUUM (TRUNCATE false) {}msgs", self.prefix))
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+);
+
+/// `pg_try_advisory_lock`. Advisory locks are per database, so the key
+/// only needs the table prefix.
+struct PgLock {
+    options: PgConnectOptions,
+    key: i64,
 }
 
-super::inspect::inspect_impl!(
-    PgStore,
-    row_to_message,
-    |r: &PgRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
-    |n| format!("${n}")
-);
+#[async_trait]
+impl LockDialect for PgLock {
+    type Conn = PgConnection;
 
-super::paging::paging_impl!(
-    PgStore,
-    sqlx::PgConnection,
-    row_to_message,
-    |r: &PgRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
-    |n| format!("${n}")
-);
+    async fn open(&self, statement_timeout_ms: u64) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        let set = format!("SET statement_timeout = {statement_timeout_ms}");
+        sqlx::query(&set).execute(&mut conn).await?;
+        Ok(conn)
+    }
+
+    async fn take(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+            .bind(self.key)
+            .fetch_one(conn)
+            .await
+    }
+
+    async fn give_back(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::plan::test_message;
+    use crate::store::WriteOp;
+
+    fn fits(ops: &[WriteOp]) -> bool {
+        fits_one_statement(&CommitPlan::of(ops))
+    }
+
+    #[test]
+    fn only_small_batches_of_inserts_deletes_and_marks_are_one_statement() {
+        let deletes: Vec<WriteOp> = (0..10).map(WriteOp::Delete).collect();
+        assert!(fits(&deletes));
+        let many: Vec<WriteOp> = (0..=ONE_STATEMENT_MAX_OPS as i64)
+            .map(WriteOp::Delete)
+            .collect();
+        assert!(!fits(&many));
+        let with_update = [
+            WriteOp::Delete(1),
+            WriteOp::SetRedeliveries {
+                id: 2,
+                count: 1,
+                at: 0,
+            },
+        ];
+        assert!(!fits(&with_update));
+        let big = |id| WriteOp::Insert(test_message(id, MAX_INSERT_BYTES / 2 + 1));
+        assert!(fits(&[big(1)]));
+        assert!(!fits(&[big(1), big(2)]));
+    }
+
+    #[test]
+    fn parts_without_rows_are_left_out_and_parameters_stay_numbered() {
+        let plain = one_statement_sql("b_", false, false);
+        assert!(!plain.contains("DELETE") && !plain.contains("producers"));
+        let both = one_statement_sql("b_", true, true);
+        assert!(both.contains("UNNEST($11::bigint[]) AS d(id)"));
+        assert!(both.contains("UNNEST($12::text[], $13::bigint[])"));
+        let marks = one_statement_sql("b_", false, true);
+        assert!(marks.contains("UNNEST($11::text[], $12::bigint[])"));
+    }
+}

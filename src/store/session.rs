@@ -1,5 +1,5 @@
-//! Session locks for session-mode election: `pg_try_advisory_lock` and
-//! `GET_LOCK`, each on a dedicated connection (not from the pool) that the
+//! Session locks for session-mode election (`pg_try_advisory_lock` in
+//! `postgres.rs`, `GET_LOCK` in `mysql.rs`), each on a dedicated connection (not from the pool) that the
 //! database frees the lock with when it closes. Only autocommit statements
 //! run on these connections: no transaction is ever left open.
 //!
@@ -7,13 +7,10 @@
 //! is in flight, so a cancelled attempt drops (closes) it, which frees any
 //! lock it may have got, and the handle reads as not holding.
 
-use super::mysql::setup_session;
 use super::sqlutil::deadline;
 use super::{SessionLock, StoreError};
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 use std::time::Duration;
 
 /// What differs between databases: how to open the lock connection, take
@@ -97,74 +94,5 @@ impl<D: LockDialect> SessionLock for DbSessionLock<D> {
             // Closing frees whatever the session still holds.
             let _ = tokio::time::timeout(Duration::from_millis(ms.max(1)), conn.close()).await;
         }
-    }
-}
-
-/// `pg_try_advisory_lock`. Advisory locks are per database, so the key
-/// only needs the table prefix.
-pub struct PgLock {
-    pub options: PgConnectOptions,
-    pub key: i64,
-}
-
-#[async_trait]
-impl LockDialect for PgLock {
-    type Conn = PgConnection;
-
-    async fn open(&self, statement_timeout_ms: u64) -> Result<PgConnection, sqlx::Error> {
-        let mut conn = self.options.connect().await?;
-        let set = format!("SET statement_timeout = {statement_timeout_ms}");
-        sqlx::query(&set).execute(&mut conn).await?;
-        Ok(conn)
-    }
-
-    async fn take(&self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-            .bind(self.key)
-            .fetch_one(conn)
-            .await
-    }
-
-    async fn give_back(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(self.key)
-            .execute(conn)
-            .await
-            .map(|_| ())
-    }
-}
-
-/// `GET_LOCK`. The name is server-wide, so it includes the database name
-/// (see `mysql::lock_name`).
-pub struct MySqlLock {
-    pub options: MySqlConnectOptions,
-    pub name: String,
-}
-
-#[async_trait]
-impl LockDialect for MySqlLock {
-    type Conn = MySqlConnection;
-
-    async fn open(&self, statement_timeout_ms: u64) -> Result<MySqlConnection, sqlx::Error> {
-        let mut conn = self.options.connect().await?;
-        setup_session(&mut conn, statement_timeout_ms).await?;
-        Ok(conn)
-    }
-
-    async fn take(&self, conn: &mut MySqlConnection) -> Result<bool, sqlx::Error> {
-        // 1: got it; 0: someone else has it; NULL: error (e.g. killed).
-        sqlx::query_scalar::<_, Option<i64>>("SELECT GET_LOCK(?, 0)")
-            .bind(&self.name)
-            .fetch_one(conn)
-            .await
-            .map(|got| got == Some(1))
-    }
-
-    async fn give_back(&self, conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT RELEASE_LOCK(?)")
-            .bind(&self.name)
-            .execute(conn)
-            .await
-            .map(|_| ())
     }
 }

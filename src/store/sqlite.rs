@@ -1,15 +1,28 @@
-//! The embedded default store: one SQLite file in WAL mode.
+//! The embedded default store: one SQLite file in WAL mode. Every
+//! statement in SQLite's own SQL is in this file (the few that read the
+//! same on every backend are in `message_store.rs`, `inspect.rs` and
+//! `plan.rs`).
+//!
+//! The group commit renders a [`CommitPlan`] as one `BEGIN IMMEDIATE`
+//! transaction of prepared statements (multi-row inserts and `IN (...)`
+//! deletes of at most `ROWS_PER_STATEMENT` rows); the fencing read comes
+//! first, under the write lock, so the epoch cannot change before COMMIT.
 
+use super::message_store::{message_store_impl, MessageSql};
+use super::plan::{
+    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+};
+use super::rows::{self, ReadRow};
 use super::{
-    decode_headers, durable_ops, encode_headers, forget_producers, migrate, producer_marks, Claim,
-    LockState, NodeRecord, SessionLock, Store, StoreError, WriteOp, LOCK_NAME,
+    migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
+    LOCK_NAME,
 };
 use crate::config::{self, DatabaseConfig};
-use crate::message::{Destination, Message};
 use async_trait::async_trait;
-use bytes::Bytes;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, Sqlite, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,6 +35,8 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub struct SqliteStore {
     pool: SqlitePool,
     prefix: String,
+    message_sql: MessageSql,
+    row_sql: RowSql,
 }
 
 impl SqliteStore {
@@ -61,9 +76,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
+        let message_sql = MessageSql::new(prefix, |_| "?".to_string());
         let store = SqliteStore {
             pool,
             prefix: prefix.to_string(),
+            row_sql: row_sql(prefix, &message_sql),
+            message_sql,
         };
         store.migrate().await?;
         Ok(store)
@@ -120,63 +138,46 @@ impl SqliteStore {
     }
 }
 
-fn row_to_message(row: &sqlx::sqlite::SqliteRow) -> Result<Message, StoreError> {
-    let id: i64 = row.try_get("id")?;
-    let dest: String = row.try_get("destination")?;
-    let destination = Destination::parse(&dest).map_err(|e| StoreError::Corrupt {
-        id,
-        reason: e.to_string(),
-    })?;
-    let headers: String = row.try_get("headers")?;
-    let body: Vec<u8> = row.try_get("body")?;
-    let priority: i64 = row.try_get("priority")?;
-    let redeliveries: i64 = row.try_get("redeliveries")?;
-    Ok(Message {
-        id,
-        destination,
-        priority: priority.clamp(0, 9) as u8,
-        expires: row.try_get("expires")?,
-        persistent: true,
-        headers: decode_headers(id, &headers)?,
-        body: Bytes::from(body),
-        redelivery_count: redeliveries.max(0) as u32,
-        redelivered: false,
-        producer: None,
-        scheduled: row.try_get("scheduled")?,
-    })
+/// The per-row statements of a commit.
+fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
+    RowSql {
+        set_redeliveries: Some(format!(
+            "UPDATE {p}msgs SET redeliveries = ?, scheduled = ? WHERE id = ?"
+        )),
+        move_to: format!(
+            "UPDATE {p}msgs SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
+        ),
+        reschedule: format!("UPDATE {p}msgs SET scheduled = ?, headers = ? WHERE id = ?"),
+        delete_spilled: shared.delete_spilled.clone(),
+        durable_save: format!(
+            "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = excluded.destination, last_acked_id = excluded.last_acked_id, selector = excluded.selector"
+        ),
+        durable_ack: format!(
+            "UPDATE {p}acks SET last_acked_id = MAX(last_acked_id, ?) \
+             WHERE client_id = ? AND subscription = ?"
+        ),
+        durable_delete: format!("DELETE FROM {p}acks WHERE client_id = ? AND subscription = ?"),
+        forget_producers: format!("DELETE FROM {p}producers WHERE updated_at < {NOW_MS} - ?"),
+    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn max_message_id(&self) -> Result<i64, StoreError> {
-        let max: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(id) FROM {}msgs", self.prefix))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(max.unwrap_or(0))
+impl ReadRow for SqliteRow {
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(column)?)
     }
-
-    async fn load_messages(&self) -> Result<Vec<Message>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT id, destination, priority, expires, scheduled, redeliveries, headers, body FROM {}msgs ORDER BY id",
-            self.prefix
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row_to_message).collect()
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(column)?)
     }
-
-    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
-            "SELECT producer_id, last_seq FROM {}producers",
-            self.prefix
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.try_get(column)?)
     }
+}
 
-    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
+impl SqliteStore {
+    /// Renders a commit plan: one `BEGIN IMMEDIATE` transaction of
+    /// prepared statements, multi-row where the rows vary in number.
+    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut conn = self.pool.acquire().await?;
         // IMMEDIATE takes SQLite's write lock first, so the epoch read below
@@ -189,155 +190,39 @@ impl Store for SqliteStore {
         if current != epoch {
             return Err(StoreError::Fenced { epoch, current });
         }
-        let inserts: Vec<&Message> = ops
-            .iter()
-            .filter_map(|op| match op {
-                WriteOp::Insert(m) => Some(m),
-                _ => None,
-            })
-            .collect();
-        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "INSERT INTO {p}msgs (id, destination, priority, expires, scheduled, redeliveries, headers, body) "
-            ));
-            qb.push_values(chunk, |mut row, m| {
-                row.push_bind(m.id)
-                    .push_bind(m.destination.to_string())
-                    .push_bind(m.priority as i64)
-                    .push_bind(m.expires)
-                    .push_bind(m.scheduled)
-                    .push_bind(m.redelivery_count as i64)
-                    .push_bind(encode_headers(&m.headers))
-                    .push_bind(m.body.to_vec());
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        for op in ops {
-            if let WriteOp::SetRedeliveries { id, count, at } = op {
-                sqlx::query(&format!(
-                    "UPDATE {p}msgs SET redeliveries = ?, scheduled = ? WHERE id = ?"
-                ))
-                .bind(*count as i64)
-                .bind(at)
-                .bind(id)
+        let table = format!("{p}msgs");
+        for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, usize::MAX) {
+            insert_values::<Sqlite>(&table, chunk)
+                .build()
                 .execute(&mut *tx)
                 .await?;
-            }
         }
-        for op in ops {
-            if let WriteOp::Move {
-                id,
-                destination,
-                headers,
-                expires,
-            } = op
-            {
-                sqlx::query(&format!(
-                    "UPDATE {p}msgs SET destination = ?, headers = ?, expires = ?, redeliveries = 0, scheduled = 0 WHERE id = ?"
-                ))
-                .bind(destination)
-                .bind(encode_headers(headers))
-                .bind(expires)
-                .bind(id)
+        update_rows!(tx, plan, &self.row_sql).await?;
+        for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
+            delete_ids::<Sqlite>(&table, chunk)
+                .build()
                 .execute(&mut *tx)
                 .await?;
-            }
         }
-        for op in ops {
-            if let WriteOp::Reschedule { id, at, headers } = op {
-                sqlx::query(&format!(
-                    "UPDATE {p}msgs SET scheduled = ?, headers = ? WHERE id = ?"
-                ))
-                .bind(at)
-                .bind(encode_headers(headers))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let deletes: Vec<i64> = ops
-            .iter()
-            .filter_map(|op| match op {
-                WriteOp::Delete(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new(format!("DELETE FROM {p}msgs WHERE id IN ("));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
-            qb.build().execute(&mut *tx).await?;
-        }
-        self.delete_spilled(&mut tx, ops).await?;
-        for op in durable_ops(ops) {
-            match op {
-                WriteOp::DurableSave {
-                    client_id,
-                    name,
-                    destination,
-                    selector,
-                    last_acked,
-                } => sqlx::query(&format!(
-                    "INSERT INTO {p}acks (client_id, subscription, destination, selector, last_acked_id) \
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, subscription) DO UPDATE SET destination = excluded.destination, last_acked_id = excluded.last_acked_id, selector = excluded.selector"
-                ))
-                .bind(client_id)
-                .bind(name)
-                .bind(destination)
-                .bind(selector)
-                .bind(last_acked)
-                .execute(&mut *tx)
-                .await?,
-                WriteOp::DurableAck {
-                    client_id,
-                    name,
-                    last_acked,
-                } => sqlx::query(&format!(
-                    "UPDATE {p}acks SET last_acked_id = MAX(last_acked_id, ?) \
-                     WHERE client_id = ? AND subscription = ?"
-                ))
-                .bind(last_acked)
-                .bind(client_id)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?,
-                WriteOp::DurableDelete { client_id, name } => sqlx::query(&format!(
-                    "DELETE FROM {p}acks WHERE client_id = ? AND subscription = ?"
-                ))
-                .bind(client_id)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?,
-                _ => continue,
-            };
-        }
-        if let Some(idle_ms) = forget_producers(ops) {
-            sqlx::query(&format!(
-                "DELETE FROM {p}producers WHERE updated_at < {NOW_MS} - ?"
-            ))
-            .bind(idle_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (id, seq) in producer_marks(ops) {
+        remaining_rows!(tx, plan, &self.row_sql).await?;
+        for (id, seq) in &plan.producer_marks {
             sqlx::query(&format!(
                 "INSERT INTO {p}producers (producer_id, last_seq, updated_at) VALUES (?, ?, {NOW_MS}) \
                  ON CONFLICT (producer_id) DO UPDATE SET \
                  last_seq = MAX(last_seq, excluded.last_seq), updated_at = excluded.updated_at"
             ))
-            .bind(id)
-            .bind(seq)
+            .bind(*id)
+            .bind(*seq)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -346,7 +231,10 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait]
+impl Lease for SqliteStore {
     async fn try_acquire(
         &self,
         claim: &Claim,
@@ -414,23 +302,16 @@ impl Store for SqliteStore {
         .bind(LOCK_NAME)
         .fetch_one(&self.pool)
         .await?;
-        Ok(LockState {
-            holder: row.try_get("holder")?,
-            epoch: row.try_get("epoch")?,
-            stomp_addr: row.try_get("stomp_addr")?,
-            admin_addr: row.try_get("admin_addr")?,
-            lease_remaining_ms: row.try_get("remaining")?,
-        })
-    }
-
-    fn inspect(&self) -> Option<&dyn super::inspect::Inspect> {
-        Some(self)
+        rows::lock_state(&row)
     }
 
     fn session_lock(&self) -> Option<Box<dyn SessionLock>> {
         None
     }
+}
 
+#[async_trait]
+impl Registry for SqliteStore {
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO {}nodes (node_id, stomp_addr, admin_addr, role, started_at, last_seen) \
@@ -457,36 +338,10 @@ impl Store for SqliteStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NodeRecord {
-                    node_id: r.try_get("node_id")?,
-                    stomp_addr: r
-                        .try_get::<Option<String>, _>("stomp_addr")?
-                        .unwrap_or_default(),
-                    admin_addr: r
-                        .try_get::<Option<String>, _>("admin_addr")?
-                        .unwrap_or_default(),
-                    role: r.try_get("role")?,
-                    started_at: r.try_get("started_at")?,
-                    last_seen: r.try_get("last_seen")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::node).collect()
     }
 }
 
-super::inspect::inspect_impl!(
-    SqliteStore,
-    row_to_message,
-    |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
-    |_| "?".to_string()
-);
+super::inspect::inspect_impl!(SqliteStore, |_| "?".to_string());
 
-super::paging::paging_impl!(
-    SqliteStore,
-    sqlx::SqliteConnection,
-    row_to_message,
-    |r: &sqlx::sqlite::SqliteRow, c: &str| -> Result<String, StoreError> { Ok(r.try_get(c)?) },
-    |_| "?".to_string()
-);
+message_store_impl!(SqliteStore);

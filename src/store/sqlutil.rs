@@ -1,6 +1,5 @@
 //! Small helpers shared by the PostgreSQL and MySQL/MariaDB backends.
 
-use crate::message::Message;
 use std::time::Duration;
 
 use super::StoreError;
@@ -41,37 +40,6 @@ pub fn ping_when_idle<DB: sqlx::Database>(
         })
 }
 
-/// Splits `messages` into runs of at most `max_rows` rows and, unless a
-/// single message is bigger, at most `max_bytes` of headers and body, so
-/// one statement stays within the server's packet limit.
-pub fn batches<'a>(
-    messages: &[&'a Message],
-    max_rows: usize,
-    max_bytes: usize,
-) -> Vec<Vec<&'a Message>> {
-    let mut out = Vec::new();
-    let mut current: Vec<&Message> = Vec::new();
-    let mut bytes = 0usize;
-    for m in messages {
-        let size = m.body.len()
-            + m.headers
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 8)
-                .sum::<usize>()
-            + 64;
-        if !current.is_empty() && (current.len() >= max_rows || bytes + size > max_bytes) {
-            out.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        bytes += size;
-        current.push(m);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
-}
-
 /// Runs `fut` with a client-side deadline: a server-side statement timeout
 /// cannot fire on a connection whose peer is gone.
 pub async fn deadline<T, F>(ms: u64, fut: F) -> Result<T, StoreError>
@@ -87,7 +55,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Destination;
 
     #[test]
     fn fnv1a_matches_the_reference_vectors() {
@@ -105,31 +72,5 @@ mod tests {
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
         assert_eq!(redact_url("mysql://h/db?x=a@b"), "mysql://h/db?x=a@b");
         assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
-    }
-
-    #[test]
-    fn batches_respect_rows_and_bytes() {
-        let msg = |n: usize| Message {
-            id: 1,
-            destination: Destination::Queue("q".into()),
-            priority: 4,
-            expires: 0,
-            persistent: true,
-            headers: Vec::new(),
-            body: bytes::Bytes::from(vec![0u8; n]),
-            redelivery_count: 0,
-            redelivered: false,
-            producer: None,
-            scheduled: 0,
-        };
-        let small: Vec<Message> = (0..10).map(|_| msg(10)).collect();
-        let refs: Vec<&Message> = small.iter().collect();
-        let sizes: Vec<usize> = batches(&refs, 4, 1 << 20).iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![4, 4, 2]);
-        let big: Vec<Message> = (0..3).map(|_| msg(1000)).collect();
-        let refs: Vec<&Message> = big.iter().collect();
-        let sizes: Vec<usize> = batches(&refs, 100, 500).iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![1, 1, 1]);
-        assert!(batches(&[], 10, 10).is_empty());
     }
 }

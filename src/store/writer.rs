@@ -12,7 +12,7 @@
 //! order matters across batches, run alone with nothing else in flight.
 
 use super::cancel::{cancel_out, inserted_ids, PendingInserts};
-use super::{Store, StoreError, WriteOp};
+use super::{MessageStore, StoreError, WriteOp};
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -65,7 +65,7 @@ pub struct WriterConfig {
 impl GroupCommit {
     /// Starts the writer. Every transaction is fenced on the term's epoch.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn MessageStore>,
         term: Term,
         config: WriterConfig,
     ) -> (GroupCommit, JoinHandle<()>) {
@@ -250,7 +250,7 @@ impl Batch {
 /// A committed (or failed) batch's waiters with their outcomes, in order.
 type Outcomes = Vec<(Completion, Result<(), StoreError>)>;
 
-async fn run(store: Arc<dyn Store>, term: Term, mut batches: Batches, pipeline: usize) {
+async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pipeline: usize) {
     let mut closed = false;
     let mut in_flight = FuturesOrdered::new();
     loop {
@@ -300,7 +300,7 @@ fn complete(batches: &Batches, outcomes: Outcomes) {
 /// Commits one batch (each request on its own if the database rejects the
 /// whole) and returns its waiters with their outcomes.
 async fn commit_batch(
-    store: Arc<dyn Store>,
+    store: Arc<dyn MessageStore>,
     term: Term,
     batch: Batch,
     pending: Option<Arc<PendingInserts>>,
@@ -350,7 +350,7 @@ fn rejected_by_database(result: &Result<(), StoreError>) -> bool {
 /// One fenced transaction, bounded by the commit timeout and abandoned when
 /// the term ends.
 async fn commit_once(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn MessageStore>,
     term: &Term,
     ops: &[WriteOp],
 ) -> Result<(), StoreError> {

@@ -6,8 +6,7 @@ pub(super) mod state;
 use super::{Broker, BrokerError, ConnId, DurableRecord};
 use crate::message::Destination;
 use crate::selector::Selector;
-use crate::store::{Store, StoreError};
-use std::sync::Arc;
+use crate::store::{MessageStore, StoreError};
 use tokio::sync::oneshot;
 
 impl Broker {
@@ -46,13 +45,10 @@ impl Broker {
 
 /// The durable subscriptions recorded in the store.
 pub(super) async fn load_durables(
-    store: &Arc<dyn Store>,
+    store: &dyn MessageStore,
 ) -> Result<Vec<DurableRecord>, StoreError> {
-    let Some(inspect) = store.inspect() else {
-        return Ok(Vec::new());
-    };
     let mut out = Vec::new();
-    for row in inspect.subscriptions().await? {
+    for row in store.load_durables().await? {
         let selector = match row.selector.as_deref().map(Selector::parse).transpose() {
             Ok(s) => s,
             Err(e) => {

@@ -6,7 +6,7 @@ mod state;
 
 use super::Broker;
 use crate::message::{Destination, Message};
-use crate::store::{Store, StoreError};
+use crate::store::{MessageStore, StoreError};
 #[cfg(test)]
 pub(super) use state::Page;
 pub use state::{page_from_rows, PageRequest, PRIORITIES};
@@ -40,7 +40,7 @@ impl Broker {
     /// Waits until a queue wants a page, then reads every page asked for
     /// and hands the messages out. A read that fails is retried after a
     /// second (the database is also what the election watches).
-    pub async fn page_in(&self, store: &dyn Store) {
+    pub async fn page_in(&self, store: &dyn MessageStore) {
         let pager = self.lock().pager();
         let requests = self.lock().take_page_requests();
         if requests.is_empty() {
@@ -69,7 +69,7 @@ impl Broker {
 /// priority first, stopping once a prioritized page is full); `true` when
 /// some read hit its limit, so more may wait.
 async fn read_page(
-    store: &dyn Store,
+    store: &dyn MessageStore,
     request: &PageRequest,
 ) -> Result<(Vec<Message>, bool), StoreError> {
     let destination = Destination::Queue(request.queue.clone()).to_string();

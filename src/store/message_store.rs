@@ -1,0 +1,203 @@
+//! The message store: what the master's broker reads and writes (commit,
+//! recovery, paging of deep queues). The reads are the same SQL on every
+//! backend but for placeholders; [`message_store_impl!`] implements
+//! [`MessageStore`] with them, and its `commit` groups the batch into a
+//! [`CommitPlan`](super::plan::CommitPlan) once and hands it to the
+//! backend's renderer.
+//!
+//! A queue's "plain waiting" messages are its rows with `scheduled = 0`;
+//! the others (scheduled, or waiting out a redelivery delay) and every topic
+//! row are held in memory from promotion on. A page reads one priority by
+//! the `(destination, priority, id)` index.
+
+use super::rows::MESSAGE_COLUMNS;
+use super::{StoreError, WriteOp};
+use crate::message::Message;
+use async_trait::async_trait;
+
+/// One row of `<prefix>acks`: a durable topic subscription.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DurableSub {
+    pub client_id: String,
+    pub subscription: String,
+    pub destination: String,
+    pub selector: Option<String>,
+    pub last_acked_id: i64,
+}
+
+/// Stored messages, producer sequences and durable subscriptions. Every
+/// time comparison uses the database's clock.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Applies every op in one transaction, fenced: as its last statement
+    /// before COMMIT the transaction reads the lock row with a shared row
+    /// lock (SQLite: the write lock from `BEGIN IMMEDIATE`) and fails with
+    /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
+    /// `epoch`.
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError>;
+    /// Highest message id ever stored and still present (0 if none).
+    async fn max_message_id(&self) -> Result<i64, StoreError>;
+    /// The last recorded sequence of every producer.
+    async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Every durable subscription, by client id and name.
+    async fn load_durables(&self) -> Result<Vec<DurableSub>, StoreError>;
+    /// Every stored message that is not a plain waiting queue message
+    /// (topic messages, scheduled ones, delayed redeliveries), in id order:
+    /// promotion loads these whole and pages the queues.
+    async fn load_held(&self) -> Result<Vec<Message>, StoreError>;
+    /// How many plain waiting messages each queue has: (`/queue/NAME`, n).
+    async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Up to `limit` plain waiting messages of `destination` at `priority`
+    /// with id >= `from`, in id order.
+    async fn load_queue_page(
+        &self,
+        destination: &str,
+        priority: u8,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Reclaims the space of deleted messages where the database does not
+    /// do it soon enough by itself (PostgreSQL: `VACUUM` of the message
+    /// table, which autovacuum visits at most once per `autovacuum_naptime`).
+    /// `false` when the backend needs nothing.
+    async fn vacuum(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
+
+const PLAIN_QUEUE_ROW: &str = "scheduled = 0 AND destination LIKE '/queue/%'";
+
+/// The shared statements for one table prefix.
+pub struct MessageSql {
+    pub max_id: String,
+    pub producers: String,
+    pub durables: String,
+    pub held: String,
+    pub depths: String,
+    pub page: String,
+    /// The spill delete of [`super::plan::RowSql`].
+    pub delete_spilled: String,
+}
+
+impl MessageSql {
+    /// Tables named `{prefix}msgs` etc.; `ph(n)` is the n-th placeholder
+    /// (1-based).
+    pub fn new(prefix: &str, ph: impl Fn(usize) -> String) -> MessageSql {
+        let table = format!("{prefix}msgs");
+        MessageSql {
+            max_id: format!("SELECT MAX(id) FROM {table}"),
+            producers: format!("SELECT producer_id, last_seq FROM {prefix}producers"),
+            durables: format!(
+                "SELECT client_id, subscription, destination, selector, last_acked_id \
+                 FROM {prefix}acks ORDER BY client_id, subscription"
+            ),
+            held: format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {table} WHERE NOT ({PLAIN_QUEUE_ROW}) ORDER BY id"
+            ),
+            depths: format!(
+                "SELECT destination, COUNT(*) AS n FROM {table} WHERE {PLAIN_QUEUE_ROW} GROUP BY destination"
+            ),
+            page: format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {table} WHERE destination = {} AND priority = {} AND id >= {} \
+                 AND scheduled = 0 ORDER BY id LIMIT {}",
+                ph(1),
+                ph(2),
+                ph(3),
+                ph(4)
+            ),
+            delete_spilled: format!(
+                "DELETE FROM {table} WHERE destination = {} AND priority = {} AND id >= {} AND id <= {} \
+                 AND scheduled = 0",
+                ph(1),
+                ph(2),
+                ph(3),
+                ph(4)
+            ),
+        }
+    }
+}
+
+/// Runs the parameterless query `$sql` on `$pool` and collects every row
+/// mapped by `$map` (which returns a `Result`); for use in an async fn
+/// returning `Result<_, StoreError>`.
+macro_rules! fetch_rows {
+    ($pool:expr, $sql:expr, $map:expr) => {
+        sqlx::query($sql)
+            .fetch_all($pool)
+            .await?
+            .iter()
+            .map($map)
+            .collect()
+    };
+}
+pub(crate) use fetch_rows;
+
+/// Implements [`MessageStore`] for a backend: `$store` has the fields
+/// `pool` and `message_sql` (its [`MessageSql`]) and an
+/// `async fn commit_plan(&self, epoch, &CommitPlan)`, the backend's
+/// rendering of a plan; its rows implement
+/// [`ReadRow`](super::rows::ReadRow). Any further items (`vacuum`) follow.
+macro_rules! message_store_impl {
+    ($store:ty $(, $($extra:tt)*)?) => {
+        #[async_trait::async_trait]
+        impl $crate::store::MessageStore for $store {
+            async fn commit(
+                &self,
+                epoch: i64,
+                ops: &[$crate::store::WriteOp],
+            ) -> Result<(), $crate::store::StoreError> {
+                let plan = $crate::store::plan::CommitPlan::of(ops);
+                self.commit_plan(epoch, &plan).await
+            }
+
+            async fn max_message_id(&self) -> Result<i64, $crate::store::StoreError> {
+                let max: Option<i64> = sqlx::query_scalar(&self.message_sql.max_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(max.unwrap_or(0))
+            }
+
+            async fn load_producers(
+                &self,
+            ) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.producers, |r| $crate::store::rows::text_and_int(r, "producer_id", "last_seq"))
+            }
+
+            async fn load_durables(
+                &self,
+            ) -> Result<Vec<$crate::store::DurableSub>, $crate::store::StoreError> {
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.durables, $crate::store::rows::durable)
+            }
+
+            async fn load_held(
+                &self,
+            ) -> Result<Vec<$crate::message::Message>, $crate::store::StoreError> {
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.held, $crate::store::rows::message)
+            }
+
+            async fn queue_depths(&self) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
+                $crate::store::message_store::fetch_rows!(&self.pool, &self.message_sql.depths, |r| $crate::store::rows::text_and_int(r, "destination", "n"))
+            }
+
+            async fn load_queue_page(
+                &self,
+                destination: &str,
+                priority: u8,
+                from: i64,
+                limit: usize,
+            ) -> Result<Vec<$crate::message::Message>, $crate::store::StoreError> {
+                let rows = sqlx::query(&self.message_sql.page)
+                    .bind(destination)
+                    .bind(i16::from(priority))
+                    .bind(from)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map($crate::store::rows::message).collect()
+            }
+
+            $($($extra)*)?
+        }
+    };
+}
+pub(crate) use message_store_impl;
