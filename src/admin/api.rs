@@ -9,7 +9,7 @@ use crate::auth::{Access, Principal};
 use crate::broker::JobView;
 use crate::broker::{Broker, ConnView};
 use crate::message::Destination;
-use crate::store::inspect::DurableSub;
+use crate::store::DurableSub;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -7,7 +7,8 @@
 use crate::broker::DestInfo;
 use crate::message::{Destination, Message};
 use crate::status::NodeStatus;
-use crate::store::inspect::{DurableSub, Inspect};
+use crate::store::inspect::Inspect;
+use crate::store::DurableSub;
 use crate::store::{Store, StoreError};
 use base64::Engine;
 use serde::Serialize;

@@ -3,7 +3,6 @@
 //! queries, outside the group commit, so a slave can answer them too.
 //! Each backend implements [`Inspect`] with [`inspect_impl!`].
 
-pub use super::message_store::DurableSub;
 use super::StoreError;
 use crate::message::Message;
 use async_trait::async_trait;

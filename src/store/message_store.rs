@@ -10,20 +10,10 @@
 //! row are held in memory from promotion on. A page reads one priority by
 //! the `(destination, priority, id)` index.
 
-use super::rows::MESSAGE_COLUMNS;
+use super::rows::{DurableSub, MESSAGE_COLUMNS};
 use super::{StoreError, WriteOp};
 use crate::message::Message;
 use async_trait::async_trait;
-
-/// One row of `<prefix>acks`: a durable topic subscription.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DurableSub {
-    pub client_id: String,
-    pub subscription: String,
-    pub destination: String,
-    pub selector: Option<String>,
-    pub last_acked_id: i64,
-}
 
 /// Stored messages, producer sequences and durable subscriptions. Every
 /// time comparison uses the database's clock.

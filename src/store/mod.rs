@@ -18,7 +18,8 @@ mod sqlutil;
 mod writer;
 
 pub use inspect::Inspect;
-pub use message_store::{DurableSub, MessageStore};
+pub use message_store::MessageStore;
+pub use rows::DurableSub;
 pub use writer::{Completion, GroupCommit, Term, WriterConfig};
 
 use crate::config::{Backend, DatabaseConfig};

@@ -8,10 +8,19 @@
 //! returns every integer as 64 bits, PostgreSQL as its declared width, and
 //! MySQL flags the binary-collated text columns as binary.
 
-use super::message_store::DurableSub;
 use super::{LockState, NodeRecord, StoreError};
 use crate::message::{Destination, Message};
 use bytes::Bytes;
+
+/// One row of `<prefix>acks`: a durable topic subscription.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DurableSub {
+    pub client_id: String,
+    pub subscription: String,
+    pub destination: String,
+    pub selector: Option<String>,
+    pub last_acked_id: i64,
+}
 
 /// The columns of a message row, in the order every `SELECT` lists them.
 pub const MESSAGE_COLUMNS: &str =

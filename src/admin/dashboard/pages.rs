@@ -7,7 +7,7 @@ use crate::admin::data::{self, ClusterNodeView, DestView, NodeView};
 use crate::admin::AdminState;
 use crate::auth::Principal;
 use crate::broker::ConnView;
-use crate::store::inspect::DurableSub;
+use crate::store::DurableSub;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

@@ -12,48 +12,14 @@
 //! it (a reference count per message).
 
 use crate::broker::pending::Pending;
-use crate::broker::state::{redelivered, ConnId, State, SubKey, Subscription};
+use crate::broker::state::{
+    redelivered, ConnId, Durable, DurableKey, DurableRecord, State, SubKey, Subscription,
+};
 use crate::broker::{BrokerError, SubscribeSpec};
 use crate::message::{Destination, Message};
-use crate::selector::Selector;
 use crate::store::WriteOp;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
-
-/// (client id, subscription name).
-pub type DurableKey = (Arc<str>, Arc<str>);
-
-/// The durable subscriptions and the stored topic messages they hold.
-#[derive(Default)]
-pub(in crate::broker) struct Durables {
-    pub(in crate::broker) subscriptions: HashMap<DurableKey, Durable>,
-    /// Stored topic message id -> durable subscriptions yet to consume it.
-    pub(in crate::broker) topic_refs: HashMap<i64, u32>,
-}
-
-pub(in crate::broker) struct Durable {
-    destination: Destination,
-    selector: Option<Selector>,
-    /// The subscription it is attached to, while a client is.
-    active: Option<SubKey>,
-    /// Messages waiting while nobody is attached.
-    backlog: Pending,
-    /// Persistent messages routed here and not yet acknowledged.
-    outstanding: BTreeSet<i64>,
-    /// Highest persistent message id routed here (or acknowledged).
-    high: i64,
-    last_acked: i64,
-}
-
-/// A stored durable subscription, as loaded at promotion.
-#[derive(Debug, Clone)]
-pub struct DurableRecord {
-    pub client_id: String,
-    pub name: String,
-    pub destination: Destination,
-    pub selector: Option<Selector>,
-    pub last_acked: i64,
-}
 
 impl State {
     /// Reserves `client_id` for `conn`: one connection per client id, as

@@ -4,13 +4,13 @@
 
 mod state;
 
+pub use super::state::PRIORITIES;
 use super::Broker;
 use crate::message::{Destination, Message};
 use crate::store::{MessageStore, StoreError};
 #[cfg(test)]
 pub(super) use state::Page;
-pub use state::{page_from_rows, PageRequest, PRIORITIES};
-pub(super) use state::{Pager, Spill};
+pub use state::{page_from_rows, PageRequest};
 use std::time::Duration;
 
 /// How long the pager waits before retrying a failed read.

@@ -18,51 +18,10 @@
 //! then, into memory), and a message spilled while a read is in flight is
 //! kept aside (`arrived`) until the page shows whether the read saw it.
 
-use crate::broker::state::{Queue, State};
+use crate::broker::state::{Queue, Spill, State, PRIORITIES};
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
-use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
-
-/// Priorities 0..=9, one cursor each.
-pub const PRIORITIES: usize = 10;
-
-#[derive(Debug)]
-pub(in crate::broker) struct Spill {
-    /// Stored messages at priority p with id >= `from[p]` are in the
-    /// database only (except `resident` ones).
-    from: [i64; PRIORITIES],
-    /// How many there are, for the queue depth.
-    count: u64,
-    /// Messages with ids up to this were loaded at promotion and may have
-    /// been delivered before: they are paged in with `redelivered`.
-    recovered_upto: i64,
-    /// The highest id spilled (a purge deletes no row above it).
-    max_id: i64,
-    /// Stored messages in memory although their id is past the cursor
-    /// (dead letters, scheduled copies, admin moves routed meanwhile); a
-    /// page that reads them again skips them.
-    resident: HashSet<i64>,
-    /// The token of the page read in flight.
-    loading: Option<u64>,
-    /// Spilled while that read was in flight.
-    arrived: Vec<Message>,
-    /// Something was spilled since that read started, so its "nothing
-    /// more" does not mean the spill is over.
-    spilled_since: bool,
-}
-
-/// Which queues wait for a page read, and what the pager task needs.
-#[derive(Default)]
-pub(in crate::broker) struct Pager {
-    /// Queues waiting for a page read.
-    pub(in crate::broker) wanted: BTreeSet<String>,
-    /// Wakes the pager task.
-    pub(in crate::broker) wake: Arc<tokio::sync::Notify>,
-    pub(in crate::broker) token: u64,
-    /// Stored messages whose commit completes before they are routed.
-    pub(in crate::broker) unrouted: HashSet<i64>,
-}
+use std::collections::HashSet;
 
 impl Spill {
     fn new(from: i64, count: u64, recovered_upto: i64) -> Spill {

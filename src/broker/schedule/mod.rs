@@ -3,7 +3,6 @@
 
 mod state;
 
-pub(super) use state::Scheduler;
 pub use state::{first_due, JobView, DELAY, JOB_ID, PERIOD, REPEAT};
 
 use super::state::State;

@@ -7,10 +7,9 @@
 //! is stored with its due time, so it survives a failover; its row is
 //! rescheduled after each repeat and deleted after the last one.
 
-use crate::broker::state::{State, SubKey};
+use crate::broker::state::State;
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
-use std::collections::BTreeMap;
 
 pub const DELAY: &str = "AMQ_SCHEDULED_DELAY";
 pub const PERIOD: &str = "AMQ_SCHEDULED_PERIOD";
@@ -57,16 +56,6 @@ pub fn first_due(headers: &[(String, String)], now: i64) -> Result<i64, String> 
         return Ok(0);
     }
     Ok(now.saturating_add(delay).max(1))
-}
-
-/// Scheduled jobs and delayed topic redeliveries, by due time.
-#[derive(Default)]
-pub(in crate::broker) struct Scheduler {
-    /// Scheduled messages by (due time, id).
-    pub(in crate::broker) jobs: BTreeMap<(i64, i64), Message>,
-    /// Topic subscriptions with delayed redeliveries, by (due time, seq).
-    pub(in crate::broker) topic_delays: BTreeMap<(i64, u64), SubKey>,
-    pub(in crate::broker) next_delay_seq: u64,
 }
 
 impl State {

@@ -12,10 +12,10 @@
 
 mod limits;
 
-use super::durable::state::Durables;
-pub use super::durable::state::{DurableKey, DurableRecord};
-use super::paging::Pager;
-use super::schedule::Scheduler;
+mod parts;
+
+pub(super) use parts::{Durable, Durables, Pager, Scheduler, Spill};
+pub use parts::{DurableKey, DurableRecord, PRIORITIES};
 
 use super::outbox::{Delivery, Outbox};
 use super::pending::Pending;
@@ -73,7 +73,7 @@ pub(super) struct Queue {
     /// Connections that sent here and are still connected.
     pub(super) producers: HashSet<ConnId>,
     /// Stored messages in the database only (`paging.rs`).
-    pub(super) spill: Option<crate::broker::paging::Spill>,
+    pub(super) spill: Option<Spill>,
     /// The highest id of a stored message put into memory.
     pub(super) high_id: i64,
 }
