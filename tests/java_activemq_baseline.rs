@@ -1,0 +1,83 @@
+//! The Java test programs and the JMS scenarios of tests/common/jms_scenarios.rs
+//! against the reference broker, Apache ActiveMQ 5.17 from Debian's
+//! `activemq` package (JDBC store on a PostgreSQL database of the test's
+//! own): what the OpenWire tests later expect from Baton is what ActiveMQ
+//! does. One broker serves every scenario of this process (unique
+//! destinations per scenario); the failover test runs its own master/slave
+//! pair.
+
+mod common;
+
+use common::activemq::{self, ActiveMq, USER};
+use common::jms_scenarios::{self as sc, Target};
+use common::testdb::{free_port, Db};
+
+fn target() -> Target {
+    let amq = activemq::shared();
+    Target {
+        url: amq.url.clone(),
+        broker_name: Some(amq.name.clone()),
+        login: (USER.0.to_string(), USER.1.to_string()),
+    }
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                sc::$name(&target());
+            }
+        )*
+    };
+}
+
+scenarios!(
+    connect_tcp_and_failover,
+    wrong_password,
+    duplicate_client_id,
+    keepalive_idle,
+    silent_client_dropped,
+    close_cascades,
+    bodies_round_trip,
+    properties_and_headers,
+    selectors,
+    auto_ack,
+    client_ack,
+    recover,
+    dups_ok_topic,
+    individual_ack,
+    prefetch_spread,
+    prefetch_zero_pull,
+    transactions,
+    transaction_send_and_receive,
+    durable_subscriber,
+    topic_fan_out,
+    temp_queue_request_reply,
+    message_groups,
+    exclusive_consumer,
+    queue_browser,
+    expiration,
+    priority,
+    anonymous_producer,
+    composite_destination,
+    simulated_failover,
+);
+
+/// The reference deployment: two ActiveMQ brokers in JDBC master/slave on
+/// one PostgreSQL database, a Java producer and consumer on
+/// `failover:(...)`, the master killed with -9 during the persistent sends.
+#[test]
+fn reference_deployment_kill9() {
+    let db = Db::postgres();
+    let (p1, p2) = (free_port(), free_port());
+    let mut master = ActiveMq::start(&db, "amq-a", p1, true, false);
+    let slave = ActiveMq::start(&db, "amq-b", p2, false, false);
+    slave.wait_log("Attempting to acquire the exclusive lock", std::time::Duration::from_secs(120));
+    let url = format!(
+        "failover:({},tcp://127.0.0.1:{p2})?randomize=false&initialReconnectDelay=100&maxReconnectDelay=1000",
+        master.url
+    );
+    sc::failover_during_sends(&url, 1000, || master.kill9());
+    assert!(slave.log_text().contains("Becoming the master"), "the slave took over");
+}
