@@ -73,11 +73,17 @@ fn reference_deployment_kill9() {
     let (p1, p2) = (free_port(), free_port());
     let mut master = ActiveMq::start(&db, "amq-a", p1, true, false);
     let slave = ActiveMq::start(&db, "amq-b", p2, false, false);
-    slave.wait_log("Attempting to acquire the exclusive lock", std::time::Duration::from_secs(120));
+    slave.wait_log(
+        "Attempting to acquire the exclusive lock",
+        std::time::Duration::from_secs(120),
+    );
     let url = format!(
         "failover:({},tcp://127.0.0.1:{p2})?randomize=false&initialReconnectDelay=100&maxReconnectDelay=1000",
         master.url
     );
     sc::failover_during_sends(&url, 1000, || master.kill9());
-    assert!(slave.log_text().contains("Becoming the master"), "the slave took over");
+    assert!(
+        slave.log_text().contains("Becoming the master"),
+        "the slave took over"
+    );
 }

@@ -69,7 +69,13 @@ impl ActiveMq {
     /// the database lock and opens no port). `drop_db_at_exit` makes the
     /// watchdog drop the database after the broker (for a broker kept for
     /// the whole test process, whose `Db` is never dropped).
-    pub fn start(db: &Db, name: &str, port: u16, wait_master: bool, drop_db_at_exit: bool) -> ActiveMq {
+    pub fn start(
+        db: &Db,
+        name: &str,
+        port: u16,
+        wait_master: bool,
+        drop_db_at_exit: bool,
+    ) -> ActiveMq {
         check_installed();
         let dir = tempfile::tempdir().expect("tempdir");
         let base = dir.path().to_path_buf();
@@ -78,8 +84,10 @@ impl ActiveMq {
         }
         // activemq.jar adds <activemq.base>/lib to the broker's class path;
         // commons-dbcp and commons-pool are already in its lib/optional.
-        std::os::unix::fs::symlink(PG_JAR, base.join("lib/postgresql.jar")).expect("link the JDBC driver");
-        std::fs::write(base.join("conf/activemq.xml"), config(db, name, port)).expect("write activemq.xml");
+        std::os::unix::fs::symlink(PG_JAR, base.join("lib/postgresql.jar"))
+            .expect("link the JDBC driver");
+        std::fs::write(base.join("conf/activemq.xml"), config(db, name, port))
+            .expect("write activemq.xml");
         std::fs::write(base.join("conf/log4j.properties"), LOG4J).expect("write log4j.properties");
         let java = [
             "java",
@@ -187,12 +195,16 @@ impl ActiveMq {
 
     /// kill -9 of the broker JVM.
     pub fn kill9(&mut self) {
-        let _ = Command::new("kill").args(["-9", &self.pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid.to_string()])
+            .status();
     }
 
     /// SIGTERM of the broker JVM (ActiveMQ's shutdown hook stops it).
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
     }
 }
 

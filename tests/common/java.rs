@@ -193,9 +193,7 @@ impl JavaError {
     /// fully qualified name, or its simple name).
     pub fn is(&self, class: &str) -> bool {
         let simple = self.class.rsplit('.').next().unwrap_or("");
-        self.class == class
-            || simple == class
-            || self.cause.as_ref().is_some_and(|c| c.is(class))
+        self.class == class || simple == class || self.cause.as_ref().is_some_and(|c| c.is(class))
     }
 
     /// The messages of the exception and its causes, joined.
@@ -253,7 +251,9 @@ pub struct Received {
 
 impl Received {
     pub fn text(&self) -> &str {
-        self.text.as_deref().unwrap_or_else(|| panic!("not a text message: {self:?}"))
+        self.text
+            .as_deref()
+            .unwrap_or_else(|| panic!("not a text message: {self:?}"))
     }
 
     pub fn bytes(&self) -> Vec<u8> {
@@ -339,7 +339,8 @@ fn read_output(child: &mut Child) -> (Receiver<Value>, Arc<Mutex<String>>) {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let v = serde_json::from_str(&line).unwrap_or_else(|_| json!({"event": "raw", "line": line}));
+            let v = serde_json::from_str(&line)
+                .unwrap_or_else(|_| json!({"event": "raw", "line": line}));
             if tx.send(v).is_err() {
                 break;
             }
@@ -632,7 +633,9 @@ impl Jms {
             let left = deadline.saturating_duration_since(Instant::now());
             let v = match self.lines.recv_timeout(left) {
                 Ok(v) => v,
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    return None
+                }
             };
             if want(&v) {
                 return Some(v);
@@ -761,8 +764,10 @@ impl Jms {
         msg: &Msg,
         count: usize,
     ) -> Result<Vec<String>, JavaError> {
-        let v = self.call(json!({"op": "send", "producer": producer, "session": session,
-            "dest": dest, "message": msg.0, "count": count}))?;
+        let v = self.call(
+            json!({"op": "send", "producer": producer, "session": session,
+            "dest": dest, "message": msg.0, "count": count}),
+        )?;
         Ok(serde_json::from_value(v["message_ids"].clone()).expect("message ids"))
     }
 
@@ -776,9 +781,11 @@ impl Jms {
         durable: Option<&str>,
         no_local: bool,
     ) -> Result<(), JavaError> {
-        self.call(json!({"op": "consumer", "name": name, "session": session, "dest": dest,
-            "selector": selector, "durable": durable, "no_local": no_local}))
-            .map(|_| ())
+        self.call(
+            json!({"op": "consumer", "name": name, "session": session, "dest": dest,
+            "selector": selector, "durable": durable, "no_local": no_local}),
+        )
+        .map(|_| ())
     }
 
     /// `receive(timeout_ms)`.
@@ -788,8 +795,15 @@ impl Jms {
 
     /// `receive` in `mode` (nowait, block, timeout): the message and how
     /// long the call took in the JVM.
-    pub fn receive_mode(&mut self, consumer: &str, mode: &str, timeout_ms: u64) -> (Option<Received>, u64) {
-        let v = self.ok(json!({"op": "receive", "consumer": consumer, "mode": mode, "timeout_ms": timeout_ms}));
+    pub fn receive_mode(
+        &mut self,
+        consumer: &str,
+        mode: &str,
+        timeout_ms: u64,
+    ) -> (Option<Received>, u64) {
+        let v = self.ok(
+            json!({"op": "receive", "consumer": consumer, "mode": mode, "timeout_ms": timeout_ms}),
+        );
         let m = (!v["message"].is_null())
             .then(|| serde_json::from_value(v["message"].clone()).expect("message"));
         (m, v["elapsed_ms"].as_u64().unwrap_or(0))
@@ -803,12 +817,16 @@ impl Jms {
 
     /// `message.acknowledge()` of a received message.
     pub fn ack(&mut self, m: &Received) {
-        let handle = m.handle.as_deref().expect("a message received in script mode");
+        let handle = m
+            .handle
+            .as_deref()
+            .expect("a message received in script mode");
         self.ok(json!({"op": "ack", "message": handle}));
     }
 
     pub fn commit(&mut self, session: &str) -> Result<(), JavaError> {
-        self.call(json!({"op": "commit", "session": session})).map(|_| ())
+        self.call(json!({"op": "commit", "session": session}))
+            .map(|_| ())
     }
 
     pub fn rollback(&mut self, session: &str) {
@@ -826,7 +844,8 @@ impl Jms {
 
     /// A QueueBrowser's whole enumeration.
     pub fn browse(&mut self, session: &str, dest: &str, selector: Option<&str>) -> Vec<Received> {
-        let v = self.ok(json!({"op": "browse", "session": session, "dest": dest, "selector": selector}));
+        let v = self
+            .ok(json!({"op": "browse", "session": session, "dest": dest, "selector": selector}));
         serde_json::from_value(v["messages"].clone()).expect("messages")
     }
 
@@ -837,7 +856,8 @@ impl Jms {
     }
 
     pub fn delete_temp(&mut self, name: &str) -> Result<(), JavaError> {
-        self.call(json!({"op": "delete_temp", "name": name})).map(|_| ())
+        self.call(json!({"op": "delete_temp", "name": name}))
+            .map(|_| ())
     }
 
     /// Closes a connection, session, producer or consumer.

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::deliveries::{stored_twice, unflagged_twice, Deliveries};
-use super::java::{run_tool, JavaError, Jms, JavaProcess, Msg, Received, JAVA_GUARD};
+use super::java::{run_tool, JavaError, JavaProcess, Jms, Msg, Received, JAVA_GUARD};
 use super::testdb::unique_name;
 
 /// The broker under test.
@@ -42,7 +42,8 @@ fn uniq(what: &str) -> String {
 /// producer "pp" (what [`put`] sends with), and session "s" in `ack` mode.
 fn open(url: &str, ack: &str) -> Jms {
     let mut j = Jms::start(url);
-    j.connect("c", None).unwrap_or_else(|e| panic!("connect to {url}: {}", e.text()));
+    j.connect("c", None)
+        .unwrap_or_else(|e| panic!("connect to {url}: {}", e.text()));
     j.session("ps", "c", "auto");
     j.producer("pp", "ps", None);
     j.session("s", "c", ack);
@@ -91,7 +92,10 @@ fn expect_err(r: Result<impl std::fmt::Debug, JavaError>, class: &str, what: &st
 /// not stall, `getBrokerName()` is the broker's name.
 pub fn connect_tcp_and_failover(t: &Target) {
     let q = format!("queue://{}", uniq("connect"));
-    for url in [t.url.clone(), format!("failover:({})?maxReconnectAttempts=0", t.url)] {
+    for url in [
+        t.url.clone(),
+        format!("failover:({})?maxReconnectAttempts=0", t.url),
+    ] {
         let mut j = open(&url, "auto");
         let info = j
             .connect("c2", Some(&uniq("cid")))
@@ -103,7 +107,9 @@ pub fn connect_tcp_and_failover(t: &Target) {
         }
         put(&mut j, &q, &Msg::text("hello"), 1);
         consumer(&mut j, "k", "s", &q, None);
-        let m = j.receive("k", 10_000).unwrap_or_else(|| panic!("{url}: nothing received"));
+        let m = j
+            .receive("k", 10_000)
+            .unwrap_or_else(|| panic!("{url}: nothing received"));
         assert_eq!(m.text(), "hello");
     }
 }
@@ -140,9 +146,13 @@ pub fn duplicate_client_id(t: &Target) {
     );
     j.session("s", "c", "auto");
     j.producer("p", "s", Some(&q));
-    j.send("p", "s", None, &Msg::text("still here"), 1).expect("send on the first connection");
+    j.send("p", "s", None, &Msg::text("still here"), 1)
+        .expect("send on the first connection");
     consumer(&mut j, "k", "s", &q, None);
-    assert_eq!(j.receive("k", 10_000).expect("message").text(), "still here");
+    assert_eq!(
+        j.receive("k", 10_000).expect("message").text(),
+        "still here"
+    );
 }
 
 /// §5.3 item 4 (first half), shortened: with a 1 s inactivity duration the
@@ -156,7 +166,10 @@ pub fn keepalive_idle(t: &Target) {
     assert!(events.is_empty(), "events while idle: {events:?}");
     put(&mut j, &q, &Msg::text("after idle"), 1);
     consumer(&mut j, "k", "s", &q, None);
-    assert_eq!(j.receive("k", 10_000).expect("message").text(), "after idle");
+    assert_eq!(
+        j.receive("k", 10_000).expect("message").text(),
+        "after idle"
+    );
 }
 
 /// §5.3 item 4 (second half): a client that goes silent (SIGSTOP) is
@@ -171,14 +184,25 @@ pub fn silent_client_dropped(t: &Target) {
     let held = holder.receive_all("k", 2000, 3);
     assert_eq!(held.len(), 3, "the holder got the messages");
     let pid = holder.pid().to_string();
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().expect("kill").success());
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill")
+        .success());
     let mut other = open(&t.url, "auto");
     consumer(&mut other, "k", "s", &q, None);
     let got = other.receive_all("k", 15_000, 3);
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
     holder.kill();
-    assert_eq!(texts(&got), numbered("held-", 3), "redelivered to the other consumer");
-    assert!(got.iter().all(|m| m.redelivered), "flagged redelivered: {got:?}");
+    assert_eq!(
+        texts(&got),
+        numbered("held-", 3),
+        "redelivered to the other consumer"
+    );
+    assert!(
+        got.iter().all(|m| m.redelivered),
+        "flagged redelivered: {got:?}"
+    );
 }
 
 /// §5.3 item 5: `connection.close()` alone releases the session's consumer:
@@ -194,7 +218,10 @@ pub fn close_cascades(t: &Target) {
     consumer(&mut b, "k", "s", &q, None);
     let got = b.receive_all("k", 5000, 2);
     assert_eq!(texts(&got), numbered("c-", 2));
-    assert!(got.iter().all(|m| m.redelivered), "flagged redelivered: {got:?}");
+    assert!(
+        got.iter().all(|m| m.redelivered),
+        "flagged redelivered: {got:?}"
+    );
 }
 
 // ------------------------------------------------------------ messages
@@ -209,7 +236,11 @@ fn all_types_map() -> Vec<(&'static str, &'static str, serde_json::Value)> {
         ("float", "float", json!(1.5)),
         ("double", "double", json!(-2.25e100)),
         ("char", "char", json!("é")),
-        ("string", "string", json!("snow ☃ and 😀")),
+        // Not outside the BMP: the 5.17 client itself decodes such a
+        // character in a map or property string as two U+FFFD
+        // (`MarshallingSupport`, checked in-process without a broker);
+        // text bodies keep it (bodies_round_trip).
+        ("string", "string", json!("snow ☃ and é")),
         ("bytes", "bytes", json!("AAH/gA==")),
     ]
 }
@@ -218,8 +249,10 @@ fn all_types_map() -> Vec<(&'static str, &'static str, serde_json::Value)> {
 pub fn bodies_round_trip(t: &Target) {
     let text = "é, NUL \u{0} and 😀";
     let all_bytes: Vec<u8> = (0..=255u8).collect();
-    let stream_items: Vec<(&str, serde_json::Value)> =
-        all_types_map().into_iter().map(|(_, k, v)| (k, v)).collect();
+    let stream_items: Vec<(&str, serde_json::Value)> = all_types_map()
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect();
     for url in [t.url.clone(), with_opts(&t.url, "jms.useCompression=true")] {
         let q = format!("queue://{}", uniq("bodies"));
         let mut j = open(&url, "auto");
@@ -228,32 +261,58 @@ pub fn bodies_round_trip(t: &Target) {
         put(&mut j, &q, &Msg::map(&all_types_map()), 1);
         put(&mut j, &q, &Msg::object("an object payload"), 1);
         put(&mut j, &q, &Msg::stream(&stream_items), 1);
-        put(&mut j, &q, &Msg::plain().prop("only", "string", json!("properties")), 1);
+        put(
+            &mut j,
+            &q,
+            &Msg::plain().prop("only", "string", json!("properties")),
+            1,
+        );
         // A large text (compression has something to do).
         let big = "0123456789".repeat(5000);
         put(&mut j, &q, &Msg::text(&big), 1);
         consumer(&mut j, "k", "s", &q, None);
         let got = j.receive_all("k", 5000, 7);
         assert_eq!(got.len(), 7, "{url}: {got:?}");
-        assert_eq!((got[0].body_type.as_str(), got[0].text()), ("text", text), "{url}");
-        assert_eq!((got[1].body_type.as_str(), got[1].bytes()), ("bytes", all_bytes.clone()), "{url}");
+        assert_eq!(
+            (got[0].body_type.as_str(), got[0].text()),
+            ("text", text),
+            "{url}"
+        );
+        assert_eq!(
+            (got[1].body_type.as_str(), got[1].bytes()),
+            ("bytes", all_bytes.clone()),
+            "{url}"
+        );
         assert_eq!(got[2].body_type, "map", "{url}");
         let map = got[2].map.as_ref().expect("map body");
         for (k, kind, v) in all_types_map() {
-            let e = map.get(k).unwrap_or_else(|| panic!("{url}: map entry {k} missing: {map:?}"));
-            assert_eq!((e.kind.as_str(), &e.value), (kind, &v), "{url}: map entry {k}");
+            let e = map
+                .get(k)
+                .unwrap_or_else(|| panic!("{url}: map entry {k} missing: {map:?}"));
+            assert_eq!(
+                (e.kind.as_str(), &e.value),
+                (kind, &v),
+                "{url}: map entry {k}"
+            );
         }
         assert_eq!(got[3].body_type, "object");
         assert_eq!(got[3].object.as_deref(), Some("an object payload"));
         assert_eq!(got[4].body_type, "stream");
         let items = got[4].stream.as_ref().expect("stream body");
-        let sent: Vec<(String, serde_json::Value)> =
-            stream_items.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        let back: Vec<(String, serde_json::Value)> =
-            items.iter().map(|i| (i.kind.clone(), i.value.clone())).collect();
+        let sent: Vec<(String, serde_json::Value)> = stream_items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let back: Vec<(String, serde_json::Value)> = items
+            .iter()
+            .map(|i| (i.kind.clone(), i.value.clone()))
+            .collect();
         assert_eq!(back, sent, "{url}: stream items");
         assert_eq!(got[5].body_type, "plain");
-        assert_eq!(got[5].prop("only").map(|p| &p.value), Some(&json!("properties")));
+        assert_eq!(
+            got[5].prop("only").map(|p| &p.value),
+            Some(&json!("properties"))
+        );
         assert_eq!(got[6].text(), big, "{url}: large text");
     }
 }
@@ -271,7 +330,7 @@ pub fn properties_and_headers(t: &Target) {
         ("l", "long", json!(i64::MAX)),
         ("f", "float", json!(-0.5)),
         ("d", "double", json!(3.25)),
-        ("str", "string", json!("ünïcødé 😀")),
+        ("str", "string", json!("ünïcødé ☃")), // BMP only: see all_types_map
         ("big", "string", json!(long_string)),
     ];
     let mut msg = Msg::text("headers")
@@ -291,7 +350,9 @@ pub fn properties_and_headers(t: &Target) {
     assert_eq!(m.message_id, ids[0]);
     assert_eq!(m.destination.as_deref(), Some(q.as_str()));
     for (k, kind, v) in &props {
-        let p = m.prop(k).unwrap_or_else(|| panic!("property {k} missing: {:?}", m.properties));
+        let p = m
+            .prop(k)
+            .unwrap_or_else(|| panic!("property {k} missing: {:?}", m.properties));
         assert_eq!((p.kind.as_str(), &p.value), (*kind, v), "property {k}");
     }
     assert_eq!(m.jms_type.as_deref(), Some("OrderPlaced"));
@@ -300,7 +361,11 @@ pub fn properties_and_headers(t: &Target) {
     assert_eq!(m.priority, 7);
     assert_eq!(m.delivery_mode, "non_persistent");
     assert!(m.timestamp > 0, "JMSTimestamp set: {m:?}");
-    assert_eq!(m.expiration - m.timestamp, 600_000, "JMSExpiration = timestamp + TTL");
+    assert_eq!(
+        m.expiration - m.timestamp,
+        600_000,
+        "JMSExpiration = timestamp + TTL"
+    );
     assert!(!m.redelivered);
 }
 
@@ -308,8 +373,22 @@ pub fn properties_and_headers(t: &Target) {
 pub fn selectors(t: &Target) {
     let q = format!("queue://{}", uniq("sel"));
     let mut j = open(&t.url, "auto");
-    put(&mut j, &q, &Msg::text("red-5").prop("color", "string", json!("red")).prop("n", "int", json!(5)), 1);
-    put(&mut j, &q, &Msg::text("red-1").prop("color", "string", json!("red")).prop("n", "int", json!(1)), 1);
+    put(
+        &mut j,
+        &q,
+        &Msg::text("red-5")
+            .prop("color", "string", json!("red"))
+            .prop("n", "int", json!(5)),
+        1,
+    );
+    put(
+        &mut j,
+        &q,
+        &Msg::text("red-1")
+            .prop("color", "string", json!("red"))
+            .prop("n", "int", json!(1)),
+        1,
+    );
     put(&mut j, &q, &Msg::text("transient").persistent(false), 1);
     put(&mut j, &q, &Msg::text("urgent").priority(9), 1);
     put(&mut j, &q, &Msg::text("grouped").group("g1"), 1);
@@ -323,10 +402,20 @@ pub fn selectors(t: &Target) {
         let name = format!("k{expected}");
         consumer(&mut j, &name, "s", &q, Some(selector));
         let got = j.receive_all(&name, 1000, 10);
-        assert_eq!(texts(&got), vec![expected.to_string()], "selector {selector}");
+        assert_eq!(
+            texts(&got),
+            vec![expected.to_string()],
+            "selector {selector}"
+        );
         j.close(&name).expect("close consumer");
     }
-    consumer(&mut j, "rest", "s", &q, Some("JMSDeliveryMode = 'PERSISTENT'"));
+    consumer(
+        &mut j,
+        "rest",
+        "s",
+        &q,
+        Some("JMSDeliveryMode = 'PERSISTENT'"),
+    );
     nothing(&mut j, "rest", "every persistent message was taken");
 }
 
@@ -360,7 +449,11 @@ pub fn client_ack(t: &Target) {
     put(&mut j, &q, &Msg::text("unacked-{i}"), 3);
     consumer(&mut j, "k2", "s", &q, None);
     let got = j.receive_all("k2", 2000, 3);
-    assert_eq!(texts(&got), numbered("unacked-", 3), "acking the third acked all three");
+    assert_eq!(
+        texts(&got),
+        numbered("unacked-", 3),
+        "acking the third acked all three"
+    );
     assert!(got.iter().all(|m| !m.redelivered));
     j.close("c").expect("close without acking");
     let mut again = open(&t.url, "client");
@@ -434,17 +527,41 @@ pub fn prefetch_spread(t: &Target) {
     let mut slow = Jms::start(&t.url);
     slow.connect("c", None).expect("connect");
     slow.session("s", "c", "client");
-    consumer(&mut slow, "k", "s", &format!("{q}?consumer.prefetchSize=10"), None);
+    consumer(
+        &mut slow,
+        "k",
+        "s",
+        &format!("{q}?consumer.prefetchSize=10"),
+        None,
+    );
     let mut fast = open(&t.url, "auto");
-    consumer(&mut fast, "k", "s", &format!("{q}?consumer.prefetchSize=10"), None);
+    consumer(
+        &mut fast,
+        "k",
+        "s",
+        &format!("{q}?consumer.prefetchSize=10"),
+        None,
+    );
     put(&mut fast, &q, &Msg::text("p-{i}"), 40);
     let first = fast.receive_all("k", 2000, 40);
-    assert_eq!(first.len(), 30, "the slow consumer holds exactly its prefetch of 10");
+    assert_eq!(
+        first.len(),
+        30,
+        "the slow consumer holds exactly its prefetch of 10"
+    );
     slow.close("c").expect("close the slow consumer");
     let rest = fast.receive_all("k", 5000, 40);
     assert_eq!(rest.len(), 10, "its 10 go to the other consumer");
-    let all: BTreeSet<String> = first.iter().chain(&rest).map(|m| m.text().to_string()).collect();
-    assert_eq!(all, numbered("p-", 40).into_iter().collect(), "every message once");
+    let all: BTreeSet<String> = first
+        .iter()
+        .chain(&rest)
+        .map(|m| m.text().to_string())
+        .collect();
+    assert_eq!(
+        all,
+        numbered("p-", 40).into_iter().collect(),
+        "every message once"
+    );
 }
 
 /// §5.3 item 17: prefetch 0 (MessagePull): receive(timeout) and
@@ -457,7 +574,10 @@ pub fn prefetch_zero_pull(t: &Target) {
     let (m, elapsed) = j.receive_mode("k", "timeout", 500);
     assert!(m.is_none(), "receive(500) on an empty queue: {m:?}");
     assert!(elapsed >= 400, "receive(500) returned after {elapsed} ms");
-    assert!(j.receive_mode("k", "nowait", 0).0.is_none(), "receiveNoWait");
+    assert!(
+        j.receive_mode("k", "nowait", 0).0.is_none(),
+        "receiveNoWait"
+    );
     put(&mut j, &q, &Msg::text("waiting"), 1);
     assert_eq!(j.receive("k", 5000).expect("pulled").text(), "waiting");
     let pending = j.send_cmd(json!({"op": "receive", "consumer": "k", "mode": "timeout",
@@ -465,7 +585,8 @@ pub fn prefetch_zero_pull(t: &Target) {
     std::thread::sleep(Duration::from_millis(300));
     put(&mut j, &q, &Msg::text("arrives later"), 1);
     let reply = j.wait(pending).expect("receive(5000)");
-    let m: Received = serde_json::from_value(reply["message"].clone()).expect("delivered during receive");
+    let m: Received =
+        serde_json::from_value(reply["message"].clone()).expect("delivered during receive");
     assert_eq!(m.text(), "arrives later");
 }
 
@@ -483,29 +604,54 @@ pub fn transactions(t: &Target) {
     );
     let mut j = open(&url, "transacted");
     j.producer("tp", "s", Some(&q));
-    j.send("tp", "s", None, &Msg::text("commit-{i}"), 3).expect("send");
+    j.send("tp", "s", None, &Msg::text("commit-{i}"), 3)
+        .expect("send");
     j.commit("s").expect("commit");
-    j.send("tp", "s", None, &Msg::text("rollback-{i}"), 3).expect("send");
+    j.send("tp", "s", None, &Msg::text("rollback-{i}"), 3)
+        .expect("send");
     j.rollback("s");
     j.session("r", "c", "auto");
     consumer(&mut j, "k", "r", &q, None);
-    assert_eq!(texts(&j.receive_all("k", 1000, 10)), numbered("commit-", 3), "only committed sends");
+    assert_eq!(
+        texts(&j.receive_all("k", 1000, 10)),
+        numbered("commit-", 3),
+        "only committed sends"
+    );
     j.close("k").expect("close");
 
-    put(&mut j, &q, &Msg::text("poison").prop("tag", "string", json!(tag)), 1);
+    put(
+        &mut j,
+        &q,
+        &Msg::text("poison").prop("tag", "string", json!(tag)),
+        1,
+    );
     consumer(&mut j, "tk", "s", &q, None);
     let first = j.receive("tk", 5000).expect("first delivery");
     assert!(!first.redelivered);
     j.rollback("s");
     for n in 2..=7 {
-        let m = j.receive("tk", 5000).unwrap_or_else(|| panic!("delivery {n}"));
+        let m = j
+            .receive("tk", 5000)
+            .unwrap_or_else(|| panic!("delivery {n}"));
         assert_eq!(m.text(), "poison");
         assert!(m.redelivered, "delivery {n} flagged redelivered");
         j.rollback("s");
     }
-    nothing(&mut j, "tk", "after the 7th rollback the message is dead-lettered");
-    consumer(&mut j, "dlq", "r", "queue://ActiveMQ.DLQ", Some(&format!("tag = '{tag}'")));
-    let dead = j.receive("dlq", 10_000).expect("the poison message in ActiveMQ.DLQ");
+    nothing(
+        &mut j,
+        "tk",
+        "after the 7th rollback the message is dead-lettered",
+    );
+    consumer(
+        &mut j,
+        "dlq",
+        "r",
+        "queue://ActiveMQ.DLQ",
+        Some(&format!("tag = '{tag}'")),
+    );
+    let dead = j
+        .receive("dlq", 10_000)
+        .expect("the poison message in ActiveMQ.DLQ");
     assert_eq!(dead.text(), "poison");
     assert!(
         dead.prop("dlqDeliveryFailureCause").is_some(),
@@ -524,16 +670,23 @@ pub fn transaction_send_and_receive(t: &Target) {
     consumer(&mut j, "kb", "s", &b, None);
     j.producer("pa", "s", Some(&a));
     assert_eq!(j.receive("kb", 5000).expect("from B").text(), "in-b");
-    j.send("pa", "s", None, &Msg::text("to-a-rolled-back"), 1).expect("send");
+    j.send("pa", "s", None, &Msg::text("to-a-rolled-back"), 1)
+        .expect("send");
     j.rollback("s");
-    let again = j.receive("kb", 5000).expect("B's message back after rollback");
+    let again = j
+        .receive("kb", 5000)
+        .expect("B's message back after rollback");
     assert!(again.redelivered);
-    j.send("pa", "s", None, &Msg::text("to-a"), 1).expect("send");
+    j.send("pa", "s", None, &Msg::text("to-a"), 1)
+        .expect("send");
     j.commit("s").expect("commit");
     j.close("kb").expect("close");
     j.session("r", "c", "auto");
     consumer(&mut j, "ka", "r", &a, None);
-    assert_eq!(texts(&j.receive_all("ka", 1000, 5)), vec!["to-a".to_string()]);
+    assert_eq!(
+        texts(&j.receive_all("ka", 1000, 5)),
+        vec!["to-a".to_string()]
+    );
     consumer(&mut j, "kb2", "r", &b, None);
     nothing(&mut j, "kb2", "B's message consumed by the commit");
 }
@@ -548,38 +701,67 @@ pub fn durable_subscriber(t: &Target) {
     let mut j = Jms::start(&t.url);
     j.connect("c", Some(&cid)).expect("connect");
     j.session("s", "c", "auto");
-    j.consumer("sub", "s", &topic, None, Some("sub1"), false).expect("durable subscriber");
+    j.consumer("sub", "s", &topic, None, Some("sub1"), false)
+        .expect("durable subscriber");
     j.close("c").expect("close");
     let mut p = open(&t.url, "auto");
     put(&mut p, &topic, &Msg::text("away-{i}"), 5);
     j.connect("c", Some(&cid)).expect("reconnect");
     j.session("s", "c", "auto");
-    j.consumer("sub", "s", &topic, None, Some("sub1"), false).expect("resubscribe");
+    j.consumer("sub", "s", &topic, None, Some("sub1"), false)
+        .expect("resubscribe");
     assert_eq!(texts(&j.receive_all("sub", 2000, 5)), numbered("away-", 5));
-    expect_err(j.unsubscribe("s", "sub1"), "javax.jms.JMSException", "unsubscribe while active");
+    expect_err(
+        j.unsubscribe("s", "sub1"),
+        "javax.jms.JMSException",
+        "unsubscribe while active",
+    );
     j.close("sub").expect("close subscriber");
-    j.unsubscribe("s", "sub1").expect("unsubscribe while inactive");
+    j.unsubscribe("s", "sub1")
+        .expect("unsubscribe while inactive");
     put(&mut p, &topic, &Msg::text("after-unsubscribe"), 1);
-    j.consumer("sub", "s", &topic, None, Some("sub1"), false).expect("a new subscription");
+    j.consumer("sub", "s", &topic, None, Some("sub1"), false)
+        .expect("a new subscription");
     nothing(&mut j, "sub", "a new subscription has no backlog");
     j.close("sub").expect("close");
     // A different selector replaces the subscription (and its backlog).
-    j.consumer("sel", "s", &topic, Some("x = 1"), Some("sub2"), false).expect("with selector");
+    j.consumer("sel", "s", &topic, Some("x = 1"), Some("sub2"), false)
+        .expect("with selector");
     j.close("sel").expect("close");
-    put(&mut p, &topic, &Msg::text("x1").prop("x", "int", json!(1)), 1);
-    j.consumer("sel", "s", &topic, Some("x = 2"), Some("sub2"), false).expect("selector changed");
-    nothing(&mut j, "sel", "the subscription was recreated with the new selector");
-    put(&mut p, &topic, &Msg::text("x2").prop("x", "int", json!(2)), 1);
+    put(
+        &mut p,
+        &topic,
+        &Msg::text("x1").prop("x", "int", json!(1)),
+        1,
+    );
+    j.consumer("sel", "s", &topic, Some("x = 2"), Some("sub2"), false)
+        .expect("selector changed");
+    nothing(
+        &mut j,
+        "sel",
+        "the subscription was recreated with the new selector",
+    );
+    put(
+        &mut p,
+        &topic,
+        &Msg::text("x2").prop("x", "int", json!(2)),
+        1,
+    );
     assert_eq!(j.receive("sel", 5000).expect("x = 2").text(), "x2");
     j.close("sel").expect("close");
     j.unsubscribe("s", "sub2").expect("unsubscribe");
     j.unsubscribe("s", "sub1").expect("unsubscribe");
     // noLocal: not the connection's own messages.
-    j.consumer("nl", "s", &topic, None, None, true).expect("noLocal consumer");
+    j.consumer("nl", "s", &topic, None, None, true)
+        .expect("noLocal consumer");
     j.producer("own", "s", Some(&topic));
-    j.send("own", "s", None, &Msg::text("own"), 1).expect("send");
+    j.send("own", "s", None, &Msg::text("own"), 1)
+        .expect("send");
     put(&mut p, &topic, &Msg::text("foreign"), 1);
-    assert_eq!(texts(&j.receive_all("nl", 1000, 5)), vec!["foreign".to_string()]);
+    assert_eq!(
+        texts(&j.receive_all("nl", 1000, 5)),
+        vec!["foreign".to_string()]
+    );
 }
 
 /// §5.3 item 21: a topic gives every subscriber every message, and a late
@@ -602,26 +784,51 @@ pub fn topic_fan_out(t: &Target) {
 /// sending to it fails.
 pub fn temp_queue_request_reply(t: &Target) {
     let service = format!("queue://{}", uniq("service"));
-    let mut server = JavaProcess::spawn(&["reply", "--url", &t.url, "--dest", &service, "--count", "3"]);
+    let mut server =
+        JavaProcess::spawn(&["reply", "--url", &t.url, "--dest", &service, "--count", "3"]);
     server.wait_event("ready", JAVA_GUARD);
-    let client = run_tool(&["request", "--url", &t.url, "--dest", &service, "--count", "3"], JAVA_GUARD);
+    let client = run_tool(
+        &[
+            "request", "--url", &t.url, "--dest", &service, "--count", "3",
+        ],
+        JAVA_GUARD,
+    );
     client.assert_ok();
     let replies = client.messages();
     assert_eq!(replies.len(), 3, "{}", client.dump());
     for (i, r) in replies.iter().enumerate() {
         assert_eq!(r.text(), format!("reply:request-{i}"));
-        assert_eq!(r.correlation_id.as_deref(), Some(format!("corr-{i}").as_str()));
-        assert!(r.destination.as_deref().unwrap_or("").starts_with("temp-queue://"), "{r:?}");
+        assert_eq!(
+            r.correlation_id.as_deref(),
+            Some(format!("corr-{i}").as_str())
+        );
+        assert!(
+            r.destination
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("temp-queue://"),
+            "{r:?}"
+        );
     }
     server.finish(JAVA_GUARD).assert_ok();
 
     let mut owner = open(&t.url, "auto");
     let temp = owner.temp_queue("tq", "s");
     consumer(&mut owner, "k", "s", &temp, None);
-    expect_err(owner.delete_temp("tq"), "javax.jms.JMSException", "delete a temporary queue in use");
+    expect_err(
+        owner.delete_temp("tq"),
+        "javax.jms.JMSException",
+        "delete a temporary queue in use",
+    );
     let mut other = open(&t.url, "auto");
     put(&mut other, &temp, &Msg::text("to temp"), 1);
-    assert_eq!(owner.receive("k", 5000).expect("via the temporary queue").text(), "to temp");
+    assert_eq!(
+        owner
+            .receive("k", 5000)
+            .expect("via the temporary queue")
+            .text(),
+        "to temp"
+    );
     owner.close("c").expect("close the owner");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -654,7 +861,10 @@ pub fn message_groups(t: &Target) {
     let mut total = 0;
     for k in ["k1", "k2"] {
         for m in j.receive_all(k, 1000, 10) {
-            owner.entry(m.group_id.clone().expect("JMSXGroupID")).or_default().insert(k);
+            owner
+                .entry(m.group_id.clone().expect("JMSXGroupID"))
+                .or_default()
+                .insert(k);
             total += 1;
         }
     }
@@ -667,7 +877,11 @@ pub fn message_groups(t: &Target) {
     j.close(g1_owner).expect("close g1's owner");
     put(&mut j, &q, &Msg::text("g1-after-{i}").group("g1"), 3);
     let moved = j.receive_all(other, 2000, 3);
-    assert_eq!(texts(&moved), numbered("g1-after-", 3), "g1 moved to the other consumer");
+    assert_eq!(
+        texts(&moved),
+        numbered("g1-after-", 3),
+        "g1 moved to the other consumer"
+    );
 }
 
 /// §5.3 item 24: of two exclusive consumers only one receives; when it
@@ -682,12 +896,25 @@ pub fn exclusive_consumer(t: &Target) {
     put(&mut j, &q, &Msg::text("e-{i}"), 10);
     let a = j.receive_all("k1", 1000, 10);
     let b = j.receive_all("k2", 1000, 10);
-    let (winner, loser, got) = if a.is_empty() { ("k2", "k1", b.clone()) } else { ("k1", "k2", a.clone()) };
-    assert!(a.is_empty() || b.is_empty(), "both consumers received: {} and {}", a.len(), b.len());
+    let (winner, loser, got) = if a.is_empty() {
+        ("k2", "k1", b.clone())
+    } else {
+        ("k1", "k2", a.clone())
+    };
+    assert!(
+        a.is_empty() || b.is_empty(),
+        "both consumers received: {} and {}",
+        a.len(),
+        b.len()
+    );
     assert_eq!(texts(&got), numbered("e-", 10));
     j.close(winner).expect("close the exclusive consumer");
     put(&mut j, &q, &Msg::text("f-{i}"), 5);
-    assert_eq!(texts(&j.receive_all(loser, 2000, 5)), numbered("f-", 5), "the other takes over");
+    assert_eq!(
+        texts(&j.receive_all(loser, 2000, 5)),
+        numbered("f-", 5),
+        "the other takes over"
+    );
 }
 
 /// §5.3 item 25: a QueueBrowser enumerates without consuming, and ends.
@@ -696,10 +923,20 @@ pub fn queue_browser(t: &Target) {
     let mut j = open(&t.url, "auto");
     put(&mut j, &q, &Msg::text("b-{i}"), 3);
     assert_eq!(texts(&j.browse("s", &q, None)), numbered("b-", 3));
-    assert_eq!(texts(&j.browse("s", &q, Some("JMSPriority = 4"))), numbered("b-", 3));
+    assert_eq!(
+        texts(&j.browse("s", &q, Some("JMSPriority = 4"))),
+        numbered("b-", 3)
+    );
     consumer(&mut j, "k", "s", &q, None);
-    assert_eq!(texts(&j.receive_all("k", 2000, 3)), numbered("b-", 3), "still there after browsing");
-    assert!(j.browse("s", &q, None).is_empty(), "an empty queue browses empty");
+    assert_eq!(
+        texts(&j.receive_all("k", 2000, 3)),
+        numbered("b-", 3),
+        "still there after browsing"
+    );
+    assert!(
+        j.browse("s", &q, None).is_empty(),
+        "an empty queue browses empty"
+    );
 }
 
 /// §5.3 item 26: a message whose TTL passed is not delivered.
@@ -710,7 +947,10 @@ pub fn expiration(t: &Target) {
     put(&mut j, &q, &Msg::text("stays"), 1);
     std::thread::sleep(Duration::from_millis(2000));
     consumer(&mut j, "k", "s", &q, None);
-    assert_eq!(texts(&j.receive_all("k", 1000, 5)), vec!["stays".to_string()]);
+    assert_eq!(
+        texts(&j.receive_all("k", 1000, 5)),
+        vec!["stays".to_string()]
+    );
 }
 
 /// §5.3 item 27: JMSPriority is carried.
@@ -721,8 +961,14 @@ pub fn priority(t: &Target) {
     put(&mut j, &q, &Msg::text("zero").priority(0), 1);
     consumer(&mut j, "k", "s", &q, None);
     let got = j.receive_all("k", 1000, 2);
-    let by_text: BTreeMap<String, i32> = got.iter().map(|m| (m.text().to_string(), m.priority)).collect();
-    assert_eq!(by_text, BTreeMap::from([("nine".into(), 9), ("zero".into(), 0)]));
+    let by_text: BTreeMap<String, i32> = got
+        .iter()
+        .map(|m| (m.text().to_string(), m.priority))
+        .collect();
+    assert_eq!(
+        by_text,
+        BTreeMap::from([("nine".into(), 9), ("zero".into(), 0)])
+    );
 }
 
 /// §5.3 item 28: an anonymous producer sends to any destination.
@@ -732,8 +978,10 @@ pub fn anonymous_producer(t: &Target) {
     let mut j = open(&t.url, "auto");
     consumer(&mut j, "kb", "s", &b, None);
     j.producer("anon", "ps", None);
-    j.send("anon", "ps", Some(&a), &Msg::text("to a"), 1).expect("send to a queue");
-    j.send("anon", "ps", Some(&b), &Msg::text("to b"), 1).expect("send to a topic");
+    j.send("anon", "ps", Some(&a), &Msg::text("to a"), 1)
+        .expect("send to a queue");
+    j.send("anon", "ps", Some(&b), &Msg::text("to b"), 1)
+        .expect("send to a topic");
     consumer(&mut j, "ka", "s", &a, None);
     assert_eq!(j.receive("ka", 5000).expect("queue").text(), "to a");
     assert_eq!(j.receive("kb", 5000).expect("topic").text(), "to b");
@@ -743,11 +991,20 @@ pub fn anonymous_producer(t: &Target) {
 pub fn composite_destination(t: &Target) {
     let (a, b) = (uniq("compa"), uniq("compb"));
     let mut j = open(&t.url, "auto");
-    put(&mut j, &format!("queue://{a},queue://{b}"), &Msg::text("both"), 1);
+    put(
+        &mut j,
+        &format!("queue://{a},queue://{b}"),
+        &Msg::text("both"),
+        1,
+    );
     for q in [&a, &b] {
         let name = format!("k{q}");
         consumer(&mut j, &name, "s", &format!("queue://{q}"), None);
-        assert_eq!(texts(&j.receive_all(&name, 2000, 2)), vec!["both".to_string()], "queue {q}");
+        assert_eq!(
+            texts(&j.receive_all(&name, 2000, 2)),
+            vec!["both".to_string()],
+            "queue {q}"
+        );
     }
 }
 
@@ -757,7 +1014,10 @@ pub fn composite_destination(t: &Target) {
 /// transport failure: the connection resumes, nothing is lost or doubled.
 pub fn simulated_failover(t: &Target) {
     let q = format!("queue://{}", uniq("simfail"));
-    let url = format!("failover:({})?initialReconnectDelay=10&maxReconnectDelay=500", t.url);
+    let url = format!(
+        "failover:({})?initialReconnectDelay=10&maxReconnectDelay=500",
+        t.url
+    );
     let mut j = open(&url, "client");
     consumer(&mut j, "k", "s", &q, None);
     put(&mut j, &q, &Msg::text("before-{i}"), 5);
@@ -765,13 +1025,23 @@ pub fn simulated_failover(t: &Target) {
     assert_eq!(texts(&before), numbered("before-", 5));
     j.ack(&before[4]);
     j.simulate_failover("c");
-    assert!(j.wait_event("resumed", JAVA_GUARD).is_some(), "the transport resumed");
+    assert!(
+        j.wait_event("resumed", JAVA_GUARD).is_some(),
+        "the transport resumed"
+    );
     put(&mut j, &q, &Msg::text("after-{i}"), 5);
     let after = j.receive_all("k", 2000, 10);
-    assert_eq!(texts(&after), numbered("after-", 5), "nothing lost or repeated");
+    assert_eq!(
+        texts(&after),
+        numbered("after-", 5),
+        "nothing lost or repeated"
+    );
     j.ack(&after[4]);
     let events = j.events();
-    assert!(!events.iter().any(|e| e["event"] == "exception"), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e["event"] == "exception"),
+        "{events:?}"
+    );
 }
 
 /// The reference deployment's failover (issue 15, "Tests"): a Java
@@ -785,16 +1055,41 @@ pub fn failover_during_sends(failover_url: &str, count: usize, kill: impl FnOnce
     let transient = format!("queue://{}", uniq("transient"));
     let n = count.to_string();
     run_tool(
-        &["produce", "--url", failover_url, "--dest", &transient, "--count", "5", "--non-persistent"],
+        &[
+            "produce",
+            "--url",
+            failover_url,
+            "--dest",
+            &transient,
+            "--count",
+            "5",
+            "--non-persistent",
+        ],
         JAVA_GUARD,
     )
     .assert_ok();
     let mut consumer = JavaProcess::spawn(&[
-        "consume", "--url", failover_url, "--dest", &q, "--count", &n, "--idle-ms", "30000",
+        "consume",
+        "--url",
+        failover_url,
+        "--dest",
+        &q,
+        "--count",
+        &n,
+        "--idle-ms",
+        "30000",
     ]);
     consumer.wait_event("ready", JAVA_GUARD);
     let mut producer = JavaProcess::spawn(&[
-        "produce", "--url", failover_url, "--dest", &q, "--count", &n, "--text", "m-{i}",
+        "produce",
+        "--url",
+        failover_url,
+        "--dest",
+        &q,
+        "--count",
+        &n,
+        "--text",
+        "m-{i}",
     ]);
     producer.wait_events("sent", count / 3, JAVA_GUARD * 2);
     kill();
@@ -805,11 +1100,23 @@ pub fn failover_during_sends(failover_url: &str, count: usize, kill: impl FnOnce
     got.assert_ok();
     assert_exactly_once("m-", count, &got.messages());
     let lost = run_tool(
-        &["consume", "--url", failover_url, "--dest", &transient, "--idle-ms", "1000"],
+        &[
+            "consume",
+            "--url",
+            failover_url,
+            "--dest",
+            &transient,
+            "--idle-ms",
+            "1000",
+        ],
         JAVA_GUARD,
     );
     lost.assert_ok();
-    assert!(lost.messages().is_empty(), "non-persistent messages survived the kill: {}", lost.dump());
+    assert!(
+        lost.messages().is_empty(),
+        "non-persistent messages survived the kill: {}",
+        lost.dump()
+    );
 }
 
 /// The failover check of the reference deployment (issue 15, "Tests"):
@@ -828,11 +1135,19 @@ pub fn assert_exactly_once(prefix: &str, sent: usize, received: &[Received]) {
         .into_iter()
         .filter(|b| !seen.contains_key(b))
         .collect();
-    assert!(missing.is_empty(), "{} of {sent} sent messages lost: {:?}", missing.len(), &missing[..missing.len().min(20)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {sent} sent messages lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
     let twice = stored_twice(&seen);
     assert!(twice.is_empty(), "stored twice: {twice:?}");
     let unflagged = unflagged_twice(&seen);
-    assert!(unflagged.is_empty(), "repeated without JMSRedelivered: {unflagged:?}");
+    assert!(
+        unflagged.is_empty(),
+        "repeated without JMSRedelivered: {unflagged:?}"
+    );
     let extra: Vec<&String> = seen.keys().filter(|b| !b.starts_with(prefix)).collect();
     assert!(extra.is_empty(), "messages nobody sent: {extra:?}");
 }
