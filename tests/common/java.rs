@@ -446,11 +446,8 @@ impl JavaProcess {
             }
         };
         // The reader threads end at EOF, after the exit.
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(5)) {
-                Ok(v) => self.seen.push(v),
-                Err(_) => break,
-            }
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(v);
         }
         let stderr_deadline = Instant::now() + Duration::from_secs(2);
         while Arc::strong_count(&self.stderr) > 1 && Instant::now() < stderr_deadline {
