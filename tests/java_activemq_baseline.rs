@@ -70,9 +70,44 @@ scenarios!(
 #[test]
 fn reference_deployment_kill9() {
     let db = Db::postgres();
+    let (mut master, slave, url) = pair(&db);
+    sc::failover_during_sends(&url, 1000, || master.kill9());
+    assert!(
+        slave.log_text().contains("Becoming the master"),
+        "the slave took over"
+    );
+}
+
+/// The same deployment stopped with SIGTERM instead of kill -9.
+#[test]
+fn reference_deployment_sigterm() {
+    let db = Db::postgres();
+    let (mut master, slave, url) = pair(&db);
+    sc::failover_during_sends(&url, 1000, || master.terminate());
+    assert!(
+        slave.log_text().contains("Becoming the master"),
+        "the slave took over"
+    );
+}
+
+/// §5.3 items 32–34 across a kill -9 of the ActiveMQ master.
+#[test]
+fn reference_deployment_keeps_state() {
+    let db = Db::postgres();
+    let (mut master, slave, url) = pair(&db);
+    sc::failover_keeps_state(&url, || master.kill9());
+    assert!(
+        slave.log_text().contains("Becoming the master"),
+        "the slave took over"
+    );
+}
+
+/// A master (first in the URL) and a slave waiting for the lock, and the
+/// client's `failover:` URL over both.
+fn pair(db: &Db) -> (ActiveMq, ActiveMq, String) {
     let (p1, p2) = (free_port(), free_port());
-    let mut master = ActiveMq::start(&db, "amq-a", p1, true, false);
-    let slave = ActiveMq::start(&db, "amq-b", p2, false, false);
+    let master = ActiveMq::start(db, "amq-a", p1, true, false);
+    let slave = ActiveMq::start(db, "amq-b", p2, false, false);
     slave.wait_log(
         "Attempting to acquire the exclusive lock",
         std::time::Duration::from_secs(120),
@@ -81,9 +116,33 @@ fn reference_deployment_kill9() {
         "failover:({},tcp://127.0.0.1:{p2})?randomize=false&initialReconnectDelay=100&maxReconnectDelay=1000",
         master.url
     );
-    sc::failover_during_sends(&url, 1000, || master.kill9());
-    assert!(
-        slave.log_text().contains("Becoming the master"),
-        "the slave took over"
+    (master, slave, url)
+}
+
+/// JmsTool's own error reporting: a refused connection is a JSON error
+/// with the exception chain and exit code 1; a bad subcommand exits 2.
+#[test]
+fn tool_reports_errors() {
+    use common::java::{run_tool, JAVA_GUARD};
+    let port = free_port();
+    let refused = run_tool(
+        &["info", "--url", &format!("tcp://127.0.0.1:{port}")],
+        JAVA_GUARD,
     );
+    assert_eq!(
+        refused.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        refused.dump()
+    );
+    let e = refused.error().expect("an error line");
+    assert!(e.is("java.net.ConnectException"), "{}", e.text());
+    let usage = run_tool(&["no-such-subcommand"], JAVA_GUARD);
+    assert_eq!(
+        usage.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        usage.dump()
+    );
+    assert_eq!(usage.events("usage_error").len(), 1, "{}", usage.dump());
 }

@@ -2,7 +2,9 @@
 //! package, started the way `/usr/bin/activemq` does (`java -jar
 //! activemq.jar start xbean:file:...`) with a generated activemq.xml: JDBC
 //! persistence on a PostgreSQL database of the test's own (a commons-dbcp
-//! pool), one OpenWire connector on loopback, JMX and the web console off,
+//! pool), `persistJMSRedelivered` on queues (so that deliveries before a
+//! failover come back flagged, as Baton flags them), one OpenWire
+//! connector on loopback, JMX and the web console off,
 //! and a simple authentication plugin with one user ([`USER`]) beside
 //! anonymous access. Used to check the Java test programs and scenarios
 //! (tests/common/jms_scenarios.rs) against the real thing.
@@ -244,6 +246,16 @@ fn config(db: &Db, name: &str, port: u16) -> String {
     </bean>
     <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="{name}"
             dataDirectory="${{activemq.data}}" schedulerSupport="false" advisorySupport="true">
+        <destinationPolicy>
+            <policyMap>
+                <policyEntries>
+                    <!-- A message delivered before a failover comes back
+                         flagged JMSRedelivered (off by default: the JDBC
+                         store then forgets the delivery). -->
+                    <policyEntry queue=">" persistJMSRedelivered="true"/>
+                </policyEntries>
+            </policyMap>
+        </destinationPolicy>
         <persistenceAdapter>
             <jdbcPersistenceAdapter dataSource="#pg-ds"/>
         </persistenceAdapter>

@@ -1151,3 +1151,103 @@ pub fn assert_exactly_once(prefix: &str, sent: usize, received: &[Received]) {
     let extra: Vec<&String> = seen.keys().filter(|b| !b.starts_with(prefix)).collect();
     assert!(extra.is_empty(), "messages nobody sent: {extra:?}");
 }
+
+/// §5.3 items 32–34 on a master/slave pair reached through
+/// `failover_url`, one `kill` of the master for all three: a consumer
+/// holding delivered, unacknowledged messages gets them again flagged
+/// redelivered and keeps receiving; request/reply over a temporary queue
+/// keeps working; a durable subscriber resumes where it was.
+pub fn failover_keeps_state(failover_url: &str, kill: impl FnOnce()) {
+    let q = format!("queue://{}", uniq("held"));
+    let topic = format!("topic://{}", uniq("durfail"));
+    let cid = uniq("durfailcid");
+    // 32: three messages delivered to a CLIENT_ACKNOWLEDGE consumer, unacked.
+    let mut holder = open(failover_url, "client");
+    put(&mut holder, &q, &Msg::text("held-{i}"), 3);
+    consumer(&mut holder, "k", "s", &q, None);
+    assert_eq!(
+        texts(&holder.receive_all("k", 5000, 3)),
+        numbered("held-", 3)
+    );
+    // 34: a durable subscriber that got (and acked) two messages.
+    let mut sub = Jms::start(failover_url);
+    sub.connect("c", Some(&cid)).expect("connect");
+    sub.session("s", "c", "auto");
+    sub.consumer("d", "s", &topic, None, Some("sub"), false)
+        .expect("durable subscriber");
+    put(&mut holder, &topic, &Msg::text("before-{i}"), 2);
+    assert_eq!(
+        texts(&sub.receive_all("d", 5000, 2)),
+        numbered("before-", 2)
+    );
+    // 33: a requester with a temporary queue, a reply server on another JVM.
+    let service = format!("queue://{}", uniq("failservice"));
+    let mut server = JavaProcess::spawn(&[
+        "reply",
+        "--url",
+        failover_url,
+        "--dest",
+        &service,
+        "--count",
+        "2",
+        "--idle-ms",
+        "60000",
+    ]);
+    server.wait_event("ready", JAVA_GUARD);
+    let mut req = open(failover_url, "auto");
+    let temp = req.temp_queue("tq", "s");
+    consumer(&mut req, "replies", "s", &temp, None);
+    let request = |j: &mut Jms, n: usize| {
+        let m = Msg::text(&format!("request-{n}"))
+            .reply_to(&temp)
+            .correlation_id(&format!("corr-{n}"));
+        put(j, &service, &m, 1);
+        let r = j
+            .receive("replies", 30_000)
+            .unwrap_or_else(|| panic!("no reply to request {n}"));
+        assert_eq!(r.text(), format!("reply:request-{n}"));
+        assert_eq!(
+            r.correlation_id.as_deref(),
+            Some(format!("corr-{n}").as_str())
+        );
+    };
+    request(&mut req, 0);
+
+    kill();
+
+    for (what, j) in [
+        ("holder", &mut holder),
+        ("subscriber", &mut sub),
+        ("requester", &mut req),
+    ] {
+        assert!(
+            j.wait_event("resumed", JAVA_GUARD).is_some(),
+            "the {what} reconnected"
+        );
+    }
+    let again = holder.receive_all("k", 10_000, 3);
+    assert_eq!(
+        texts(&again),
+        numbered("held-", 3),
+        "unacked messages come back once"
+    );
+    assert!(
+        again.iter().all(|m| m.redelivered),
+        "flagged redelivered: {again:?}"
+    );
+    holder.ack(&again[2]);
+    put(&mut holder, &q, &Msg::text("later"), 1);
+    assert_eq!(
+        texts(&holder.receive_all("k", 10_000, 2)),
+        vec!["later".to_string()],
+        "still receiving"
+    );
+    request(&mut req, 1);
+    server.finish(JAVA_GUARD).assert_ok();
+    put(&mut holder, &topic, &Msg::text("after-{i}"), 3);
+    assert_eq!(
+        texts(&sub.receive_all("d", 10_000, 5)),
+        numbered("after-", 3),
+        "the durable subscriber resumes after what it acked"
+    );
+}
