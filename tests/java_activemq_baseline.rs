@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::activemq::{self, ActiveMq, USER};
+use common::activemq::{self, pair, USER};
 use common::jms_scenarios::{self as sc, Target};
 use common::testdb::{free_port, Db};
 
@@ -100,23 +100,6 @@ fn reference_deployment_keeps_state() {
         slave.log_text().contains("Becoming the master"),
         "the slave took over"
     );
-}
-
-/// A master (first in the URL) and a slave waiting for the lock, and the
-/// client's `failover:` URL over both.
-fn pair(db: &Db) -> (ActiveMq, ActiveMq, String) {
-    let (p1, p2) = (free_port(), free_port());
-    let master = ActiveMq::start(db, "amq-a", p1, true, false);
-    let slave = ActiveMq::start(db, "amq-b", p2, false, false);
-    slave.wait_log(
-        "Attempting to acquire the exclusive lock",
-        std::time::Duration::from_secs(120),
-    );
-    let url = format!(
-        "failover:({},tcp://127.0.0.1:{p2})?randomize=false&initialReconnectDelay=100&maxReconnectDelay=1000",
-        master.url
-    );
-    (master, slave, url)
 }
 
 /// JmsTool's own error reporting: a refused connection is a JSON error

@@ -2,9 +2,7 @@
 //! package, started the way `/usr/bin/activemq` does (`java -jar
 //! activemq.jar start xbean:file:...`) with a generated activemq.xml: JDBC
 //! persistence on a PostgreSQL database of the test's own (a commons-dbcp
-//! pool), `persistJMSRedelivered` on queues (so that deliveries before a
-//! failover come back flagged, as Baton flags them), one OpenWire
-//! connector on loopback, JMX and the web console off,
+//! pool), one OpenWire connector on loopback, JMX and the web console off,
 //! and a simple authentication plugin with one user ([`USER`]) beside
 //! anonymous access. Used to check the Java test programs and scenarios
 //! (tests/common/jms_scenarios.rs) against the real thing.
@@ -20,7 +18,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::testdb::Db;
+use super::testdb::{free_port, Db};
 
 const AMQ_JAR: &str = "/usr/share/activemq/bin/activemq.jar";
 const PG_JAR: &str = "/usr/share/java/postgresql.jar";
@@ -63,22 +61,51 @@ fn check_installed() {
     }
 }
 
+/// How to start a broker.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// 0 picks an ephemeral port (read back from the log); a fixed port is
+    /// for a master/slave pair the client reaches with `failover:`.
+    pub port: u16,
+    /// False: return once the JVM runs (a slave waits for the database
+    /// lock and opens no port).
+    pub wait_master: bool,
+    /// The watchdog drops the database after the broker (for a broker kept
+    /// for the whole test process, whose `Db` is never dropped).
+    pub drop_db_at_exit: bool,
+    /// `persistJMSRedelivered` on every queue: a message delivered before a
+    /// failover comes back flagged JMSRedelivered (as Baton flags it);
+    /// ActiveMQ's JDBC store otherwise forgets the delivery. It also
+    /// counts one more JMSXDeliveryCount per redelivery, so it is off
+    /// for the single broker.
+    pub persist_redelivered: bool,
+}
+
+impl Setup {
+    /// The broker shared by a test process: ActiveMQ's defaults.
+    pub const SHARED: Setup = Setup {
+        port: 0,
+        wait_master: true,
+        drop_db_at_exit: true,
+        persist_redelivered: false,
+    };
+
+    /// One broker of a master/slave pair.
+    pub fn pair_member(port: u16, wait_master: bool) -> Setup {
+        Setup {
+            port,
+            wait_master,
+            drop_db_at_exit: false,
+            persist_redelivered: true,
+        }
+    }
+}
+
 impl ActiveMq {
-    /// A broker named `name` on database `db` (PostgreSQL). `port` 0 picks
-    /// an ephemeral port (read back from the log); a fixed port is for a
-    /// master/slave pair the client reaches with `failover:`. With
-    /// `wait_master` false it returns once the JVM runs (a slave waits for
-    /// the database lock and opens no port). `drop_db_at_exit` makes the
-    /// watchdog drop the database after the broker (for a broker kept for
-    /// the whole test process, whose `Db` is never dropped).
-    pub fn start(
-        db: &Db,
-        name: &str,
-        port: u16,
-        wait_master: bool,
-        drop_db_at_exit: bool,
-    ) -> ActiveMq {
+    /// A broker named `name` on database `db` (PostgreSQL).
+    pub fn start(db: &Db, name: &str, setup: &Setup) -> ActiveMq {
         check_installed();
+        let port = setup.port;
         let dir = tempfile::tempdir().expect("tempdir");
         let base = dir.path().to_path_buf();
         for sub in ["conf", "data", "tmp", "lib"] {
@@ -88,7 +115,7 @@ impl ActiveMq {
         // commons-dbcp and commons-pool are already in its lib/optional.
         std::os::unix::fs::symlink(PG_JAR, base.join("lib/postgresql.jar"))
             .expect("link the JDBC driver");
-        std::fs::write(base.join("conf/activemq.xml"), config(db, name, port))
+        std::fs::write(base.join("conf/activemq.xml"), config(db, name, setup))
             .expect("write activemq.xml");
         std::fs::write(base.join("conf/log4j.properties"), LOG4J).expect("write log4j.properties");
         let java = [
@@ -107,7 +134,7 @@ impl ActiveMq {
             format!("-Dactivemq.conf={b}/conf"),
             format!("-Dactivemq.data={b}/data"),
         ];
-        let cleanup = if drop_db_at_exit {
+        let cleanup = if setup.drop_db_at_exit {
             format!(
                 "psql -h {} -p {} -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS {} WITH (FORCE)' >/dev/null 2>&1",
                 db.host, db.port, db.name
@@ -151,7 +178,7 @@ impl ActiveMq {
             base,
             _dir: dir,
         };
-        if wait_master {
+        if setup.wait_master {
             let bound = amq.wait_log("Listening for connections at: tcp://", START_GUARD);
             let port = bound
                 .rsplit(':')
@@ -224,14 +251,25 @@ pub fn shared() -> &'static ActiveMq {
     static SHARED: OnceLock<ActiveMq> = OnceLock::new();
     SHARED.get_or_init(|| {
         let db = Db::postgres();
-        let amq = ActiveMq::start(&db, "amq-baseline", 0, true, true);
+        let amq = ActiveMq::start(&db, "amq-baseline", &Setup::SHARED);
         // The watchdog drops it; Drop must not race with the broker.
         std::mem::forget(db);
         amq
     })
 }
 
-fn config(db: &Db, name: &str, port: u16) -> String {
+fn config(db: &Db, name: &str, setup: &Setup) -> String {
+    let policy = if setup.persist_redelivered {
+        r#"<destinationPolicy>
+            <policyMap>
+                <policyEntries>
+                    <policyEntry queue=">" persistJMSRedelivered="true"/>
+                </policyEntries>
+            </policyMap>
+        </destinationPolicy>"#
+    } else {
+        ""
+    };
     format!(
         r##"<beans xmlns="http://www.springframework.org/schema/beans"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -246,16 +284,7 @@ fn config(db: &Db, name: &str, port: u16) -> String {
     </bean>
     <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="{name}"
             dataDirectory="${{activemq.data}}" schedulerSupport="false" advisorySupport="true">
-        <destinationPolicy>
-            <policyMap>
-                <policyEntries>
-                    <!-- A message delivered before a failover comes back
-                         flagged JMSRedelivered (off by default: the JDBC
-                         store then forgets the delivery). -->
-                    <policyEntry queue=">" persistJMSRedelivered="true"/>
-                </policyEntries>
-            </policyMap>
-        </destinationPolicy>
+        {policy}
         <persistenceAdapter>
             <jdbcPersistenceAdapter dataSource="#pg-ds"/>
         </persistenceAdapter>
@@ -275,6 +304,7 @@ fn config(db: &Db, name: &str, port: u16) -> String {
         host = db.host,
         dbport = db.port,
         dbname = db.name,
+        port = setup.port,
         user = USER.0,
         password = USER.1,
     )
@@ -288,3 +318,17 @@ log4j.appender.out.file=${activemq.data}/activemq.log
 log4j.appender.out.layout=org.apache.log4j.PatternLayout
 log4j.appender.out.layout.ConversionPattern=%d | %-5p | %m | %c | %t%n
 ";
+
+/// A master (first in the URL) and a slave waiting for the lock on `db`,
+/// and the client's `failover:` URL over both.
+pub fn pair(db: &Db) -> (ActiveMq, ActiveMq, String) {
+    let (p1, p2) = (free_port(), free_port());
+    let master = ActiveMq::start(db, "amq-a", &Setup::pair_member(p1, true));
+    let slave = ActiveMq::start(db, "amq-b", &Setup::pair_member(p2, false));
+    slave.wait_log("Attempting to acquire the exclusive lock", START_GUARD);
+    let url = format!(
+        "failover:({},{})?randomize=false&initialReconnectDelay=100&maxReconnectDelay=1000",
+        master.url, slave.url
+    );
+    (master, slave, url)
+}
