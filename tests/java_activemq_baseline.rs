@@ -18,6 +18,7 @@ fn target() -> Target {
         url: amq.url.clone(),
         broker_name: Some(amq.name.clone()),
         login: (USER.0.to_string(), USER.1.to_string()),
+        stomp: amq.stomp.clone(),
     }
 }
 
@@ -62,6 +63,8 @@ scenarios!(
     anonymous_producer,
     composite_destination,
     simulated_failover,
+    stomp_to_java,
+    java_to_stomp,
 );
 
 /// The reference deployment: two ActiveMQ brokers in JDBC master/slave on

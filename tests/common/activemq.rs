@@ -2,7 +2,7 @@
 //! package, started the way `/usr/bin/activemq` does (`java -jar
 //! activemq.jar start xbean:file:...`) with a generated activemq.xml: JDBC
 //! persistence on a PostgreSQL database of the test's own (a commons-dbcp
-//! pool), one OpenWire connector on loopback, JMX and the web console off,
+//! pool), an OpenWire and a STOMP connector on loopback, JMX and the web console off,
 //! and a simple authentication plugin with one user ([`USER`]) beside
 //! anonymous access. Used to check the Java test programs and scenarios
 //! (tests/common/jms_scenarios.rs) against the real thing.
@@ -41,6 +41,8 @@ pub struct ActiveMq {
     pub name: String,
     /// `tcp://127.0.0.1:<port>`.
     pub url: String,
+    /// `127.0.0.1:<port>` of its STOMP connector (known once it is master).
+    pub stomp: Option<String>,
     pub base: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -175,18 +177,25 @@ impl ActiveMq {
             pid,
             name: name.to_string(),
             url: format!("tcp://127.0.0.1:{port}"),
+            stomp: None,
             base,
             _dir: dir,
         };
         if setup.wait_master {
-            let bound = amq.wait_log("Listening for connections at: tcp://", START_GUARD);
-            let port = bound
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.split_whitespace().next())
-                .and_then(|p| p.parse::<u16>().ok())
-                .unwrap_or_else(|| panic!("no port in {bound:?}"));
-            amq.url = format!("tcp://127.0.0.1:{port}");
+            let port = |scheme: &str| {
+                let line = amq.wait_log(
+                    &format!("Listening for connections at: {scheme}://"),
+                    START_GUARD,
+                );
+                line.rsplit(':')
+                    .next()
+                    .and_then(|p| p.split_whitespace().next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or_else(|| panic!("no port in {line:?}"))
+            };
+            let (openwire, stomp) = (port("tcp"), port("stomp"));
+            amq.url = format!("tcp://127.0.0.1:{openwire}");
+            amq.stomp = Some(format!("127.0.0.1:{stomp}"));
         }
         amq
     }
@@ -297,6 +306,7 @@ fn config(db: &Db, name: &str, setup: &Setup) -> String {
         </plugins>
         <transportConnectors>
             <transportConnector name="openwire" uri="tcp://127.0.0.1:{port}"/>
+            <transportConnector name="stomp" uri="stomp://127.0.0.1:0"/>
         </transportConnectors>
     </broker>
 </beans>

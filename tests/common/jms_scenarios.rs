@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::deliveries::{stored_twice, unflagged_twice, Deliveries};
 use super::java::{run_tool, JavaError, JavaProcess, Jms, Msg, Received, JAVA_GUARD};
 use super::testdb::unique_name;
+use super::Raw;
 
 /// The broker under test.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Target {
     /// A user and password the broker accepts (anonymous access is allowed
     /// too).
     pub login: (String, String),
+    /// `host:port` of its STOMP listener, for the interop scenarios.
+    pub stomp: Option<String>,
 }
 
 /// `url` with client options appended (`?a=b` or `&a=b`).
@@ -1250,4 +1253,147 @@ pub fn failover_keeps_state(failover_url: &str, kill: impl FnOnce()) {
         numbered("after-", 3),
         "the durable subscriber resumes after what it acked"
     );
+}
+
+// ------------------------------------------------------------ STOMP interop
+
+/// A STOMP 1.2 connection over [`Raw`] (no heart-beats).
+fn stomp_connect(addr: &str) -> Raw {
+    let mut s = Raw::connect(addr);
+    s.write(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0");
+    let f = s.read_frame().expect("CONNECTED");
+    assert_eq!(f.command.to_string(), "CONNECTED", "{f:?}");
+    s
+}
+
+/// Writes a SEND (with a receipt) and waits for the RECEIPT.
+fn stomp_send(s: &mut Raw, headers: &[(&str, &str)], body: &[u8]) {
+    let mut frame = b"SEND\nreceipt:r\n".to_vec();
+    for (k, v) in headers {
+        frame.extend_from_slice(format!("{k}:{v}\n").as_bytes());
+    }
+    frame.push(b'\n');
+    frame.extend_from_slice(body);
+    frame.push(0);
+    s.write(&frame);
+    let f = s.read_frame().expect("RECEIPT");
+    assert_eq!(f.command.to_string(), "RECEIPT", "{f:?}");
+}
+
+/// §5.3 item 36 (§4.3): a STOMP SEND without content-length is a
+/// TextMessage, with it a BytesMessage, with `amq-msg-type:text` a
+/// TextMessage; the standard headers map to JMS headers and the others to
+/// String properties.
+pub fn stomp_to_java(t: &Target) {
+    let stomp = t.stomp.as_deref().expect("the target's STOMP address");
+    let q = uniq("stomp2java");
+    let reply = uniq("stompreply");
+    let dest = format!("/queue/{q}");
+    let reply_dest = format!("/queue/{reply}");
+    let mut s = stomp_connect(stomp);
+    let text = "plain text é ☃";
+    stomp_send(
+        &mut s,
+        &[
+            ("destination", &dest),
+            ("persistent", "true"),
+            ("correlation-id", "c-1"),
+            ("type", "Greeting"),
+            ("priority", "7"),
+            ("reply-to", &reply_dest),
+            ("color", "red"),
+        ],
+        text.as_bytes(),
+    );
+    let len = text.len().to_string();
+    stomp_send(
+        &mut s,
+        &[("destination", &dest), ("content-length", &len)],
+        text.as_bytes(),
+    );
+    stomp_send(
+        &mut s,
+        &[
+            ("destination", &dest),
+            ("content-length", &len),
+            ("amq-msg-type", "text"),
+        ],
+        text.as_bytes(),
+    );
+    let mut j = open(&t.url, "auto");
+    consumer(&mut j, "k", "s", &format!("queue://{q}"), None);
+    let got = j.receive_all("k", 5000, 3);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let m = &got[0];
+    assert_eq!((m.body_type.as_str(), m.text()), ("text", text));
+    assert_eq!(m.delivery_mode, "persistent");
+    assert_eq!(m.correlation_id.as_deref(), Some("c-1"));
+    assert_eq!(m.jms_type.as_deref(), Some("Greeting"));
+    assert_eq!(m.priority, 7);
+    assert_eq!(
+        m.reply_to.as_deref(),
+        Some(format!("queue://{reply}").as_str())
+    );
+    let color = m.prop("color").expect("a user header becomes a property");
+    assert_eq!(
+        (color.kind.as_str(), &color.value),
+        ("string", &json!("red"))
+    );
+    assert_eq!(
+        got[1].body_type, "bytes",
+        "content-length gives a BytesMessage"
+    );
+    assert_eq!(got[1].bytes(), text.as_bytes());
+    assert_eq!(got[1].delivery_mode, "non_persistent", "STOMP's default");
+    assert_eq!(
+        (got[2].body_type.as_str(), got[2].text()),
+        ("text", text),
+        "amq-msg-type:text"
+    );
+}
+
+/// §5.3 item 37 (§4.3): a Java TextMessage reaches STOMP as its UTF-8
+/// text, a BytesMessage with content-length; headers and properties
+/// (as strings) follow.
+pub fn java_to_stomp(t: &Target) {
+    let stomp = t.stomp.as_deref().expect("the target's STOMP address");
+    let q = uniq("java2stomp");
+    let text = "from Java é ☃";
+    let mut j = open(&t.url, "auto");
+    let ids = put(
+        &mut j,
+        &format!("queue://{q}"),
+        &Msg::text(text)
+            .prop("n", "int", json!(5))
+            .prop("flag", "boolean", json!(true))
+            .correlation_id("c-2")
+            .jms_type("Reply")
+            .priority(6),
+        1,
+    );
+    put(
+        &mut j,
+        &format!("queue://{q}"),
+        &Msg::bytes(&[0, 1, 2, 255]),
+        1,
+    );
+    let mut s = stomp_connect(stomp);
+    s.write(format!("SUBSCRIBE\nid:1\ndestination:/queue/{q}\nack:auto\n\n\0").as_bytes());
+    let m = s.read_frame().expect("MESSAGE");
+    assert_eq!(m.command.to_string(), "MESSAGE", "{m:?}");
+    assert_eq!(&m.body[..], text.as_bytes());
+    assert_eq!(
+        m.header("destination"),
+        Some(format!("/queue/{q}").as_str())
+    );
+    assert_eq!(m.header("message-id"), Some(ids[0].as_str()));
+    assert_eq!(m.header("correlation-id"), Some("c-2"));
+    assert_eq!(m.header("type"), Some("Reply"));
+    assert_eq!(m.header("priority"), Some("6"));
+    assert_eq!(m.header("persistent"), Some("true"));
+    assert_eq!(m.header("n"), Some("5"));
+    assert_eq!(m.header("flag"), Some("true"));
+    let b = s.read_frame().expect("MESSAGE");
+    assert_eq!(&b.body[..], &[0, 1, 2, 255]);
+    assert_eq!(b.header("content-length"), Some("4"));
 }
