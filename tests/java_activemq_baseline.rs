@@ -132,3 +132,41 @@ fn tool_reports_errors() {
     );
     assert_eq!(usage.events("usage_error").len(), 1, "{}", usage.dump());
 }
+
+/// What Baton must do better (issue 15, "Interop"): ActiveMQ 5.17 passes a
+/// character outside the BMP between STOMP and Java unconverted: a STOMP
+/// consumer gets CESU-8 (invalid UTF-8), and a Java consumer's getText()
+/// fails on the UTF-8 a STOMP producer sent. The
+/// shared scenarios keep to the BMP; this pins the reference's behaviour.
+#[test]
+fn activemq_mangles_non_bmp_between_stomp_and_java() {
+    use common::java::{Jms, Msg};
+    let t = target();
+    let stomp = t.stomp.as_deref().expect("STOMP connector");
+    let q = common::testdb::unique_name("nonbmp");
+    let mut j = Jms::start(&t.url);
+    j.connect("c", None).expect("connect");
+    j.session("s", "c", "auto");
+    j.producer("p", "s", Some(&format!("queue://{q}")));
+    j.send("p", "s", None, &Msg::text("😀"), 1).expect("send");
+    let mut s = common::Raw::connect(stomp);
+    s.write(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0");
+    s.read_frame().expect("CONNECTED");
+    s.write(format!("SUBSCRIBE\nid:1\ndestination:/queue/{q}\nack:auto\n\n\0").as_bytes());
+    let m = s.read_frame().expect("MESSAGE");
+    assert_eq!(
+        &m.body[..],
+        b"\xed\xa0\xbd\xed\xb8\x80",
+        "CESU-8, not UTF-8"
+    );
+    // To another queue: the STOMP subscription above would take it.
+    s.write(format!("SEND\ndestination:/queue/{q}-back\nreceipt:r\n\n\u{1F600}\0").as_bytes());
+    s.read_frame().expect("RECEIPT");
+    j.consumer("k", "s", &format!("queue://{q}-back"), None, None, false)
+        .expect("consumer");
+    // The Java client cannot even read the text: getText() throws.
+    let err = j
+        .call(serde_json::json!({"op": "receive", "consumer": "k", "timeout_ms": 5000}))
+        .expect_err("the text of a STOMP message with an emoji");
+    assert!(err.is("java.io.UTFDataFormatException"), "{}", err.text());
+}
