@@ -74,7 +74,19 @@ scenarios!(
 fn reference_deployment_kill9() {
     let db = Db::postgres();
     let (mut master, slave, url) = pair(&db);
-    sc::failover_during_sends(&url, 1000, || master.kill9());
+    sc::failover_during_sends(&url, 3, 400, None, || master.kill9());
+    assert!(
+        slave.log_text().contains("Becoming the master"),
+        "the slave took over"
+    );
+}
+
+/// §5.3 item 31: the master killed while producers send in transactions.
+#[test]
+fn reference_deployment_kill9_transacted() {
+    let db = Db::postgres();
+    let (mut master, slave, url) = pair(&db);
+    sc::failover_during_sends(&url, 2, 300, Some(10), || master.kill9());
     assert!(
         slave.log_text().contains("Becoming the master"),
         "the slave took over"
@@ -86,7 +98,7 @@ fn reference_deployment_kill9() {
 fn reference_deployment_sigterm() {
     let db = Db::postgres();
     let (mut master, slave, url) = pair(&db);
-    sc::failover_during_sends(&url, 1000, || master.terminate());
+    sc::failover_during_sends(&url, 1, 1000, None, || master.terminate());
     assert!(
         slave.log_text().contains("Becoming the master"),
         "the slave took over"

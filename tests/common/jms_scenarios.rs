@@ -1047,30 +1047,35 @@ pub fn simulated_failover(t: &Target) {
     );
 }
 
-/// The reference deployment's failover (issue 15, "Tests"): a Java
-/// producer and consumer on `failover_url` while `kill` takes the master
-/// down after a third of `count` persistent sends; every message arrives
-/// exactly once (a repeat only with JMSRedelivered), every `send()`
-/// returned, and the non-persistent messages sent before the kill (to a
-/// queue without consumers) are gone.
-pub fn failover_during_sends(failover_url: &str, count: usize, kill: impl FnOnce()) {
+/// The reference deployment's failover (issue 15, "Tests"; §5.3 items 30
+/// and 31): `producers` Java producers and one consumer on `failover_url`
+/// while `kill` takes the master down after a third of the sends; each
+/// producer sends `count` persistent messages, in transactions of
+/// `transacted_batch` if given (a batch rolled back by the failover is
+/// sent again). Every message arrives exactly once (a repeat only with
+/// JMSRedelivered), every `send()` returned, and the non-persistent
+/// messages sent before the kill (to a queue without consumers) are gone.
+pub fn failover_during_sends(
+    failover_url: &str,
+    producers: usize,
+    count: usize,
+    transacted_batch: Option<usize>,
+    kill: impl FnOnce(),
+) {
     let q = format!("queue://{}", uniq("failover"));
     let transient = format!("queue://{}", uniq("transient"));
-    let n = count.to_string();
-    run_tool(
-        &[
-            "produce",
-            "--url",
-            failover_url,
-            "--dest",
-            &transient,
-            "--count",
-            "5",
-            "--non-persistent",
-        ],
-        JAVA_GUARD,
-    )
-    .assert_ok();
+    let transient_args = [
+        "produce",
+        "--url",
+        failover_url,
+        "--dest",
+        &transient,
+        "--count",
+        "5",
+        "--non-persistent",
+    ];
+    run_tool(&transient_args, JAVA_GUARD).assert_ok();
+    let total = (producers * count).to_string();
     let mut consumer = JavaProcess::spawn(&[
         "consume",
         "--url",
@@ -1078,30 +1083,56 @@ pub fn failover_during_sends(failover_url: &str, count: usize, kill: impl FnOnce
         "--dest",
         &q,
         "--count",
-        &n,
+        &total,
         "--idle-ms",
         "30000",
     ]);
     consumer.wait_event("ready", JAVA_GUARD);
-    let mut producer = JavaProcess::spawn(&[
-        "produce",
-        "--url",
-        failover_url,
-        "--dest",
-        &q,
-        "--count",
-        &n,
-        "--text",
-        "m-{i}",
-    ]);
-    producer.wait_events("sent", count / 3, JAVA_GUARD * 2);
+    let n = count.to_string();
+    let batch = transacted_batch.unwrap_or(0).to_string();
+    let mut running: Vec<JavaProcess> = (0..producers)
+        .map(|k| {
+            let text = format!("p{k}-{{i}}");
+            JavaProcess::spawn(&[
+                "produce",
+                "--url",
+                failover_url,
+                "--dest",
+                &q,
+                "--count",
+                &n,
+                "--text",
+                &text,
+                "--transacted-batch",
+                &batch,
+            ])
+        })
+        .collect();
+    running[0].wait_events("sent", count / 3, JAVA_GUARD * 2);
     kill();
-    let sent = producer.finish(JAVA_GUARD * 5);
-    sent.assert_ok();
-    assert_eq!(sent.events("sent").len(), count, "every send() returned");
+    let mut expected = Vec::new();
+    for (k, p) in running.into_iter().enumerate() {
+        let out = p.finish(JAVA_GUARD * 5);
+        out.assert_ok();
+        let indices: BTreeSet<u64> = out
+            .events("sent")
+            .iter()
+            .filter_map(|e| e["index"].as_u64())
+            .collect();
+        assert_eq!(indices.len(), count, "producer {k}: every send() returned");
+        if transacted_batch.is_some() {
+            let last = out.events("committed").last().map(|e| e["through"].clone());
+            assert_eq!(
+                last,
+                Some(json!(count - 1)),
+                "producer {k} committed everything"
+            );
+        }
+        expected.extend(numbered(&format!("p{k}-"), count));
+    }
     let got = consumer.finish(JAVA_GUARD * 5);
     got.assert_ok();
-    assert_exactly_once("m-", count, &got.messages());
+    assert_exactly_once(&expected, &got.messages());
     let lost = run_tool(
         &[
             "consume",
@@ -1122,26 +1153,22 @@ pub fn failover_during_sends(failover_url: &str, count: usize, kill: impl FnOnce
     );
 }
 
-/// The failover check of the reference deployment (issue 15, "Tests"):
-/// `produced` are the `sent` events of a `produce` run with texts
-/// `<prefix><index>`, `received` what consumers got. Every sent message is
-/// received, a message is never stored twice, and a repeat always carries
-/// JMSRedelivered.
-pub fn assert_exactly_once(prefix: &str, sent: usize, received: &[Received]) {
+/// The failover check of the reference deployment: every body of
+/// `expected` was received, a message was never stored twice, a repeat
+/// always carries JMSRedelivered, and nothing else arrived.
+pub fn assert_exactly_once(expected: &[String], received: &[Received]) {
     let mut seen: Deliveries = BTreeMap::new();
     for m in received {
         seen.entry(m.text().to_string())
             .or_default()
             .push((m.message_id.clone(), m.redelivered));
     }
-    let missing: Vec<String> = numbered(prefix, sent)
-        .into_iter()
-        .filter(|b| !seen.contains_key(b))
-        .collect();
+    let missing: Vec<&String> = expected.iter().filter(|b| !seen.contains_key(*b)).collect();
     assert!(
         missing.is_empty(),
-        "{} of {sent} sent messages lost: {:?}",
+        "{} of {} sent messages lost: {:?}",
         missing.len(),
+        expected.len(),
         &missing[..missing.len().min(20)]
     );
     let twice = stored_twice(&seen);
@@ -1151,7 +1178,8 @@ pub fn assert_exactly_once(prefix: &str, sent: usize, received: &[Received]) {
         unflagged.is_empty(),
         "repeated without JMSRedelivered: {unflagged:?}"
     );
-    let extra: Vec<&String> = seen.keys().filter(|b| !b.starts_with(prefix)).collect();
+    let wanted: BTreeSet<&String> = expected.iter().collect();
+    let extra: Vec<&String> = seen.keys().filter(|b| !wanted.contains(b)).collect();
     assert!(extra.is_empty(), "messages nobody sent: {extra:?}");
 }
 

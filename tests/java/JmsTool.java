@@ -36,6 +36,7 @@ import javax.jms.TemporaryQueue;
 import javax.jms.TemporaryTopic;
 import javax.jms.TextMessage;
 import javax.jms.Topic;
+import javax.jms.TransactionRolledBackException;
 
 import org.apache.activemq.ActiveMQConnection;
 import org.apache.activemq.ActiveMQConnectionFactory;
@@ -546,23 +547,29 @@ public final class JmsTool {
         Map<String, Object> spec = o.messageSpec();
         long count = o.num("count", 1);
         long delay = o.num("delay-ms", 0);
-        long inTx = 0;
-        for (long i = 0; i < count; i++) {
+        // Transacted: a batch whose commit is rolled back (a failover
+        // during the transaction) is sent again, as an application would.
+        long i = 0;
+        long batchStart = 0;
+        while (i < count) {
             Message m = build(s, spec, i);
             send(p, null, m, spec);
             emit(obj("event", "sent", "index", i, "message_id", m.getJMSMessageID()));
-            if (batch > 0 && ++inTx == batch) {
-                s.commit();
-                emit(obj("event", "committed", "through", i));
-                inTx = 0;
+            i++;
+            if (batch > 0 && (i - batchStart == batch || i == count)) {
+                try {
+                    s.commit();
+                    emit(obj("event", "committed", "from", batchStart, "through", i - 1));
+                    batchStart = i;
+                } catch (TransactionRolledBackException e) {
+                    emit(obj("event", "rolled_back", "from", batchStart, "through", i - 1,
+                        "error", describe(e)));
+                    i = batchStart;
+                }
             }
             if (delay > 0) {
                 Thread.sleep(delay);
             }
-        }
-        if (inTx > 0) {
-            s.commit();
-            emit(obj("event", "committed", "through", count - 1));
         }
         c.close();
         emit(obj("event", "done", "sent", count));
