@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is
-# missing (a Python venv with stomp.py and Schemathesis), then checks formatting and lints and
+# missing (a Python venv with stomp.py and Schemathesis, a JDK with the
+# ActiveMQ Java client and broker), then checks formatting and lints and
 # runs a short bounded fuzzing pass and every unit and integration test
 # against the real binary (on SQLite, PostgreSQL and MariaDB).
 set -euo pipefail
@@ -50,6 +51,32 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     echo "installing chromium and chromium-driver" >&2
     apt-get install -y -q chromium chromium-driver >/dev/null \
         || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
+# The OpenWire tests drive the real ActiveMQ Java client: a JDK (javac) and
+# Debian's libactivemq-java 5.17 with the jars of its classpath
+# (tests/common/java.rs compiles tests/java/*.java with them).
+# tests/java_activemq_baseline.rs checks those programs against the reference
+# broker, Debian's activemq 5.17, with a JDBC store on PostgreSQL (the
+# PostgreSQL driver and the commons-dbcp pool with its commons-pool).
+java_pkgs=()
+command -v javac >/dev/null || java_pkgs+=(default-jdk-headless)
+for entry in \
+    /usr/share/java/activemq-client.jar:libactivemq-java \
+    /usr/share/java/geronimo-jms_1.1_spec.jar:libgeronimo-jms-1.1-spec-java \
+    /usr/share/java/hawtbuf.jar:libhawtbuf-java \
+    /usr/share/java/slf4j-api.jar:libslf4j-java \
+    /usr/share/java/slf4j-nop.jar:libslf4j-java \
+    /usr/share/java/geronimo-j2ee-management-1.1-spec.jar:libgeronimo-j2ee-management-1.1-spec-java \
+    /usr/share/activemq/bin/activemq.jar:activemq \
+    /usr/share/java/postgresql.jar:libpostgresql-jdbc-java \
+    /usr/share/java/commons-dbcp.jar:libcommons-dbcp-java \
+    /usr/share/java/commons-pool.jar:libcommons-pool-java; do
+    [ -e "${entry%%:*}" ] || java_pkgs+=("${entry##*:}")
+done
+if [ ${#java_pkgs[@]} -gt 0 ]; then
+    echo "installing ${java_pkgs[*]}" >&2
+    apt-get install -y -q --no-install-recommends "${java_pkgs[@]}" >/dev/null \
+        || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${java_pkgs[@]}" >/dev/null; }
 fi
 pg_isready -h 127.0.0.1 -p 5432
 mariadb-admin -h 127.0.0.1 -u root ping

@@ -6,6 +6,28 @@
 amq_jar=/usr/share/activemq/bin/activemq.jar
 pg_jar=/usr/share/java/postgresql.jar
 
+# Every jar start_activemq uses and the Debian package that has it: the
+# broker, the PostgreSQL JDBC driver, and the commons-dbcp pool with the
+# commons-pool it needs (the activemq package only links them from
+# /usr/share/activemq/lib/optional: without these two packages the links
+# dangle and ActiveMQ does not start).
+amq_jars=(
+    "$amq_jar:activemq"
+    "$pg_jar:libpostgresql-jdbc-java"
+    "/usr/share/java/commons-dbcp.jar:libcommons-dbcp-java"
+    "/usr/share/java/commons-pool.jar:libcommons-pool-java"
+)
+# Installs the packages of the jars that are missing (needs apt_install).
+install_activemq() {
+    local entry missing=()
+    for entry in "${amq_jars[@]}"; do
+        [ -e "${entry%%:*}" ] || missing+=("${entry##*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+}
+
 # Baton on `url`, STOMP on $BATON_PORT. Label -> command line in cmdline[].
 start_baton() { # label url dir
     mkdir -p "$3"
@@ -23,7 +45,10 @@ start_baton() { # label url dir
 # (temp ACTIVEMQ_BASE, the package's JVM options, log4j 1.2 to a file), with
 # a jdbcPersistenceAdapter on PostgreSQL database `db` through a commons-dbcp
 # pool (ActiveMQ's documented JDBC setup; the jar is in lib/optional) and
-# only a STOMP connector.
+# only a STOMP connector. The pool is sized for the load: maxActive 32 and
+# maxIdle 32 too (dbcp's default maxIdle of 8 makes the pool close and
+# reopen database connections under 16 producers, a handicap no one
+# tuning ActiveMQ would leave; issue 16).
 start_activemq() { # label db
     local base="$work/activemq"
     mkdir -p "$base/conf" "$base/data" "$base/tmp" "$base/lib"
@@ -39,6 +64,7 @@ start_activemq() { # label db
         <property name="url" value="jdbc:postgresql://$pg_host:$pg_port/$2"/>
         <property name="username" value="postgres"/>
         <property name="maxActive" value="32"/>
+        <property name="maxIdle" value="32"/>
         <property name="poolPreparedStatements" value="true"/>
     </bean>
     <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="amq-bench"
@@ -72,7 +98,7 @@ EOF
     local props=(-Djava.awt.headless=true "-Djava.io.tmpdir=$base/tmp" "-Dactivemq.classpath=$base/conf"
         -Dactivemq.home=/usr/share/activemq "-Dactivemq.base=$base" "-Dactivemq.conf=$base/conf"
         "-Dactivemq.data=$base/data")
-    cmdline[$1]="java $opts ${props[*]//$work/<tmp>} -jar $amq_jar start xbean:file:<tmp>/activemq/conf/activemq.xml (jdbcPersistenceAdapter on org.apache.commons.dbcp.BasicDataSource, org.postgresql.Driver, maxActive 32, poolPreparedStatements; only a STOMP connector on 127.0.0.1:$AMQ_PORT; useJmx=false)"
+    cmdline[$1]="java $opts ${props[*]//$work/<tmp>} -jar $amq_jar start xbean:file:<tmp>/activemq/conf/activemq.xml (jdbcPersistenceAdapter on org.apache.commons.dbcp.BasicDataSource, org.postgresql.Driver, maxActive 32, maxIdle 32, poolPreparedStatements; only a STOMP connector on 127.0.0.1:$AMQ_PORT; useJmx=false)"
     # shellcheck disable=SC2086
     (cd "$base" && exec java $opts "${props[@]}" -jar "$amq_jar" start \
         "xbean:file:$base/conf/activemq.xml" >"$base/stdout.log" 2>&1) &

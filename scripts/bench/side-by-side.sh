@@ -49,10 +49,7 @@ ONLY=${BENCH_ONLY:-.}
 want() { [[ $1 =~ $ONLY ]]; }
 
 # ---------------------------------------------------------------- prerequisites
-if want activemq; then
-    [ -e "$amq_jar" ] || { log "installing activemq"; apt_install activemq; }
-    [ -e "$pg_jar" ] || { log "installing libpostgresql-jdbc-java"; apt_install libpostgresql-jdbc-java; }
-fi
+want activemq && install_activemq
 command -v jq >/dev/null || apt_install jq
 command -v psql >/dev/null || apt_install postgresql-client
 command -v mysql >/dev/null || apt_install mariadb-client

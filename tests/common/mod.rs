@@ -3,10 +3,13 @@
 //! to it over real sockets.
 #![allow(dead_code)]
 
+pub mod activemq;
 pub mod certs;
 pub mod cluster;
 pub mod deliveries;
 pub mod http;
+pub mod java;
+pub mod jms_scenarios;
 pub mod proxy;
 pub mod scenarios;
 pub mod stomp;

@@ -56,7 +56,7 @@ pub fn free_port() -> u16 {
     panic!("no free port in {LOWEST}-{ephemeral_low}");
 }
 
-fn unique_name(what: &str) -> String {
+pub fn unique_name(what: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
