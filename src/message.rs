@@ -78,9 +78,120 @@ impl fmt::Display for Destination {
 /// Default JMS priority.
 pub const DEFAULT_PRIORITY: u8 = 4;
 
+/// A message property value. STOMP headers are strings; JMS properties
+/// keep their Java type so an OpenWire client reads back what it sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Byte(i8),
+    Short(i16),
+    Int(i32),
+    Long(i64),
+    Float(f32),
+    Double(f64),
+    String(String),
+}
+
+impl Value {
+    /// The string form, as ActiveMQ shows a property to a STOMP client
+    /// (Java's `toString`).
+    pub fn to_text(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self {
+            Value::String(s) => Cow::Borrowed(s),
+            Value::Bool(b) => Cow::Owned(b.to_string()),
+            Value::Byte(n) => Cow::Owned(n.to_string()),
+            Value::Short(n) => Cow::Owned(n.to_string()),
+            Value::Int(n) => Cow::Owned(n.to_string()),
+            Value::Long(n) => Cow::Owned(n.to_string()),
+            Value::Float(n) => Cow::Owned(java_float(f64::from(*n))),
+            Value::Double(n) => Cow::Owned(java_float(*n)),
+        }
+    }
+
+    /// The text, when this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+/// Java's `Double.toString` for the values a property usually holds: a
+/// whole number keeps one decimal (`1.0`).
+fn java_float(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e7 {
+        format!("{v:.1}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// What the body of a message is, as JMS sees it. The body itself is
+/// always bytes: UTF-8 text, the raw bytes, or (map, object, stream) the
+/// OpenWire encoding the client sent, passed through unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyKind {
+    /// A `TextMessage` (a STOMP frame without `content-length`).
+    #[default]
+    Text,
+    /// A `BytesMessage` (a STOMP frame with `content-length`).
+    Bytes,
+    /// A `MapMessage`.
+    Map,
+    /// An `ObjectMessage`: Java-serialized bytes, never deserialized.
+    Object,
+    /// A `StreamMessage`.
+    Stream,
+    /// A plain `Message` without a body.
+    Empty,
+}
+
+impl BodyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyKind::Text => "text",
+            BodyKind::Bytes => "bytes",
+            BodyKind::Map => "map",
+            BodyKind::Object => "object",
+            BodyKind::Stream => "stream",
+            BodyKind::Empty => "empty",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BodyKind> {
+        [
+            BodyKind::Text,
+            BodyKind::Bytes,
+            BodyKind::Map,
+            BodyKind::Object,
+            BodyKind::Stream,
+            BodyKind::Empty,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
 /// One message as the broker and the store see it. `headers` are the user
-/// headers as sent (protocol headers such as `destination` are not in it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// headers (STOMP) or properties (JMS) as sent; protocol headers such as
+/// `destination` are not in it. The JMS header fields are headers of
+/// ActiveMQ's STOMP names: `correlation-id`, `reply-to`, `type`,
+/// `timestamp`, `JMSXGroupID`, `JMSXGroupSeq`, `JMSXUserID`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// Assigned by the master, monotonic; the wire `message-id`.
     pub id: i64,
@@ -90,8 +201,13 @@ pub struct Message {
     /// Expiry as Unix epoch milliseconds; 0 = never.
     pub expires: i64,
     pub persistent: bool,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, Value)>,
     pub body: Bytes,
+    /// What the body is, as JMS sees it.
+    pub body_kind: BodyKind,
+    /// The message id the sending client gave it (an OpenWire
+    /// `JMSMessageID`), kept so the client sees the same id on delivery.
+    pub client_id: Option<std::sync::Arc<str>>,
     /// How many times the message was handed out again after a failed delivery.
     pub redelivery_count: u32,
     /// True when the message may have been delivered before.
@@ -101,6 +217,29 @@ pub struct Message {
     pub producer: Option<ProducerSeq>,
     /// Scheduled delivery: Unix ms when it is due (0 = not scheduled).
     pub scheduled: i64,
+    /// The connection that sent it (0 = none or unknown, e.g. after a
+    /// restart), for `noLocal` topic subscriptions. Not stored.
+    pub origin: u64,
+}
+
+/// What a stored message keeps beside its columns (the `headers` column):
+/// its headers, its body's kind and the id its client gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub headers: Vec<(String, Value)>,
+    pub body_kind: BodyKind,
+    pub client_id: Option<std::sync::Arc<str>>,
+}
+
+impl Message {
+    /// A copy of what goes into the `headers` column.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            headers: self.headers.clone(),
+            body_kind: self.body_kind,
+            client_id: self.client_id.clone(),
+        }
+    }
 }
 
 /// A producer id and the sequence number of one of its sends
@@ -119,11 +258,31 @@ impl Message {
         self.expires > 0 && self.expires <= now_ms
     }
 
+    /// A string header (a property of another type is not a header).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.property(name).and_then(Value::as_str)
+    }
+
+    /// A header or property of any type.
+    pub fn property(&self, name: &str) -> Option<&Value> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// A property as a whole number: a number property, or a string that
+    /// holds one (`AMQ_SCHEDULED_DELAY` from STOMP or from JMS).
+    pub fn property_i64(&self, name: &str) -> Option<Result<i64, String>> {
+        Some(match self.property(name)? {
+            Value::Byte(n) => Ok(i64::from(*n)),
+            Value::Short(n) => Ok(i64::from(*n)),
+            Value::Int(n) => Ok(i64::from(*n)),
+            Value::Long(n) => Ok(*n),
+            other => {
+                let text = other.to_text();
+                text.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("{name} must be a whole number, got '{text}'"))
+            }
+        })
     }
 }
 

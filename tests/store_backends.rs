@@ -10,7 +10,7 @@
 mod db;
 
 use baton::config::DatabaseConfig;
-use baton::message::{Destination, Message, ProducerSeq};
+use baton::message::{BodyKind, Destination, Message, ProducerSeq, Value};
 use baton::store::{self, Claim, NodeRecord, SessionLock, Store, StoreError, WriteOp};
 use bytes::Bytes;
 use db::{eventually, Kind, TestDb, GUARD};
@@ -50,12 +50,18 @@ fn message(id: i64, queue: &str, body: &[u8]) -> Message {
         headers: vec![
             ("greeting".into(), "grüß dich, 世界 🚀".into()),
             ("quote\"d".into(), "line\nbreak\\".into()),
+            ("count".into(), Value::Long(id)),
+            ("ratio".into(), Value::Double(0.25)),
+            ("flag".into(), Value::Bool(true)),
         ],
         body: Bytes::copy_from_slice(body),
         redelivery_count: 0,
         redelivered: false,
         producer: None,
         scheduled: 0,
+        body_kind: BodyKind::Bytes,
+        client_id: Some(format!("ID:test-1:1:1:{id}").into()),
+        origin: 0,
     }
 }
 
@@ -117,7 +123,8 @@ async fn round_trip(kind: Kind) {
     assert_eq!(stored(&*store).await, originals);
     assert_eq!(store.max_message_id().await.expect("max"), 3);
 
-    let dlq_headers = vec![("dlq-reason".to_string(), "zu oft — ❌".to_string())];
+    let mut second_dlq = originals[1].clone();
+    second_dlq.headers = vec![("dlq-reason".into(), "zu oft — ❌".into())];
     store
         .commit(
             epoch,
@@ -141,7 +148,7 @@ async fn round_trip(kind: Kind) {
                 WriteOp::Move {
                     id: 2,
                     destination: "/queue/DLQ.orders".into(),
-                    headers: dlq_headers.clone(),
+                    meta: second_dlq.meta(),
                     expires: 0,
                 },
                 WriteOp::Delete(3),
@@ -157,7 +164,7 @@ async fn round_trip(kind: Kind) {
     let mut second = originals[1].clone();
     assert_ne!(second.expires, 0, "message 2 has an expiry to clear");
     second.destination = Destination::Queue("DLQ.orders".into());
-    second.headers = dlq_headers;
+    second.headers = second_dlq.headers;
     second.expires = 0;
     assert_eq!(loaded, vec![first, second]);
 

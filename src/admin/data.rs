@@ -260,7 +260,11 @@ fn message_view(m: &Message, with_body: bool) -> MessageView {
         expires: m.expires,
         redelivered: m.redelivered,
         redelivery_count: m.redelivery_count,
-        headers: m.headers.iter().cloned().collect(),
+        headers: m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_text().into_owned()))
+            .collect(),
         body_size: m.body.len(),
         body: text.filter(|_| with_body).map(str::to_string),
         body_base64: (with_body && text.is_none())

@@ -241,20 +241,27 @@ async fn publish(
 ) -> ApiResult<Message> {
     need(p, Access::Write, &dest)?;
     let broker = master_broker(s).await?;
-    let scheduled = first_due(&opts.headers, now_ms()).map_err(ApiError::bad_request)?;
-    let m = Message {
+    let mut m = Message {
         id: broker.next_id(),
         destination: dest,
         priority: opts.priority,
         expires: opts.expires,
         persistent: opts.persistent,
-        headers: opts.headers,
+        headers: opts
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect(),
         body,
         redelivery_count: 0,
         redelivered: false,
         producer: None,
-        scheduled,
+        scheduled: 0,
+        body_kind: Default::default(),
+        client_id: None,
+        origin: 0,
     };
+    m.scheduled = first_due(&m, now_ms()).map_err(ApiError::bad_request)?;
     let sent = m.clone();
     let memory = broker.memory();
     if !m.persistent && memory.exhausted() {

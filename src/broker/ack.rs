@@ -367,12 +367,12 @@ impl State {
         m.headers.retain(|(k, _)| {
             ![CAUSE, ORIGINAL_DESTINATION, ORIGINAL_EXPIRATION, "expires"].contains(&k.as_str())
         });
-        m.headers.push((CAUSE.into(), cause.to_string()));
+        m.headers.push((CAUSE.into(), cause.into()));
         m.headers
-            .push((ORIGINAL_DESTINATION.into(), from.to_string()));
+            .push((ORIGINAL_DESTINATION.into(), from.to_string().into()));
         if m.expires > 0 {
             m.headers
-                .push((ORIGINAL_EXPIRATION.into(), m.expires.to_string()));
+                .push((ORIGINAL_EXPIRATION.into(), m.expires.to_string().into()));
         }
         m.expires = 0;
         m.scheduled = 0;
@@ -391,7 +391,7 @@ impl State {
                 ops.push(WriteOp::Move {
                     id: m.id,
                     destination: m.destination.to_string(),
-                    headers: m.headers.clone(),
+                    meta: m.meta(),
                     expires: 0,
                 });
             } else if self.keeps(&m.destination) {

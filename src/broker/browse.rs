@@ -65,6 +65,9 @@ impl State {
                 redelivered: false,
                 producer: None,
                 scheduled: 0,
+                body_kind: Default::default(),
+                client_id: None,
+                origin: 0,
             },
         });
         c.subs.push(id.clone());

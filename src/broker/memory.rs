@@ -62,7 +62,11 @@ impl MemoryBudget {
         if m.persistent {
             return;
         }
-        let headers: usize = m.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let headers: usize = m
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.to_text().len())
+            .sum();
         let bytes = (m.body.len() + headers) as u64;
         self.used.fetch_add(bytes, Ordering::Relaxed);
         crate::metrics::get()
@@ -140,6 +144,9 @@ mod tests {
             redelivered: false,
             producer: None,
             scheduled: 0,
+            body_kind: Default::default(),
+            client_id: None,
+            origin: 0,
         }
     }
 

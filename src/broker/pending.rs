@@ -99,6 +99,9 @@ mod tests {
             redelivered: false,
             producer: None,
             scheduled: 0,
+            body_kind: Default::default(),
+            client_id: None,
+            origin: 0,
         }
     }
 

@@ -202,7 +202,8 @@ impl Policy {
         if expires != m.expires {
             m.expires = expires;
             m.headers.retain(|(k, _)| k != "expires");
-            m.headers.push(("expires".into(), expires.to_string()));
+            m.headers
+                .push(("expires".into(), expires.to_string().into()));
         }
     }
 }
@@ -313,6 +314,9 @@ mod tests {
             redelivered: false,
             producer: None,
             scheduled: 0,
+            body_kind: Default::default(),
+            client_id: None,
+            origin: 0,
         };
         pol.stamp_ttl(&mut m, 10_000);
         assert_eq!(m.expires, 11_000);

@@ -142,6 +142,9 @@ fn broker_message_properties() {
         redelivered: true,
         producer: None,
         scheduled: 0,
+        body_kind: Default::default(),
+        client_id: None,
+        origin: 0,
     };
     let p = MessageProperties::new(&m);
     assert_eq!(p.get("JMSDestination"), Some(Value::from("/queue/orders")));

@@ -78,11 +78,16 @@ fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, SessionError> {
 pub const PRODUCER_ID: &str = "baton-producer-id";
 pub const PRODUCER_SEQ: &str = "baton-producer-seq";
 
+/// ActiveMQ's header that says whether a SEND is a text or a bytes message
+/// (otherwise: bytes with `content-length`, text without).
+pub const MESSAGE_TYPE: &str = "amq-msg-type";
+
 /// Headers the broker sets on MESSAGE frames or consumes itself; never
 /// stored as user headers.
-const PROTOCOL_HEADERS: [&str; 11] = [
+const PROTOCOL_HEADERS: [&str; 12] = [
     PRODUCER_ID,
     PRODUCER_SEQ,
+    MESSAGE_TYPE,
     "destination",
     "receipt",
     "transaction",
@@ -350,7 +355,11 @@ pub fn message_frame(d: &Delivery, version: Version) -> Frame {
     if m.redelivery_count > 0 {
         f.push_header("redelivery-count", m.redelivery_count.to_string());
     }
-    f.headers.extend(m.headers.iter().cloned());
+    f.headers.extend(
+        m.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_text().into_owned())),
+    );
     f.push_header("content-length", m.body.len().to_string());
     f.body = m.body.clone();
     f

@@ -23,7 +23,7 @@ pub use rows::DurableSub;
 pub use writer::{Completion, GroupCommit, Term, WriterConfig};
 
 use crate::config::{Backend, DatabaseConfig};
-use crate::message::{Message, ProducerSeq};
+use crate::message::{Message, Meta, ProducerSeq};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -69,16 +69,12 @@ pub enum WriteOp {
     Move {
         id: i64,
         destination: String,
-        headers: Vec<(String, String)>,
+        meta: Meta,
         expires: i64,
     },
     /// A scheduled message's next due time (Unix ms) and headers (the
     /// repeats left).
-    Reschedule {
-        id: i64,
-        at: i64,
-        headers: Vec<(String, String)>,
-    },
+    Reschedule { id: i64, at: i64, meta: Meta },
     /// Record that a producer's send with this sequence is stored, for
     /// duplicate detection after a failover (the `producers` table).
     Producer(ProducerSeq),

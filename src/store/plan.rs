@@ -135,18 +135,18 @@ impl<'a> CommitPlan<'a> {
                 WriteOp::Move {
                     id,
                     destination,
-                    headers,
+                    meta,
                     expires,
                 } => plan.moves.push(Moved {
                     id: *id,
                     destination,
-                    headers: encode_headers(headers),
+                    headers: encode_headers(meta),
                     expires: *expires,
                 }),
-                WriteOp::Reschedule { id, at, headers } => plan.reschedules.push(Rescheduled {
+                WriteOp::Reschedule { id, at, meta } => plan.reschedules.push(Rescheduled {
                     id: *id,
                     at: *at,
-                    headers: encode_headers(headers),
+                    headers: encode_headers(meta),
                 }),
                 WriteOp::Producer(p) => {
                     let seq = marks.entry(&p.id).or_insert(p.seq);
@@ -438,6 +438,9 @@ pub(super) fn test_message(id: i64, body: usize) -> crate::message::Message {
         redelivered: false,
         producer: None,
         scheduled: 0,
+        body_kind: Default::default(),
+        client_id: None,
+        origin: 0,
     }
 }
 

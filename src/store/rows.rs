@@ -9,7 +9,7 @@
 //! MySQL flags the binary-collated text columns as binary.
 
 use super::{LockState, NodeRecord, StoreError};
-use crate::message::{Destination, Message};
+use crate::message::{BodyKind, Destination, Message, Meta, Value};
 use bytes::Bytes;
 
 /// One row of `<prefix>acks`: a durable topic subscription.
@@ -68,7 +68,7 @@ impl<'a> MessageRow<'a> {
             expires: m.expires,
             scheduled: m.scheduled,
             redeliveries: count_column(m.redelivery_count),
-            headers: encode_headers(&m.headers),
+            headers: encode_headers(&m.meta()),
             body: m.body.as_ref(),
         }
     }
@@ -85,16 +85,109 @@ pub fn count_column(count: u32) -> i32 {
     i32::try_from(count).unwrap_or(i32::MAX)
 }
 
-/// Serialises user headers for storage.
-pub fn encode_headers(headers: &[(String, String)]) -> String {
-    serde_json::to_string(headers).unwrap_or_else(|_| "[]".to_string())
+/// The `headers` column as JSON: `{"h": [[name, value], ...], "k": kind,
+/// "id": client message id}`, where a string value is a JSON string and
+/// any other a one-key object (`{"int": 5}`; floats by their bits, so NaN
+/// and infinities survive). Rows written before typed properties hold a
+/// plain array of string pairs, read as bytes messages (STOMP frames with
+/// `content-length`, as most clients send them).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredMeta {
+    h: Vec<(String, StoredValue)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
 }
 
-/// Reads headers written by [`encode_headers`].
-pub fn decode_headers(id: i64, text: &str) -> Result<Vec<(String, String)>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        id,
-        reason: format!("headers are not valid JSON: {e}"),
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum StoredValue {
+    Text(String),
+    Typed(Typed),
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Typed {
+    Bool(bool),
+    Byte(i8),
+    Short(i16),
+    Int(i32),
+    Long(i64),
+    FloatBits(u32),
+    DoubleBits(u64),
+}
+
+impl From<&Value> for StoredValue {
+    fn from(v: &Value) -> StoredValue {
+        match v {
+            Value::String(s) => StoredValue::Text(s.clone()),
+            Value::Bool(b) => StoredValue::Typed(Typed::Bool(*b)),
+            Value::Byte(n) => StoredValue::Typed(Typed::Byte(*n)),
+            Value::Short(n) => StoredValue::Typed(Typed::Short(*n)),
+            Value::Int(n) => StoredValue::Typed(Typed::Int(*n)),
+            Value::Long(n) => StoredValue::Typed(Typed::Long(*n)),
+            Value::Float(n) => StoredValue::Typed(Typed::FloatBits(n.to_bits())),
+            Value::Double(n) => StoredValue::Typed(Typed::DoubleBits(n.to_bits())),
+        }
+    }
+}
+
+impl From<StoredValue> for Value {
+    fn from(v: StoredValue) -> Value {
+        match v {
+            StoredValue::Text(s) => Value::String(s),
+            StoredValue::Typed(Typed::Bool(b)) => Value::Bool(b),
+            StoredValue::Typed(Typed::Byte(n)) => Value::Byte(n),
+            StoredValue::Typed(Typed::Short(n)) => Value::Short(n),
+            StoredValue::Typed(Typed::Int(n)) => Value::Int(n),
+            StoredValue::Typed(Typed::Long(n)) => Value::Long(n),
+            StoredValue::Typed(Typed::FloatBits(n)) => Value::Float(f32::from_bits(n)),
+            StoredValue::Typed(Typed::DoubleBits(n)) => Value::Double(f64::from_bits(n)),
+        }
+    }
+}
+
+/// Serialises what a message keeps in its `headers` column.
+pub fn encode_headers(meta: &Meta) -> String {
+    let stored = StoredMeta {
+        h: meta
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), StoredValue::from(v)))
+            .collect(),
+        k: (meta.body_kind != BodyKind::Text).then(|| meta.body_kind.as_str().to_string()),
+        id: meta.client_id.as_deref().map(str::to_string),
+    };
+    serde_json::to_string(&stored).unwrap_or_else(|_| r#"{"h":[]}"#.to_string())
+}
+
+/// Reads what [`encode_headers`] wrote (or a row of the older format).
+pub fn decode_headers(id: i64, text: &str) -> Result<Meta, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { id, reason };
+    if text.trim_start().starts_with('[') {
+        let headers: Vec<(String, String)> = serde_json::from_str(text)
+            .map_err(|e| corrupt(format!("headers are not valid JSON: {e}")))?;
+        return Ok(Meta {
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+            body_kind: BodyKind::Bytes,
+            client_id: None,
+        });
+    }
+    let stored: StoredMeta = serde_json::from_str(text)
+        .map_err(|e| corrupt(format!("headers are not valid JSON: {e}")))?;
+    let body_kind = match stored.k.as_deref() {
+        None => BodyKind::Text,
+        Some(k) => BodyKind::parse(k).ok_or_else(|| corrupt(format!("unknown body kind '{k}'")))?,
+    };
+    Ok(Meta {
+        headers: stored.h.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        body_kind,
+        client_id: stored.id.map(Into::into),
     })
 }
 
@@ -108,14 +201,18 @@ pub fn message(row: &impl ReadRow) -> Result<Message, StoreError> {
             id,
             reason: e.to_string(),
         })?;
+    let meta = decode_headers(id, &row.text("headers")?)?;
     Ok(Message {
         id,
         destination,
         priority: row.int("priority")?.clamp(0, 9) as u8,
         expires: row.int("expires")?,
         persistent: true,
-        headers: decode_headers(id, &row.text("headers")?)?,
+        headers: meta.headers,
         body: Bytes::from(row.bytes("body")?),
+        body_kind: meta.body_kind,
+        client_id: meta.client_id,
+        origin: 0,
         redelivery_count: row.int("redeliveries")?.clamp(0, i64::from(u32::MAX)) as u32,
         redelivered: false,
         producer: None,
@@ -201,8 +298,17 @@ mod tests {
             priority: 7,
             expires: 1_900_000_000_000,
             persistent: true,
-            headers: vec![("quote\"d".into(), "grüß\n".into())],
+            headers: vec![
+                ("quote\"d".into(), "grüß\n".into()),
+                ("n".into(), Value::Long(-7)),
+                ("f".into(), Value::Float(f32::NEG_INFINITY)),
+                ("d".into(), Value::Double(0.1)),
+                ("b".into(), Value::Bool(true)),
+            ],
             body: Bytes::from_static(b"\0body\xff"),
+            body_kind: BodyKind::Map,
+            client_id: Some("ID:host-1:1:1:1:5".into()),
+            origin: 0,
             redelivery_count: 3,
             redelivered: false,
             producer: None,

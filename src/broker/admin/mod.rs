@@ -99,7 +99,7 @@ impl Broker {
             vec![WriteOp::Move {
                 id,
                 destination: m.destination.to_string(),
-                headers: m.headers.clone(),
+                meta: m.meta(),
                 expires: m.expires,
             }]
         } else {

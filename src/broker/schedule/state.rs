@@ -31,24 +31,23 @@ pub struct JobView {
 }
 
 fn header_ms(m: &Message, name: &str) -> i64 {
-    m.header(name)
-        .and_then(|v| v.trim().parse::<i64>().ok())
+    m.property_i64(name)
+        .and_then(Result::ok)
         .unwrap_or(0)
         .max(0)
 }
 
 /// When a message sent now with these headers is first due (0 = not
 /// scheduled), or why the headers are wrong.
-pub fn first_due(headers: &[(String, String)], now: i64) -> Result<i64, String> {
+pub fn first_due(m: &Message, now: i64) -> Result<i64, String> {
     let get = |name: &str| -> Result<i64, String> {
-        match headers.iter().find(|(k, _)| k == name) {
+        match m.property_i64(name) {
             None => Ok(0),
-            Some((_, v)) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| format!("{name} must be a whole number >= 0, got '{v}'")),
+            Some(Ok(n)) if n >= 0 => Ok(n),
+            Some(_) => Err(format!(
+                "{name} must be a whole number >= 0, got '{}'",
+                m.property(name).map(|v| v.to_text()).unwrap_or_default()
+            )),
         }
     };
     let (delay, period, repeat) = (get(DELAY)?, get(PERIOD)?, get(REPEAT)?);
@@ -99,7 +98,8 @@ impl State {
             copy.id = next_id();
             copy.scheduled = 0;
             copy.headers.retain(|(k, _)| k != JOB_ID);
-            copy.headers.push((JOB_ID.into(), job.id.to_string()));
+            copy.headers
+                .push((JOB_ID.into(), job.id.to_string().into()));
             if copy.persistent && self.keeps(&copy.destination) {
                 ops.push(WriteOp::Insert(copy.clone()));
             }
@@ -108,13 +108,14 @@ impl State {
             let left = header_ms(&job, REPEAT);
             if period > 0 && left > 0 {
                 job.headers.retain(|(k, _)| k != REPEAT);
-                job.headers.push((REPEAT.into(), (left - 1).to_string()));
+                job.headers
+                    .push((REPEAT.into(), (left - 1).to_string().into()));
                 job.scheduled = now.saturating_add(period);
                 if job.persistent {
                     ops.push(WriteOp::Reschedule {
                         id: job.id,
                         at: job.scheduled,
-                        headers: job.headers.clone(),
+                        meta: job.meta(),
                     });
                 }
                 self.hold(job);

@@ -32,6 +32,9 @@ fn msg(id: i64, dest: &str, persistent: bool) -> Message {
         redelivered: false,
         producer: None,
         scheduled: 0,
+        body_kind: Default::default(),
+        client_id: None,
+        origin: 0,
     }
 }
 
@@ -146,10 +149,10 @@ fn nack_redelivers_then_dead_letters() {
         .unwrap();
     assert!(ids(&a).is_empty(), "third failure goes to the DLQ");
     assert!(ops.iter().any(|o| matches!(o,
-        WriteOp::Move { id: 1, destination, headers, .. }
+        WriteOp::Move { id: 1, destination, meta, .. }
             if destination == "/queue/DLQ.q"
-            && headers.iter().any(|(k, _)| k == "dlqDeliveryFailureCause")
-            && headers.iter().any(|(k, v)| k == "original-destination" && v == "/queue/q"))));
+            && meta.headers.iter().any(|(k, _)| k == "dlqDeliveryFailureCause")
+            && meta.headers.iter().any(|(k, v)| k == "original-destination" && v.as_str() == Some("/queue/q")))));
     let dlq = st
         .destinations()
         .into_iter()

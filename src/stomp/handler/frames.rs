@@ -2,10 +2,12 @@
 //! temporary), message fields and headers, producer sequences, schedules,
 //! and subscription options.
 
-use super::{required, Handler, PRODUCER_ID, PRODUCER_SEQ, PROTOCOL_HEADERS};
+use super::{required, Handler, MESSAGE_TYPE, PRODUCER_ID, PRODUCER_SEQ, PROTOCOL_HEADERS};
 use crate::broker::AckMode;
 use crate::broker::{first_due, BrokerError, DurableName, SubscribeSpec};
-use crate::message::{Destination, Message, ProducerSeq, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS};
+use crate::message::{
+    BodyKind, Destination, Message, ProducerSeq, Value, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS,
+};
 use crate::selector::Selector;
 use crate::stomp::error::{protocol, SessionError};
 use crate::stomp::frame::{Frame, Version};
@@ -96,7 +98,17 @@ impl Handler {
             .header("persistent")
             .is_some_and(|p| p.eq_ignore_ascii_case("true"));
         let producer = producer_of(&frame)?;
-        let scheduled = first_due(&frame.headers, crate::message::now_ms()).map_err(protocol)?;
+        let body_kind = match frame.header(MESSAGE_TYPE) {
+            Some("text") => BodyKind::Text,
+            Some("bytes") => BodyKind::Bytes,
+            Some(other) => {
+                return Err(protocol(format!(
+                    "{MESSAGE_TYPE} must be text or bytes, got '{other}'"
+                )))
+            }
+            None if frame.header("content-length").is_some() => BodyKind::Bytes,
+            None => BodyKind::Text,
+        };
         let mut seen: Vec<&str> = Vec::new();
         let headers = frame
             .headers
@@ -108,9 +120,9 @@ impl Handler {
                 seen.push(k);
                 first
             })
-            .cloned()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        Ok(Message {
+        let mut message = Message {
             id: 0,
             destination: Destination::Queue(String::new()),
             priority,
@@ -118,11 +130,16 @@ impl Handler {
             persistent,
             headers,
             body: frame.body,
+            body_kind,
+            client_id: None,
             redelivery_count: 0,
             redelivered: false,
             producer,
-            scheduled,
-        })
+            scheduled: 0,
+            origin: 0,
+        };
+        message.scheduled = first_due(&message, crate::message::now_ms()).map_err(protocol)?;
+        Ok(message)
     }
 
     pub(super) fn subscribe_spec(
