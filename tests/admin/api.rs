@@ -3,9 +3,8 @@
 //! (Management and bad input: admin_manage.rs; slave behaviour:
 //! admin_cluster.rs; metrics: admin_metrics.rs.)
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use baton::client::Client;
 use common::cluster::guard;

@@ -3,9 +3,8 @@
 //! writes with 503 naming the master's admin address; after the master
 //! dies, the other node's API serves writes.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use common::cluster::*;
 use common::http::Http;

@@ -4,9 +4,8 @@
 //! change nothing), and a slave's read-only dashboard naming the master.
 //! The browser test is dashboard.rs.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use common::cluster::*;
 use common::http::{Http, Resp};

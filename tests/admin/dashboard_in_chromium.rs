@@ -6,9 +6,8 @@
 //! per-build test folder (`CARGO_TARGET_TMPDIR`, under the target directory).
 //! Plain HTTP checks of every page are in dashboard_http.rs.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use common::cluster::guard;
 use common::testdb::free_port;

@@ -2,9 +2,8 @@
 //! destinations, connections, subscriptions) and bad input, against the
 //! real binary.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use baton::client::Client;
 use baton::stomp::frame::Command;

@@ -1,7 +1,7 @@
 //! `/metrics` after real traffic is valid under `promtool check metrics`
 //! (Debian's prometheus package) and carries the documented series.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use common::cluster::guard;

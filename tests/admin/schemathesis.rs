@@ -8,9 +8,7 @@
 //! tests, this test never skips: without it, it fails with set-up
 //! instructions.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common::users as setup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

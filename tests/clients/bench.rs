@@ -2,7 +2,7 @@
 //! broker: counts, ack modes, topic fan-out, pacing, JSON report and its
 //! argument errors.
 
-mod common;
+use crate::common;
 
 use common::{Baton, BIN};
 use serde_json::Value;

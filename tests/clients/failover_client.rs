@@ -4,7 +4,7 @@
 //! Nothing confirmed is lost, stored twice, or delivered twice unless the
 //! delivery says `redelivered:true`; the producer never sees an error.
 
-mod common;
+use crate::common;
 
 use baton::client::{ClientOptions, FailoverClient};
 use common::cluster::{self, Db, Node, Role, Settings};

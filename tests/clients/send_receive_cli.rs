@@ -2,9 +2,8 @@
 //! files and stdin, headers, raw and JSON output, exit codes, and a send
 //! through a failover URL while the master is killed.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use common::cluster::{self, Db, Role, Settings};
 use common::{Baton, BIN};

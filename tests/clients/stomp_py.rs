@@ -7,7 +7,7 @@
 //! it), else `<repo>/.venv/bin/python`. Without a working one these tests
 //! fail with set-up instructions; they never skip.
 
-mod common;
+use crate::common;
 
 use common::certs::{arg, Ca};
 use common::Baton;

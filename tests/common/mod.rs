@@ -7,10 +7,12 @@ pub mod certs;
 pub mod cluster;
 pub mod deliveries;
 pub mod http;
+pub mod proc;
 pub mod proxy;
 pub mod scenarios;
 pub mod stomp;
 pub mod testdb;
+pub mod users;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

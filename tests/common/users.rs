@@ -1,5 +1,6 @@
-//! Shared set-up of the admin server tests: a broker with `[auth]` users
-//! from a config file, and clients for each of them.
+//! A broker with `[auth]` users from a config file, and an admin HTTP
+//! client for each of them: the set-up of the tests that need users (admin
+//! API, dashboard, limits, policies, scheduled delivery, the CLI).
 
 #![allow(dead_code)]
 use crate::common::http::Http;

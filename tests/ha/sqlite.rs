@@ -2,7 +2,7 @@
 //! `baton` processes, one master, failover on kill -9 and on SIGTERM, and
 //! the persistence promises across every failover.
 
-mod common;
+use crate::common;
 
 use common::cluster::{self, Db, Node, Role, Settings};
 

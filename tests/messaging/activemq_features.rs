@@ -3,7 +3,7 @@
 //! exclusive consumers, message groups, temporary destinations with
 //! request/reply, virtual topics.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use baton::stomp::frame::{Command, Frame};

@@ -6,7 +6,7 @@
 //! test sends a priority-0 marker: anything still queued for the consumer
 //! sorts before it, so the marker must be the next message.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use baton::stomp::frame::{Command, Frame};

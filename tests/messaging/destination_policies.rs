@@ -5,9 +5,8 @@
 //! failover on PostgreSQL. "Later" is shown by arrival order, never by a
 //! wall-clock threshold.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use baton::client::Client;
 use baton::stomp::frame::Frame;

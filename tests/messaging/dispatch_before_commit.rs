@@ -9,7 +9,7 @@
 //! them, and the test sees the writer's sessions waiting in
 //! `pg_stat_activity`.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use common::cluster::{self, Db, Node, Settings};

@@ -2,7 +2,7 @@
 //! `baton-producer-seq`), in one connection, across connections and across
 //! a kill -9 restart, against the real binary.
 
-mod common;
+use crate::common;
 
 use baton::stomp::frame::Command;
 use common::stomp::*;

@@ -4,7 +4,7 @@
 //! (PostgreSQL); UNSUBSCRIBE with the name removes it; stored topic
 //! messages are deleted once every durable subscription passed them.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use baton::stomp::frame::{Command, Frame};

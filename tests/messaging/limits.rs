@@ -4,9 +4,8 @@
 //! non-persistent messages (flow control, nothing dropped) and slow topic
 //! subscribers. Each hit is checked on `/metrics` too.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use baton::client::{Client, ClientError};
 use baton::stomp::frame::{Command, Frame};

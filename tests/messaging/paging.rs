@@ -5,7 +5,7 @@
 //! in order; after a kill -9 the restarted node pages in the other 400, in
 //! order, exactly once each, and the table ends empty.
 
-mod common;
+use crate::common;
 
 use baton::stomp::frame::{Command, Frame};
 use common::cluster::{

@@ -3,9 +3,8 @@
 //! survival across kill -9 and failover, the admin API's list and cancel.
 //! No wall-clock assertion: "later" is shown by arrival order.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use common::cluster::{self, Db, Settings};
 use common::stomp::*;

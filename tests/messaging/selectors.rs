@@ -1,7 +1,7 @@
 //! JMS selectors on SUBSCRIBE against the real binary: queues, topics,
 //! durable subscriptions, browsing, and the ERROR for a bad selector.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use common::stomp::*;

@@ -4,7 +4,7 @@
 //! master; the master is killed and new connections reach the new master,
 //! which delivers the persistent message sent before.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use common::cluster::*;

@@ -3,7 +3,7 @@
 //! on PostgreSQL configured with a JDBC URL plus `database.username` /
 //! `database.password`.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use common::testdb::Db;

@@ -2,7 +2,7 @@
 //! message table itself, so the dead rows of consumed messages are reused
 //! without waiting for autovacuum's next visit.
 
-mod common;
+use crate::common;
 
 use common::cluster::{self, Db, Settings};
 use common::stomp::*;

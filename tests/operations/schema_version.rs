@@ -1,9 +1,8 @@
 //! A node refuses to start on a database whose schema a newer baton has
 //! migrated, and leaves that schema alone, on every backend.
 
-mod common;
-#[path = "ops/proc.rs"]
-mod proc;
+use crate::common;
+use crate::common::proc;
 
 use common::testdb::{Db, PREFIX};
 use proc::{serve_args, Proc};

@@ -1,7 +1,7 @@
 //! The `baton` process: graceful shutdown, configuration errors and
 //! precedence, zero-config start, admin endpoints and log formats.
 
-mod common;
+use crate::common;
 
 use baton::client::Client;
 use baton::stomp::frame::{Command, Frame};

@@ -1,9 +1,8 @@
 //! `baton hash-password`, `baton new-token` and the `[auth]` checks at
 //! start-up, through the real binary.
 
-mod common;
-#[path = "admin/setup.rs"]
-mod setup;
+use crate::common;
+use crate::common::users as setup;
 
 use common::http::Http;
 use common::{Baton, BIN};

@@ -2,9 +2,8 @@
 //! most verbose level), in the admin API, on the dashboard, in metrics or
 //! in any error; passwords can come from environment variables and files.
 
-mod common;
-#[path = "ops/proc.rs"]
-mod proc;
+use crate::common;
+use crate::common::proc;
 
 use common::http::Http;
 use common::testdb::{free_port, Db};

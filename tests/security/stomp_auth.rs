@@ -3,7 +3,7 @@
 //! per-destination permission map for SEND and SUBSCRIBE, against the real
 //! binary with a config file.
 
-mod common;
+use crate::common;
 
 use baton::client::{Client, ClientError};
 use common::http::Http;

@@ -3,7 +3,7 @@
 //! required client certificates, a wrong CA, the admin server over HTTPS,
 //! and configuration errors that name the key at fault.
 
-mod common;
+use crate::common;
 
 use baton::client::{Client, ClientOptions, FailoverClient};
 use common::certs::{arg, Ca, Leaf};
