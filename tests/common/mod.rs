@@ -288,7 +288,7 @@ pub enum Incoming {
     TimedOut,
 }
 
-/// Byte-level helpers used by tests/stomp_protocol.rs.
+/// Byte-level helpers used by the protocol tests (tests/protocol/).
 impl Raw {
     /// Writes and flushes; false (instead of a panic) if the server already
     /// closed the connection.

@@ -1,4 +1,4 @@
-//! Paging of deep queues (README, "Paging") on the real binary, on each
+//! Paging of deep queues (docs/messaging.md, "Paging") on the real binary, on each
 //! backend: with a 20-message window, 500 persistent messages are counted
 //! in the depth while most of them stay in the database (a message beyond
 //! the window cannot be managed one by one); a consumer gets the first 100

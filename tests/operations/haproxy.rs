@@ -55,7 +55,7 @@ fn port_of(addr: &str) -> &str {
     addr.rsplit(':').next().expect("port")
 }
 
-/// The configuration of README's "Load balancers" section, with short
+/// The configuration of docs/operations.md, "Load balancers", with short
 /// check intervals.
 fn start_haproxy(listen: &str, nodes: &[&Node]) -> Haproxy {
     let mut servers = String::new();

@@ -428,7 +428,7 @@ async fn stomp_tls_session(
 
 /// The broker ends a TLS connection with close_notify (a client can tell a
 /// complete close from a cut one) and sends no TLS 1.3 session tickets
-/// (README, "TLS"), so a second connection makes a full handshake.
+/// (docs/security.md, "TLS"), so a second connection makes a full handshake.
 #[tokio::test]
 async fn stomp_tls_close_is_clean_and_sessions_are_not_resumed() {
     let p = pki();

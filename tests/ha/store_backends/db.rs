@@ -1,4 +1,4 @@
-//! Test databases for tests/store_backends.rs: one per test, created on
+//! Test databases for tests/ha/store_backends.rs: one per test, created on
 //! the real server and dropped by a guard, also when the test fails.
 
 use baton::config::DatabaseConfig;
