@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long form of the chaos soak (tests/chaos.rs, README "Guarantees"): three
+# Long form of the chaos soak (tests/chaos.rs, docs/high-availability.md "Guarantees"): three
 # nodes per backend, producers and consumers through the failover client,
 # while the master is killed with -9, stopped with SIGTERM and cut off from
 # its database, over and over. The test command runs the same test in a short

@@ -88,16 +88,16 @@ done
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
-# Fuzzing (README, "Fuzzing"): a short bounded libFuzzer run of each
+# Fuzzing (docs/fuzzing.md): a short bounded libFuzzer run of each
 # cargo-fuzz target (BATON_FUZZ_SECONDS each, default 10), which first runs
 # every committed seed and past crash. cargo-fuzz needs nightly-only flags;
 # RUSTC_BOOTSTRAP=1 allows them on the stable toolchain, for these commands
 # only. The short run is an unoptimized build (`--dev`: it builds in about
 # half the time of a release build, and keeps debug assertions such as
 # overflow checks on) without AddressSanitizer (the targets are safe Rust;
-# it only slows the build); the long run in the README keeps both. The fuzz
+# it only slows the build); the long run in docs/fuzzing.md keeps both. The fuzz
 # crate's clippy and its stable seed replay are not repeated here (each
-# would build the crate once more); run them when changing fuzz/ (README).
+# would build the crate once more); run them when changing fuzz/ (docs/fuzzing.md).
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in stomp_decoder failover_url config import_activemq; do
@@ -106,7 +106,7 @@ for target in stomp_decoder failover_url config import_activemq; do
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
         -- -max_total_time="${BATON_FUZZ_SECONDS:-10}" >"$log" 2>&1; then
         tail -n 60 "$log"
-        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target (see README, \"Fuzzing\")" >&2
+        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target (see docs/fuzzing.md)" >&2
         exit 1
     fi
     echo "fuzz $target: $(grep -a '^Done' "$log" | tail -n 1)"

@@ -1,7 +1,7 @@
 //! Master election on the shared database: the lock row with holder, epoch
 //! and a lease on the database's clock, plus (session mode) a database
 //! session lock so a slave takes over the moment the old master's
-//! connection dies. See DESIGN.md "Election and fencing".
+//! connection dies. See docs/design.md, "Election" and "Fencing".
 
 use crate::config::{ElectionConfig, ElectionMode};
 use crate::store::{Claim, Lease, SessionLock};

@@ -1,5 +1,6 @@
 //! Every configuration key with its type and help text: the one table that
-//! drives environment variable names, command-line flags and the README.
+//! drives environment variable names, command-line flags and the table of
+//! docs/configuration.md.
 
 use super::{invalid, ConfigError};
 
@@ -18,7 +19,7 @@ pub struct Key {
     pub help: &'static str,
 }
 
-/// Every key, in the order `--help` and the README list them.
+/// Every key, in the order `--help` and docs/configuration.md list them.
 pub const KEYS: &[Key] = &[
     Key {
         name: "node_id",

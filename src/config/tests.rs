@@ -103,11 +103,15 @@ fn client_and_test_variables_do_not_stop_serve() {
 }
 
 #[test]
-fn readme_documents_every_key() {
-    let readme = include_str!("../../README.md");
+fn docs_configuration_documents_every_key() {
+    let page = include_str!("../../docs/configuration.md");
     for k in KEYS {
         let row = format!("| `{}` | `{}` | `--{}` |", k.name, k.env(), k.flag());
-        assert!(readme.contains(&row), "README lacks the row for {}", k.name);
+        assert!(
+            page.contains(&row),
+            "docs/configuration.md lacks the row for {}",
+            k.name
+        );
     }
 }
 

@@ -110,7 +110,7 @@ pub fn translate_with(
     let header = format!(
         "Baton configuration translated from {name} by `baton import-activemq`.\n\
          Read the warnings it printed; check this file with `baton check-config --config FILE`.\n\
-         Keys not listed keep Baton's defaults (README, \"Configuration\")."
+         Keys not listed keep Baton's defaults (docs/configuration.md)."
     );
     ctx.warnings.sort_by_key(|(row, _)| *row);
     Ok(Translation {

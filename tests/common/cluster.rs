@@ -1,4 +1,4 @@
-//! Multi-node harness for the master/slave tests (tests/ha_*.rs): `baton`
+//! Multi-node harness for the master/slave tests (tests/ha/): `baton`
 //! processes with pre-assigned STOMP ports (a slave binds none, so it never
 //! logs the address), their roles over HTTP, and client helpers. Databases
 //! are in `testdb`, the shared scenarios in `scenarios`; both are re-exported

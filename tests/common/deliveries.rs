@@ -1,5 +1,5 @@
 //! Books of what consumers received, and the two duplicate checks shared by
-//! the failover tests (tests/failover_client.rs, tests/chaos.rs).
+//! the failover tests (tests/clients/failover_client.rs, tests/chaos.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 

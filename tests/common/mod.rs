@@ -10,10 +10,12 @@ pub mod deliveries;
 pub mod http;
 pub mod java;
 pub mod jms_scenarios;
+pub mod proc;
 pub mod proxy;
 pub mod scenarios;
 pub mod stomp;
 pub mod testdb;
+pub mod users;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -289,7 +291,7 @@ pub enum Incoming {
     TimedOut,
 }
 
-/// Byte-level helpers used by tests/stomp_protocol.rs.
+/// Byte-level helpers used by the protocol tests (tests/protocol/).
 impl Raw {
     /// Writes and flushes; false (instead of a panic) if the server already
     /// closed the connection.

@@ -1,4 +1,4 @@
-//! The master/slave scenarios shared by the three backends (tests/ha_*.rs).
+//! The master/slave scenarios shared by the three backends (tests/ha/).
 
 use baton::client::Client;
 use baton::stomp::frame::{Command as StompCommand, Frame};

@@ -1,0 +1,352 @@
+//! The admin REST API against the real binary: credentials, publish and
+//! browse across HTTP and STOMP, management operations, and bad input.
+//! (Management and bad input: admin_manage.rs; slave behaviour:
+//! admin_cluster.rs; metrics: admin_metrics.rs.)
+
+use crate::common;
+use crate::common::users as setup;
+
+use baton::client::Client;
+use common::cluster::guard;
+use common::http::Http;
+use common::Baton;
+use serde_json::json;
+use setup::{start, OPS_LOGIN};
+
+#[test]
+fn health_and_metrics_are_open_everything_else_needs_credentials() {
+    let s = start(&[]);
+    assert_eq!(s.anon.get("/role").status, 200);
+    assert_eq!(s.anon.get("/healthz").status, 200);
+    assert_eq!(s.anon.get("/metrics").status, 200);
+    for path in ["/api/v1/status", "/api/v1/queues", "/api/openapi.json"] {
+        let r = s.anon.get(path);
+        r.expect_error(401);
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Basic")),
+            "{:?}",
+            r.headers
+        );
+    }
+    let r = s.anon.post(
+        "/api/message/orders.x?type=queue",
+        "application/x-www-form-urlencoded",
+        b"body=x",
+    );
+    r.expect_error(401);
+    Http::basic(&s.b.admin, "ops", "wrong")
+        .get("/api/v1/status")
+        .expect_error(401);
+    Http::basic(&s.b.admin, "nobody", "ops-secret")
+        .get("/api/v1/status")
+        .expect_error(401);
+    Http::bearer(&s.b.admin, "not-a-token")
+        .get("/api/v1/status")
+        .expect_error(401);
+    let digest = Http {
+        addr: s.b.admin.clone(),
+        authorization: Some("Digest abc".into()),
+    };
+    digest.get("/api/v1/status").expect_error(401);
+    let garbage = Http {
+        addr: s.b.admin.clone(),
+        authorization: Some("Basic !!!".into()),
+    };
+    garbage.get("/api/v1/status").expect_error(401);
+
+    for client in [&s.ops, &s.app, &s.token] {
+        let r = client.get("/api/v1/status");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["role"], "master");
+        assert!(v["epoch"].as_i64().unwrap() >= 1);
+        assert_eq!(v["master"]["admin_addr"], s.b.admin.as_str());
+    }
+    let doc = s.ops.get("/api/openapi.json");
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/status",
+        "/api/v1/nodes",
+        "/api/v1/queues",
+        "/api/v1/queues/{name}",
+        "/api/v1/queues/{name}/messages",
+        "/api/v1/queues/{name}/messages/{id}",
+        "/api/v1/queues/{name}/messages/{id}/move",
+        "/api/v1/queues/{name}/messages/{id}/copy",
+        "/api/v1/queues/{name}/purge",
+        "/api/v1/topics",
+        "/api/v1/topics/{name}",
+        "/api/v1/topics/{name}/messages",
+        "/api/v1/connections",
+        "/api/v1/connections/{id}",
+        "/api/v1/subscriptions",
+        "/api/v1/subscriptions/{client_id}/{subscription}",
+        "/api/message/{name}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
+    }
+    let nodes = s.ops.get("/api/v1/nodes").json();
+    assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}");
+    assert_eq!(nodes[0]["is_master"], true);
+}
+
+#[test]
+fn without_users_a_generated_admin_password_is_logged_once() {
+    let b = Baton::start();
+    let lines: Vec<String> = b.logs.lock().unwrap().clone();
+    let password = setup::generated_password(&lines).expect("password in the log");
+    let with_password: Vec<&String> = lines.iter().filter(|l| l.contains(&password)).collect();
+    assert_eq!(with_password.len(), 1, "{with_password:?}");
+    let line: serde_json::Value = serde_json::from_str(with_password[0]).unwrap();
+    assert_eq!(
+        line["fields"]["url"],
+        format!("http://{}/dashboard", b.admin)
+    );
+    assert_eq!(line["fields"]["user"], "admin");
+    assert!(password.len() >= 16);
+    let admin = Http::basic(&b.admin, "admin", &password);
+    assert_eq!(
+        admin.get("/dashboard").status,
+        200,
+        "the logged dashboard URL works"
+    );
+    assert_eq!(admin.get("/api/v1/queues").status, 200);
+    for guess in ["admin", "password", ""] {
+        Http::basic(&b.admin, "admin", guess)
+            .get("/api/v1/queues")
+            .expect_error(401);
+    }
+    // A restart generates a different password.
+    let other = Baton::start();
+    let lines: Vec<String> = other.logs.lock().unwrap().clone();
+    assert_ne!(setup::generated_password(&lines).unwrap(), password);
+}
+
+#[tokio::test]
+async fn rest_publish_is_received_over_stomp() {
+    let s = start(&[]);
+    let r = s.app.post(
+        "/api/v1/queues/orders.eu/messages?priority=7&x-trace=abc",
+        "text/plain",
+        b"first order",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let first = r.json();
+    assert_eq!(first["persistent"], true);
+    let first_id = first["id"].as_i64().unwrap();
+    let r = s.app.post_json(
+        "/api/v1/queues/orders.eu/messages",
+        &json!({"body_base64": "AAEC/w==", "headers": {"kind": "binary"}, "persistent": false}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["persistent"], false);
+    // ActiveMQ's form post, and curl's default form type with a plain body.
+    let r = s.app.post(
+        "/api/message/orders.eu?type=queue",
+        "application/x-www-form-urlencoded",
+        b"body=hello+from+activemq&JMSPriority=1",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.app.post(
+        "/api/v1/queues/orders.eu/messages?priority=0",
+        "application/x-www-form-urlencoded",
+        b"plain",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The persistent ones are in the database before the 201.
+    let stored = s.ops.get("/api/v1/queues/orders.eu").json();
+    assert_eq!(stored["stored"], 3, "{stored}");
+    assert_eq!(stored["depth"], 4, "{stored}");
+
+    let mut c = guard("connect", Client::connect_with(&s.b.stomp, OPS_LOGIN))
+        .await
+        .unwrap();
+    guard(
+        "subscribe",
+        c.subscribe("/queue/orders.eu", "1", "auto", &[]),
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(guard("message", c.next_message()).await.unwrap());
+    }
+    // Priority 7 first, then 4, 1, 0.
+    assert_eq!(&got[0].body[..], b"first order");
+    assert_eq!(got[0].header("x-trace"), Some("abc"));
+    assert_eq!(
+        got[0].header("message-id"),
+        Some(first_id.to_string().as_str())
+    );
+    assert_eq!(got[0].header("content-type"), Some("text/plain"));
+    assert_eq!(&got[1].body[..], &[0u8, 1, 2, 255]);
+    assert_eq!(got[1].header("kind"), Some("binary"));
+    assert_eq!(&got[2].body[..], b"hello from activemq");
+    assert_eq!(&got[3].body[..], b"plain");
+
+    // Topics: delivered to the subscribers present.
+    guard("subscribe", c.subscribe("/topic/prices", "2", "auto", &[]))
+        .await
+        .unwrap();
+    let r = s
+        .ops
+        .post("/api/v1/topics/prices/messages", "text/plain", b"1.08");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let m = guard("topic message", c.next_message()).await.unwrap();
+    assert_eq!(&m.body[..], b"1.08");
+    let r = s.ops.post(
+        "/api/message/prices?type=topic",
+        "application/x-www-form-urlencoded",
+        b"body=1.09",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = guard("topic message", c.next_message()).await.unwrap();
+    assert_eq!(&m.body[..], b"1.09");
+    assert_eq!(m.header("destination"), Some("/topic/prices"));
+}
+
+#[tokio::test]
+async fn stomp_sends_are_browsable_page_by_page() {
+    let s = start(&[]);
+    let mut c = guard("connect", Client::connect_with(&s.b.stomp, OPS_LOGIN))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        guard(
+            "send",
+            c.send(
+                "/queue/orders.browse",
+                format!("p{i}"),
+                &[("persistent", "true"), ("n", &i.to_string())],
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    guard("send", c.send("/queue/orders.browse", "transient", &[]))
+        .await
+        .unwrap();
+    guard(
+        "send",
+        c.send(
+            "/queue/orders.browse",
+            vec![0xffu8, 0xfe],
+            &[("persistent", "true")],
+        ),
+    )
+    .await
+    .unwrap();
+
+    let mut bodies = Vec::new();
+    let mut after = 0i64;
+    let mut pages = 0;
+    loop {
+        let r = s.app.get(&format!(
+            "/api/v1/queues/orders.browse/messages?limit=3&after={after}"
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        pages += 1;
+        for m in page["messages"].as_array().unwrap() {
+            bodies.push(match m["body"].as_str() {
+                Some(t) => t.to_string(),
+                None => format!("b64:{}", m["body_base64"].as_str().unwrap()),
+            });
+        }
+        match page["next_after"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(
+        bodies,
+        ["p0", "p1", "p2", "p3", "p4", "transient", "b64://4="],
+        "pages: {pages}"
+    );
+    let page = s
+        .app
+        .get("/api/v1/queues/orders.browse/messages?limit=1")
+        .json();
+    let m = &page["messages"][0];
+    assert_eq!(m["persistent"], true);
+    assert_eq!(m["headers"]["n"], "0");
+    let id = m["id"].as_i64().unwrap();
+    let one = s
+        .app
+        .get(&format!("/api/v1/queues/orders.browse/messages/{id}"));
+    assert_eq!(one.status, 200);
+    let one = one.json();
+    assert_eq!(one["body"], "p0");
+    assert_eq!(one["body_size"], 2);
+    assert_eq!(one["destination"], "/queue/orders.browse");
+    // Bodies can be left out of pages.
+    let page = s
+        .app
+        .get("/api/v1/queues/orders.browse/messages?bodies=false")
+        .json();
+    assert!(page["messages"][0]["body"].is_null());
+    assert_eq!(page["messages"][0]["body_size"], 2);
+    // The same id under another queue is not found.
+    s.ops
+        .get(&format!("/api/v1/queues/other/messages/{id}"))
+        .expect_error(404);
+    // Browsing does not consume.
+    let q = s.ops.get("/api/v1/queues/orders.browse").json();
+    assert_eq!(q["depth"], 7, "{q}");
+    assert_eq!(q["stored"], 6, "{q}");
+    let list = s.ops.get("/api/v1/queues").json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == "orders.browse"),
+        "{list}"
+    );
+}
+
+#[test]
+fn permissions_follow_the_auth_map() {
+    let s = start(&[]);
+    let r = s
+        .app
+        .post("/api/v1/queues/billing/messages", "text/plain", b"x");
+    let e = r.expect_error(403);
+    assert!(e.contains("write") && e.contains("/queue/billing"), "{e}");
+    s.app
+        .post(
+            "/api/message/billing?type=queue",
+            "application/x-www-form-urlencoded",
+            b"body=x",
+        )
+        .expect_error(403);
+    s.app
+        .post("/api/v1/topics/orders.x/messages", "text/plain", b"x")
+        .expect_error(403);
+    assert_eq!(
+        s.app
+            .post("/api/v1/queues/orders.a/messages", "text/plain", b"x")
+            .status,
+        201
+    );
+    s.app
+        .get("/api/v1/queues/billing/messages")
+        .expect_error(403);
+    s.app
+        .post("/api/v1/queues/orders.a/purge", "text/plain", b"")
+        .expect_error(403);
+    s.app.delete("/api/v1/queues/orders.a").expect_error(403);
+    s.app.get("/api/v1/connections").expect_error(403);
+    s.app.get("/api/v1/subscriptions").expect_error(403);
+    // The token acts as ops.
+    assert_eq!(
+        s.token
+            .post("/api/v1/queues/orders.a/purge", "text/plain", b"")
+            .status,
+        200
+    );
+    assert_eq!(s.token.get("/api/v1/connections").status, 200);
+}

@@ -1,0 +1,232 @@
+//! `baton bench`, the load generator, run as a process against a real
+//! broker: counts, ack modes, topic fan-out, pacing, JSON report and its
+//! argument errors.
+
+use crate::common;
+
+use common::{Baton, BIN};
+use serde_json::Value;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Failure guard: a bench run that hangs fails the test.
+const GUARD: Duration = Duration::from_secs(60);
+
+fn bench(args: &[&str]) -> Output {
+    let child = Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn baton bench");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(GUARD) {
+        Ok(out) => out.expect("wait for baton bench"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            panic!("baton bench did not finish");
+        }
+    }
+}
+
+/// Runs with `--json` against `b`; the run must succeed.
+fn bench_json(b: &Baton, args: &[&str]) -> Value {
+    let mut all = vec!["--json", "--addr", b.stomp.as_str()];
+    all.extend_from_slice(args);
+    let out = bench(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn u(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn queue_with_consumers_receives_every_message_and_reports_both_latencies() {
+    let b = Baton::start();
+    for ack in ["client-individual", "client", "auto"] {
+        let dest = format!("/queue/bench-{ack}");
+        let r = bench_json(
+            &b,
+            &[
+                "--destination",
+                &dest,
+                "--producers",
+                "3",
+                "--consumers",
+                "2",
+                "--messages",
+                "301",
+                "--size",
+                "100",
+                "--persistent",
+                "--ack",
+                ack,
+            ],
+        );
+        assert_eq!(u(&r, "sent"), 301, "{ack}: {r}");
+        assert_eq!(u(&r, "received"), 301, "{ack}: {r}");
+        assert_eq!(r["complete"], Value::Bool(true));
+        assert_eq!(r["settings"]["kind"], "queue");
+        assert_eq!(r["settings"]["ack"], ack);
+        assert_eq!(u(&r["send_latency_ms"], "count"), 301);
+        assert_eq!(u(&r["receive_latency_ms"], "count"), 301);
+        let p = &r["send_latency_ms"];
+        let (p50, p99, max) = (
+            p["p50"].as_f64().unwrap(),
+            p["p99"].as_f64().unwrap(),
+            p["max"].as_f64().unwrap(),
+        );
+        assert!(p50 <= p99 && p99 <= max, "{p}");
+    }
+}
+
+#[test]
+fn topic_delivers_every_message_to_every_consumer() {
+    let b = Baton::start();
+    let r = bench_json(
+        &b,
+        &[
+            "--destination",
+            "/topic/bench",
+            "--producers",
+            "2",
+            "--consumers",
+            "3",
+            "--messages",
+            "200",
+            "--ack",
+            "auto",
+        ],
+    );
+    assert_eq!(r["settings"]["kind"], "topic");
+    assert_eq!(u(&r, "sent"), 200);
+    assert_eq!(u(&r, "expected"), 600);
+    assert_eq!(u(&r, "received"), 600);
+}
+
+#[test]
+fn messages_sent_without_receipts_are_all_queued_and_drained_by_consumers_alone() {
+    let b = Baton::start();
+    let r = bench_json(
+        &b,
+        &[
+            "--destination",
+            "/queue/backlog",
+            "--producers",
+            "2",
+            "--messages",
+            "500",
+            "--persistent",
+            "--no-receipts",
+        ],
+    );
+    assert_eq!(u(&r, "sent"), 500);
+    assert_eq!(r["settings"]["receipts"], Value::Bool(false));
+    assert!(r["send_latency_ms"].is_null(), "{r}");
+    let r = bench_json(
+        &b,
+        &[
+            "--destination",
+            "/queue/backlog",
+            "--producers",
+            "0",
+            "--consumers",
+            "2",
+            "--messages",
+            "500",
+            "--ack",
+            "client-individual",
+            "--prefetch",
+            "10",
+        ],
+    );
+    assert_eq!(u(&r, "received"), 500, "{r}");
+    assert_eq!(r["complete"], Value::Bool(true));
+    // Sent by another run: no send → receive latency from a foreign clock.
+    assert!(r["receive_latency_ms"].is_null(), "{r}");
+}
+
+#[test]
+fn a_paced_run_never_sends_faster_than_the_target_rate() {
+    let b = Baton::start();
+    let r = bench_json(
+        &b,
+        &[
+            "--producers",
+            "2",
+            "--duration",
+            "1",
+            "--rate",
+            "200",
+            "--persistent",
+        ],
+    );
+    let sent = u(&r, "sent");
+    // 200 msg/s for 1 s, the first message of each producer at t = 0.
+    assert!(sent > 0 && sent <= 202, "{r}");
+    assert_eq!(u(&r["send_latency_ms"], "count"), sent);
+    assert!(r["settings"]["messages"].is_null());
+}
+
+#[test]
+fn the_table_names_the_rates_and_percentiles() {
+    let b = Baton::start();
+    let out = bench(&["--addr", &b.stomp, "--producers", "1", "--messages", "10"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "msg/s",
+        "p50 ms",
+        "p99.9 ms",
+        "send → RECEIPT",
+        "sent",
+        "10",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+    }
+}
+
+#[test]
+fn bad_arguments_and_unreachable_brokers_get_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--ack", "sometimes"], "invalid value 'sometimes'"),
+        (&["--producers", "0", "--consumers", "0"], "nothing to do"),
+        (&["--rate=0"], "--rate must be a positive number"),
+        (
+            &["--duration", "2", "--messages", "5"],
+            "cannot be used with",
+        ),
+        (&["--prefetch", "0"], "--prefetch must be at least 1"),
+    ];
+    for (args, needle) in cases {
+        let out = bench(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+    }
+    // A port nobody listens on.
+    let addr = format!("127.0.0.1:{}", common::testdb::free_port());
+    let out = bench(&["--addr", &addr, "--messages", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot connect to {addr}")), "{err}");
+}
