@@ -97,7 +97,9 @@ impl Role {
     pub fn accepts(self, code: u8) -> bool {
         match self {
             Role::Broker => matches!(code, 1 | 3..=12 | 14 | 15 | 17 | 18 | 20 | 22..=28),
-            Role::Client => matches!(code, 1 | 2 | 10 | 11 | 16..=19 | 21 | 23..=28 | 30 | 31 | 33 | 34),
+            Role::Client => {
+                matches!(code, 1 | 2 | 10 | 11 | 16..=19 | 21 | 23..=28 | 30 | 31 | 33 | 34)
+            }
         }
     }
 }

@@ -176,7 +176,10 @@ pub(crate) fn head(buf: &[u8], opts: &Options) -> Result<Head, FrameError> {
     } else {
         let mut id = [0u8; 4];
         id.copy_from_slice(header.get(..4).unwrap_or(&[0; 4]));
-        (i32::from_be_bytes(id), header.get(4).is_some_and(|&b| b != 0))
+        (
+            i32::from_be_bytes(id),
+            header.get(4).is_some_and(|&b| b != 0),
+        )
     };
     Ok(Head::Oversized(Oversized {
         type_code: code,

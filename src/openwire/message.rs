@@ -165,13 +165,16 @@ impl DataStructure for Message {
 
     fn write_body(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
         self.command_id.write(dst, "Message.command_id")?;
-        self.response_required.write(dst, "Message.response_required")?;
+        self.response_required
+            .write(dst, "Message.response_required")?;
         self.producer_id.write(dst, "Message.producer_id")?;
         self.destination.write(dst, "Message.destination")?;
         self.transaction_id.write(dst, "Message.transaction_id")?;
-        self.original_destination.write(dst, "Message.original_destination")?;
+        self.original_destination
+            .write(dst, "Message.original_destination")?;
         self.message_id.write(dst, "Message.message_id")?;
-        self.original_transaction_id.write(dst, "Message.original_transaction_id")?;
+        self.original_transaction_id
+            .write(dst, "Message.original_transaction_id")?;
         self.group_id.write(dst, "Message.group_id")?;
         self.group_sequence.write(dst, "Message.group_sequence")?;
         self.correlation_id.write(dst, "Message.correlation_id")?;
@@ -182,15 +185,19 @@ impl DataStructure for Message {
         self.timestamp.write(dst, "Message.timestamp")?;
         self.jms_type.write(dst, "Message.type")?;
         self.content.write(dst, "Message.content")?;
-        self.marshalled_properties.write(dst, "Message.marshalled_properties")?;
+        self.marshalled_properties
+            .write(dst, "Message.marshalled_properties")?;
         self.data_structure.write(dst, "Message.data_structure")?;
-        self.target_consumer_id.write(dst, "Message.target_consumer_id")?;
+        self.target_consumer_id
+            .write(dst, "Message.target_consumer_id")?;
         self.compressed.write(dst, "Message.compressed")?;
-        self.redelivery_counter.write(dst, "Message.redelivery_counter")?;
+        self.redelivery_counter
+            .write(dst, "Message.redelivery_counter")?;
         self.broker_path.write(dst, "Message.broker_path")?;
         self.arrival.write(dst, "Message.arrival")?;
         self.user_id.write(dst, "Message.user_id")?;
-        self.received_by_df_bridge.write(dst, "Message.recieved_by_df_bridge")?;
+        self.received_by_df_bridge
+            .write(dst, "Message.recieved_by_df_bridge")?;
         self.droppable.write(dst, "Message.droppable")?;
         self.cluster.write(dst, "Message.cluster")?;
         self.broker_in_time.write(dst, "Message.broker_in_time")?;

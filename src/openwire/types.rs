@@ -144,13 +144,21 @@ impl fmt::Display for SessionId {
 
 impl fmt::Display for ProducerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.connection_id, self.session_id, self.value)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.connection_id, self.session_id, self.value
+        )
     }
 }
 
 impl fmt::Display for ConsumerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.connection_id, self.session_id, self.value)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.connection_id, self.session_id, self.value
+        )
     }
 }
 
@@ -370,7 +378,12 @@ impl Destination {
             return vec![self.clone()];
         }
         let mut out: Vec<Destination> = Vec::new();
-        for part in self.name.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in self
+            .name
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let d = Destination::parse(part, self.kind);
             if !out.contains(&d) {
                 out.push(d);

@@ -80,12 +80,7 @@ impl WireFormatInfo {
         ];
         WireFormatInfo {
             version: VERSION,
-            properties: PrimitiveMap(
-                props
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-            ),
+            properties: PrimitiveMap(props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
         }
     }
 
