@@ -1283,8 +1283,10 @@ fn bodies_compressed_and_not() {
     m.compressed = true;
     assert_eq!(m.map_body(1 << 20).unwrap(), map);
     // An unknown tag in a property map.
-    let mut props = Message::default();
-    props.marshalled_properties = Some(Bytes::from_static(&[0, 0, 0, 1, 0, 1, b'k', 14]));
+    let props = Message {
+        marshalled_properties: Some(Bytes::from_static(&[0, 0, 0, 1, 0, 1, b'k', 14])),
+        ..Default::default()
+    };
     assert_eq!(
         props.properties(),
         Err(BodyError::Malformed(FrameError::UnknownTag {

@@ -39,13 +39,13 @@ pub const A_4: &str = concat!(
 );
 
 /// Response corr=1 (B>C) (14 bytes).
-pub const A_5A: &str = concat!("0000000a1e000000000000000001",);
+pub const A_5A: &str = "0000000a1e000000000000000001";
 
 /// ConnectionControl (B>C) (23 bytes).
-pub const A_5B: &str = concat!("0000001312000000000000000000000100000100000000",);
+pub const A_5B: &str = "0000001312000000000000000000000100000100000000";
 
 /// ConnectionControl faultTolerant=true (C>B, first command after reconnect) (23 bytes).
-pub const A_5C: &str = concat!("0000001312000000000000000100000100000100000000",);
+pub const A_5C: &str = "0000001312000000000000000100000100000100000000";
 
 /// advisory ConsumerInfo conn:-1:1 (C>B) (143 bytes).
 pub const A_10: &str = concat!(
@@ -170,7 +170,7 @@ pub const A_22: &str = concat!(
 );
 
 /// ShutdownInfo (C>B) (10 bytes).
-pub const A_23: &str = concat!("000000060b0000000800",);
+pub const A_23: &str = "000000060b0000000800";
 
 /// ActiveMQBytesMessage non-persistent async (C>B) (215 bytes).
 pub const A_24: &str = concat!(
@@ -199,4 +199,4 @@ pub const A_8: &str = concat!(
 );
 
 /// KeepAliveInfo, both directions, sent after ~20 s idle (commandId 0) (10 bytes).
-pub const A_9: &str = concat!("000000060a0000000000",);
+pub const A_9: &str = "000000060a0000000000";
