@@ -14,7 +14,8 @@ use super::types::{
     BrokerId, ConnectionId, ConsumerId, Destination, ExceptionClass, MessageId, ProducerId,
     SessionId, Throwable, TransactionId,
 };
-use super::wire::{wire_struct, Absent, DataStructure, Reader};
+pub use super::wire::Absent;
+use super::wire::{wire_struct, DataStructure, Reader};
 use super::wireformat::WireFormatInfo;
 
 /// The name of an OpenWire type code (`CMD/CommandTypes.java`), accepted
