@@ -103,15 +103,8 @@ impl Decoder for OpenWireCodec {
     }
 }
 
-impl Encoder<&Command> for OpenWireCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, command: &Command, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode(command, dst)?;
-        Ok(())
-    }
-}
-
+/// One `Encoder` impl only: with a second one (say for `&Command`),
+/// `flush()` and `close()` on a `Framed` would need type annotations.
 impl Encoder<Command> for OpenWireCodec {
     type Error = CodecError;
 

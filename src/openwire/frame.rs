@@ -88,7 +88,10 @@ pub struct Options {
 }
 
 impl Options {
-    /// A broker's options before the handshake.
+    /// A broker's options before the handshake: 64 KiB frames, nothing
+    /// skipped. The connection task accepts only a WireFormatInfo (and then
+    /// the ConnectionInfo) at this stage, and switches to
+    /// `Limits::new(max_frame_size)` once the connection is accepted.
     pub fn broker_handshake() -> Self {
         Options {
             role: Role::Broker,

@@ -1346,3 +1346,34 @@ fn destinations_and_ids_in_their_string_forms() {
         assert_eq!(t.listed_class(), Some(class));
     }
 }
+
+#[tokio::test]
+async fn framed_write_then_read_over_a_duplex() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_util::codec::{FramedRead, FramedWrite};
+
+    let (client, server) = tokio::io::duplex(64);
+    let mut writer = FramedWrite::new(client, OpenWireCodec::new(opts(Role::Client)));
+    let mut reader = FramedRead::new(server, OpenWireCodec::new(opts(Role::Client)));
+    let commands: Vec<Command> = sample_commands()
+        .into_iter()
+        .filter(|(_, role)| *role == Role::Client)
+        .map(|(c, _)| c)
+        .collect();
+    let expected = commands.clone();
+    let send = tokio::spawn(async move {
+        for c in commands {
+            writer.send(c).await.unwrap();
+        }
+        writer.close().await.unwrap();
+    });
+    let mut received = Vec::new();
+    while let Some(item) = reader.next().await {
+        match item.unwrap() {
+            Parsed::Command(c) => received.push(c),
+            other => panic!("{other:?}"),
+        }
+    }
+    send.await.unwrap();
+    assert_eq!(received, expected);
+}
