@@ -100,7 +100,7 @@ cargo clippy --all-targets -- -D warnings
 # would build the crate once more); run them when changing fuzz/ (docs/fuzzing.md).
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-for target in stomp_decoder failover_url config import_activemq; do
+for target in stomp_decoder openwire_decoder failover_url config import_activemq; do
     mkdir -p "fuzz/corpus/$target"
     log="fuzz/corpus/$target.log"
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \

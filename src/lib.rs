@@ -13,6 +13,7 @@ pub mod import;
 pub mod message;
 pub mod metrics;
 pub mod node;
+pub mod openwire;
 pub mod selector;
 pub mod status;
 pub mod stomp;

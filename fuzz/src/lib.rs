@@ -6,6 +6,8 @@
 
 use baton::client::url;
 use baton::config;
+use baton::openwire::codec::OpenWireCodec;
+use baton::openwire::{self, Role};
 use baton::stomp::codec::{CodecError, StompCodec};
 use baton::stomp::frame::{self, encode, Limits, Parsed, Version};
 use bytes::BytesMut;
@@ -145,6 +147,118 @@ fn merge_heartbeats(items: &[Parsed]) -> Vec<Parsed> {
 fn consumed(p: &Parsed) -> usize {
     match p {
         Parsed::Frame(_, n) | Parsed::Heartbeat(n) => *n,
+    }
+}
+
+/// How one OpenWire decoder run ended.
+#[derive(Debug, PartialEq)]
+enum OpenWireEnd {
+    Incomplete,
+    Error(openwire::FrameError),
+}
+
+/// OpenWire decoder: the first byte picks the role (bit 0: broker or
+/// client side), small limits (bit 1: frames over 64 bytes are oversized,
+/// over 128 invalid) and stack traces (bit 2); the second the chunk size;
+/// the rest is the stream. Checks that (1) the codec fed in chunks yields
+/// exactly the items and the error of the stateless parser on the whole
+/// stream, oversized frames skipped alike, and (2) every decoded command,
+/// encoded again, decodes to a command that encodes to the same bytes.
+pub fn openwire_decoder(data: &[u8]) {
+    let [flags, c, rest @ ..] = data else { return };
+    let options = openwire::Options {
+        role: if flags & 1 == 0 {
+            Role::Broker
+        } else {
+            Role::Client
+        },
+        limits: if flags & 2 == 0 {
+            openwire::Limits::default()
+        } else {
+            openwire::Limits::new(64)
+        },
+        stack_trace_enabled: flags & 4 != 0,
+    };
+    let chunk = usize::from(*c).max(1);
+
+    let mut whole = Vec::new();
+    let mut pos = 0;
+    let whole_end = loop {
+        match openwire::parse(&rest[pos..], &options) {
+            Ok(Some((parsed, n))) => {
+                assert!(
+                    n > 0 && pos + n <= rest.len(),
+                    "parse consumed {n} of {}",
+                    rest.len() - pos
+                );
+                pos += n;
+                if let openwire::Parsed::Oversized(o) = &parsed {
+                    pos += o.remaining;
+                }
+                whole.push(parsed);
+                if pos > rest.len() {
+                    break OpenWireEnd::Incomplete;
+                }
+            }
+            Ok(None) => break OpenWireEnd::Incomplete,
+            Err(e) => break OpenWireEnd::Error(e),
+        }
+    };
+
+    let mut codec = OpenWireCodec::new(options);
+    let mut buf = BytesMut::new();
+    let mut chunked = Vec::new();
+    let mut chunks = rest.chunks(chunk);
+    let chunked_end = loop {
+        match codec.decode(&mut buf) {
+            Ok(Some(p)) => chunked.push(p),
+            Ok(None) => match chunks.next() {
+                Some(bytes) => buf.extend_from_slice(bytes),
+                None => break OpenWireEnd::Incomplete,
+            },
+            Err(openwire::codec::CodecError::Frame(e)) => break OpenWireEnd::Error(e),
+            Err(e) => panic!("decode without I/O failed: {e}"),
+        }
+    };
+    // Compared as text: a NaN in a property map is not equal to itself.
+    assert_eq!(
+        format!("{whole:?}"),
+        format!("{chunked:?}"),
+        "chunked decoding (chunk {chunk}) differs"
+    );
+    assert_eq!(
+        whole_end, chunked_end,
+        "chunked decoding (chunk {chunk}) ends differently"
+    );
+
+    let reparse = openwire::Options {
+        limits: openwire::Limits::default(),
+        stack_trace_enabled: false,
+        ..options
+    };
+    for p in whole {
+        let openwire::Parsed::Command(command) = p else {
+            continue;
+        };
+        // A string can grow when re-encoded (4-byte UTF-8 becomes a 6-byte
+        // surrogate pair) past what its length field holds: a clean error.
+        let Ok(first) = openwire::frame::to_bytes(&command) else {
+            continue;
+        };
+        let again = match openwire::parse(&first, &reparse) {
+            Ok(Some((openwire::Parsed::Command(again), n))) => {
+                assert_eq!(n, first.len(), "re-encoded frame not consumed whole");
+                again
+            }
+            other => panic!("re-encoded {command:?} does not parse: {other:?}"),
+        };
+        let second = openwire::frame::to_bytes(&again).expect("encode a decoded command");
+        assert_eq!(
+            first,
+            second,
+            "encode + decode + encode changed {}",
+            again.name()
+        );
     }
 }
 

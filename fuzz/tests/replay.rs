@@ -26,6 +26,11 @@ fn stomp_decoder_seeds() {
 }
 
 #[test]
+fn openwire_decoder_seeds() {
+    replay("openwire_decoder", baton_fuzz::openwire_decoder);
+}
+
+#[test]
 fn failover_url_seeds() {
     replay("failover_url", baton_fuzz::failover_url);
 }
