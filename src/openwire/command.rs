@@ -8,8 +8,10 @@
 
 use bytes::{Bytes, BytesMut};
 
+pub use super::error::type_name;
 use super::error::{EncodeError, FrameError};
 use super::message::Message;
+pub use super::types::DestinationInfo;
 use super::types::{
     BrokerId, ConnectionId, ConsumerId, Destination, ExceptionClass, MessageId, ProducerId,
     SessionId, Throwable, TransactionId,
@@ -17,69 +19,6 @@ use super::types::{
 pub use super::wire::Absent;
 use super::wire::{wire_struct, DataStructure, Reader};
 use super::wireformat::WireFormatInfo;
-
-/// The name of an OpenWire type code (`CMD/CommandTypes.java`), accepted
-/// or not, for error messages.
-pub fn type_name(code: u8) -> Option<&'static str> {
-    Some(match code {
-        0 => "NULL",
-        1 => "WireFormatInfo",
-        2 => "BrokerInfo",
-        3 => "ConnectionInfo",
-        4 => "SessionInfo",
-        5 => "ConsumerInfo",
-        6 => "ProducerInfo",
-        7 => "TransactionInfo",
-        8 => "DestinationInfo",
-        9 => "RemoveSubscriptionInfo",
-        10 => "KeepAliveInfo",
-        11 => "ShutdownInfo",
-        12 => "RemoveInfo",
-        14 => "ControlCommand",
-        15 => "FlushCommand",
-        16 => "ConnectionError",
-        17 => "ConsumerControl",
-        18 => "ConnectionControl",
-        19 => "ProducerAck",
-        20 => "MessagePull",
-        21 => "MessageDispatch",
-        22 => "MessageAck",
-        23 => "ActiveMQMessage",
-        24 => "ActiveMQBytesMessage",
-        25 => "ActiveMQMapMessage",
-        26 => "ActiveMQObjectMessage",
-        27 => "ActiveMQStreamMessage",
-        28 => "ActiveMQTextMessage",
-        29 => "ActiveMQBlobMessage",
-        30 => "Response",
-        31 => "ExceptionResponse",
-        32 => "DataResponse",
-        33 => "DataArrayResponse",
-        34 => "IntegerResponse",
-        40 => "DiscoveryEvent",
-        50..=55 => "journal entry",
-        60 => "PartialCommand",
-        61 => "LastPartialCommand",
-        65 => "ReplayCommand",
-        70..=79 => "old primitive tag",
-        90 => "MessageDispatchNotification",
-        91 => "NetworkBridgeFilter",
-        92 => "BrokerSubscriptionInfo",
-        100 => "ActiveMQQueue",
-        101 => "ActiveMQTopic",
-        102 => "ActiveMQTempQueue",
-        103 => "ActiveMQTempTopic",
-        110 => "MessageId",
-        111 => "LocalTransactionId",
-        112 => "XATransactionId",
-        120 => "ConnectionId",
-        121 => "SessionId",
-        122 => "ConsumerId",
-        123 => "ProducerId",
-        124 => "BrokerId",
-        _ => return None,
-    })
-}
 
 /// Which end of the connection is decoding: it decides which command types
 /// may arrive (OPENWIRE.md §2.2, §6.1 rule 4). Any other type is invalid.
@@ -255,22 +194,6 @@ wire_struct! {
         pub transaction_id: TransactionId,
         /// One of [`transaction_type`].
         pub transaction_type: i8,
-    }
-}
-
-wire_struct! {
-    /// Client → broker: create or delete a temporary destination; broker →
-    /// client inside advisory messages.
-    pub struct DestinationInfo = 8;
-    {
-        pub command_id: i32,
-        pub response_required: bool,
-        pub connection_id: ConnectionId,
-        pub destination: Destination,
-        /// One of [`destination_operation`].
-        pub operation_type: i8,
-        pub timeout: i64,
-        pub broker_path: Option<Vec<BrokerId>>,
     }
 }
 

@@ -3,8 +3,6 @@
 //! cannot be written) and [`BodyError`] (a message body or property map that
 //! does not decode; the frame itself was fine).
 
-use super::command::type_name;
-
 /// Why received bytes are not a valid OpenWire frame. Every variant is fatal
 /// for the connection; the message names the field, the type code or the
 /// limit involved.
@@ -100,4 +98,67 @@ pub enum BodyError {
     /// The body, uncompressed, would be larger than the caller's limit.
     #[error("body larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
+}
+
+/// The name of an OpenWire type code (`CMD/CommandTypes.java`), accepted
+/// or not, for error messages.
+pub fn type_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0 => "NULL",
+        1 => "WireFormatInfo",
+        2 => "BrokerInfo",
+        3 => "ConnectionInfo",
+        4 => "SessionInfo",
+        5 => "ConsumerInfo",
+        6 => "ProducerInfo",
+        7 => "TransactionInfo",
+        8 => "DestinationInfo",
+        9 => "RemoveSubscriptionInfo",
+        10 => "KeepAliveInfo",
+        11 => "ShutdownInfo",
+        12 => "RemoveInfo",
+        14 => "ControlCommand",
+        15 => "FlushCommand",
+        16 => "ConnectionError",
+        17 => "ConsumerControl",
+        18 => "ConnectionControl",
+        19 => "ProducerAck",
+        20 => "MessagePull",
+        21 => "MessageDispatch",
+        22 => "MessageAck",
+        23 => "ActiveMQMessage",
+        24 => "ActiveMQBytesMessage",
+        25 => "ActiveMQMapMessage",
+        26 => "ActiveMQObjectMessage",
+        27 => "ActiveMQStreamMessage",
+        28 => "ActiveMQTextMessage",
+        29 => "ActiveMQBlobMessage",
+        30 => "Response",
+        31 => "ExceptionResponse",
+        32 => "DataResponse",
+        33 => "DataArrayResponse",
+        34 => "IntegerResponse",
+        40 => "DiscoveryEvent",
+        50..=55 => "journal entry",
+        60 => "PartialCommand",
+        61 => "LastPartialCommand",
+        65 => "ReplayCommand",
+        70..=79 => "old primitive tag",
+        90 => "MessageDispatchNotification",
+        91 => "NetworkBridgeFilter",
+        92 => "BrokerSubscriptionInfo",
+        100 => "ActiveMQQueue",
+        101 => "ActiveMQTopic",
+        102 => "ActiveMQTempQueue",
+        103 => "ActiveMQTempTopic",
+        110 => "MessageId",
+        111 => "LocalTransactionId",
+        112 => "XATransactionId",
+        120 => "ConnectionId",
+        121 => "SessionId",
+        122 => "ConsumerId",
+        123 => "ProducerId",
+        124 => "BrokerId",
+        _ => return None,
+    })
 }

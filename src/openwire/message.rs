@@ -9,10 +9,11 @@ use std::io::Read;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::read::ZlibDecoder;
 
-use super::command::DestinationInfo;
 use super::error::{BodyError, EncodeError, FrameError};
 use super::map::PrimitiveMap;
-use super::types::{BrokerId, ConsumerId, Destination, MessageId, ProducerId, TransactionId};
+use super::types::{
+    BrokerId, ConsumerId, Destination, DestinationInfo, MessageId, ProducerId, TransactionId,
+};
 use super::wire::{decode_modified_utf8, put_len, DataStructure, Reader, Wire};
 
 /// Which JMS message type: only the type byte differs on the wire.

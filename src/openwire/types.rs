@@ -596,3 +596,19 @@ impl Wire for Option<Throwable> {
         t.message.write(dst, field)
     }
 }
+
+wire_struct! {
+    /// Client → broker: create or delete a temporary destination; broker →
+    /// client inside advisory messages.
+    pub struct DestinationInfo = 8;
+    {
+        pub command_id: i32,
+        pub response_required: bool,
+        pub connection_id: ConnectionId,
+        pub destination: Destination,
+        /// One of `command::destination_operation`.
+        pub operation_type: i8,
+        pub timeout: i64,
+        pub broker_path: Option<Vec<BrokerId>>,
+    }
+}
