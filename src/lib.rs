@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for how a message travels through these modules.
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod bench;
 pub mod broker;

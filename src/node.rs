@@ -11,7 +11,6 @@ use crate::config::auth::Anonymous;
 use crate::config::{Backend, Config};
 use crate::election::{Election, TermEnd};
 use crate::status::NodeStatus;
-use crate::stomp::auth::StompAuth;
 use crate::stomp::{self, frame::Limits, SessionConfig};
 use crate::stop::Stop;
 use crate::store::{
@@ -366,12 +365,12 @@ fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionCon
         heartbeat_receive_ms: config.stomp.heartbeat_receive_ms,
         default_prefetch: config.stomp.default_prefetch,
         max_pending_commits: config.stomp.max_pending_commits,
-        max_connections: (
+        admission: crate::admission::Admission::new(
             config.limits.max_connections,
             config.limits.max_connections_per_address,
         ),
         session_prefix: node_id.to_string(),
-        auth: Arc::new(StompAuth::new(
+        auth: Arc::new(crate::auth::Logins::new(
             auth,
             anonymous,
             !config.auth.users.is_empty(),

@@ -2,7 +2,7 @@
 //! on shutdown stops accepting and waits for the sessions to drain.
 
 use super::handler::SessionConfig;
-use super::limits::{self, Admission, Permit, Refusal};
+use super::limits::{self, Permit, Refusal};
 use super::session;
 use crate::broker::Broker;
 use crate::stop::Stop;
@@ -28,8 +28,7 @@ pub async fn run(
     signals: Stop,
 ) {
     let sessions = TaskTracker::new();
-    let (max_total, max_per_address) = config.max_connections;
-    let admission = Admission::new(max_total, max_per_address);
+    let admission = config.admission.clone();
     loop {
         tokio::select! {
             _ = signals.stop.cancelled() => break,
