@@ -264,11 +264,11 @@ mod tests {
         let own = "temp.n1-7.";
         let mine = Destination::Queue(format!("{own}replies"));
         let other = Destination::Queue("temp.n1-70.replies".into());
-        assert!(check(&nobody, Access::Read, &mine, &own).is_ok());
-        let e = check(&nobody, Access::Write, &other, &own).unwrap_err();
+        assert!(check(&nobody, Access::Read, &mine, own).is_ok());
+        let e = check(&nobody, Access::Write, &other, own).unwrap_err();
         assert!(e
             .to_string()
             .contains("lacks write permission on /queue/temp."));
-        assert!(check(&auth.anonymous(), Access::Write, &other, &own).is_ok());
+        assert!(check(&auth.anonymous(), Access::Write, &other, own).is_ok());
     }
 }
