@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod election;
 pub mod import;
+pub mod listener;
 pub mod message;
 pub mod metrics;
 pub mod node;

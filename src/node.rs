@@ -10,6 +10,7 @@ use crate::broker::{Broker, CoreConfig};
 use crate::config::auth::Anonymous;
 use crate::config::{Backend, Config};
 use crate::election::{Election, TermEnd};
+use crate::openwire::handler::ConnectionSettings;
 use crate::status::NodeStatus;
 use crate::stomp::{self, frame::Limits, SessionConfig};
 use crate::stop::Stop;
@@ -44,6 +45,16 @@ pub enum NodeError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+}
+
+/// Binds the messaging ports: STOMP, and OpenWire unless it is off.
+async fn bind_messaging(config: &Config) -> Result<(TcpListener, Option<TcpListener>), NodeError> {
+    let stomp = bind(config.stomp.listen, "STOMP", "stomp.listen").await?;
+    let openwire = match config.openwire_listen()? {
+        None => None,
+        Some(addr) => Some(bind(addr, "OpenWire", "openwire.listen").await?),
+    };
+    Ok((stomp, openwire))
 }
 
 /// What the messaging listeners of every term share: who may log in, and
@@ -279,7 +290,7 @@ async fn serve_term(
             return Ok(TermEnd::LeaseDeadline);
         }
     };
-    let listener = match bind(config.stomp.listen, "STOMP", "stomp.listen").await {
+    let (listener, openwire) = match bind_messaging(config).await {
         Ok(l) => l,
         Err(e) => {
             drop(broker);
@@ -292,21 +303,47 @@ async fn serve_term(
     status.begin_term(epoch, broker.clone());
     crate::metrics::get().elections_won.inc();
     tracing::info!(addr = %stomp_addr, tls = messaging.tls.is_some(), "stomp listener bound");
+    if let Some(l) = &openwire {
+        let addr = l.local_addr().map_err(NodeError::Admin)?;
+        tracing::info!(addr = %addr, tls = messaging.tls.is_some(), "openwire listener bound");
+    }
     tracing::info!(epoch, "became master (epoch {epoch})");
 
     let signals = Stop {
         stop: shutdown.child_token(),
         abort: term.over.clone(),
     };
+    let stomp_config = Arc::new(session_config(
+        config,
+        &status.node_id,
+        messaging.auth.clone(),
+    ));
+    let openwire_server = openwire.map(|listener| {
+        let sessions = crate::openwire::session::Sessions {
+            broker: broker.clone(),
+            config: Arc::new(ConnectionSettings {
+                max_frame_bytes: config.openwire.max_frame_bytes,
+                max_pending_commits: config.stomp.max_pending_commits,
+                admission: stomp_config.admission.clone(),
+                node_id: status.node_id.clone(),
+                logins: stomp_config.auth.clone(),
+                max_prefetch: config.limits.max_unacked_per_consumer,
+            }),
+            signals: signals.clone(),
+        };
+        tokio::spawn(crate::listener::run(
+            listener,
+            messaging.tls.clone(),
+            stomp_config.admission.clone(),
+            sessions,
+            signals.clone(),
+        ))
+    });
     let server = tokio::spawn(stomp::server::run(
         listener,
         messaging.tls.clone(),
         broker.clone(),
-        Arc::new(session_config(
-            config,
-            &status.node_id,
-            messaging.auth.clone(),
-        )),
+        stomp_config,
         signals.clone(),
     ));
     let sweeper = tokio::spawn(sweep_expired(
@@ -338,6 +375,9 @@ async fn serve_term(
         tracing::info!("messaging stopping; finishing in-flight writes");
     }
     let _ = server.await;
+    if let Some(s) = openwire_server {
+        let _ = s.await;
+    }
     let _ = sweeper.await;
     let _ = scheduler.await;
     let _ = pager.await;
@@ -353,7 +393,14 @@ fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionCon
     let anonymous = match config.auth.anonymous {
         Anonymous::Allow => true,
         Anonymous::Deny => false,
-        Anonymous::Auto => config.stomp.listen.ip().is_loopback(),
+        Anonymous::Auto => {
+            config.stomp.listen.ip().is_loopback()
+                && config
+                    .openwire_listen()
+                    .ok()
+                    .flatten()
+                    .is_none_or(|a| a.ip().is_loopback())
+        }
     };
     SessionConfig {
         limits: Limits {

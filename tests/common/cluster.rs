@@ -137,6 +137,8 @@ impl Node {
             self.url.clone(),
             "--stomp-listen".into(),
             self.stomp.clone(),
+            "--openwire-listen".into(),
+            "127.0.0.1:0".into(),
             "--admin-listen".into(),
             "127.0.0.1:0".into(),
             "--log-format".into(),

@@ -79,7 +79,7 @@ impl Baton {
             "baton=debug,info".into(),
         ];
         // Ephemeral loopback ports unless `extra` chooses the address.
-        for flag in ["--stomp-listen", "--admin-listen"] {
+        for flag in ["--stomp-listen", "--admin-listen", "--openwire-listen"] {
             if !extra.contains(&flag) {
                 args.extend([flag.into(), "127.0.0.1:0".into()]);
             }
@@ -177,6 +177,32 @@ impl Baton {
             .arg(c.id().to_string())
             .status();
         c.wait().expect("wait")
+    }
+
+    /// The OpenWire address the broker bound (logged right after STOMP's).
+    pub fn openwire(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.logs.lock().unwrap().iter().find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                (v["fields"]["message"] == "openwire listener bound")
+                    .then(|| v["fields"]["addr"].as_str().unwrap_or("").to_string())
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no OpenWire listener in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The `tcp://` URL of the OpenWire listener, for the Java client.
+    pub fn openwire_url(&self) -> String {
+        format!("tcp://{}", self.openwire())
     }
 
     pub fn log_contains(&self, needle: &str) -> bool {
