@@ -86,6 +86,11 @@ fn code_only(text: &str) -> String {
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
+        let raw = if c == 'r' && (i == 0 || !ident(chars[i - 1]) || chars[i - 1] == 'b') {
+            raw_string_hashes(&chars[i + 1..])
+        } else {
+            None
+        };
         if c == '/' && next == Some('/') {
             while i < chars.len() && chars[i] != '\n' {
                 blank(&mut out, chars[i]);
@@ -110,12 +115,8 @@ fn code_only(text: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r'
-            && (i == 0 || !ident(chars[i - 1]) || chars[i - 1] == 'b')
-            && raw_string_hashes(&chars[i + 1..]).is_some()
-        {
+        } else if let Some(hashes) = raw {
             // r"..." or r#"..."#: no escapes, ends at the quote and hashes.
-            let hashes = raw_string_hashes(&chars[i + 1..]).unwrap_or(0);
             let open = 2 + hashes;
             out.extend(std::iter::repeat_n(' ', open));
             i += open;
@@ -146,11 +147,10 @@ fn code_only(text: &str) -> String {
             out.push(' ');
             i += 1;
         } else if c == '\'' && next == Some('\\') {
-            // An escaped character literal: '\n', '\'', '\u{..}'.
-            out.push_str("  ");
-            i += 2;
-            i += 1;
-            out.push(' ');
+            // An escaped character literal ('\n', '\'', '\u{..}'): past the
+            // quote, the backslash and the escaped character, to the quote.
+            out.push_str("   ");
+            i += 3;
             while i < chars.len() && chars[i] != '\'' {
                 blank(&mut out, chars[i]);
                 i += 1;
