@@ -77,6 +77,8 @@ mod tests_fuzz;
 #[cfg(test)]
 mod tests_logic;
 #[cfg(test)]
+mod tests_message;
+#[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
 mod tests_stomp;
