@@ -132,6 +132,17 @@ pub struct TypedValue {
     pub value: serde_json::Value,
 }
 
+impl TypedValue {
+    /// The value as a page shows it: a string as it is, anything else as
+    /// JSON.
+    pub fn display(&self) -> String {
+        match &self.value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<TypedValue> for serde_json::Value {
     fn from(t: TypedValue) -> serde_json::Value {
         serde_json::json!({"type": t.kind, "value": t.value})
@@ -414,10 +425,7 @@ fn map_value(v: &map::Value) -> TypedValue {
         M::Null => typed("null", serde_json::Value::Null),
         M::Boolean(b) => typed("boolean", *b),
         M::Byte(n) => typed("byte", *n),
-        M::Char(c) => typed(
-            "char",
-            String::from_utf16_lossy(std::slice::from_ref(c)),
-        ),
+        M::Char(c) => typed("char", String::from_utf16_lossy(std::slice::from_ref(c))),
         M::Short(n) => typed("short", *n),
         M::Int(n) => typed("int", *n),
         M::Long(n) => typed("long", *n),
@@ -621,7 +629,11 @@ mod tests {
         let v = message_view(&m, Bodies::Readable);
         assert_eq!((v.body_kind, v.body.as_deref()), ("bytes", Some("abc")));
         assert_eq!(v.body_base64, None);
-        let m = message(BodyKind::Bytes, bytes::Bytes::from_static(b"\xff\x00"), vec![]);
+        let m = message(
+            BodyKind::Bytes,
+            bytes::Bytes::from_static(b"\xff\x00"),
+            vec![],
+        );
         let v = message_view(&m, Bodies::Readable);
         assert_eq!(v.body, None);
         assert_eq!(v.body_base64.as_deref(), Some("/wA="));

@@ -119,11 +119,7 @@ impl Properties for MessageProperties<'_> {
                 Some(id) => Value::str(id),
                 None => Value::Str(Cow::Owned(self.msg.id.to_string())),
             }),
-            _ => lookup(
-                name,
-                &|h| self.msg.property(h).map(typed),
-                &self.known,
-            ),
+            _ => lookup(name, &|h| self.msg.property(h).map(typed), &self.known),
         }
     }
 }
@@ -220,9 +216,7 @@ fn lookup<'m>(name: &str, get: Lookup<'_, 'm>, k: &KnownFields) -> Option<Value<
                 .or_else(|| bool_of(get, "redelivered"))
                 .unwrap_or(false),
         )),
-        "JMSXDeliveryCount" => k
-            .redelivery_count
-            .map(|n| Value::Int(i64::from(n) + 1)),
+        "JMSXDeliveryCount" => k.redelivery_count.map(|n| Value::Int(i64::from(n) + 1)),
         "JMSXGroupSeq" => int_of(get, "JMSXGroupSeq").map(Value::Int),
         "JMSReplyTo" => get("reply-to"),
         "JMSDestination" => get("destination"),
