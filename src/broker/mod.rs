@@ -21,7 +21,7 @@ mod state;
 
 pub use admin::{AdminOpError, ConnView, SubView};
 pub use connection::{temp_prefix, Command, Connection, TxId};
-pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use outbox::{ConnMeta, Delivery, Outbox, Protocol};
 pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
 pub use schedule::{first_due, JobView};

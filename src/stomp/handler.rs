@@ -46,6 +46,8 @@ pub struct Connected {
     pub send_every_ms: u64,
     /// Interval at which we expect data (0 = none).
     pub expect_every_ms: u64,
+    /// The `client-id` header of CONNECT.
+    pub client_id: Option<String>,
 }
 
 pub struct Handler {
@@ -285,6 +287,7 @@ impl Handler {
             version,
             send_every_ms,
             expect_every_ms,
+            client_id,
         });
         claimed?;
         Ok(Frame::new(Command::Connected)
