@@ -189,7 +189,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "auth.anonymous",
         kind: Kind::Str,
-        help: "STOMP without credentials: auto (only on a loopback stomp.listen), allow (true) or deny (false) [default: auto]",
+        help: "STOMP and OpenWire without credentials: auto (only while the messaging listeners are loopback), allow (true) or deny (false) [default: auto]",
     },
     Key {
         name: "broker.max_redeliveries",

@@ -7,5 +7,6 @@ mod common;
 
 mod bench;
 mod failover_client;
+mod openwire_java;
 mod send_receive_cli;
 mod stomp_py;
