@@ -9,6 +9,7 @@ mod common;
 mod shared_database;
 
 mod mariadb;
+mod openwire;
 mod postgres;
 mod sqlite;
 mod store_backends;

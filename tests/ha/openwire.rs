@@ -1,0 +1,79 @@
+//! The reference deployment of issue 15 with the real ActiveMQ Java client
+//! (Debian's `libactivemq-java`): two Baton nodes on one database, a Java
+//! producer and consumer on `failover:(tcp://a,tcp://b)`, the master taken
+//! down in the middle of the persistent sends. Every message arrives
+//! exactly once (a repeat only with JMSRedelivered), every `send()`
+//! returns, and non-persistent messages sent before the failover are gone
+//! (`jms_scenarios::failover_during_sends`, the same code that checks
+//! ActiveMQ itself).
+
+use crate::common::cluster::{wait_master, Db, Node, Settings};
+use crate::common::jms_scenarios as sc;
+
+/// Two nodes on `db`, the failover URL of the Java client, and which node
+/// is master.
+async fn pair(db: &Db) -> (Vec<Node>, String, usize) {
+    let settings = Settings::fast(Some("session"));
+    let nodes = vec![
+        Node::start("a", &db.url(), &settings),
+        Node::start("b", &db.url(), &settings),
+    ];
+    let master = wait_master(&nodes).await;
+    let url = format!(
+        "failover:(tcp://{},tcp://{})",
+        nodes[0].openwire, nodes[1].openwire
+    );
+    (nodes, url, master)
+}
+
+/// The other node became master and took the clients.
+async fn took_over(nodes: &mut [Node], old: usize) {
+    let new = wait_master(nodes).await;
+    assert_ne!(new, old, "the slave took over");
+}
+
+async fn kill9_during_sends(db: Db) {
+    let (mut nodes, url, master) = pair(&db).await;
+    let mut victim = Some(&mut nodes[master]);
+    tokio::task::block_in_place(|| {
+        sc::failover_during_sends(&url, 3, 5000 / 3, None, || {
+            if let Some(n) = victim.take() {
+                n.kill9();
+            }
+        })
+    });
+    took_over(&mut nodes, master).await;
+}
+
+async fn sigterm_during_sends(db: Db) {
+    let (mut nodes, url, master) = pair(&db).await;
+    let mut victim = Some(&mut nodes[master]);
+    tokio::task::block_in_place(|| {
+        sc::failover_during_sends(&url, 1, 2000, None, || {
+            if let Some(n) = victim.take() {
+                n.terminate();
+            }
+        })
+    });
+    took_over(&mut nodes, master).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_kill9_during_5000_persistent_sends_loses_and_doubles_nothing() {
+    kill9_during_sends(Db::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_kill9_during_5000_persistent_sends_loses_and_doubles_nothing() {
+    kill9_during_sends(Db::mariadb()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_sigterm_during_persistent_sends_loses_and_doubles_nothing() {
+    sigterm_during_sends(Db::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_sigterm_during_persistent_sends_loses_and_doubles_nothing() {
+    sigterm_during_sends(Db::mariadb()).await;
+}
