@@ -280,7 +280,7 @@ async fn serve_term(
             return Ok(TermEnd::LeaseDeadline);
         }
     };
-    let listener = match bind(config.stomp.listen, "STOMP", "stomp.listen").await {
+    let listeners = match bind_messaging(config).await {
         Ok(l) => l,
         Err(e) => {
             drop(broker);
@@ -289,10 +289,26 @@ async fn serve_term(
             return Err(e);
         }
     };
+    let (listener, websocket) = listeners;
     let stomp_addr = listener.local_addr().map_err(NodeError::Admin)?;
     status.begin_term(epoch, broker.clone());
     crate::metrics::get().elections_won.inc();
     tracing::info!(addr = %stomp_addr, tls = messaging.tls.is_some(), "stomp listener bound");
+    let websocket = match websocket {
+        Some(listener) => {
+            let addr = listener.local_addr().map_err(NodeError::Admin)?;
+            tracing::info!(%addr, tls = messaging.tls.is_some(), "websocket listener bound");
+            let session = session_config(config, addr, &status.node_id, messaging.auth.clone());
+            Some(stomp::server::WebSocketListener {
+                listener,
+                settings: Arc::new(stomp::websocket::Settings {
+                    session: Arc::new(session),
+                    allowed_origins: config.websocket.allowed_origins.clone(),
+                }),
+            })
+        }
+        None => None,
+    };
     tracing::info!(epoch, "became master (epoch {epoch})");
 
     let signals = Stop {
@@ -301,10 +317,12 @@ async fn serve_term(
     };
     let server = tokio::spawn(stomp::server::run(
         listener,
+        websocket,
         messaging.tls.clone(),
         broker.clone(),
         Arc::new(session_config(
             config,
+            config.stomp.listen,
             &status.node_id,
             messaging.auth.clone(),
         )),
@@ -350,11 +368,29 @@ async fn serve_term(
     Ok(end)
 }
 
-fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionConfig {
+/// Binds the STOMP port and, unless `websocket.listen` is empty, the
+/// WebSocket port.
+async fn bind_messaging(config: &Config) -> Result<(TcpListener, Option<TcpListener>), NodeError> {
+    let stomp = bind(config.stomp.listen, "STOMP", "stomp.listen").await?;
+    let websocket = match config.websocket.listen {
+        Some(addr) => Some(bind(addr, "STOMP over WebSocket", "websocket.listen").await?),
+        None => None,
+    };
+    Ok((stomp, websocket))
+}
+
+/// The sessions' settings on the port bound to `listen` (which decides
+/// `auth.anonymous = auto`).
+fn session_config(
+    config: &Config,
+    listen: SocketAddr,
+    node_id: &str,
+    auth: Arc<Auth>,
+) -> SessionConfig {
     let anonymous = match config.auth.anonymous {
         Anonymous::Allow => true,
         Anonymous::Deny => false,
-        Anonymous::Auto => config.stomp.listen.ip().is_loopback(),
+        Anonymous::Auto => listen.ip().is_loopback(),
     };
     SessionConfig {
         limits: Limits {

@@ -10,6 +10,8 @@ pub enum Kind {
     Str,
     Int,
     Bool,
+    /// Comma-separated in an environment variable or flag.
+    List,
 }
 
 /// One configuration key.
@@ -152,6 +154,16 @@ pub const KEYS: &[Key] = &[
         help: "PEM CA file; when set, clients must present a certificate it signed [default: none]",
     },
     Key {
+        name: "websocket.listen",
+        kind: Kind::Str,
+        help: "STOMP over WebSocket address (ws://, or wss:// with stomp.tls_*), empty = off [default: 127.0.0.1:61614]",
+    },
+    Key {
+        name: "websocket.allowed_origins",
+        kind: Kind::List,
+        help: "origins whose pages may connect besides the broker's own host name, comma-separated; * = any [default: none]",
+    },
+    Key {
         name: "admin.listen",
         kind: Kind::Str,
         help: "admin HTTP address [default: 127.0.0.1:8161]",
@@ -179,7 +191,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "auth.anonymous",
         kind: Kind::Str,
-        help: "STOMP without credentials: auto (only on a loopback stomp.listen), allow (true) or deny (false) [default: auto]",
+        help: "STOMP without credentials: auto (only on a loopback stomp.listen, or websocket.listen for WebSocket clients), allow (true) or deny (false) [default: auto]",
     },
     Key {
         name: "broker.max_redeliveries",
@@ -285,6 +297,13 @@ impl Key {
     pub(super) fn value(&self, raw: &str, source: &str) -> Result<toml::Value, ConfigError> {
         match self.kind {
             Kind::Str => Ok(toml::Value::String(raw.to_string())),
+            Kind::List => Ok(toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_string()))
+                    .collect(),
+            )),
             Kind::Int => raw
                 .trim()
                 .parse::<i64>()

@@ -136,6 +136,7 @@ impl Config {
         self.limits.validate(self.stomp.default_prefetch)?;
         policy::validate(&self.broker.policy)?;
         self.stomp_tls()?;
+        self.websocket.validate()?;
         self.admin_tls()?;
         self.auth.validate()
     }

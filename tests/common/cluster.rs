@@ -101,6 +101,8 @@ pub struct Node {
     pub url: String,
     /// Pre-assigned STOMP address (bound only while master).
     pub stomp: String,
+    /// Pre-assigned STOMP over WebSocket address (likewise).
+    pub websocket: String,
     /// Admin address of the current process.
     pub admin: String,
     flags: Vec<String>,
@@ -118,6 +120,7 @@ impl Node {
             name: name.to_string(),
             url: url.to_string(),
             stomp: format!("127.0.0.1:{}", free_port()),
+            websocket: format!("127.0.0.1:{}", free_port()),
             admin: String::new(),
             flags: settings.flags(),
             child: None,
@@ -137,6 +140,8 @@ impl Node {
             self.url.clone(),
             "--stomp-listen".into(),
             self.stomp.clone(),
+            "--websocket-listen".into(),
+            self.websocket.clone(),
             "--admin-listen".into(),
             "127.0.0.1:0".into(),
             "--log-format".into(),

@@ -16,6 +16,7 @@ pub mod scenarios;
 pub mod stomp;
 pub mod testdb;
 pub mod users;
+pub mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -79,7 +80,7 @@ impl Baton {
             "baton=debug,info".into(),
         ];
         // Ephemeral loopback ports unless `extra` chooses the address.
-        for flag in ["--stomp-listen", "--admin-listen"] {
+        for flag in ["--stomp-listen", "--admin-listen", "--websocket-listen"] {
             if !extra.contains(&flag) {
                 args.extend([flag.into(), "127.0.0.1:0".into()]);
             }
@@ -177,6 +178,29 @@ impl Baton {
             .arg(c.id().to_string())
             .status();
         c.wait().expect("wait")
+    }
+
+    /// The address of the STOMP over WebSocket port, from the log (it is
+    /// bound right after the STOMP port).
+    pub fn websocket(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.logs.lock().unwrap().iter().find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                (v["fields"]["message"] == "websocket listener bound")
+                    .then(|| v["fields"]["addr"].as_str().map(str::to_string))
+                    .flatten()
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no websocket listener bound; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn log_contains(&self, needle: &str) -> bool {

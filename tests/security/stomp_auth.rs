@@ -409,3 +409,70 @@ fn cli_login_through_a_failover_url() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// CONNECT over WebSocket with these headers: the answer's command and
+/// `message` header, and the open connection.
+async fn websocket_connect(
+    addr: &str,
+    headers: &[(&str, &str)],
+) -> (
+    common::websocket::Ws<tokio::net::TcpStream>,
+    baton::stomp::frame::Frame,
+) {
+    let mut ws = common::websocket::open(addr, "/", &[])
+        .await
+        .expect("upgrade");
+    let mut all = vec![("accept-version", "1.2")];
+    all.extend_from_slice(headers);
+    ws.send("CONNECT", &all, "").await;
+    let answer = ws.frame().await;
+    (ws, answer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_has_the_same_logins_and_permissions() {
+    use baton::stomp::frame::Command;
+    // STOMP on loopback (anonymous allowed there), WebSocket on every
+    // interface: anonymous browsers are refused.
+    let n = start(&["--websocket-listen", "0.0.0.0:0"]);
+    let addr = n.b.websocket();
+    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+    let mut tcp_anonymous = anonymous(&n.b).await.expect("anonymous on loopback STOMP");
+    send(&mut tcp_anonymous, "/queue/public", "hi", &[]).await;
+    let (_, refused) = websocket_connect(&addr, &[]).await;
+    assert_eq!(refused.command, Command::Error);
+    assert!(
+        refused
+            .header("message")
+            .unwrap_or_default()
+            .contains("requires login and passcode"),
+        "{refused:?}"
+    );
+    let (_, wrong) = websocket_connect(&addr, &[("login", "app"), ("passcode", "nope")]).await;
+    assert_eq!(wrong.command, Command::Error, "{wrong:?}");
+
+    let (mut ws, ok) =
+        websocket_connect(&addr, &[("login", "app"), ("passcode", "app-secret")]).await;
+    assert_eq!(ok.command, Command::Connected, "{ok:?}");
+    ws.send(
+        "SEND",
+        &[("destination", "/queue/orders.web"), ("receipt", "1")],
+        "allowed",
+    )
+    .await;
+    assert_eq!(ws.frame().await.header("receipt-id"), Some("1"));
+    ws.send(
+        "SEND",
+        &[("destination", "/queue/payroll"), ("receipt", "2")],
+        "not allowed",
+    )
+    .await;
+    let error = ws.frame().await;
+    assert_eq!(error.command, Command::Error);
+    let message = error.header("message").unwrap_or_default();
+    assert!(
+        message.contains("lacks write permission on /queue/payroll"),
+        "{message}"
+    );
+    assert!(ws.closed().await);
+}
