@@ -101,7 +101,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         config.stomp.listen.to_string(),
         admin_addr.to_string(),
     ));
-    let auth = admin::auth_for(&config, admin_addr).map_err(NodeError::Auth)?;
+    let (auth, generated) = admin::auth_for(&config).map_err(NodeError::Auth)?;
     let messaging = Messaging {
         auth: auth.clone(),
         tls: stomp_tls,
@@ -116,6 +116,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
 
     let result = match open_store(&config, &shutdown).await {
         Ok(Some(store)) => {
+            if let Some(generated) = generated {
+                admin::share_generated_login(
+                    &auth,
+                    generated,
+                    store.as_ref(),
+                    &node_id,
+                    &config,
+                    admin_addr,
+                )
+                .await;
+            }
             status.set_store(store.clone());
             let every = Duration::from_millis(config.election.renew_ms);
             let registry = tokio::spawn(register(
