@@ -195,7 +195,11 @@ pub fn router(state: AdminState) -> Router {
             state.clone(),
             security::guard,
         ))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes));
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            dashboard::html_errors,
+        ));
     Router::new()
         .route("/role", get(role))
         .route("/healthz", get(healthz))
