@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod activemq;
+pub mod browser;
 pub mod certs;
 pub mod cluster;
 pub mod deliveries;
+pub mod haproxy;
 pub mod http;
 pub mod java;
 pub mod jms_scenarios;
