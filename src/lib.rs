@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for how a message travels through these modules.
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod bench;
 pub mod broker;
@@ -10,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod election;
 pub mod import;
+pub mod listener;
 pub mod message;
 pub mod metrics;
 pub mod node;

@@ -10,8 +10,8 @@ use crate::broker::{Broker, CoreConfig};
 use crate::config::auth::Anonymous;
 use crate::config::{Backend, Config};
 use crate::election::{Election, TermEnd};
+use crate::openwire::handler::ConnectionSettings;
 use crate::status::NodeStatus;
-use crate::stomp::auth::StompAuth;
 use crate::stomp::{self, frame::Limits, SessionConfig};
 use crate::stop::Stop;
 use crate::store::{
@@ -45,6 +45,23 @@ pub enum NodeError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+}
+
+/// Binds the messaging ports: STOMP, and OpenWire and STOMP over WebSocket
+/// unless they are off.
+async fn bind_messaging(
+    config: &Config,
+) -> Result<(TcpListener, Option<TcpListener>, Option<TcpListener>), NodeError> {
+    let stomp = bind(config.stomp.listen, "STOMP", "stomp.listen").await?;
+    let openwire = match config.openwire_listen()? {
+        None => None,
+        Some(addr) => Some(bind(addr, "OpenWire", "openwire.listen").await?),
+    };
+    let websocket = match config.websocket.listen {
+        None => None,
+        Some(addr) => Some(bind(addr, "STOMP over WebSocket", "websocket.listen").await?),
+    };
+    Ok((stomp, openwire, websocket))
 }
 
 /// What the messaging listeners of every term share: who may log in, and
@@ -291,7 +308,7 @@ async fn serve_term(
             return Ok(TermEnd::LeaseDeadline);
         }
     };
-    let listeners = match bind_messaging(config).await {
+    let (listener, openwire, websocket) = match bind_messaging(config).await {
         Ok(l) => l,
         Err(e) => {
             drop(broker);
@@ -300,43 +317,70 @@ async fn serve_term(
             return Err(e);
         }
     };
-    let (listener, websocket) = listeners;
     let stomp_addr = listener.local_addr().map_err(NodeError::Admin)?;
     status.begin_term(epoch, broker.clone());
     crate::metrics::get().elections_won.inc();
     tracing::info!(addr = %stomp_addr, tls = messaging.tls.is_some(), "stomp listener bound");
-    let websocket = match websocket {
-        Some(listener) => {
-            let addr = listener.local_addr().map_err(NodeError::Admin)?;
-            tracing::info!(%addr, tls = messaging.tls.is_some(), "websocket listener bound");
-            let session = session_config(config, addr, &status.node_id, messaging.auth.clone());
-            Some(stomp::server::WebSocketListener {
-                listener,
-                settings: Arc::new(stomp::websocket::Settings {
-                    session: Arc::new(session),
-                    allowed_origins: config.websocket.allowed_origins.clone(),
-                }),
-            })
-        }
-        None => None,
-    };
+    if let Some(l) = &openwire {
+        let addr = l.local_addr().map_err(NodeError::Admin)?;
+        tracing::info!(addr = %addr, tls = messaging.tls.is_some(), "openwire listener bound");
+    }
+    if let Some(l) = &websocket {
+        let addr = l.local_addr().map_err(NodeError::Admin)?;
+        tracing::info!(addr = %addr, tls = messaging.tls.is_some(), "websocket listener bound");
+    }
     tracing::info!(epoch, "became master (epoch {epoch})");
 
     let signals = Stop {
         stop: shutdown.child_token(),
         abort: term.over.clone(),
     };
+    let stomp_config = Arc::new(session_config(
+        config,
+        &status.node_id,
+        messaging.auth.clone(),
+    ));
+    let openwire_server = openwire.map(|listener| {
+        let sessions = crate::openwire::session::Sessions {
+            broker: broker.clone(),
+            config: Arc::new(ConnectionSettings {
+                max_frame_bytes: config.openwire.max_frame_bytes,
+                max_pending_commits: config.stomp.max_pending_commits,
+                admission: stomp_config.admission.clone(),
+                node_id: status.node_id.clone(),
+                logins: stomp_config.auth.clone(),
+                max_prefetch: config.limits.max_unacked_per_consumer,
+            }),
+            signals: signals.clone(),
+        };
+        tokio::spawn(crate::listener::run(
+            listener,
+            messaging.tls.clone(),
+            stomp_config.admission.clone(),
+            sessions,
+            signals.clone(),
+        ))
+    });
+    let websocket_server = websocket.map(|listener| {
+        let upgrade = stomp::websocket::Upgrade {
+            broker: broker.clone(),
+            session: stomp_config.clone(),
+            allowed_origins: Arc::new(config.websocket.allowed_origins.clone()),
+            signals: signals.clone(),
+        };
+        tokio::spawn(crate::listener::run(
+            listener,
+            messaging.tls.clone(),
+            stomp_config.admission.clone(),
+            upgrade,
+            signals.clone(),
+        ))
+    });
     let server = tokio::spawn(stomp::server::run(
         listener,
-        websocket,
         messaging.tls.clone(),
         broker.clone(),
-        Arc::new(session_config(
-            config,
-            config.stomp.listen,
-            &status.node_id,
-            messaging.auth.clone(),
-        )),
+        stomp_config,
         signals.clone(),
     ));
     let sweeper = tokio::spawn(sweep_expired(
@@ -368,6 +412,12 @@ async fn serve_term(
         tracing::info!("messaging stopping; finishing in-flight writes");
     }
     let _ = server.await;
+    if let Some(s) = openwire_server {
+        let _ = s.await;
+    }
+    if let Some(s) = websocket_server {
+        let _ = s.await;
+    }
     let _ = sweeper.await;
     let _ = scheduler.await;
     let _ = pager.await;
@@ -379,29 +429,19 @@ async fn serve_term(
     Ok(end)
 }
 
-/// Binds the STOMP port and, unless `websocket.listen` is empty, the
-/// WebSocket port.
-async fn bind_messaging(config: &Config) -> Result<(TcpListener, Option<TcpListener>), NodeError> {
-    let stomp = bind(config.stomp.listen, "STOMP", "stomp.listen").await?;
-    let websocket = match config.websocket.listen {
-        Some(addr) => Some(bind(addr, "STOMP over WebSocket", "websocket.listen").await?),
-        None => None,
-    };
-    Ok((stomp, websocket))
-}
-
-/// The sessions' settings on the port bound to `listen` (which decides
-/// `auth.anonymous = auto`).
-fn session_config(
-    config: &Config,
-    listen: SocketAddr,
-    node_id: &str,
-    auth: Arc<Auth>,
-) -> SessionConfig {
+fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionConfig {
     let anonymous = match config.auth.anonymous {
         Anonymous::Allow => true,
         Anonymous::Deny => false,
-        Anonymous::Auto => listen.ip().is_loopback(),
+        Anonymous::Auto => {
+            config.stomp.listen.ip().is_loopback()
+                && config
+                    .openwire_listen()
+                    .ok()
+                    .flatten()
+                    .is_none_or(|a| a.ip().is_loopback())
+                && config.websocket.listen.is_none_or(|a| a.ip().is_loopback())
+        }
     };
     SessionConfig {
         limits: Limits {
@@ -413,12 +453,12 @@ fn session_config(
         heartbeat_receive_ms: config.stomp.heartbeat_receive_ms,
         default_prefetch: config.stomp.default_prefetch,
         max_pending_commits: config.stomp.max_pending_commits,
-        max_connections: (
+        admission: crate::admission::Admission::new(
             config.limits.max_connections,
             config.limits.max_connections_per_address,
         ),
         session_prefix: node_id.to_string(),
-        auth: Arc::new(StompAuth::new(
+        auth: Arc::new(crate::auth::Logins::new(
             auth,
             anonymous,
             !config.auth.users.is_empty(),

@@ -2,7 +2,7 @@
 //! need the master's broker and answer 503 with the master's address on a
 //! slave. Views come from `data`, so the dashboard shares them.
 
-use super::data::{self, ClusterNodeView, DestView, MessageView, NodeView, Page};
+use super::data::{self, Bodies, ClusterNodeView, DestView, MessageView, NodeView, Page};
 use super::error::ApiError;
 use super::AdminState;
 use crate::auth::{Access, Principal};
@@ -123,20 +123,36 @@ pub async fn browse(
         &dest,
         q.after.unwrap_or(0),
         q.limit.unwrap_or(50),
-        q.bodies.unwrap_or(true),
+        if q.bodies.unwrap_or(true) {
+            Bodies::Readable
+        } else {
+            Bodies::None
+        },
     )
     .await?;
     Ok(Json(page))
+}
+
+#[derive(Deserialize)]
+pub struct MessageParams {
+    /// Object and stream bodies in base64 too.
+    raw: Option<bool>,
 }
 
 pub async fn message(
     State(s): State<AdminState>,
     Path((name, id)): Path<(String, i64)>,
     Extension(p): Extension<Principal>,
+    Query(q): Query<MessageParams>,
 ) -> ApiResult<Json<MessageView>> {
     let dest = data::parse_name(&name, true)?;
     need(&p, Access::Read, &dest)?;
-    Ok(Json(data::message(&s.status, &dest, id).await?))
+    let bodies = if q.raw.unwrap_or(false) {
+        Bodies::Raw
+    } else {
+        Bodies::Readable
+    };
+    Ok(Json(data::message(&s.status, &dest, id, bodies).await?))
 }
 
 pub async fn delete_message(

@@ -3,10 +3,12 @@
 //! synchronous and, for passwords, deliberately slow (argon2): async
 //! callers run it on a blocking thread.
 
+pub mod login;
 mod pattern;
 mod secret;
 pub mod settings;
 
+pub use login::{check, Forbidden, LoginError, Logins};
 pub use pattern::{Pattern, PatternError};
 pub use secret::{check_hash, equal_ct, hash_password, random_hex, sha256_hex, verify_password};
 pub use settings::{Access, AuthConfig};

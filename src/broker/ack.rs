@@ -94,6 +94,27 @@ impl State {
         Ok(self.subscriptions.get(&key).is_some_and(|s| !s.pull))
     }
 
+    /// See [`crate::broker::Broker::set_prefetch`].
+    pub fn set_prefetch(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        prefetch: usize,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        let key: SubKey = (conn, Arc::from(id));
+        let Some(sub) = self.subscriptions.get_mut(&key) else {
+            return;
+        };
+        sub.prefetch = prefetch.min(self.config.max_unacked_per_consumer);
+        let dest = sub.destination.clone();
+        if dest.is_queue() {
+            self.dispatch(&dest, ops);
+        } else {
+            self.dispatch_topic_sub(&key, ops);
+        }
+    }
+
     /// See [`crate::broker::Broker::cancel_pull`].
     pub fn cancel_pull(&mut self, conn: ConnId, id: &str) -> bool {
         let key: SubKey = (conn, Arc::from(id));

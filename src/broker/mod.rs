@@ -21,11 +21,13 @@ mod state;
 
 pub use admin::{AdminOpError, ConnView, SubView};
 pub use connection::{temp_prefix, Command, Connection, TxId};
-pub use outbox::{ConnMeta, Delivery, Outbox};
+pub use outbox::{ConnMeta, Delivery, Outbox, Protocol};
 pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
 pub use schedule::{first_due, JobView};
-pub use state::{AckKind, ConnId, CoreConfig, DestInfo, DestStats, DurableRecord, Seen};
+pub use state::{
+    AckKind, ConnId, CoreConfig, DestInfo, DestStats, DurableRecord, Seen, BROWSER_END,
+};
 
 use crate::message::{Destination, DestinationError, Message};
 use crate::selector::Selector;
@@ -322,6 +324,14 @@ impl Broker {
         let r = self.with_due(|st| st.pull(conn, id, &mut ops));
         self.inner.store.push(ops);
         r
+    }
+
+    /// Changes a subscription's prefetch (OpenWire's ConsumerControl, sent
+    /// after a failover for consumers restored with prefetch 0).
+    pub fn set_prefetch(&self, conn: ConnId, id: &str, prefetch: usize) {
+        let mut ops = Vec::new();
+        self.with_due(|st| st.set_prefetch(conn, id, prefetch, &mut ops));
+        self.inner.store.push(ops);
     }
 
     /// Withdraws a waiting pull; `true` if it was still waiting (nothing

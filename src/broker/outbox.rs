@@ -22,11 +22,35 @@ struct Inner {
     close: Option<String>,
 }
 
+/// The protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Stomp,
+    OpenWire,
+    WebSocket,
+}
+
+impl Protocol {
+    /// The name the admin views show: `stomp`, `openwire`, `websocket`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Stomp => "stomp",
+            Protocol::OpenWire => "openwire",
+            Protocol::WebSocket => "websocket",
+        }
+    }
+}
+
 /// Who is on the other end of a connection, for admin views.
 #[derive(Debug, Clone)]
 pub struct ConnMeta {
     pub peer: String,
-    pub protocol: String,
+    pub protocol: Protocol,
+    /// The version the connection negotiated (STOMP `1.2`, OpenWire `12`).
+    pub version: String,
+    /// The client id it gave (STOMP `client-id`, the JMS connection's
+    /// client id), if any.
+    pub client_id: Option<String>,
     /// Unix ms.
     pub connected_at: i64,
 }

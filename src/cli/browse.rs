@@ -105,6 +105,11 @@ pub fn run(args: &BrowseArgs) -> Result<String, CliError> {
                                 .decode(b64)
                                 .unwrap_or_default(),
                         )?,
+                        // A map body: its decoded entries as JSON.
+                        (None, None) if m["body_map"].is_object() => {
+                            serde_json::to_writer(&mut out, &m["body_map"])
+                                .map_err(std::io::Error::from)?
+                        }
                         (None, None) => {}
                     }
                 }

@@ -104,6 +104,16 @@ pub const KEYS: &[Key] = &[
         help: "STOMP address [default: 127.0.0.1:61613]",
     },
     Key {
+        name: "openwire.listen",
+        kind: Kind::Str,
+        help: "OpenWire (ActiveMQ Java client) address, empty = off; TLS with the stomp.tls_* files [default: 127.0.0.1:61616]",
+    },
+    Key {
+        name: "openwire.max_frame_bytes",
+        kind: Kind::Int,
+        help: "largest OpenWire frame, advertised to clients as MaxFrameSize [default: 104857600]",
+    },
+    Key {
         name: "stomp.max_body_bytes",
         kind: Kind::Int,
         help: "largest message body [default: 104857600]",
@@ -191,7 +201,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "auth.anonymous",
         kind: Kind::Str,
-        help: "STOMP without credentials: auto (only on a loopback stomp.listen, or websocket.listen for WebSocket clients), allow (true) or deny (false) [default: auto]",
+        help: "messaging without credentials: auto (only while every messaging listener is on loopback), allow (true) or deny (false) [default: auto]",
     },
     Key {
         name: "broker.max_redeliveries",

@@ -64,6 +64,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub stomp: StompConfig,
     pub websocket: websocket::WebSocketConfig,
+    pub openwire: OpenWireConfig,
     pub admin: AdminConfig,
     pub broker: BrokerConfig,
     pub limits: limits::LimitsConfig,
@@ -203,6 +204,42 @@ impl Default for DatabaseConfig {
             pipeline: 1,
             vacuum_interval_ms: 10_000,
         }
+    }
+}
+
+/// `[openwire]`: the listener of the ActiveMQ Java client's protocol. It
+/// speaks TLS with the `stomp.tls_*` files when those are set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenWireConfig {
+    /// `host:port`; empty turns the listener off.
+    pub listen: String,
+    /// Largest frame accepted, advertised to clients as MaxFrameSize.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for OpenWireConfig {
+    fn default() -> Self {
+        OpenWireConfig {
+            listen: "127.0.0.1:61616".to_string(),
+            max_frame_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The OpenWire listener's address, `None` when it is turned off.
+    pub fn openwire_listen(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.openwire.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            invalid(
+                "openwire.listen",
+                format!("must be host:port (e.g. 127.0.0.1:61616) or empty to turn OpenWire off, got '{listen}'"),
+            )
+        })
     }
 }
 

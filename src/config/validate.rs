@@ -60,6 +60,7 @@ impl Config {
                 self.database.statement_timeout_ms as usize,
             ),
             ("stomp.max_body_bytes", self.stomp.max_body_bytes),
+            ("openwire.max_frame_bytes", self.openwire.max_frame_bytes),
             ("admin.max_body_bytes", self.admin.max_body_bytes),
             ("stomp.max_headers", self.stomp.max_headers),
             ("stomp.max_header_bytes", self.stomp.max_header_bytes),
@@ -137,6 +138,7 @@ impl Config {
         policy::validate(&self.broker.policy)?;
         self.stomp_tls()?;
         self.websocket.validate()?;
+        self.openwire_listen()?;
         self.admin_tls()?;
         self.auth.validate()
     }

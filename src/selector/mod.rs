@@ -44,9 +44,13 @@
 //! - An empty or blank selector selects every message (JMS: "treated as null").
 //!
 //! Identifiers are looked up through [`Properties`]. For the broker,
-//! [`MessageProperties`] maps a stored message's headers and fields the way
-//! ActiveMQ's STOMP support does (see [`StompProperties`] for the table), so
-//! SUBSCRIBE can do:
+//! [`MessageProperties`] maps a message's headers and fields the way
+//! ActiveMQ does (the table is on [`MessageProperties`]): a JMS property
+//! keeps its type (an `int` is a number, a `boolean` a boolean), a STOMP
+//! header is a string read by the numeric-string rule above, and the JMS
+//! header names (`JMSPriority`, `JMSXDeliveryCount`, ...) read the
+//! message's fields. [`StompProperties`] does the same over bare STOMP
+//! headers, so SUBSCRIBE can do:
 //!
 //! ```
 //! use baton::selector::{KnownFields, Selector, StompProperties};
@@ -76,6 +80,8 @@ mod tests_eval;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_logic;
+#[cfg(test)]
+mod tests_message;
 #[cfg(test)]
 mod tests_parse;
 #[cfg(test)]

@@ -75,6 +75,7 @@ fn known_fields_win_over_headers() {
         redelivered: Some(false),
         timestamp: Some(6),
         message_id: Some(77),
+        redelivery_count: Some(2),
     };
     let p = StompProperties::new(headers(HEADERS), known);
     assert_eq!(p.get("JMSPriority"), Some(Value::Int(9)));
@@ -86,6 +87,7 @@ fn known_fields_win_over_headers() {
     assert_eq!(p.get("JMSRedelivered"), Some(Value::Bool(false)));
     assert_eq!(p.get("JMSTimestamp"), Some(Value::Int(6)));
     assert_eq!(p.get("JMSMessageID"), Some(Value::from("77")));
+    assert_eq!(p.get("JMSXDeliveryCount"), Some(Value::Int(3)));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use super::codec::CodecError;
 use super::frame::{Command, Frame, FrameError};
+use crate::auth::{Forbidden, LoginError};
 use crate::broker::BrokerError;
 
 /// What CONNECT may ask for, as the `version` header of an ERROR lists it.
@@ -40,6 +41,25 @@ pub enum SessionError {
     },
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<LoginError> for SessionError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::AuthenticationFailed => SessionError::AuthenticationFailed,
+            LoginError::LoginRequired => SessionError::LoginRequired,
+        }
+    }
+}
+
+impl From<Forbidden> for SessionError {
+    fn from(f: Forbidden) -> Self {
+        SessionError::Forbidden {
+            user: f.user,
+            access: f.access,
+            destination: f.destination,
+        }
+    }
 }
 
 impl From<CodecError> for SessionError {

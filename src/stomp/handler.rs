@@ -4,10 +4,9 @@
 
 mod frames;
 
-use super::auth;
 use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
-use crate::auth::{Access, Principal};
+use crate::auth::{self, Access, Principal};
 use crate::broker::{
     AckKind, AckMode, AckRequest, Broker, BrokerError, Command as CoreCommand, Confirm, Connection,
     Delivery, Seen,
@@ -27,12 +26,13 @@ pub struct SessionConfig {
     pub heartbeat_receive_ms: u64,
     pub default_prefetch: usize,
     pub max_pending_commits: usize,
-    /// `limits.max_connections` and `limits.max_connections_per_address`.
-    pub max_connections: (usize, usize),
+    /// `limits.max_connections` and `limits.max_connections_per_address`,
+    /// shared with the other messaging listeners.
+    pub admission: crate::admission::Admission,
     /// Prefix of the `session` header, usually the node id.
     pub session_prefix: String,
     /// Logins and the permission map.
-    pub auth: Arc<super::auth::StompAuth>,
+    pub auth: Arc<crate::auth::Logins>,
 }
 
 /// A receipt to send (if any) once an operation is durable.
@@ -46,6 +46,8 @@ pub struct Connected {
     pub send_every_ms: u64,
     /// Interval at which we expect data (0 = none).
     pub expect_every_ms: u64,
+    /// The `client-id` header of CONNECT.
+    pub client_id: Option<String>,
 }
 
 pub struct Handler {
@@ -137,7 +139,11 @@ impl Handler {
         let Some(c) = &self.connected else {
             return match frame.command {
                 Command::Connect | Command::Stomp => {
-                    let who = self.config.auth.login(&frame, &self.peer).await?;
+                    let who = self
+                        .config
+                        .auth
+                        .login(frame.header("login"), frame.header("passcode"), &self.peer)
+                        .await?;
                     self.principal = Some(who);
                     self.connect(&frame).map(Some)
                 }
@@ -223,7 +229,7 @@ impl Handler {
     /// Refuses what the connection's principal may not do to `dest`.
     fn authorize(&self, access: Access, dest: &Destination) -> Result<(), SessionError> {
         match (&self.principal, &self.connected) {
-            (Some(who), Some(c)) => auth::check(who, access, dest, c.core.temp_prefix()),
+            (Some(who), Some(c)) => Ok(auth::check(who, access, dest, c.core.temp_prefix())?),
             _ => Err(protocol("not connected")),
         }
     }
@@ -281,6 +287,7 @@ impl Handler {
             version,
             send_every_ms,
             expect_every_ms,
+            client_id,
         });
         claimed?;
         Ok(Frame::new(Command::Connected)

@@ -1,7 +1,6 @@
 //! The STOMP 1.0/1.1/1.2 protocol adapter: frame parser and codec, one
 //! session task per connection over TCP/TLS or WebSocket, and the listener.
 
-pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod frame;

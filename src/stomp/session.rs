@@ -134,7 +134,9 @@ async fn serve<T: Transport>(
                             framed.codec_mut().version = c.version;
                             c.core.outbox().describe(crate::broker::ConnMeta {
                                 peer: peer.to_string(),
-                                protocol: format!("STOMP {}", c.version.as_str()),
+                                protocol: framed.protocol(),
+                                version: c.version.as_str().to_string(),
+                                client_id: c.client_id.clone(),
                                 connected_at: crate::message::now_ms(),
                             });
                             read_deadline = if c.expect_every_ms > 0 {

@@ -5,6 +5,7 @@
 
 use super::codec::{CodecError, StompCodec};
 use super::frame::{Frame, Parsed};
+use crate::broker::Protocol;
 use futures::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
@@ -21,6 +22,9 @@ pub trait Transport:
 
     /// Queues a heart-beat (an EOL) to go out with the next flush.
     fn queue_heartbeat(&mut self);
+
+    /// What the admin views call the connection's protocol.
+    fn protocol(&self) -> Protocol;
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Framed<S, StompCodec> {
@@ -30,5 +34,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Framed<S, StompCodec> {
 
     fn queue_heartbeat(&mut self) {
         self.write_buffer_mut().extend_from_slice(b"\n");
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Stomp
     }
 }

@@ -10,6 +10,10 @@ use super::codec::{CodecError, StompCodec};
 use super::frame::{Frame, Limits, Parsed};
 use super::transport::Transport;
 use super::SessionConfig;
+use crate::admission::{Permit, Refusal};
+use crate::broker::Broker;
+use crate::listener::{Io, Serve};
+use crate::stop::Stop;
 use bytes::BytesMut;
 use futures::{ready, Sink, SinkExt, Stream, StreamExt};
 use std::pin::Pin;
@@ -27,14 +31,44 @@ use tokio_util::codec::{Decoder, Encoder};
 /// Which one is chosen does not limit the version CONNECT negotiates.
 pub const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
-/// What the WebSocket listener's connections share.
-#[derive(Debug)]
-pub struct Settings {
-    /// The sessions' settings (`auth.anonymous` is decided by
-    /// `websocket.listen`, not `stomp.listen`).
+/// How long a client gets for the HTTP upgrade (after TLS).
+const UPGRADE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the WebSocket port's connections (for [`crate::listener::run`]):
+/// the upgrade, then the STOMP session every STOMP connection runs.
+#[derive(Clone)]
+pub struct Upgrade {
+    pub broker: Broker,
+    /// The STOMP sessions' settings.
     pub session: Arc<SessionConfig>,
     /// `websocket.allowed_origins`.
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Arc<Vec<String>>,
+    pub signals: Stop,
+}
+
+impl Serve for Upgrade {
+    async fn serve(self, stream: Box<dyn Io>, peer: String, admitted: Result<Permit, Refusal>) {
+        let upgraded = tokio::select! {
+            _ = self.signals.stop.cancelled() => return,
+            _ = self.signals.abort.cancelled() => return,
+            r = tokio::time::timeout(UPGRADE_TIMEOUT, accept(stream, &self.allowed_origins, &self.session.limits, &peer)) => r,
+        };
+        match upgraded {
+            Ok(Ok(transport)) => {
+                super::server::serve_transport(
+                    transport,
+                    peer,
+                    admitted,
+                    self.broker,
+                    self.session,
+                    self.signals,
+                )
+                .await
+            }
+            Ok(Err(e)) => tracing::info!(%peer, error = %e, "WebSocket handshake failed"),
+            Err(_) => tracing::info!(%peer, "WebSocket handshake timed out"),
+        }
+    }
 }
 
 /// The subprotocol to answer a client's `Sec-WebSocket-Protocol` offers
@@ -89,7 +123,8 @@ fn max_message_bytes(limits: &Limits) -> usize {
 /// was offered.
 pub async fn accept<S>(
     stream: S,
-    settings: &Settings,
+    allowed_origins: &[String],
+    limits: &Limits,
     peer: &str,
 ) -> Result<WsTransport<S>, WsError>
 where
@@ -100,7 +135,7 @@ where
     let check = |request: &Request, mut response: Response| {
         let text = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
         let origin = text(header::ORIGIN);
-        if !origin_allowed(origin, text(header::HOST), &settings.allowed_origins) {
+        if !origin_allowed(origin, text(header::HOST), allowed_origins) {
             let origin = origin.unwrap_or_default();
             tracing::info!(%peer, origin, "WebSocket connection refused: origin not allowed (websocket.allowed_origins)");
             let mut refused = ErrorResponse::new(Some(format!(
@@ -122,7 +157,7 @@ where
         }
         Ok(response)
     };
-    let max = max_message_bytes(&settings.session.limits);
+    let max = max_message_bytes(limits);
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
@@ -244,6 +279,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for WsTransport<S> {
 
     fn queue_heartbeat(&mut self) {
         self.heartbeat = true;
+    }
+
+    fn protocol(&self) -> crate::broker::Protocol {
+        crate::broker::Protocol::WebSocket
     }
 }
 

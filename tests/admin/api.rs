@@ -350,3 +350,124 @@ fn permissions_follow_the_auth_map() {
     );
     assert_eq!(s.token.get("/api/v1/connections").status, 200);
 }
+
+/// A SEND frame without `content-length` (a text message, unless
+/// `amq-msg-type` says otherwise).
+fn plain_send(dest: &str, body: &str, headers: &[(&str, &str)]) -> baton::stomp::frame::Frame {
+    use baton::stomp::frame::{Command, Frame};
+    let mut f = Frame::new(Command::Send).with_header("destination", dest);
+    for (k, v) in headers {
+        f.push_header(*k, *v);
+    }
+    f.with_body(body.to_string())
+}
+
+#[tokio::test]
+async fn body_kinds_typed_properties_and_connection_protocols() {
+    let s = start(&[]);
+    let mut login = OPS_LOGIN.to_vec();
+    login.push(("client-id", "views-client"));
+    let mut c = guard("connect", Client::connect_with(&s.b.stomp, &login))
+        .await
+        .unwrap();
+    let other = guard("connect", Client::connect_with(&s.b.stomp, OPS_LOGIN))
+        .await
+        .unwrap();
+    let q = "/queue/kinds";
+    let persistent = ("persistent", "true");
+    // No content-length: text. With it: bytes (ActiveMQ's rule).
+    // `amq-msg-type` wins either way.
+    guard(
+        "send",
+        c.request(plain_send(q, "t1", &[persistent, ("count", "7")])),
+    )
+    .await
+    .unwrap();
+    guard("send", c.send(q, "b1", &[persistent])).await.unwrap();
+    guard(
+        "send",
+        c.send(q, "t2", &[persistent, ("amq-msg-type", "text")]),
+    )
+    .await
+    .unwrap();
+    guard(
+        "send",
+        c.request(plain_send(q, "b2", &[("amq-msg-type", "bytes")])),
+    )
+    .await
+    .unwrap();
+
+    let page = s.ops.get("/api/v1/queues/kinds/messages").json();
+    let got: Vec<(String, String)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["body"].as_str().unwrap_or("?").to_string(),
+                m["body_kind"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("t1", "text"),
+        ("b1", "bytes"),
+        ("t2", "text"),
+        ("b2", "bytes"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b)| (a.to_string(), b.to_string())),
+        "{page}"
+    );
+    let first = &page["messages"][0];
+    // The headers map stays strings; properties add the type (every
+    // STOMP header is a string).
+    assert_eq!(first["headers"]["count"], "7", "{first}");
+    let props = first["properties"].as_array().unwrap();
+    assert!(
+        props.contains(&json!({"name": "count", "type": "string", "value": "7"})),
+        "{first}"
+    );
+    assert!(first["client_message_id"].is_null(), "{first}");
+    assert!(first["body_map"].is_null() && first["body_note"].is_null());
+    let id = first["id"].as_i64().unwrap();
+    let one = s
+        .ops
+        .get(&format!("/api/v1/queues/kinds/messages/{id}?raw=true"))
+        .json();
+    assert_eq!(one["body_kind"], "text");
+    assert_eq!(one["body"], "t1");
+    let html = s
+        .ops
+        .get(&format!("/dashboard/queues/kinds/messages/{id}"))
+        .text();
+    assert!(html.contains("<td id=\"body-kind\">text</td>"), "{html}");
+    assert!(html.contains("id=\"properties\""), "{html}");
+
+    // Connections: the protocol, its version and the client id.
+    let conns = s.ops.get("/api/v1/connections").json();
+    let conns = conns.as_array().unwrap();
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    let named: Vec<_> = conns
+        .iter()
+        .filter(|c| c["client_id"] == "views-client")
+        .collect();
+    assert_eq!(named.len(), 1, "{conns:?}");
+    for c in conns {
+        assert_eq!(c["protocol"], "stomp", "{c}");
+        assert_eq!(c["protocol_version"], "1.2", "{c}");
+    }
+    assert_eq!(
+        conns.iter().filter(|c| c["client_id"].is_null()).count(),
+        1,
+        "{conns:?}"
+    );
+    let html = s.ops.get("/dashboard/connections").text();
+    assert!(html.contains("<td>stomp 1.2</td>"), "{html}");
+    assert!(
+        html.contains("<td class=\"mono\">views-client</td>"),
+        "{html}"
+    );
+    drop(other);
+}

@@ -103,10 +103,12 @@ async fn management_operations() {
     assert_eq!(conns[0]["subscriptions"][0]["destination"], "/queue/work");
     assert_eq!(conns[0]["subscriptions"][0]["inflight"], 2);
     assert!(conns[0]["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
-    assert!(conns[0]["protocol"]
+    assert_eq!(conns[0]["protocol"], "stomp");
+    assert!(conns[0]["protocol_version"]
         .as_str()
         .unwrap()
-        .starts_with("STOMP 1."));
+        .starts_with("1."));
+    assert!(conns[0]["client_id"].is_null());
     let id = conns[0]["id"].as_u64().unwrap();
     s.ops.delete("/api/v1/connections/999999").expect_error(404);
     assert_eq!(

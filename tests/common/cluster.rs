@@ -142,6 +142,8 @@ impl Node {
             self.stomp.clone(),
             "--websocket-listen".into(),
             self.websocket.clone(),
+            "--openwire-listen".into(),
+            "127.0.0.1:0".into(),
             "--admin-listen".into(),
             "127.0.0.1:0".into(),
             "--log-format".into(),

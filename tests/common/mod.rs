@@ -82,7 +82,12 @@ impl Baton {
             "baton=debug,info".into(),
         ];
         // Ephemeral loopback ports unless `extra` chooses the address.
-        for flag in ["--stomp-listen", "--admin-listen", "--websocket-listen"] {
+        for flag in [
+            "--stomp-listen",
+            "--admin-listen",
+            "--openwire-listen",
+            "--websocket-listen",
+        ] {
             if !extra.contains(&flag) {
                 args.extend([flag.into(), "127.0.0.1:0".into()]);
             }
@@ -182,27 +187,41 @@ impl Baton {
         c.wait().expect("wait")
     }
 
-    /// The address of the STOMP over WebSocket port, from the log (it is
-    /// bound right after the STOMP port).
-    pub fn websocket(&self) -> String {
+    /// The address a listener bound, from its log line (`message`),
+    /// logged right after STOMP's.
+    fn bound(&self, message: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let found = self.logs.lock().unwrap().iter().find_map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                (v["fields"]["message"] == "websocket listener bound")
-                    .then(|| v["fields"]["addr"].as_str().map(str::to_string))
-                    .flatten()
+                (v["fields"]["message"] == message)
+                    .then(|| v["fields"]["addr"].as_str().unwrap_or("").to_string())
             });
             if let Some(addr) = found {
                 return addr;
             }
             assert!(
                 Instant::now() < deadline,
-                "no websocket listener bound; log:\n{}",
+                "no '{message}' in the log:\n{}",
                 self.log_text()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The OpenWire address the broker bound.
+    pub fn openwire(&self) -> String {
+        self.bound("openwire listener bound")
+    }
+
+    /// The STOMP over WebSocket address the broker bound.
+    pub fn websocket(&self) -> String {
+        self.bound("websocket listener bound")
+    }
+
+    /// The `tcp://` URL of the OpenWire listener, for the Java client.
+    pub fn openwire_url(&self) -> String {
+        format!("tcp://{}", self.openwire())
     }
 
     pub fn log_contains(&self, needle: &str) -> bool {

@@ -28,6 +28,8 @@ pub fn serve_args(url: &str) -> Vec<String> {
         url,
         "--stomp-listen",
         "127.0.0.1:0",
+        "--openwire-listen",
+        "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
         "--websocket-listen",

@@ -46,6 +46,8 @@ async fn session_mode_is_refused_on_sqlite() {
         .args([
             "--stomp-listen",
             "127.0.0.1:0",
+            "--openwire-listen",
+            "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
         ])

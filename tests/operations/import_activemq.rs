@@ -261,6 +261,8 @@ impl Served {
             .args([
                 "--stomp-listen",
                 "127.0.0.1:0",
+                "--openwire-listen",
+                "127.0.0.1:0",
                 "--admin-listen",
                 "127.0.0.1:0",
                 "--websocket-listen",

@@ -117,6 +117,8 @@ fn bad_auth_config_exits_2_naming_the_key() {
                 "127.0.0.1:0",
                 "--stomp-listen",
                 "127.0.0.1:0",
+                "--openwire-listen",
+                "127.0.0.1:0",
             ],
             "",
         );

@@ -319,6 +319,8 @@ fn refused_config(dir: &Path, flags: &[String]) -> String {
             "serve",
             "--stomp-listen",
             "127.0.0.1:0",
+            "--openwire-listen",
+            "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
         ])

@@ -246,7 +246,9 @@ pub async fn topics(State(s): State<AdminState>) -> Response {
 pub struct ConnRow {
     pub c: ConnView,
     pub peer: String,
+    /// The protocol and its version, e.g. `stomp 1.2`.
     pub protocol: String,
+    pub client_id: String,
     pub since: String,
 }
 
@@ -271,7 +273,11 @@ pub async fn connections(
             .into_iter()
             .map(|c| ConnRow {
                 peer: opt(c.peer.clone()),
-                protocol: opt(c.protocol.clone()),
+                protocol: match (c.protocol, &c.protocol_version) {
+                    (Some(p), Some(v)) => format!("{p} {v}"),
+                    (p, _) => opt(p),
+                },
+                client_id: opt(c.client_id.clone()),
                 since: c.connected_at.map(time_text).unwrap_or_else(|| "—".into()),
                 c,
             })

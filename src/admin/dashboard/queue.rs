@@ -32,15 +32,18 @@ pub struct Row {
 }
 
 fn preview(m: &MessageView) -> String {
-    match &m.body {
-        Some(b) => {
-            let mut p: String = b.chars().take(80).collect();
-            if b.chars().count() > 80 {
-                p.push('…');
-            }
-            p
+    if let Some(b) = &m.body {
+        let mut p: String = b.chars().take(80).collect();
+        if b.chars().count() > 80 {
+            p.push('…');
         }
-        None => format!("({} bytes, binary)", m.body_size),
+        return p;
+    }
+    match (&m.body_map, m.body_kind) {
+        (Some(map), _) => format!("(map, {} entries)", map.len()),
+        (None, "empty") => "(no body)".to_string(),
+        (None, "bytes" | "text") => format!("({} bytes, binary)", m.body_size),
+        (None, kind) => format!("({kind}, {} bytes)", m.body_size),
     }
 }
 
@@ -77,7 +80,7 @@ pub async fn page(
         crate::admin::api::need(&p, Access::Read, &dest)?;
         let info = data::destination(&s.status, &dest).await?;
         let after = q.after.unwrap_or(0).max(0);
-        let browsed = data::browse(&s.status, &dest, after, PAGE, true).await?;
+        let browsed = data::browse(&s.status, &dest, after, PAGE, data::Bodies::Readable).await?;
         let base = queue_base(dest.name());
         let rows = browsed
             .messages
@@ -119,15 +122,27 @@ struct MessagePage {
     can_admin: bool,
 }
 
+#[derive(Deserialize)]
+pub struct MessageQuery {
+    /// Show an object or stream body in base64.
+    raw: Option<String>,
+}
+
 pub async fn message(
     State(s): State<AdminState>,
     Path((name, id)): Path<(String, i64)>,
     Extension(p): Extension<Principal>,
+    Query(q): Query<MessageQuery>,
 ) -> Response {
     let r: PageResult = async {
         let dest = data::parse_name(&name, true)?;
         crate::admin::api::need(&p, Access::Read, &dest)?;
-        let m = data::message(&s.status, &dest, id).await?;
+        let bodies = if q.raw.is_some() {
+            data::Bodies::Raw
+        } else {
+            data::Bodies::Readable
+        };
+        let m = data::message(&s.status, &dest, id, bodies).await?;
         let l = Layout::new(&s, format!("Message {id}"), "queues").await;
         let page = MessagePage {
             can_admin: !l.read_only && p.allows(Access::Admin, &dest),

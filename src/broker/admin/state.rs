@@ -42,7 +42,12 @@ pub struct SubView {
 pub struct ConnView {
     pub id: u64,
     pub peer: Option<String>,
-    pub protocol: Option<String>,
+    /// `stomp`, `openwire` or `websocket`.
+    pub protocol: Option<&'static str>,
+    /// The protocol version the connection negotiated.
+    pub protocol_version: Option<String>,
+    /// The client id the client gave, if any.
+    pub client_id: Option<String>,
     pub connected_at: Option<i64>,
     pub subscriptions: Vec<SubView>,
 }
@@ -249,7 +254,9 @@ impl State {
                 ConnView {
                     id: *id,
                     peer: meta.map(|m| m.peer.clone()),
-                    protocol: meta.map(|m| m.protocol.clone()),
+                    protocol: meta.map(|m| m.protocol.as_str()),
+                    protocol_version: meta.map(|m| m.version.clone()),
+                    client_id: meta.and_then(|m| m.client_id.clone()),
                     connected_at: meta.map(|m| m.connected_at),
                     subscriptions,
                 }

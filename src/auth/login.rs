@@ -1,12 +1,10 @@
-//! Who a STOMP connection is and what it may do: CONNECT's `login` and
-//! `passcode` checked against `[auth]` (argon2, on a blocking thread),
-//! anonymous connections per `auth.anonymous`, per-destination checks for
-//! SEND and SUBSCRIBE, and a growing delay for addresses whose logins keep
-//! failing.
+//! Who a messaging connection (STOMP, OpenWire) is and what it may do: a
+//! user name and password checked against `[auth]` (argon2, on a blocking
+//! thread), anonymous connections per `auth.anonymous`, per-destination
+//! checks for sending and receiving, and a growing delay for addresses
+//! whose logins keep failing.
 
-use super::error::SessionError;
-use super::frame::Frame;
-use crate::auth::{Access, Auth, Principal};
+use super::{Access, Auth, Principal};
 use crate::message::Destination;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,8 +28,28 @@ struct Failures {
     last: Instant,
 }
 
-/// The authentication state every session shares.
-pub struct StompAuth {
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong user name or password; which of the two is not said.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// No credentials, and `auth.anonymous` is off.
+    #[error("authentication required: this broker does not accept anonymous connections")]
+    LoginRequired,
+}
+
+/// What a connection may not do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("user '{user}' lacks {access} permission on {destination}")]
+pub struct Forbidden {
+    pub user: String,
+    pub access: &'static str,
+    pub destination: String,
+}
+
+/// The authentication state every messaging connection shares.
+pub struct Logins {
     auth: Arc<Auth>,
     /// Whether CONNECT without `login` is accepted.
     anonymous: bool,
@@ -40,17 +58,17 @@ pub struct StompAuth {
     failures: Mutex<HashMap<IpAddr, Failures>>,
 }
 
-impl std::fmt::Debug for StompAuth {
+impl std::fmt::Debug for Logins {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StompAuth")
+        f.debug_struct("Logins")
             .field("anonymous", &self.anonymous)
             .finish_non_exhaustive()
     }
 }
 
-impl StompAuth {
-    pub fn new(auth: Arc<Auth>, anonymous: bool, users_configured: bool) -> StompAuth {
-        StompAuth {
+impl Logins {
+    pub fn new(auth: Arc<Auth>, anonymous: bool, users_configured: bool) -> Logins {
+        Logins {
             auth,
             anonymous,
             users_configured,
@@ -58,14 +76,20 @@ impl StompAuth {
         }
     }
 
-    /// The principal of a CONNECT/STOMP frame from `peer`, or the ERROR
-    /// that refuses it. An empty or missing `login` is anonymous; so is
-    /// any login but `admin` while no users are configured and anonymous
-    /// access is on (clients that always send `guest` keep working, as
-    /// with ActiveMQ without an authentication plugin).
-    pub async fn login(&self, frame: &Frame, peer: &str) -> Result<Principal, SessionError> {
+    /// The principal of user `login` with `password` connecting from
+    /// `peer`, or why it is refused. An empty or missing `login` is
+    /// anonymous; so is any login but `admin` while no users are
+    /// configured and anonymous access is on (clients that always send
+    /// `guest` keep working, as with ActiveMQ without an authentication
+    /// plugin).
+    pub async fn login(
+        &self,
+        login: Option<&str>,
+        password: Option<&str>,
+        peer: &str,
+    ) -> Result<Principal, LoginError> {
         let ip = peer_ip(peer);
-        let login = frame.header("login").filter(|l| {
+        let login = login.filter(|l| {
             !l.is_empty()
                 && (self.users_configured || !self.anonymous || *l == crate::auth::GENERATED_USER)
         });
@@ -74,19 +98,19 @@ impl StompAuth {
                 return Ok(self.auth.anonymous());
             }
             crate::metrics::get().stomp_auth_failures.inc();
-            tracing::warn!(%peer, "STOMP login refused: no credentials and anonymous access is off");
-            return Err(SessionError::LoginRequired);
+            tracing::warn!(%peer, "login refused: no credentials and anonymous access is off");
+            return Err(LoginError::LoginRequired);
         };
         let delay = ip.map_or(Duration::ZERO, |ip| self.delay_for(ip));
         if !delay.is_zero() {
             crate::metrics::get().stomp_auth_delayed.inc();
-            tracing::info!(%peer, delay_ms = delay.as_millis() as u64, "delaying STOMP login after repeated failures from this address");
+            tracing::info!(%peer, delay_ms = delay.as_millis() as u64, "delaying a login after repeated failures from this address");
             tokio::time::sleep(delay).await;
         }
         let (auth, user, pass) = (
             self.auth.clone(),
             login.to_string(),
-            frame.header("passcode").unwrap_or("").to_string(),
+            password.unwrap_or("").to_string(),
         );
         let verified = tokio::task::spawn_blocking(move || auth.verify_password(&user, &pass))
             .await
@@ -102,8 +126,8 @@ impl StompAuth {
             None => {
                 crate::metrics::get().stomp_auth_failures.inc();
                 let count = ip.map_or(1, |ip| self.record_failure(ip));
-                tracing::warn!(%peer, user = %login, consecutive_failures = count, "STOMP login failed");
-                Err(SessionError::AuthenticationFailed)
+                tracing::warn!(%peer, user = %login, consecutive_failures = count, "login failed");
+                Err(LoginError::AuthenticationFailed)
             }
         }
     }
@@ -174,12 +198,12 @@ pub fn check(
     access: Access,
     dest: &Destination,
     own_temp: &str,
-) -> Result<(), SessionError> {
+) -> Result<(), Forbidden> {
     let own = !own_temp.is_empty() && dest.name().starts_with(own_temp);
     if own || who.allows(access, dest) {
         return Ok(());
     }
-    Err(SessionError::Forbidden {
+    Err(Forbidden {
         user: who.name.clone(),
         access: access_name(access),
         destination: dest.to_string(),
@@ -209,7 +233,7 @@ mod tests {
     #[test]
     fn failures_are_counted_per_address_and_bounded() {
         let (auth, _) = Auth::generated().unwrap();
-        let s = StompAuth::new(Arc::new(auth), false, true);
+        let s = Logins::new(Arc::new(auth), false, true);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(s.record_failure(a), 1);
         assert_eq!(s.record_failure(a), 2);
@@ -227,8 +251,8 @@ mod tests {
     #[test]
     fn own_temporary_destinations_are_allowed() {
         let (auth, _) = Auth::generated().unwrap();
-        let nobody = Auth::from_config(&crate::config::auth::AuthConfig {
-            permissions: vec![crate::config::auth::PermissionConfig {
+        let nobody = Auth::from_config(&super::super::settings::AuthConfig {
+            permissions: vec![super::super::settings::PermissionConfig {
                 role: Some("x".into()),
                 user: None,
                 destinations: ">".into(),
@@ -237,14 +261,14 @@ mod tests {
             ..Default::default()
         })
         .anonymous();
-        let own = crate::broker::temp_prefix("n1", 7);
+        let own = "temp.n1-7.";
         let mine = Destination::Queue(format!("{own}replies"));
-        let other = Destination::Queue(format!("{}replies", crate::broker::temp_prefix("n1", 70)));
-        assert!(check(&nobody, Access::Read, &mine, &own).is_ok());
-        let e = check(&nobody, Access::Write, &other, &own).unwrap_err();
+        let other = Destination::Queue("temp.n1-70.replies".into());
+        assert!(check(&nobody, Access::Read, &mine, own).is_ok());
+        let e = check(&nobody, Access::Write, &other, own).unwrap_err();
         assert!(e
             .to_string()
             .contains("lacks write permission on /queue/temp."));
-        assert!(check(&auth.anonymous(), Access::Write, &other, &own).is_ok());
+        assert!(check(&auth.anonymous(), Access::Write, &other, own).is_ok());
     }
 }

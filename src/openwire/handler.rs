@@ -1,0 +1,640 @@
+//! One OpenWire connection's protocol state: turns each client command
+//! into core [`Command`](crate::broker::Command)s, and deliveries into
+//! MessageDispatches. No I/O here; the session task owns the socket.
+//!
+//! Every answer goes through `pending`, in command order: a sync send's
+//! Response only once its commit is durable, the others at once.
+
+use super::command::{
+    ack_type, destination_operation, last_delivered, transaction_type, ConnectionError,
+    ConnectionInfo, ConsumerInfo, DestinationInfo, ExceptionResponse, MessageAck, MessageDispatch,
+    RemoveInfo, RemovedObject, Response, TransactionInfo,
+};
+use super::message::Message as WireMessage;
+use super::translate::{self, TranslateError};
+use super::types::{ConnectionId, ConsumerId, ExceptionClass, TransactionId};
+use super::Command;
+use crate::auth::{self, Access, LoginError, Logins, Principal};
+use crate::broker::{
+    AckKind, AckMode, AckRequest, Broker, BrokerError, Command as Core, Confirm, Connection,
+    Delivery, DurableName, Seen, SubscribeSpec,
+};
+use crate::message::Destination;
+use crate::selector::Selector;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::FutureExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Settings every OpenWire connection shares.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// Largest frame accepted (and advertised as MaxFrameSize).
+    pub max_frame_bytes: usize,
+    /// Most sends and acknowledgements waiting for their commit before the
+    /// broker stops reading from the connection.
+    pub max_pending_commits: usize,
+    /// Shared with the other messaging listeners.
+    pub admission: crate::admission::Admission,
+    /// The node id: BrokerInfo's name and the names of temporary
+    /// destinations.
+    pub node_id: String,
+    /// Logins and the permission map.
+    pub logins: Arc<Logins>,
+    /// Most unacknowledged messages a consumer may hold.
+    pub max_prefetch: usize,
+}
+
+/// Why a command failed, as the client will be told.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error(transparent)]
+    Forbidden(#[from] auth::Forbidden),
+    #[error(transparent)]
+    Message(#[from] TranslateError),
+    #[error("invalid selector: {0}")]
+    Selector(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("{0} before ConnectionInfo")]
+    NotConnected(&'static str),
+}
+
+impl CommandError {
+    /// The Java exception class the client sees: the one place errors
+    /// become OpenWire exceptions.
+    pub fn class(&self) -> ExceptionClass {
+        match self {
+            CommandError::Login(_) => ExceptionClass::Security,
+            CommandError::Forbidden(_) => ExceptionClass::JmsSecurity,
+            CommandError::Selector(_) => ExceptionClass::InvalidSelector,
+            CommandError::Message(TranslateError::Destination(_)) => {
+                ExceptionClass::InvalidDestination
+            }
+            CommandError::Message(_) | CommandError::Unsupported(_) => ExceptionClass::JmsException,
+            CommandError::NotConnected(_) => ExceptionClass::IllegalState,
+            CommandError::Broker(e) => match e {
+                BrokerError::Destination(_)
+                | BrokerError::BadPattern(_)
+                | BrokerError::NotOwner(_)
+                | BrokerError::TempGone(_)
+                | BrokerError::BrowseTopic(_)
+                | BrokerError::SendToPattern(_)
+                | BrokerError::BadTempName(_)
+                | BrokerError::DurableNeedsTopic(_)
+                | BrokerError::UnknownDurable(_) => ExceptionClass::InvalidDestination,
+                BrokerError::ClientIdInUse(_) | BrokerError::DurableNeedsClientId => {
+                    ExceptionClass::InvalidClientId
+                }
+                BrokerError::UnknownTransaction(_) => ExceptionClass::TransactionRolledBack,
+                BrokerError::TooManySubscriptions(_) => ExceptionClass::ResourceAllocation,
+                _ => ExceptionClass::JmsException,
+            },
+        }
+    }
+}
+
+/// An answer owed to the client once its operation is durable: the
+/// Response (or ExceptionResponse) for `correlation`, or, for a command
+/// that wanted none, a ConnectionError if it failed.
+pub type Pending = BoxFuture<'static, Answer>;
+
+/// What goes back for one command.
+pub struct Answer {
+    pub correlation: Option<i32>,
+    pub result: Result<(), CommandError>,
+}
+
+/// One consumer of this connection.
+struct Consumer {
+    id: ConsumerId,
+    /// The advisory consumer: accepted, never fed (no advisories yet).
+    advisory: bool,
+}
+
+pub struct Handler {
+    broker: Broker,
+    config: Arc<ConnectionSettings>,
+    pub peer: String,
+    /// After ConnectionInfo: the core connection, who logged in, the id.
+    core: Option<Connection>,
+    principal: Option<Principal>,
+    connection_id: Option<ConnectionId>,
+    consumers: HashMap<String, Consumer>,
+    /// Temporary destinations this connection created.
+    temps: HashSet<Destination>,
+    /// Answers in command order.
+    pub pending: FuturesOrdered<Pending>,
+    /// Pulls waiting with a timeout: consumer → due (Unix ms).
+    pub pulls: HashMap<String, i64>,
+    /// Set by ShutdownInfo or a refused login: finish answers, close.
+    pub closing: bool,
+}
+
+impl Handler {
+    pub fn new(broker: Broker, config: Arc<ConnectionSettings>, peer: String) -> Handler {
+        Handler {
+            broker,
+            config,
+            peer,
+            core: None,
+            principal: None,
+            connection_id: None,
+            consumers: HashMap::new(),
+            temps: HashSet::new(),
+            pending: FuturesOrdered::new(),
+            pulls: HashMap::new(),
+            closing: false,
+        }
+    }
+
+    pub fn core(&self) -> Option<&Connection> {
+        self.core.as_ref()
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Queues the answer to a command: at once, or when `confirm`
+    /// resolves.
+    fn answer(&mut self, command_id: i32, response_required: bool, confirm: Option<Confirm>) {
+        let correlation = response_required.then_some(command_id);
+        match confirm {
+            None if correlation.is_none() => {}
+            None => self.pending.push_back(
+                futures::future::ready(Answer {
+                    correlation,
+                    result: Ok(()),
+                })
+                .boxed(),
+            ),
+            Some(confirm) => self.pending.push_back(
+                confirm
+                    .map(move |r| Answer {
+                        correlation,
+                        result: r.map_err(CommandError::from),
+                    })
+                    .boxed(),
+            ),
+        }
+    }
+
+    /// Queues a failure: an ExceptionResponse, or a ConnectionError for a
+    /// command that wanted no answer.
+    fn fail(&mut self, command_id: i32, response_required: bool, e: CommandError) {
+        let correlation = response_required.then_some(command_id);
+        self.pending.push_back(
+            futures::future::ready(Answer {
+                correlation,
+                result: Err(e),
+            })
+            .boxed(),
+        );
+    }
+
+    /// Handles one command from the client (after the WireFormatInfo).
+    pub async fn on_command(&mut self, command: Command) {
+        let (id, required) = (command.command_id(), command.response_required());
+        let result = match command {
+            Command::ConnectionInfo(info) => self.connect(*info).await,
+            Command::KeepAliveInfo(_)
+            | Command::ControlCommand(_)
+            | Command::FlushCommand(_)
+            | Command::ConnectionControl(_)
+            | Command::ProducerInfo(_)
+            | Command::SessionInfo(_)
+            | Command::WireFormatInfo(_) => Ok(None),
+            Command::ShutdownInfo(_) => {
+                self.close().await;
+                self.closing = true;
+                Ok(None)
+            }
+            other if self.core.is_none() => Err(CommandError::NotConnected(other.name())),
+            Command::ConsumerInfo(info) => self.subscribe(*info).await,
+            Command::RemoveInfo(info) => self.remove(*info).await,
+            Command::Message(m) => self.publish(*m).await,
+            Command::MessageAck(ack) => self.acknowledge(*ack).await,
+            Command::TransactionInfo(tx) => return self.transaction(*tx).await,
+            Command::DestinationInfo(info) => self.destination(*info),
+            Command::RemoveSubscriptionInfo(info) => {
+                let name = info.subscription_name.clone().unwrap_or_default();
+                self.run(Core::UnsubscribeDurable(name)).await
+            }
+            Command::MessagePull(pull) => self.pull(&pull.consumer_id, pull.timeout),
+            Command::ConsumerControl(c) => {
+                if let Some(consumer) = &c.consumer_id {
+                    let prefetch = self.prefetch(c.prefetch);
+                    self.broker
+                        .set_prefetch(self.conn_id(), &consumer.to_string(), prefetch);
+                }
+                Ok(None)
+            }
+            other => Err(CommandError::Unsupported(unsupported(other.name()))),
+        };
+        match result {
+            Ok(confirm) => self.answer(id, required, confirm),
+            Err(e) => self.fail(id, required, e),
+        }
+    }
+
+    fn conn_id(&self) -> u64 {
+        self.core.as_ref().map_or(0, Connection::id)
+    }
+
+    async fn run(&mut self, command: Core) -> Result<Option<Confirm>, CommandError> {
+        let core = self
+            .core
+            .as_mut()
+            .ok_or(CommandError::NotConnected("a command"))?;
+        Ok(core.execute(command).await?)
+    }
+
+    async fn connect(&mut self, info: ConnectionInfo) -> Result<Option<Confirm>, CommandError> {
+        if self.core.is_some() {
+            // A replay on the same socket: nothing new.
+            return Ok(None);
+        }
+        let who = self
+            .config
+            .logins
+            .login(
+                info.user_name.as_deref(),
+                info.password.as_deref(),
+                &self.peer,
+            )
+            .await
+            .inspect_err(|_| self.closing = true)?;
+        let mut core = self.broker.open(&self.config.node_id);
+        if let Some(client_id) = info.client_id.as_deref() {
+            if let Err(e) = core.claim_client_id(client_id) {
+                core.close().await;
+                self.closing = true;
+                return Err(e.into());
+            }
+        }
+        core.outbox().describe(crate::broker::ConnMeta {
+            peer: self.peer.clone(),
+            protocol: "OpenWire".to_string(),
+            connected_at: crate::message::now_ms(),
+        });
+        self.principal = Some(who);
+        self.connection_id = Some(info.connection_id);
+        self.core = Some(core);
+        Ok(None)
+    }
+
+    /// Refuses what the principal may not do (own temporary destinations
+    /// are always allowed).
+    fn authorize(&self, access: Access, dest: &Destination) -> Result<(), CommandError> {
+        if self.temps.contains(dest) {
+            return Ok(());
+        }
+        match &self.principal {
+            Some(who) => Ok(auth::check(who, access, dest, "")?),
+            None => Err(CommandError::NotConnected("a destination")),
+        }
+    }
+
+    fn prefetch(&self, requested: i32) -> usize {
+        usize::try_from(requested)
+            .unwrap_or(0)
+            .min(self.config.max_prefetch)
+    }
+
+    async fn subscribe(&mut self, info: ConsumerInfo) -> Result<Option<Confirm>, CommandError> {
+        let key = info.consumer_id.to_string();
+        if self.consumers.contains_key(&key) {
+            // Replayed after a failover to the same broker: already there.
+            return Ok(None);
+        }
+        if info.destination.name.starts_with("ActiveMQ.Advisory.") {
+            self.consumers.insert(
+                key,
+                Consumer {
+                    id: info.consumer_id,
+                    advisory: true,
+                },
+            );
+            return Ok(None);
+        }
+        let mut dests = translate::destinations(&info.destination)?;
+        if dests.len() != 1 {
+            return Err(CommandError::Unsupported(
+                "a consumer of a composite destination is not supported; create one consumer per destination",
+            ));
+        }
+        let destination = dests.remove(0);
+        self.authorize(Access::Read, &destination)?;
+        let selector = match info.selector.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let s = Selector::parse(text).map_err(|e| CommandError::Selector(e.to_string()))?;
+                (!s.is_match_all()).then_some(s)
+            }
+        };
+        let durable = match &info.subscription_name {
+            None => None,
+            Some(name) => Some(DurableName {
+                client_id: self
+                    .core
+                    .as_ref()
+                    .and_then(Connection::client_id)
+                    .ok_or(BrokerError::DurableNeedsClientId)?
+                    .to_string(),
+                name: name.clone(),
+                created_after: 0,
+            }),
+        };
+        let spec = SubscribeSpec {
+            id: key.clone(),
+            destination,
+            ack: AckMode::Client,
+            prefetch: self.prefetch(info.prefetch_size),
+            exclusive: info.exclusive,
+            browser: info.browser,
+            durable,
+            selector,
+        };
+        let confirm = self.run(Core::Subscribe(spec)).await?;
+        self.consumers.insert(
+            key,
+            Consumer {
+                id: info.consumer_id,
+                advisory: false,
+            },
+        );
+        Ok(confirm)
+    }
+
+    async fn remove(&mut self, info: RemoveInfo) -> Result<Option<Confirm>, CommandError> {
+        let seen = match info.last_delivered_sequence_id {
+            last_delivered::UNKNOWN => Seen::All,
+            n if n < 0 => Seen::Nothing,
+            n => Seen::UpTo(n),
+        };
+        match info.object_id {
+            RemovedObject::Consumer(id) => {
+                self.unsubscribe(&id.to_string(), seen).await;
+                Ok(None)
+            }
+            RemovedObject::Session(session) => {
+                let prefix = format!("{session}:");
+                let mine: Vec<String> = self
+                    .consumers
+                    .keys()
+                    .filter(|k| k.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                for key in mine {
+                    self.unsubscribe(&key, Seen::All).await;
+                }
+                Ok(None)
+            }
+            RemovedObject::Producer(_) => Ok(None),
+            RemovedObject::Connection(_) => {
+                self.close().await;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn unsubscribe(&mut self, key: &str, seen: Seen) {
+        let Some(consumer) = self.consumers.remove(key) else {
+            return;
+        };
+        self.pulls.remove(key);
+        if consumer.advisory {
+            return;
+        }
+        let command = Core::Unsubscribe {
+            id: key.to_string(),
+            seen,
+        };
+        if let Err(e) = self.run(command).await {
+            tracing::debug!(error = %e, consumer = key, "consumer already gone");
+        }
+    }
+
+    async fn publish(&mut self, m: WireMessage) -> Result<Option<Confirm>, CommandError> {
+        let destinations = translate::destinations(&m.destination)?;
+        for d in &destinations {
+            self.authorize(Access::Write, d)?;
+        }
+        let message = translate::message_in(&m, self.conn_id(), self.config.max_frame_bytes)?;
+        let tx = m.transaction_id.as_ref().map(tx_key);
+        self.run(Core::Publish {
+            message,
+            destinations,
+            tx,
+        })
+        .await
+    }
+
+    async fn acknowledge(&mut self, ack: MessageAck) -> Result<Option<Confirm>, CommandError> {
+        let kind = match ack.ack_type {
+            ack_type::DELIVERED => AckKind::Delivered,
+            ack_type::STANDARD => AckKind::Ack,
+            ack_type::INDIVIDUAL => AckKind::Individual,
+            ack_type::POISON => AckKind::Poison(
+                ack.poison_cause
+                    .as_ref()
+                    .and_then(|t| t.message())
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            ack_type::EXPIRED => AckKind::Expired,
+            // REDELIVERED and unknown types: informational.
+            _ => return Ok(None),
+        };
+        let Some(last) = &ack.last_message_id else {
+            return Ok(None);
+        };
+        let key = ack.consumer_id.to_string();
+        if self.consumers.get(&key).is_none_or(|c| c.advisory) {
+            return Ok(None);
+        }
+        let request = AckRequest {
+            subscription: Some(key),
+            message_id: last.broker_sequence_id,
+            kind,
+        };
+        let command = Core::Ack {
+            ack: request,
+            tx: ack.transaction_id.as_ref().map(tx_key),
+            wait: ack.response_required,
+        };
+        match self.run(command).await {
+            // An ack of a message this broker no longer holds for the
+            // consumer (already acknowledged, or from before a failover)
+            // changes nothing.
+            Err(CommandError::Broker(BrokerError::NotInFlight(id))) => {
+                tracing::debug!(id, "acknowledged message not in flight");
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    /// A TransactionInfo answers itself (a RECOVER wants a
+    /// DataArrayResponse).
+    async fn transaction(&mut self, tx: TransactionInfo) {
+        let (id, required) = (tx.command_id, tx.response_required);
+        if let TransactionId::Xa(_) = tx.transaction_id {
+            return self.fail(
+                id,
+                required,
+                CommandError::Unsupported("XA transactions are not supported"),
+            );
+        }
+        let key = tx_key(&tx.transaction_id);
+        let result = match tx.transaction_type {
+            transaction_type::BEGIN => match self.run(Core::Begin(key)).await {
+                Err(CommandError::Broker(BrokerError::TransactionOpen(_))) => Ok(None),
+                other => other,
+            },
+            transaction_type::COMMIT_ONE_PHASE => self.run(Core::Commit(key)).await,
+            transaction_type::ROLLBACK => match self.run(Core::Rollback(key)).await {
+                // After a failover the transaction is gone anyway.
+                Err(CommandError::Broker(BrokerError::UnknownTransaction(_))) => Ok(None),
+                other => other,
+            },
+            _ => Err(CommandError::Unsupported(
+                "only local transactions (begin, commit, rollback) are supported",
+            )),
+        };
+        match result {
+            Ok(confirm) => self.answer(id, required, confirm),
+            Err(e) => self.fail(id, required, e),
+        }
+    }
+
+    fn destination(&mut self, info: DestinationInfo) -> Result<Option<Confirm>, CommandError> {
+        if !info.destination.kind.is_temporary() {
+            // ActiveMQ creates ordinary destinations on first use.
+            return Ok(None);
+        }
+        let dest = translate::to_core(&info.destination);
+        if info.operation_type == destination_operation::ADD {
+            self.broker.create_temp(self.conn_id(), &dest)?;
+            self.temps.insert(dest);
+        }
+        // REMOVE: the destination goes with its connection.
+        Ok(None)
+    }
+
+    /// A prefetch-0 consumer's receive. With `timeout` −1 a null dispatch
+    /// answers at once when nothing is there; with a positive timeout the
+    /// session sends it when the time is up.
+    fn pull(
+        &mut self,
+        consumer: &ConsumerId,
+        timeout: i64,
+    ) -> Result<Option<Confirm>, CommandError> {
+        let key = consumer.to_string();
+        if !self.consumers.contains_key(&key) {
+            return Ok(None);
+        }
+        let sent = self.broker.pull(self.conn_id(), &key)?;
+        if !sent && timeout != 0 {
+            let due = if timeout < 0 {
+                0
+            } else {
+                crate::message::now_ms().saturating_add(timeout)
+            };
+            self.pulls.insert(key, due);
+        }
+        Ok(None)
+    }
+
+    /// The pulls due by `now` that nothing answered: their null dispatches.
+    pub fn expired_pulls(&mut self, now: i64) -> Vec<Command> {
+        let due: Vec<String> = self
+            .pulls
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for key in due {
+            self.pulls.remove(&key);
+            if self.broker.cancel_pull(self.conn_id(), &key) {
+                if let Some(c) = self.consumers.get(&key) {
+                    out.push(MessageDispatch::null(c.id.clone()).into());
+                }
+            }
+        }
+        out
+    }
+
+    /// The earliest due pull, if any.
+    pub fn next_pull_due(&self) -> Option<i64> {
+        self.pulls.values().min().copied()
+    }
+
+    /// The MessageDispatch of one delivery (a browse's end marker becomes
+    /// the null dispatch).
+    pub fn dispatch(&mut self, d: &Delivery) -> Option<Command> {
+        let consumer = self.consumers.get(&*d.subscription)?;
+        if d.message.header(crate::broker::BROWSER_END).is_some() && d.message.id == 0 {
+            return Some(MessageDispatch::null(consumer.id.clone()).into());
+        }
+        // A pull answered by a message is no longer waiting.
+        self.pulls.remove(&*d.subscription);
+        let message = translate::message_out(&d.message);
+        Some(
+            MessageDispatch {
+                consumer_id: consumer.id.clone(),
+                destination: Some(message.destination.clone()),
+                redelivery_counter: message.redelivery_counter,
+                message: Some(Box::new(message)),
+                ..MessageDispatch::default()
+            }
+            .into(),
+        )
+    }
+
+    /// The answer to a finished operation.
+    pub fn reply(&self, answer: Answer) -> Option<Command> {
+        match (answer.correlation, answer.result) {
+            (Some(c), Ok(())) => Some(Response::new(c).into()),
+            (Some(c), Err(e)) => Some(ExceptionResponse::new(c, e.class(), e.to_string()).into()),
+            (None, Ok(())) => None,
+            (None, Err(e)) => Some(
+                ConnectionError::new(e.class(), e.to_string(), self.connection_id.clone()).into(),
+            ),
+        }
+    }
+
+    /// Leaves the broker: transactions roll back, consumers end (their
+    /// unacknowledged messages are redelivered), temporary destinations go.
+    pub async fn close(&mut self) {
+        self.consumers.clear();
+        self.pulls.clear();
+        if let Some(core) = self.core.as_mut() {
+            core.close().await;
+        }
+    }
+}
+
+/// The core's name of an OpenWire transaction.
+fn tx_key(tx: &TransactionId) -> String {
+    match tx {
+        TransactionId::Local(t) => t.to_string(),
+        TransactionId::Xa(_) => "xa".to_string(),
+    }
+}
+
+fn unsupported(name: &'static str) -> &'static str {
+    match name {
+        "ProducerAck" | "MessageDispatch" | "BrokerInfo" => {
+            "this command is sent by brokers, not clients"
+        }
+        _ => "this command is not supported by Baton",
+    }
+}
