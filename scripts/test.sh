@@ -57,9 +57,10 @@ fi
 # The OpenWire tests drive the real ActiveMQ Java client: a JDK (javac) and
 # Debian's libactivemq-java 5.17 with the jars of its classpath
 # (tests/common/java.rs compiles tests/java/*.java with them).
-# tests/java_activemq_baseline.rs checks those programs against the reference
-# broker, Debian's activemq 5.17, with a JDBC store on PostgreSQL (the
-# PostgreSQL driver and the commons-dbcp pool with its commons-pool).
+# scripts/activemq-baseline.sh (not run here) checks those programs against
+# the reference broker, Debian's activemq 5.17, with a JDBC store on
+# PostgreSQL (the PostgreSQL driver and the commons-dbcp pool with its
+# commons-pool); they are installed here too, so that script has them.
 java_pkgs=()
 command -v javac >/dev/null || java_pkgs+=(default-jdk-headless)
 for entry in \

@@ -56,9 +56,11 @@ pub enum Command {
     Begin(TxId),
     /// Apply a transaction's sends and acknowledgements atomically.
     Commit(TxId),
-    /// Drop a transaction's sends; the messages it acknowledged are
-    /// redelivered, as a JMS rollback does.
-    Rollback(TxId),
+    /// Drop a transaction's sends and acknowledgements. With `redeliver`
+    /// the messages it acknowledged count as failed deliveries and go back
+    /// (STOMP's ABORT); without, they stay in flight with their consumer,
+    /// whose client redelivers them itself (a JMS session's rollback).
+    Rollback { tx: TxId, redeliver: bool },
 }
 
 #[derive(Default)]
@@ -234,12 +236,14 @@ impl Connection {
                 let confirm = self.broker.commit_tx(conn, tx.sends, tx.acks).await?;
                 Ok(self.track(confirm))
             }
-            Command::Rollback(t) => {
-                let tx = self
+            Command::Rollback { tx, redeliver } => {
+                let open = self
                     .transactions
-                    .remove(&t)
-                    .ok_or(BrokerError::UnknownTransaction(t))?;
-                self.roll_back(tx).await;
+                    .remove(&tx)
+                    .ok_or(BrokerError::UnknownTransaction(tx))?;
+                if redeliver {
+                    self.roll_back(open).await;
+                }
                 Ok(None)
             }
         }
@@ -281,6 +285,7 @@ impl Connection {
             }
             let mut m = message.clone();
             m.id = self.broker.next_id();
+            m.origin = self.id;
             if destination.name().starts_with(TEMP_PREFIX) {
                 m.persistent = false;
             }

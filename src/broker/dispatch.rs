@@ -51,7 +51,11 @@ impl State {
                         })
                         .cloned(),
                 );
-                targets.retain(|k| self.subscriptions.get(k).is_some_and(|s| s.wants(&message)));
+                targets.retain(|k| {
+                    self.subscriptions.get(k).is_some_and(|s| {
+                        s.wants(&message) && !(s.no_local && message.origin == k.0)
+                    })
+                });
                 let limit = self.config.topic_pending_limit;
                 for key in targets {
                     let Some(sub) = self.subscriptions.get_mut(&key) else {

@@ -67,6 +67,9 @@ pub struct SubscribeSpec {
     pub durable: Option<DurableName>,
     /// `selector`: only messages it selects are delivered.
     pub selector: Option<Selector>,
+    /// A topic subscription that skips its own connection's messages (JMS
+    /// `noLocal`).
+    pub no_local: bool,
 }
 
 /// Names a durable topic subscription.

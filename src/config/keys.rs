@@ -201,7 +201,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "auth.anonymous",
         kind: Kind::Str,
-        help: "messaging without credentials: auto (only while every messaging listener is on loopback), allow (true) or deny (false) [default: auto]",
+        help: "STOMP, OpenWire and WebSocket without credentials: auto (only while the messaging listeners are loopback), allow (true) or deny (false) [default: auto]",
     },
     Key {
         name: "broker.max_redeliveries",

@@ -115,12 +115,16 @@ struct Consumer {
     id: ConsumerId,
     /// The advisory consumer: accepted, never fed (no advisories yet).
     advisory: bool,
+    /// The durable subscription it is attached to.
+    durable: Option<String>,
 }
 
 pub struct Handler {
     broker: Broker,
     config: Arc<ConnectionSettings>,
     pub peer: String,
+    /// The negotiated OpenWire version.
+    pub version: i32,
     /// After ConnectionInfo: the core connection, who logged in, the id.
     core: Option<Connection>,
     principal: Option<Principal>,
@@ -142,6 +146,7 @@ impl Handler {
             broker,
             config,
             peer,
+            version: 0,
             core: None,
             principal: None,
             connection_id: None,
@@ -224,7 +229,17 @@ impl Handler {
             Command::DestinationInfo(info) => self.destination(*info),
             Command::RemoveSubscriptionInfo(info) => {
                 let name = info.subscription_name.clone().unwrap_or_default();
-                self.run(Core::UnsubscribeDurable(name)).await
+                if self
+                    .consumers
+                    .values()
+                    .any(|c| c.durable.as_deref() == Some(name.as_str()))
+                {
+                    // JMS: a subscription with an open consumer cannot be
+                    // removed, not even by its own connection.
+                    Err(BrokerError::DurableActive(name).into())
+                } else {
+                    self.run(Core::UnsubscribeDurable(name)).await
+                }
             }
             Command::MessagePull(pull) => self.pull(&pull.consumer_id, pull.timeout),
             Command::ConsumerControl(c) => {
@@ -280,7 +295,9 @@ impl Handler {
         }
         core.outbox().describe(crate::broker::ConnMeta {
             peer: self.peer.clone(),
-            protocol: "OpenWire".to_string(),
+            protocol: crate::broker::Protocol::OpenWire,
+            version: self.version.to_string(),
+            client_id: info.client_id.clone(),
             connected_at: crate::message::now_ms(),
         });
         self.principal = Some(who);
@@ -319,6 +336,7 @@ impl Handler {
                 Consumer {
                     id: info.consumer_id,
                     advisory: true,
+                    durable: None,
                 },
             );
             return Ok(None);
@@ -360,6 +378,7 @@ impl Handler {
             browser: info.browser,
             durable,
             selector,
+            no_local: info.no_local,
         };
         let confirm = self.run(Core::Subscribe(spec)).await?;
         self.consumers.insert(
@@ -367,6 +386,7 @@ impl Handler {
             Consumer {
                 id: info.consumer_id,
                 advisory: false,
+                durable: info.subscription_name,
             },
         );
         Ok(confirm)
@@ -426,7 +446,7 @@ impl Handler {
         for d in &destinations {
             self.authorize(Access::Write, d)?;
         }
-        let message = translate::message_in(&m, self.conn_id(), self.config.max_frame_bytes)?;
+        let message = translate::message_in(&m, self.config.max_frame_bytes)?;
         let tx = m.transaction_id.as_ref().map(tx_key);
         self.run(Core::Publish {
             message,
@@ -499,7 +519,13 @@ impl Handler {
                 other => other,
             },
             transaction_type::COMMIT_ONE_PHASE => self.run(Core::Commit(key)).await,
-            transaction_type::ROLLBACK => match self.run(Core::Rollback(key)).await {
+            transaction_type::ROLLBACK => match self
+                .run(Core::Rollback {
+                    tx: key,
+                    redeliver: false,
+                })
+                .await
+            {
                 // After a failover the transaction is gone anyway.
                 Err(CommandError::Broker(BrokerError::UnknownTransaction(_))) => Ok(None),
                 other => other,

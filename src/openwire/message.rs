@@ -238,8 +238,11 @@ impl Message {
             return Ok(Some(content.clone()));
         }
         if self.kind != MessageKind::Bytes {
-            return inflate(content, limit, None).map(Some);
+            return inflate(content, limit).map(Some);
         }
+        // The i32 before the zlib stream is the body's length; the 5.17
+        // client deflates its whole buffer, so the stream may inflate to
+        // more (a 256-byte body came as 1028 bytes, zeros after the body).
         let mut r = Reader::new(content, false);
         let len = r.i32("BytesMessage uncompressed length")?;
         let len = usize::try_from(len).map_err(|_| {
@@ -251,7 +254,15 @@ impl Message {
         if len > limit {
             return Err(BodyError::TooLarge { limit });
         }
-        inflate(&content.slice(4..), limit, Some(len)).map(Some)
+        let mut body = inflate(&content.slice(4..), limit.max(len))?;
+        if body.len() < len {
+            return Err(BodyError::Compression(format!(
+                "inflated to {} bytes, the header says {len}",
+                body.len()
+            )));
+        }
+        body.truncate(len);
+        Ok(Some(body))
     }
 
     /// A TextMessage's text: i32 byte length + modified UTF-8 (§4.2), `None`
@@ -315,9 +326,8 @@ impl Message {
     }
 }
 
-/// Inflates a zlib stream of at most `limit` bytes; with `expected`, the
-/// result must have exactly that length.
-fn inflate(data: &Bytes, limit: usize, expected: Option<usize>) -> Result<Bytes, BodyError> {
+/// Inflates a zlib stream of at most `limit` bytes.
+fn inflate(data: &Bytes, limit: usize) -> Result<Bytes, BodyError> {
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     ZlibDecoder::new(data.clone().reader())
@@ -326,14 +336,6 @@ fn inflate(data: &Bytes, limit: usize, expected: Option<usize>) -> Result<Bytes,
         .map_err(|e| BodyError::Compression(e.to_string()))?;
     if out.len() > limit {
         return Err(BodyError::TooLarge { limit });
-    }
-    if let Some(n) = expected {
-        if out.len() != n {
-            return Err(BodyError::Compression(format!(
-                "inflated to {} bytes, the header says {n}",
-                out.len()
-            )));
-        }
     }
     Ok(Bytes::from(out))
 }

@@ -142,6 +142,7 @@ async fn serve(
         },
     };
     let negotiated = negotiate(&ours, &theirs)?;
+    handler.version = negotiated.version;
     framed.codec_mut().options.limits = Limits::new(config.max_frame_bytes);
     framed
         .send(
@@ -161,7 +162,13 @@ async fn serve(
         .map(|ms| Duration::from_millis(ms as u64));
     let inactivity = (negotiated.max_inactivity_duration > 0)
         .then(|| Duration::from_millis(negotiated.max_inactivity_duration as u64));
-    let mut read_deadline = inactivity.map(|d| Instant::now() + d);
+    // ActiveMQ's read check: after the initial delay, then every period,
+    // the peer must have sent something since the last check (so silence
+    // ends the connection after one to two periods). The client starts its
+    // keep-alives after the same initial delay.
+    let initial = Duration::from_millis(negotiated.initial_delay.max(0) as u64);
+    let mut read_check = inactivity.map(|d| Instant::now() + initial.max(d));
+    let mut read_since_check = false;
     let mut last_write = Instant::now();
     let aborted = signals.abort.cancelled();
     let stopping = signals.stop.cancelled();
@@ -198,7 +205,7 @@ async fn serve(
             }
             item = framed.next(), if reading => {
                 let Some(parsed) = item else { return Ok(()) };
-                read_deadline = inactivity.map(|d| Instant::now() + d);
+                read_since_check = true;
                 match parsed? {
                     Parsed::Command(command) => handler.on_command(command).await,
                     Parsed::Oversized(o) => {
@@ -218,8 +225,12 @@ async fn serve(
                 framed.send(KeepAliveInfo::default().into()).await?;
                 last_write = Instant::now();
             }
-            _ = sleep_until(read_deadline.unwrap_or_else(Instant::now)), if read_deadline.is_some() && reading => {
-                return Err(End::Inactive(negotiated.max_inactivity_duration));
+            _ = sleep_until(read_check.unwrap_or_else(Instant::now)), if read_check.is_some() => {
+                if !read_since_check && reading {
+                    return Err(End::Inactive(negotiated.max_inactivity_duration));
+                }
+                read_since_check = false;
+                read_check = inactivity.map(|d| Instant::now() + d);
             }
         }
         if handler.closing && handler.pending.is_empty() {

@@ -10,7 +10,7 @@ use super::map::{PrimitiveMap, Value as WireValue};
 use super::message::{Message as WireMessage, MessageKind};
 use super::types::{Destination as WireDestination, DestinationKind, MessageId, ProducerId};
 use super::BodyError;
-use crate::broker::{ConnId, TEMP_PREFIX};
+use crate::broker::TEMP_PREFIX;
 use crate::message::{BodyKind, Destination, Message, ProducerSeq, Value, MAX_PRODUCER_ID_CHARS};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -93,11 +93,7 @@ pub fn destinations(d: &WireDestination) -> Result<Vec<Destination>, TranslateEr
 
 /// A sent OpenWire message as the core's message (its destination and id
 /// are the core's to set).
-pub fn message_in(
-    m: &WireMessage,
-    conn: ConnId,
-    max_body: usize,
-) -> Result<Message, TranslateError> {
+pub fn message_in(m: &WireMessage, max_body: usize) -> Result<Message, TranslateError> {
     let (body_kind, body) = match m.kind {
         MessageKind::Text => (
             BodyKind::Text,
@@ -192,7 +188,7 @@ pub fn message_in(
         redelivered: false,
         producer,
         scheduled: 0,
-        origin: conn,
+        origin: 0,
     })
 }
 
@@ -325,13 +321,12 @@ mod tests {
     #[test]
     fn a_message_crosses_the_core_and_back_unchanged() {
         let wire = sample();
-        let mut core = message_in(&wire, 7, 1 << 20).unwrap();
+        let mut core = message_in(&wire, 1 << 20).unwrap();
         assert_eq!(core.body.as_ref(), "grüße 😀 \0 end".as_bytes());
         assert_eq!(core.body_kind, BodyKind::Text);
         assert_eq!(core.header(CORRELATION_ID), Some("c-1"));
         assert_eq!(core.header(REPLY_TO), Some("/queue/temp.ID:host-1-2-3:1:1"));
         assert_eq!(core.property("count"), Some(&Value::Int(5)));
-        assert_eq!(core.origin, 7);
         assert_eq!(core.producer.as_ref().map(|p| p.seq), Some(9));
         core.id = 42;
         core.destination = to_core(&wire.destination);

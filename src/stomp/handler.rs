@@ -200,7 +200,10 @@ impl Handler {
             }
             Command::Begin => CoreCommand::Begin(required(&frame, "transaction")?.to_string()),
             Command::Commit => CoreCommand::Commit(required(&frame, "transaction")?.to_string()),
-            Command::Abort => CoreCommand::Rollback(required(&frame, "transaction")?.to_string()),
+            Command::Abort => CoreCommand::Rollback {
+                tx: required(&frame, "transaction")?.to_string(),
+                redeliver: true,
+            },
             Command::Disconnect => {
                 // Leave the broker now, before the RECEIPT: once the client
                 // has it, its subscriptions, temporary destinations and

@@ -8,6 +8,7 @@ mod common;
 
 mod bench;
 mod failover_client;
+mod openwire_java;
 mod send_receive_cli;
 mod stomp_py;
 mod stompjs_in_chromium;

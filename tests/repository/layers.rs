@@ -25,7 +25,16 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "base types",
-        &["message", "wildcard", "selector", "metrics", "tls", "stop"],
+        &[
+            "message",
+            "wildcard",
+            "selector",
+            "metrics",
+            "tls",
+            "stop",
+            "admission",
+            "listener",
+        ],
     ),
     ("settings", &["auth", "config"]),
     ("storage", &["store"]),

@@ -94,6 +94,8 @@ pub(super) struct Subscription {
     pub(super) prefetch: usize,
     /// The only consumer of its queue while it is the first exclusive one.
     pub(super) exclusive: bool,
+    /// Skips messages its own connection sent (topics).
+    pub(super) no_local: bool,
     /// Delivered, not yet acknowledged, by delivery sequence.
     pub(super) inflight: BTreeMap<u64, Message>,
     /// The client reported messages up to this sequence as handed to the
@@ -524,6 +526,7 @@ impl Subscription {
             ack: spec.ack,
             prefetch: spec.prefetch,
             exclusive: spec.exclusive,
+            no_local: spec.no_local,
             inflight: BTreeMap::new(),
             delivered_upto: None,
             pull: false,

@@ -54,6 +54,7 @@ fn sub(st: &mut State, c: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: 
         browser: false,
         durable: None,
         selector: None,
+        no_local: false,
     };
     st.subscribe(c, spec, &mut Vec::new()).unwrap();
 }

@@ -190,6 +190,7 @@ impl Handler {
                 }
             },
             exclusive: flag(frame, "activemq.exclusive")?,
+            no_local: flag(frame, "activemq.noLocal")?,
             browser: flag(frame, "browser")?,
             durable: match durable_name(frame) {
                 None => None,
