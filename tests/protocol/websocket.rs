@@ -70,6 +70,20 @@ async fn messages_cross_between_websocket_and_tcp_both_ways() {
     let m = ws.frame().await;
     assert_eq!(&m.body[..], &body[..]);
 
+    // The admin API tells the WebSocket connection from the TCP one.
+    let password = crate::common::users::generated_password(&b.logs.lock().unwrap())
+        .expect("generated password");
+    let admin = crate::common::http::Http::basic(&b.admin, "admin", &password);
+    let connections = admin.get("/api/v1/connections").json();
+    let mut protocols: Vec<&str> = connections
+        .as_array()
+        .expect("connections")
+        .iter()
+        .filter_map(|c| c["protocol"].as_str())
+        .collect();
+    protocols.sort();
+    assert_eq!(protocols, ["stomp", "websocket"], "{connections}");
+
     ws.send("DISCONNECT", &[("receipt", "bye")], "").await;
     assert_eq!(ws.frame().await.header("receipt-id"), Some("bye"));
     assert!(ws.closed().await);
