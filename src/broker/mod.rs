@@ -5,6 +5,7 @@
 
 mod ack;
 mod admin;
+pub mod advisory;
 mod browse;
 mod connection;
 mod dispatch;
@@ -358,7 +359,10 @@ impl Broker {
 
     /// Creates a temporary destination owned by `conn`.
     pub fn create_temp(&self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
-        self.lock().create_temp(conn, dest)
+        let mut ops = Vec::new();
+        let r = self.lock().create_temp(conn, dest, &mut ops);
+        self.inner.store.push(ops);
+        r
     }
 
     fn route(&self, messages: Vec<Message>) {

@@ -113,8 +113,12 @@ pub struct Answer {
 /// One consumer of this connection.
 struct Consumer {
     id: ConsumerId,
-    /// The advisory consumer: accepted, never fed (no advisories yet).
+    /// A consumer of advisory topics (`ActiveMQ.Advisory.…`): subscribed
+    /// to each topic of its (composite) destination, auto-acknowledged.
     advisory: bool,
+    /// Its core subscriptions: the consumer id, or for an advisory consumer
+    /// `<consumer id>|<n>` per topic.
+    subscriptions: Vec<String>,
     /// The durable subscription it is attached to.
     durable: Option<String>,
 }
@@ -330,16 +334,8 @@ impl Handler {
             // Replayed after a failover to the same broker: already there.
             return Ok(None);
         }
-        if info.destination.name.starts_with("ActiveMQ.Advisory.") {
-            self.consumers.insert(
-                key,
-                Consumer {
-                    id: info.consumer_id,
-                    advisory: true,
-                    durable: None,
-                },
-            );
-            return Ok(None);
+        if info.destination.name.starts_with(ADVISORY_PREFIX) {
+            return self.subscribe_advisories(key, info).await;
         }
         let mut dests = translate::destinations(&info.destination)?;
         if dests.len() != 1 {
@@ -380,12 +376,14 @@ impl Handler {
             selector,
             no_local: info.no_local,
         };
+        let key_copy = key.clone();
         let confirm = self.run(Core::Subscribe(spec)).await?;
         self.consumers.insert(
             key,
             Consumer {
                 id: info.consumer_id,
                 advisory: false,
+                subscriptions: vec![key_copy],
                 durable: info.subscription_name,
             },
         );
@@ -429,16 +427,59 @@ impl Handler {
             return;
         };
         self.pulls.remove(key);
-        if consumer.advisory {
-            return;
+        for id in consumer.subscriptions {
+            let command = Core::Unsubscribe { id, seen };
+            if let Err(e) = self.run(command).await {
+                tracing::debug!(error = %e, consumer = key, "consumer already gone");
+            }
         }
-        let command = Core::Unsubscribe {
-            id: key.to_string(),
-            seen,
-        };
-        if let Err(e) = self.run(command).await {
-            tracing::debug!(error = %e, consumer = key, "consumer already gone");
+    }
+
+    /// The client's advisory consumer (`ActiveMQ.Advisory.TempQueue,
+    /// ActiveMQ.Advisory.TempTopic` at connect): one auto-acknowledged core
+    /// subscription per topic. Advisory topics carry only the names of
+    /// temporary destinations, so no permission is needed to read them
+    /// (ActiveMQ needs an explicit grant on `ActiveMQ.Advisory.>`).
+    async fn subscribe_advisories(
+        &mut self,
+        key: String,
+        info: ConsumerInfo,
+    ) -> Result<Option<Confirm>, CommandError> {
+        let mut subscriptions = Vec::new();
+        for (n, destination) in translate::destinations(&info.destination)?
+            .into_iter()
+            .enumerate()
+        {
+            if !destination.name().starts_with(ADVISORY_PREFIX) {
+                return Err(CommandError::Unsupported(
+                    "a composite consumer mixing advisory and other topics is not supported",
+                ));
+            }
+            let id = format!("{key}|{n}");
+            let spec = SubscribeSpec {
+                id: id.clone(),
+                destination,
+                ack: AckMode::Auto,
+                prefetch: self.config.max_prefetch,
+                exclusive: false,
+                browser: false,
+                durable: None,
+                selector: None,
+                no_local: false,
+            };
+            self.run(Core::Subscribe(spec)).await?;
+            subscriptions.push(id);
         }
+        self.consumers.insert(
+            key,
+            Consumer {
+                id: info.consumer_id,
+                advisory: true,
+                subscriptions,
+                durable: None,
+            },
+        );
+        Ok(None)
     }
 
     async fn publish(&mut self, m: WireMessage) -> Result<Option<Confirm>, CommandError> {
@@ -606,13 +647,18 @@ impl Handler {
     /// The MessageDispatch of one delivery (a browse's end marker becomes
     /// the null dispatch).
     pub fn dispatch(&mut self, d: &Delivery) -> Option<Command> {
-        let consumer = self.consumers.get(&*d.subscription)?;
+        let key = d.subscription.split('|').next().unwrap_or_default();
+        let consumer = self.consumers.get(key)?;
         if d.message.header(crate::broker::BROWSER_END).is_some() && d.message.id == 0 {
             return Some(MessageDispatch::null(consumer.id.clone()).into());
         }
         // A pull answered by a message is no longer waiting.
         self.pulls.remove(&*d.subscription);
-        let message = translate::message_out(&d.message);
+        let message = if consumer.advisory {
+            translate::advisory_out(&d.message)?
+        } else {
+            translate::message_out(&d.message)
+        };
         Some(
             MessageDispatch {
                 consumer_id: consumer.id.clone(),
@@ -647,6 +693,9 @@ impl Handler {
         }
     }
 }
+
+/// Topics whose consumers get advisories.
+const ADVISORY_PREFIX: &str = "ActiveMQ.Advisory.";
 
 /// The core's name of an OpenWire transaction.
 fn tx_key(tx: &TransactionId) -> String {

@@ -11,7 +11,7 @@ use super::types::{BrokerId, ExceptionClass};
 use super::wireformat::{negotiate, WireFormatInfo};
 use super::Command;
 use crate::admission::{Permit, Refusal};
-use crate::broker::{Broker, Outbox};
+use crate::broker::{AckMode, Broker, Outbox};
 use crate::listener::{Io, Serve};
 use crate::stop::Stop;
 use futures::{SinkExt, StreamExt};
@@ -287,10 +287,20 @@ async fn write_deliveries(
             }
             return Ok(wrote);
         }
+        let mut auto = Vec::new();
         for d in &deliveries {
             if let Some(dispatch) = handler.dispatch(d) {
                 framed.feed(dispatch).await?;
                 wrote = true;
+            }
+            if d.ack == AckMode::Auto {
+                auto.push((d.subscription.clone(), d.message.id));
+            }
+        }
+        if !auto.is_empty() {
+            framed.flush().await?;
+            if let Some(core) = handler.core() {
+                core.written(&auto);
             }
         }
     }

@@ -6,11 +6,13 @@
 //! Text is converted between Java's modified UTF-8 and UTF-8 both ways, so
 //! characters outside the Basic Multilingual Plane survive.
 
+use super::command::destination_operation;
 use super::map::{PrimitiveMap, Value as WireValue};
 use super::message::{Message as WireMessage, MessageKind};
+use super::types::{ConnectionId, DestinationInfo};
 use super::types::{Destination as WireDestination, DestinationKind, MessageId, ProducerId};
 use super::BodyError;
-use crate::broker::TEMP_PREFIX;
+use crate::broker::{advisory, TEMP_PREFIX};
 use crate::message::{BodyKind, Destination, Message, ProducerSeq, Value, MAX_PRODUCER_ID_CHARS};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -283,6 +285,29 @@ pub fn message_out(m: &Message) -> WireMessage {
         _ => out.content = Some(m.body.clone()),
     }
     out
+}
+
+/// An advisory of the core (a temporary destination added or removed) as
+/// the ActiveMQMessage the client reads: its `dataStructure` is a
+/// DestinationInfo naming the destination. `None` for anything else on an
+/// advisory topic.
+pub fn advisory_out(m: &Message) -> Option<WireMessage> {
+    let dest = Destination::parse(m.header(advisory::DESTINATION)?).ok()?;
+    let operation = match m.header(advisory::OPERATION)? {
+        "add" => destination_operation::ADD,
+        _ => destination_operation::REMOVE,
+    };
+    let mut out = message_out(m);
+    out.kind = MessageKind::Message;
+    out.content = None;
+    out.marshalled_properties = None;
+    out.data_structure = Some(Box::new(DestinationInfo {
+        connection_id: ConnectionId::new("ID:baton"),
+        destination: from_core(&dest),
+        operation_type: operation,
+        ..DestinationInfo::default()
+    }));
+    Some(out)
 }
 
 #[cfg(test)]

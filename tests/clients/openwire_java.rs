@@ -96,6 +96,7 @@ scenarios!(
     transaction_send_and_receive,
     durable_subscriber,
     topic_fan_out,
+    temp_queue_request_reply,
     message_groups,
     exclusive_consumer,
     queue_browser,

@@ -247,16 +247,35 @@ impl State {
         for t in self.destinations.topics.values_mut() {
             t.producers.remove(&conn);
         }
-        self.destinations
-            .queues
-            .retain(|_, q| q.owner != Some(conn));
-        self.destinations
-            .topics
-            .retain(|_, t| t.owner != Some(conn));
+        let mut gone: Vec<Destination> = Vec::new();
+        self.destinations.queues.retain(|n, q| {
+            let keep = q.owner != Some(conn);
+            if !keep {
+                gone.push(Destination::Queue(n.clone()));
+            }
+            keep
+        });
+        self.destinations.topics.retain(|n, t| {
+            let keep = t.owner != Some(conn);
+            if !keep {
+                gone.push(Destination::Topic(n.clone()));
+            }
+            keep
+        });
+        for dest in gone {
+            self.advise(&dest, false, ops);
+        }
     }
 
-    /// Creates a temporary destination owned by `conn` (idempotent).
-    pub fn create_temp(&mut self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
+    /// Creates a temporary destination owned by `conn` (idempotent); a new
+    /// one is announced to the advisory subscribers.
+    pub fn create_temp(
+        &mut self,
+        conn: ConnId,
+        dest: &Destination,
+        ops: &mut Vec<WriteOp>,
+    ) -> Result<(), BrokerError> {
+        let existed = self.owner_of(dest).is_some();
         let owner = match dest {
             Destination::Queue(n) => {
                 &mut self
@@ -282,7 +301,12 @@ impl State {
             }
         };
         match owner {
-            Some(o) if *o == conn => Ok(()),
+            Some(o) if *o == conn => {
+                if !existed {
+                    self.advise(dest, true, ops);
+                }
+                Ok(())
+            }
             _ => Err(BrokerError::NotOwner(dest.to_string())),
         }
     }
@@ -384,7 +408,11 @@ impl State {
             c.subs.push(id);
         }
         let dest = spec.destination.clone();
-        self.subscriptions.insert(key, Subscription::new(spec));
+        self.subscriptions
+            .insert(key.clone(), Subscription::new(spec));
+        if let (Destination::Topic(name), false) = (&dest, pattern) {
+            self.advise_existing(&key, name, ops);
+        }
         self.dispatch(&dest, ops);
         Ok(())
     }
