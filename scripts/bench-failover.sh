@@ -156,7 +156,7 @@ start_node() { # a|b
     if [ "$kind" = baton ]; then
         "$baton" serve --database-url "$url" --election-mode "$mode" \
             --stomp-listen "127.0.0.1:${port[$n]}" --admin-listen "127.0.0.1:${admin[$n]}" \
-            >>"$dir/$n.log" 2>&1 &
+            --websocket-listen "" >>"$dir/$n.log" 2>&1 &
     else
         local base="$dir/$n"
         # shellcheck disable=SC2086

@@ -46,7 +46,9 @@ if ! command -v promtool >/dev/null || ! command -v haproxy >/dev/null; then
     echo "installing prometheus (promtool) and haproxy" >&2
     apt-get install -y -q --no-install-recommends prometheus haproxy >/dev/null
 fi
-# The dashboard test drives Debian's headless Chromium through chromedriver.
+# The dashboard test and the @stomp/stompjs test (whose npm bundle is
+# vendored in tests/clients/stompjs/) drive Debian's headless Chromium
+# through chromedriver; the latter also puts HAProxy in front of two nodes.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     echo "installing chromium and chromium-driver" >&2
     apt-get install -y -q chromium chromium-driver >/dev/null \

@@ -47,14 +47,21 @@ pub enum NodeError {
     Config(#[from] crate::config::ConfigError),
 }
 
-/// Binds the messaging ports: STOMP, and OpenWire unless it is off.
-async fn bind_messaging(config: &Config) -> Result<(TcpListener, Option<TcpListener>), NodeError> {
+/// Binds the messaging ports: STOMP, and OpenWire and STOMP over WebSocket
+/// unless they are off.
+async fn bind_messaging(
+    config: &Config,
+) -> Result<(TcpListener, Option<TcpListener>, Option<TcpListener>), NodeError> {
     let stomp = bind(config.stomp.listen, "STOMP", "stomp.listen").await?;
     let openwire = match config.openwire_listen()? {
         None => None,
         Some(addr) => Some(bind(addr, "OpenWire", "openwire.listen").await?),
     };
-    Ok((stomp, openwire))
+    let websocket = match config.websocket.listen {
+        None => None,
+        Some(addr) => Some(bind(addr, "STOMP over WebSocket", "websocket.listen").await?),
+    };
+    Ok((stomp, openwire, websocket))
 }
 
 /// What the messaging listeners of every term share: who may log in, and
@@ -111,7 +118,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
         config.stomp.listen.to_string(),
         admin_addr.to_string(),
     ));
-    let auth = admin::auth_for(&config, admin_addr).map_err(NodeError::Auth)?;
+    let (auth, generated) = admin::auth_for(&config).map_err(NodeError::Auth)?;
     let messaging = Messaging {
         auth: auth.clone(),
         tls: stomp_tls,
@@ -126,6 +133,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Node
 
     let result = match open_store(&config, &shutdown).await {
         Ok(Some(store)) => {
+            if let Some(generated) = generated {
+                admin::share_generated_login(
+                    &auth,
+                    generated,
+                    store.as_ref(),
+                    &node_id,
+                    &config,
+                    admin_addr,
+                )
+                .await;
+            }
             status.set_store(store.clone());
             let every = Duration::from_millis(config.election.renew_ms);
             let registry = tokio::spawn(register(
@@ -290,7 +308,7 @@ async fn serve_term(
             return Ok(TermEnd::LeaseDeadline);
         }
     };
-    let (listener, openwire) = match bind_messaging(config).await {
+    let (listener, openwire, websocket) = match bind_messaging(config).await {
         Ok(l) => l,
         Err(e) => {
             drop(broker);
@@ -306,6 +324,10 @@ async fn serve_term(
     if let Some(l) = &openwire {
         let addr = l.local_addr().map_err(NodeError::Admin)?;
         tracing::info!(addr = %addr, tls = messaging.tls.is_some(), "openwire listener bound");
+    }
+    if let Some(l) = &websocket {
+        let addr = l.local_addr().map_err(NodeError::Admin)?;
+        tracing::info!(addr = %addr, tls = messaging.tls.is_some(), "websocket listener bound");
     }
     tracing::info!(epoch, "became master (epoch {epoch})");
 
@@ -336,6 +358,21 @@ async fn serve_term(
             messaging.tls.clone(),
             stomp_config.admission.clone(),
             sessions,
+            signals.clone(),
+        ))
+    });
+    let websocket_server = websocket.map(|listener| {
+        let upgrade = stomp::websocket::Upgrade {
+            broker: broker.clone(),
+            session: stomp_config.clone(),
+            allowed_origins: Arc::new(config.websocket.allowed_origins.clone()),
+            signals: signals.clone(),
+        };
+        tokio::spawn(crate::listener::run(
+            listener,
+            messaging.tls.clone(),
+            stomp_config.admission.clone(),
+            upgrade,
             signals.clone(),
         ))
     });
@@ -378,6 +415,9 @@ async fn serve_term(
     if let Some(s) = openwire_server {
         let _ = s.await;
     }
+    if let Some(s) = websocket_server {
+        let _ = s.await;
+    }
     let _ = sweeper.await;
     let _ = scheduler.await;
     let _ = pager.await;
@@ -400,6 +440,7 @@ fn session_config(config: &Config, node_id: &str, auth: Arc<Auth>) -> SessionCon
                     .ok()
                     .flatten()
                     .is_none_or(|a| a.ip().is_loopback())
+                && config.websocket.listen.is_none_or(|a| a.ip().is_loopback())
         }
     };
     SessionConfig {

@@ -63,12 +63,23 @@ fn no_permissions_means_everything_and_generated_admin() {
     c.permissions.clear();
     let auth = Auth::from_config(&c);
     assert!(auth.verify_password("app", "app-pw").unwrap().is_admin());
-    let (auth, pw) = Auth::generated().unwrap();
+    let (auth, ours) = Auth::generated().unwrap();
+    assert!(crate::auth::verify_password(&ours.password, &ours.hash));
     assert!(auth
-        .verify_password(GENERATED_USER, &pw)
+        .verify_password(GENERATED_USER, &ours.password)
         .unwrap()
         .is_admin());
     assert!(auth.verify_password(GENERATED_USER, "admin").is_none());
+    // Another node's password replaces ours (the cached check too).
+    let (_, theirs) = Auth::generated().unwrap();
+    auth.use_generated_hash(&theirs.hash);
+    assert!(auth
+        .verify_password(GENERATED_USER, &ours.password)
+        .is_none());
+    assert!(auth
+        .verify_password(GENERATED_USER, &theirs.password)
+        .unwrap()
+        .is_admin());
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub enum Kind {
     Str,
     Int,
     Bool,
+    /// Comma-separated in an environment variable or flag.
+    List,
 }
 
 /// One configuration key.
@@ -162,6 +164,16 @@ pub const KEYS: &[Key] = &[
         help: "PEM CA file; when set, clients must present a certificate it signed [default: none]",
     },
     Key {
+        name: "websocket.listen",
+        kind: Kind::Str,
+        help: "STOMP over WebSocket address (ws://, or wss:// with stomp.tls_*), empty = off [default: 127.0.0.1:61614]",
+    },
+    Key {
+        name: "websocket.allowed_origins",
+        kind: Kind::List,
+        help: "origins whose pages may connect besides the broker's own host name, comma-separated; * = any [default: none]",
+    },
+    Key {
         name: "admin.listen",
         kind: Kind::Str,
         help: "admin HTTP address [default: 127.0.0.1:8161]",
@@ -189,7 +201,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "auth.anonymous",
         kind: Kind::Str,
-        help: "STOMP and OpenWire without credentials: auto (only while the messaging listeners are loopback), allow (true) or deny (false) [default: auto]",
+        help: "STOMP, OpenWire and WebSocket without credentials: auto (only while the messaging listeners are loopback), allow (true) or deny (false) [default: auto]",
     },
     Key {
         name: "broker.max_redeliveries",
@@ -295,6 +307,13 @@ impl Key {
     pub(super) fn value(&self, raw: &str, source: &str) -> Result<toml::Value, ConfigError> {
         match self.kind {
             Kind::Str => Ok(toml::Value::String(raw.to_string())),
+            Kind::List => Ok(toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_string()))
+                    .collect(),
+            )),
             Kind::Int => raw
                 .trim()
                 .parse::<i64>()

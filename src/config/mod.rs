@@ -17,6 +17,7 @@ pub mod policy;
 mod secrets;
 mod tls;
 mod validate;
+pub mod websocket;
 pub use jdbc::{is_jdbc, translate as translate_jdbc, JdbcUrl};
 pub use keys::{Key, Kind, KEYS};
 pub use policy::{DeadLetterStrategy, PolicyConfig};
@@ -62,6 +63,7 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub stomp: StompConfig,
+    pub websocket: websocket::WebSocketConfig,
     pub openwire: OpenWireConfig,
     pub admin: AdminConfig,
     pub broker: BrokerConfig,

@@ -124,3 +124,54 @@ fn names_line_up() {
     assert_eq!(k.env(), "BATON_DATABASE_TABLE_PREFIX");
     assert_eq!(k.flag(), "database-table-prefix");
 }
+
+#[test]
+fn websocket_listen_and_origins() {
+    let c = load(None, env(&[]), &[]).unwrap();
+    assert_eq!(
+        c.websocket.listen.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:61614")
+    );
+    assert!(c.websocket.allowed_origins.is_empty());
+    // Empty turns it off, from the environment or a flag.
+    let c = load(None, env(&[("BATON_WEBSOCKET_LISTEN", "")]), &[]).unwrap();
+    assert_eq!(c.websocket.listen, None);
+    let c = load(None, env(&[]), &[("websocket.listen".into(), " ".into())]).unwrap();
+    assert_eq!(c.websocket.listen, None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.toml");
+    std::fs::write(
+        &path,
+        "[websocket]\nlisten = \"0.0.0.0:15674\"\nallowed_origins = [\"https://app.example\", \"*\"]\n",
+    )
+    .unwrap();
+    let c = load(Some(&path), env(&[]), &[]).unwrap();
+    assert_eq!(c.websocket.listen.unwrap().port(), 15674);
+    assert_eq!(c.websocket.allowed_origins, ["https://app.example", "*"]);
+    let c = load(
+        None,
+        env(&[(
+            "BATON_WEBSOCKET_ALLOWED_ORIGINS",
+            "https://a.example, http://b.example:8080,",
+        )]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        c.websocket.allowed_origins,
+        ["https://a.example", "http://b.example:8080"]
+    );
+
+    let e = load(None, env(&[("BATON_WEBSOCKET_LISTEN", "nowhere")]), &[]).unwrap_err();
+    assert!(e.to_string().contains("websocket.listen"), "{e}");
+    for bad in ["app.example", "https://app.example/path", "ftp://x", "null"] {
+        let e = load(
+            None,
+            env(&[]),
+            &[("websocket.allowed_origins".into(), format!("*,{bad}"))],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("websocket.allowed_origins[1]"), "{bad}: {e}");
+    }
+}

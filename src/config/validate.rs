@@ -137,6 +137,7 @@ impl Config {
         self.limits.validate(self.stomp.default_prefetch)?;
         policy::validate(&self.broker.policy)?;
         self.stomp_tls()?;
+        self.websocket.validate()?;
         self.openwire_listen()?;
         self.admin_tls()?;
         self.auth.validate()

@@ -52,6 +52,10 @@ pub enum CodecError {
     Frame(#[from] FrameError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The peer broke the WebSocket protocol (a message over the size
+    /// limit, bad framing): see [`super::websocket`].
+    #[error("{0}")]
+    WebSocket(String),
 }
 
 impl Decoder for StompCodec {

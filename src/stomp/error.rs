@@ -67,6 +67,7 @@ impl From<CodecError> for SessionError {
         match e {
             CodecError::Frame(f) => SessionError::Frame(f),
             CodecError::Io(io) => SessionError::Io(io),
+            CodecError::WebSocket(e) => SessionError::Protocol(e),
         }
     }
 }

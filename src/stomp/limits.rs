@@ -3,13 +3,11 @@
 //! client gets, and the flow-control pause of a connection that produces
 //! non-persistent messages while their memory budget is used up.
 
-use super::codec::StompCodec;
 use super::frame::{Command, Frame, FrameError, Limits, Parsed};
+use super::transport::Transport;
 pub use crate::admission::{Permit, Refusal};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::Framed;
 
 /// How long a refused client gets to send its CONNECT frame, which is
 /// answered with the ERROR (a client reads the answer to its CONNECT; an
@@ -25,12 +23,9 @@ const REFUSAL_LIMITS: Limits = Limits {
 
 /// Answers a refused client's first frame with an ERROR naming the limit,
 /// then closes the connection.
-pub async fn refuse<S>(socket: S, peer: &str, refusal: Refusal)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+pub async fn refuse<T: Transport>(mut framed: T, peer: &str, refusal: Refusal) {
     tracing::info!(%peer, reason = %refusal, "connection refused");
-    let mut framed = Framed::new(socket, StompCodec::new(REFUSAL_LIMITS));
+    framed.codec_mut().limits = REFUSAL_LIMITS;
     let first = tokio::time::timeout(REFUSAL_READ_TIMEOUT, async {
         loop {
             match framed.next().await {
@@ -55,8 +50,11 @@ where
     if let Some(r) = first.as_ref().and_then(|f| f.header("receipt")) {
         error.push_header("receipt-id", r);
     }
-    let _ =
-        tokio::time::timeout(Duration::from_secs(1), framed.send(error.with_body(detail))).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        framed.send(error.with_body(detail)).await?;
+        framed.close().await
+    })
+    .await;
 }
 
 /// Flow control of one connection: while paused the session reads nothing

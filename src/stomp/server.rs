@@ -1,9 +1,11 @@
 //! The STOMP listener: accepts connections and runs one session task each;
 //! on shutdown stops accepting and waits for the sessions to drain.
 
+use super::codec::StompCodec;
 use super::handler::SessionConfig;
 use super::limits::{self, Permit, Refusal};
 use super::session;
+use super::transport::Transport;
 use crate::broker::Broker;
 use crate::stop::Stop;
 use std::sync::Arc;
@@ -88,7 +90,7 @@ pub async fn run(
 }
 
 /// Runs the session of an admitted connection (which frees its place when
-/// it ends), or refuses it with an ERROR.
+/// it ends), or refuses it with an ERROR: STOMP frames right on the stream.
 async fn serve<S>(
     stream: S,
     peer: String,
@@ -99,9 +101,22 @@ async fn serve<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let framed = tokio_util::codec::Framed::new(stream, StompCodec::default());
+    serve_transport(framed, peer, admitted, broker, config, signals).await
+}
+
+/// [`serve`] over any transport (also the WebSocket port's).
+pub(super) async fn serve_transport<T: Transport>(
+    transport: T,
+    peer: String,
+    admitted: Result<Permit, Refusal>,
+    broker: Broker,
+    config: Arc<SessionConfig>,
+    signals: Stop,
+) {
     match admitted {
-        Ok(_permit) => session::run(stream, peer, broker, config, signals).await,
-        Err(refusal) => limits::refuse(stream, &peer, refusal).await,
+        Ok(_permit) => session::run(transport, peer, broker, config, signals).await,
+        Err(refusal) => limits::refuse(transport, &peer, refusal).await,
     }
 }
 

@@ -1,19 +1,17 @@
 //! One task per connection: selects over the socket, the broker's outbox,
 //! commits waiting for receipts, the heart-beat timers and shutdown.
 
-use super::codec::StompCodec;
 use super::error::SessionError;
 use super::frame::{Command, Frame, Parsed};
 use super::handler::{message_frame, Handler, SessionConfig};
 use super::limits::{is_non_persistent_send, FlowPause};
+use super::transport::Transport;
 use crate::broker::{AckMode, Broker, Outbox};
 use crate::stop::Stop;
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
-use tokio_util::codec::Framed;
 
 /// Most deliveries written between two checks of the other event sources.
 const WRITE_BATCH: usize = 256;
@@ -21,16 +19,14 @@ const WRITE_BATCH: usize = 256;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves one client connection until it ends.
-pub async fn run<S>(
-    socket: S,
+pub async fn run<T: Transport>(
+    mut framed: T,
     peer: String,
     broker: Broker,
     config: Arc<SessionConfig>,
     signals: Stop,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut framed = Framed::new(socket, StompCodec::new(config.limits));
+) {
+    framed.codec_mut().limits = config.limits;
     let mut handler = Handler::new(broker.clone(), config.clone());
     handler.peer = peer.clone();
     let outcome = serve(&mut framed, &mut handler, &config, &signals, &peer).await;
@@ -49,14 +45,11 @@ pub async fn run<S>(
         }
     }
     handler.close().await;
-    close(framed.get_mut()).await;
-}
-
-/// Ends the connection in order: TLS sends its close_notify, TCP its FIN,
-/// after whatever is still buffered. A client that stops reading gets a
-/// second to take the bytes; the socket is closed when dropped either way.
-async fn close<S: AsyncWrite + Unpin>(socket: &mut S) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
+    // Ends the connection in order (TLS close_notify and TCP FIN, or a
+    // WebSocket Close) after whatever is still buffered. A client that stops
+    // reading gets a second to take the bytes; the socket is closed when
+    // dropped either way.
+    let _ = tokio::time::timeout(Duration::from_secs(1), framed.close()).await;
 }
 
 type Failure = (SessionError, Option<String>);
@@ -65,16 +58,13 @@ fn fail(e: impl Into<SessionError>) -> Failure {
     (e.into(), None)
 }
 
-async fn serve<S>(
-    framed: &mut Framed<S, StompCodec>,
+async fn serve<T: Transport>(
+    framed: &mut T,
     handler: &mut Handler,
     config: &SessionConfig,
     signals: &Stop,
     peer: &str,
-) -> Result<(), Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<(), Failure> {
     // Until CONNECT negotiates heart-beats, a client gets this long to speak.
     let connect_timeout = Duration::from_secs(30);
     let mut read_deadline = Instant::now() + connect_timeout;
@@ -144,7 +134,7 @@ where
                             framed.codec_mut().version = c.version;
                             c.core.outbox().describe(crate::broker::ConnMeta {
                                 peer: peer.to_string(),
-                                protocol: crate::broker::Protocol::Stomp,
+                                protocol: framed.protocol(),
                                 version: c.version.as_str().to_string(),
                                 client_id: c.client_id.clone(),
                                 connected_at: crate::message::now_ms(),
@@ -166,7 +156,7 @@ where
                 }
             }
             _ = sleep_until(heartbeat_at), if send_every > 0 => {
-                framed.write_buffer_mut().extend_from_slice(b"\n");
+                framed.queue_heartbeat();
                 flush(framed).await?;
                 last_write = Instant::now();
             }
@@ -189,13 +179,10 @@ fn far_future() -> Instant {
 }
 
 /// Sends the receipts of everything already committed or committing.
-async fn finish_pending<S>(
-    framed: &mut Framed<S, StompCodec>,
+async fn finish_pending<T: Transport>(
+    framed: &mut T,
     handler: &mut Handler,
-) -> Result<(), Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<(), Failure> {
     while let Some((receipt, result)) = handler.pending.next().await {
         if let Err(e) = result {
             return Err((e.into(), receipt));
@@ -213,14 +200,11 @@ where
 
 /// Writes waiting deliveries; auto-acknowledged ones are reported to the
 /// broker as consumed once flushed. Returns whether anything was written.
-async fn write_deliveries<S>(
-    framed: &mut Framed<S, StompCodec>,
+async fn write_deliveries<T: Transport>(
+    framed: &mut T,
     handler: &mut Handler,
     outbox: &Outbox,
-) -> Result<bool, Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<bool, Failure> {
     let Some(c) = &handler.connected else {
         return Ok(false);
     };
@@ -261,10 +245,7 @@ async fn outbox_ready(outbox: Option<&Outbox>) {
     }
 }
 
-async fn write<S>(framed: &mut Framed<S, StompCodec>, frame: Frame) -> Result<(), Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+async fn write<T: Transport>(framed: &mut T, frame: Frame) -> Result<(), Failure> {
     framed
         .feed(frame)
         .await
@@ -272,10 +253,7 @@ where
     flush(framed).await
 }
 
-async fn flush<S>(framed: &mut Framed<S, StompCodec>) -> Result<(), Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+async fn flush<T: Transport>(framed: &mut T) -> Result<(), Failure> {
     match tokio::time::timeout(WRITE_TIMEOUT, framed.flush()).await {
         Ok(r) => r.map_err(|e| fail(SessionError::from(e))),
         Err(_) => Err(fail(SessionError::Io(std::io::Error::new(

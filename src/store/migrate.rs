@@ -9,20 +9,38 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/sqlite/0002_generated_login.sql"),
+    },
+];
 
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/postgres/0002_generated_login.sql"),
+    },
+];
 
-pub const MYSQL: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../migrations/mysql/0001_init.sql"),
-}];
+pub const MYSQL: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/mysql/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/mysql/0002_generated_login.sql"),
+    },
+];
 
 /// Refuses a database whose newest recorded migration (`newest`, from
 /// `schema_migrations`) is one this binary does not know: a newer baton
@@ -74,7 +92,7 @@ mod tests {
         assert!(check_not_newer(Some(1), SQLITE).is_ok());
         let e = check_not_newer(Some(99), SQLITE).unwrap_err().to_string();
         assert!(e.contains("schema version 99 is newer"), "{e}");
-        assert!(e.contains("knows up to 1"), "{e}");
+        assert!(e.contains("knows up to 2"), "{e}");
     }
 
     #[test]

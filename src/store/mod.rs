@@ -179,13 +179,32 @@ pub trait Lease: Send + Sync + 'static {
     fn session_lock(&self) -> Option<Box<dyn SessionLock>>;
 }
 
-/// The node registry (`<prefix>nodes`): who is in the cluster.
+/// The admin login a node generated for a cluster without `[auth]` users:
+/// only the argon2 hash of the password is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedLogin {
+    pub password_hash: String,
+    pub created_by: String,
+    /// Unix ms by the database's clock; ignored when writing.
+    pub created_at: i64,
+}
+
+/// The node registry (`<prefix>nodes`): who is in the cluster, and the
+/// cluster's generated admin login.
 #[async_trait]
 pub trait Registry: Send + Sync + 'static {
     /// Upserts this node's row with `last_seen` = database now.
     async fn heartbeat(&self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every registered node, by id.
     async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Stores `ours` as the cluster's generated admin login unless one is
+    /// stored already, and returns the cluster's login and whether it is
+    /// `ours` (stored by this call). `None` where nodes do not share a
+    /// database server (SQLite: each node generates its own, as always).
+    async fn generated_login(
+        &self,
+        ours: &GeneratedLogin,
+    ) -> Result<Option<(GeneratedLogin, bool)>, StoreError>;
 }
 
 /// One database: every part above over one connection pool. Each backend

@@ -31,8 +31,8 @@ use super::rows::{self, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
 use super::{
-    migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
-    LOCK_NAME,
+    migrate, Claim, GeneratedLogin, Lease, LockState, NodeRecord, Registry, SessionLock, Store,
+    StoreError, LOCK_NAME,
 };
 use crate::config::DatabaseConfig;
 use async_trait::async_trait;
@@ -482,6 +482,31 @@ impl Registry for MySqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::node).collect()
+    }
+
+    async fn generated_login(
+        &self,
+        ours: &GeneratedLogin,
+    ) -> Result<Option<(GeneratedLogin, bool)>, StoreError> {
+        let p = &self.prefix;
+        let stored = sqlx::query(&format!(
+            "INSERT IGNORE INTO `{p}generated_login` (name, password_hash, created_by, created_at) \
+             VALUES (?, ?, ?, {NOW_MS})"
+        ))
+        .bind(crate::auth::GENERATED_USER)
+        .bind(&ours.password_hash)
+        .bind(&ours.created_by)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(&format!(
+            "SELECT password_hash, created_by, created_at FROM `{p}generated_login` WHERE name = ?"
+        ))
+        .bind(crate::auth::GENERATED_USER)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some((rows::generated_login(&row)?, stored)))
     }
 }
 

@@ -8,7 +8,7 @@
 //! returns every integer as 64 bits, PostgreSQL as its declared width, and
 //! MySQL flags the binary-collated text columns as binary.
 
-use super::{LockState, NodeRecord, StoreError};
+use super::{GeneratedLogin, LockState, NodeRecord, StoreError};
 use crate::message::{BodyKind, Destination, Message, Meta, Value};
 use bytes::Bytes;
 
@@ -250,6 +250,15 @@ pub fn node(row: &impl ReadRow) -> Result<NodeRecord, StoreError> {
         role: row.text("role")?,
         started_at: row.int("started_at")?,
         last_seen: row.int("last_seen")?,
+    })
+}
+
+/// The cluster's generated admin login.
+pub fn generated_login(row: &impl ReadRow) -> Result<GeneratedLogin, StoreError> {
+    Ok(GeneratedLogin {
+        password_hash: row.text("password_hash")?,
+        created_by: row.text("created_by")?,
+        created_at: row.int("created_at")?,
     })
 }
 

@@ -14,8 +14,8 @@ use super::plan::{
 };
 use super::rows::{self, ReadRow};
 use super::{
-    migrate, Claim, Lease, LockState, NodeRecord, Registry, SessionLock, Store, StoreError,
-    LOCK_NAME,
+    migrate, Claim, GeneratedLogin, Lease, LockState, NodeRecord, Registry, SessionLock, Store,
+    StoreError, LOCK_NAME,
 };
 use crate::config::{self, DatabaseConfig};
 use async_trait::async_trait;
@@ -339,6 +339,15 @@ impl Registry for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::node).collect()
+    }
+
+    /// SQLite: each node keeps its own generated password (two processes
+    /// on one file are on one machine, where both logs are at hand).
+    async fn generated_login(
+        &self,
+        _ours: &GeneratedLogin,
+    ) -> Result<Option<(GeneratedLogin, bool)>, StoreError> {
+        Ok(None)
     }
 }
 

@@ -24,6 +24,27 @@ fn page(client: &Http, path: &str) -> String {
     r.text()
 }
 
+/// Asserts the dashboard's error page with this status (not JSON), with
+/// its navigation and a way back; returns the page.
+fn error_page(r: &Resp, status: u16) -> String {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html")),
+        "{:?}: {}",
+        r.headers,
+        r.text()
+    );
+    let html = r.text();
+    assert!(html.contains("<p class=\"error\">"), "{html}");
+    assert!(
+        html.contains("<a class=\"brand\" href=\"/dashboard\">"),
+        "{html}"
+    );
+    assert!(html.contains(">Back</a>"), "{html}");
+    html
+}
+
 fn location(r: &Resp) -> String {
     assert_eq!(r.status, 303, "{}", r.text());
     r.header("location").expect("Location").to_string()
@@ -95,13 +116,17 @@ fn every_page_needs_credentials_and_shows_its_content() {
     ];
     for path in pages {
         let r = s.anon.get(path);
-        r.expect_error(401);
+        let wrong = Http::basic(&s.b.admin, "ops", "wrong").get(path);
+        if path.ends_with(".json") {
+            r.expect_error(401);
+            wrong.expect_error(401);
+        } else {
+            error_page(&r, 401);
+            error_page(&wrong, 401);
+        }
         assert!(r
             .header("www-authenticate")
             .is_some_and(|v| v.starts_with("Basic")));
-        Http::basic(&s.b.admin, "ops", "wrong")
-            .get(path)
-            .expect_error(401);
     }
 
     let overview = page(&s.ops, "/dashboard");
@@ -282,6 +307,34 @@ fn forms_act_like_the_api_with_the_same_permissions() {
     assert_eq!(r.status, 400);
 }
 
+#[test]
+fn every_dashboard_answer_is_a_page() {
+    let s = setup::start(&[]);
+    // A mistyped address.
+    for path in ["/dashboard/destinations", "/dashboard/queues/a/b/c/d/e"] {
+        let html = error_page(&s.ops.get(path), 404);
+        assert!(html.contains("no such dashboard page"), "{html}");
+    }
+    // A refused permission (app may not purge) and a cross-site form.
+    let html = error_page(
+        &s.app.post("/dashboard/queues/orders.a/purge", FORM, b""),
+        403,
+    );
+    assert!(html.contains("lacks"), "{html}");
+    let r = s.ops.request(
+        "POST",
+        "/dashboard/queues/orders.a/send",
+        &[("Content-Type", FORM), ("Origin", "http://evil.example")],
+        b"body=x",
+    );
+    assert!(error_page(&r, 403).contains("cross-site request refused"));
+    // A method the page does not take.
+    error_page(&s.ops.delete("/dashboard/queues"), 405);
+    // The API keeps its JSON errors.
+    s.ops.get("/api/v1/destinations").expect_error(404);
+    s.anon.get("/api/v1/queues").expect_error(401);
+}
+
 #[tokio::test]
 async fn a_slave_dashboard_is_read_only_and_links_the_master() {
     let db = Db::sqlite();
@@ -316,10 +369,14 @@ async fn a_slave_dashboard_is_read_only_and_links_the_master() {
         "{queue}"
     );
     let r = slave.post("/dashboard/queues/work/send", FORM, b"body=x");
-    assert_eq!(r.status, 503);
-    assert!(r.text().contains("this node is a slave"), "{}", r.text());
+    let html = error_page(&r, 503);
+    assert!(html.contains("this node is a slave"), "{html}");
+    assert!(
+        html.contains(&format!("{link}>The master's dashboard</a>")),
+        "{html}"
+    );
     let r = slave.post("/dashboard/queues/work/purge", FORM, b"");
-    assert_eq!(r.status, 503);
+    error_page(&r, 503);
     assert_eq!(bodies(&master, "work").len(), 1);
     let live = slave.get("/dashboard/live.json").json();
     assert_eq!(live["node"]["role"], "slave");

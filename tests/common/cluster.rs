@@ -103,6 +103,8 @@ pub struct Node {
     pub stomp: String,
     /// Pre-assigned OpenWire address (bound only while master).
     pub openwire: String,
+    /// Pre-assigned STOMP over WebSocket address (likewise).
+    pub websocket: String,
     /// Admin address of the current process.
     pub admin: String,
     flags: Vec<String>,
@@ -121,6 +123,7 @@ impl Node {
             url: url.to_string(),
             stomp: format!("127.0.0.1:{}", free_port()),
             openwire: format!("127.0.0.1:{}", free_port()),
+            websocket: format!("127.0.0.1:{}", free_port()),
             admin: String::new(),
             flags: settings.flags(),
             child: None,
@@ -140,6 +143,8 @@ impl Node {
             self.url.clone(),
             "--stomp-listen".into(),
             self.stomp.clone(),
+            "--websocket-listen".into(),
+            self.websocket.clone(),
             "--openwire-listen".into(),
             self.openwire.clone(),
             "--admin-listen".into(),

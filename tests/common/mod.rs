@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod activemq;
+pub mod browser;
 pub mod certs;
 pub mod cluster;
 pub mod deliveries;
+pub mod haproxy;
 pub mod http;
 pub mod java;
 pub mod jms_scenarios;
@@ -16,6 +18,7 @@ pub mod scenarios;
 pub mod stomp;
 pub mod testdb;
 pub mod users;
+pub mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -79,7 +82,12 @@ impl Baton {
             "baton=debug,info".into(),
         ];
         // Ephemeral loopback ports unless `extra` chooses the address.
-        for flag in ["--stomp-listen", "--admin-listen", "--openwire-listen"] {
+        for flag in [
+            "--stomp-listen",
+            "--admin-listen",
+            "--openwire-listen",
+            "--websocket-listen",
+        ] {
             if !extra.contains(&flag) {
                 args.extend([flag.into(), "127.0.0.1:0".into()]);
             }
@@ -179,13 +187,14 @@ impl Baton {
         c.wait().expect("wait")
     }
 
-    /// The OpenWire address the broker bound (logged right after STOMP's).
-    pub fn openwire(&self) -> String {
+    /// The address a listener bound, from its log line (`message`),
+    /// logged right after STOMP's.
+    fn bound(&self, message: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let found = self.logs.lock().unwrap().iter().find_map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                (v["fields"]["message"] == "openwire listener bound")
+                (v["fields"]["message"] == message)
                     .then(|| v["fields"]["addr"].as_str().unwrap_or("").to_string())
             });
             if let Some(addr) = found {
@@ -193,11 +202,21 @@ impl Baton {
             }
             assert!(
                 Instant::now() < deadline,
-                "no OpenWire listener in the log:\n{}",
+                "no '{message}' in the log:\n{}",
                 self.log_text()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The OpenWire address the broker bound.
+    pub fn openwire(&self) -> String {
+        self.bound("openwire listener bound")
+    }
+
+    /// The STOMP over WebSocket address the broker bound.
+    pub fn websocket(&self) -> String {
+        self.bound("websocket listener bound")
     }
 
     /// The `tcp://` URL of the OpenWire listener, for the Java client.

@@ -32,6 +32,8 @@ pub fn serve_args(url: &str) -> Vec<String> {
         "127.0.0.1:0",
         "--admin-listen",
         "127.0.0.1:0",
+        "--websocket-listen",
+        "127.0.0.1:0",
         "--log-format",
         "json",
         "--log-level",

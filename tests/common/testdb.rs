@@ -208,6 +208,32 @@ impl Db {
             .collect()
     }
 
+    /// The first (text) column of every row `sql` returns.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match self.kind {
+            Kind::Sqlite => {
+                sqlx::query_scalar(sql)
+                    .fetch_all(&mut self.sqlite_conn().await)
+                    .await
+            }
+            Kind::Postgres => {
+                sqlx::query_scalar(sql)
+                    .fetch_all(&mut self.pg_conn().await)
+                    .await
+            }
+            // utf8mb4_bin columns come back as binary strings.
+            Kind::Mariadb => sqlx::query_scalar::<_, Vec<u8>>(sql)
+                .fetch_all(&mut self.my_conn().await)
+                .await
+                .map(|rows| {
+                    rows.iter()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .collect()
+                }),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Runs one statement on the test database.
     pub async fn execute(&self, sql: &str) {
         match self.kind {

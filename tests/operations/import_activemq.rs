@@ -265,6 +265,8 @@ impl Served {
                 "127.0.0.1:0",
                 "--admin-listen",
                 "127.0.0.1:0",
+                "--websocket-listen",
+                "127.0.0.1:0",
             ])
             .args(["--log-format", "json", "--log-level", "baton=debug,info"])
             .env_clear()

@@ -79,6 +79,8 @@ fn safe_flags(dir: &Path) -> Vec<String> {
         "127.0.0.1:0".into(),
         "--admin-listen".into(),
         "127.0.0.1:0".into(),
+        "--websocket-listen".into(),
+        "127.0.0.1:0".into(),
         "--database-url".into(),
         format!("sqlite:{}/db/baton.db", dir.display()),
     ]
@@ -284,6 +286,8 @@ fn zero_config_serve_creates_data_baton_db_in_the_working_directory() {
             "--stomp-listen",
             "127.0.0.1:0",
             "--admin-listen",
+            "127.0.0.1:0",
+            "--websocket-listen",
             "127.0.0.1:0",
         ],
         &[],

@@ -21,3 +21,4 @@ mod header_encoding;
 mod heartbeats;
 mod random_garbage;
 mod receipts;
+mod websocket;

@@ -129,7 +129,7 @@ async fn credentials_are_checked_and_failures_logged_counted_and_slowed() {
     );
     assert_eq!(metric(b, "baton_stomp_auth_failures_total"), 2.0);
     let log = b.log_text();
-    assert!(log.contains("STOMP login failed"), "{log}");
+    assert!(log.contains("login failed"), "{log}");
     assert!(log.contains("\"peer\":\"127.0.0.1:"), "{log}");
     assert!(!log.contains("wrong-secret"), "the passcode was logged");
 
@@ -138,7 +138,7 @@ async fn credentials_are_checked_and_failures_logged_counted_and_slowed() {
     assert_eq!(metric(b, "baton_stomp_auth_delayed_total"), 1.0);
     refusal(login(b, "app", "again-wrong").await);
     assert_eq!(metric(b, "baton_stomp_auth_delayed_total"), 2.0);
-    assert!(b.log_contains("delaying STOMP login after repeated failures"));
+    assert!(b.log_contains("delaying a login after repeated failures"));
     login(b, "app", "app-secret")
         .await
         .expect("good login after failures");
@@ -408,4 +408,72 @@ fn cli_login_through_a_failover_url() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// CONNECT over WebSocket with these headers: the answer's command and
+/// `message` header, and the open connection.
+async fn websocket_connect(
+    addr: &str,
+    headers: &[(&str, &str)],
+) -> (
+    common::websocket::Ws<tokio::net::TcpStream>,
+    baton::stomp::frame::Frame,
+) {
+    let mut ws = common::websocket::open(addr, "/", &[])
+        .await
+        .expect("upgrade");
+    let mut all = vec![("accept-version", "1.2")];
+    all.extend_from_slice(headers);
+    ws.send("CONNECT", &all, "").await;
+    let answer = ws.frame().await;
+    (ws, answer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_has_the_same_logins_and_permissions() {
+    use baton::stomp::frame::Command;
+    // WebSocket on every interface: anonymous clients are refused (on
+    // every messaging port, as auth.anonymous = auto wants every one on
+    // loopback).
+    let n = start(&["--websocket-listen", "0.0.0.0:0"]);
+    let addr = n.b.websocket();
+    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+    let e = refusal(anonymous(&n.b).await);
+    assert!(e.contains("requires login and passcode"), "{e}");
+    let (_, refused) = websocket_connect(&addr, &[]).await;
+    assert_eq!(refused.command, Command::Error);
+    assert!(
+        refused
+            .header("message")
+            .unwrap_or_default()
+            .contains("requires login and passcode"),
+        "{refused:?}"
+    );
+    let (_, wrong) = websocket_connect(&addr, &[("login", "app"), ("passcode", "nope")]).await;
+    assert_eq!(wrong.command, Command::Error, "{wrong:?}");
+
+    let (mut ws, ok) =
+        websocket_connect(&addr, &[("login", "app"), ("passcode", "app-secret")]).await;
+    assert_eq!(ok.command, Command::Connected, "{ok:?}");
+    ws.send(
+        "SEND",
+        &[("destination", "/queue/orders.web"), ("receipt", "1")],
+        "allowed",
+    )
+    .await;
+    assert_eq!(ws.frame().await.header("receipt-id"), Some("1"));
+    ws.send(
+        "SEND",
+        &[("destination", "/queue/payroll"), ("receipt", "2")],
+        "not allowed",
+    )
+    .await;
+    let error = ws.frame().await;
+    assert_eq!(error.command, Command::Error);
+    let message = error.header("message").unwrap_or_default();
+    assert!(
+        message.contains("lacks write permission on /queue/payroll"),
+        "{message}"
+    );
+    assert!(ws.closed().await);
 }

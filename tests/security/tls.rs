@@ -446,3 +446,67 @@ async fn stomp_tls_close_is_clean_and_sessions_are_not_resumed() {
         assert_eq!(kind, Some(rustls::HandshakeKind::Full), "round {round}");
     }
 }
+
+#[tokio::test]
+async fn websocket_over_tls_with_the_stomp_certificate() {
+    use common::websocket::open_over;
+    let p = pki();
+    let b = start(&stomp_tls_flags(&p, true));
+    let addr = b.websocket();
+    let port = addr.rsplit(':').next().expect("port");
+    let connect = |identity: Option<&Leaf>| {
+        let config = baton::tls::client_config(
+            Some(&p.ca.pem),
+            identity.map(|l| (l.cert.as_path(), l.key.as_path())),
+        )
+        .expect("client config");
+        let addr = addr.clone();
+        async move {
+            let tcp = tokio::net::TcpStream::connect(&addr).await?;
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+            tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+        }
+    };
+    // wss:// with a client certificate signed by stomp.tls_client_ca.
+    let tls = timeout(GUARD, connect(Some(&p.client)))
+        .await
+        .expect("in time")
+        .expect("TLS handshake");
+    let mut ws = timeout(
+        GUARD,
+        open_over(
+            tls,
+            &format!("wss://localhost:{port}/stomp"),
+            &[("sec-websocket-protocol", "v12.stomp")],
+        ),
+    )
+    .await
+    .expect("in time")
+    .expect("upgrade over TLS");
+    ws.send("CONNECT", &[("accept-version", "1.2")], "").await;
+    assert_eq!(
+        ws.frame().await.command,
+        baton::stomp::frame::Command::Connected
+    );
+    assert!(b.log_contains("\"message\":\"websocket listener bound\""));
+
+    // Without a client certificate the TLS handshake fails (TLS 1.3 may
+    // report it only on the first read); plain ws:// gets no upgrade.
+    let refused = match timeout(GUARD, connect(None)).await.expect("in time") {
+        Err(_) => true,
+        Ok(tls) => timeout(
+            GUARD,
+            open_over(tls, &format!("wss://localhost:{port}/"), &[]),
+        )
+        .await
+        .expect("in time")
+        .is_err(),
+    };
+    assert!(refused, "wss:// without a client certificate");
+    let plain = timeout(GUARD, common::websocket::open(&addr, "/", &[]))
+        .await
+        .expect("in time");
+    assert!(plain.is_err(), "plain ws:// on the TLS port");
+}

@@ -14,8 +14,9 @@ use super::data;
 use super::error::ApiError;
 use super::AdminState;
 use askama::Template;
-use axum::extract::Path;
+use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -129,6 +130,59 @@ impl IntoResponse for PageError {
 
 pub type PageResult = Result<Response, PageError>;
 
+/// Most of an error answer's body read to find its message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Middleware around every dashboard route: an error answer that is not a
+/// page (the credentials guard's JSON, a refused permission, a slave asked
+/// for a write, axum's rejections, an unknown path) becomes the dashboard's
+/// error page, with the same status and headers (`WWW-Authenticate`
+/// still asks the browser for credentials). `live.json`, read by the
+/// dashboard's script, keeps its JSON errors.
+pub async fn html_errors(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    let json_endpoint = req.uri().path().ends_with(".json");
+    let resp = next.run(req).await;
+    if json_endpoint {
+        return resp;
+    }
+    let status = resp.status();
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let page = ErrorPage {
+        l: Layout::new(&s, reason, "").await,
+        status: status.as_u16(),
+        message: if message.is_empty() {
+            reason.to_string()
+        } else {
+            message
+        },
+    };
+    let (html, body) = render(&page).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(html.headers);
+    Response::from_parts(parts, body)
+}
+
+/// Any other path under `/dashboard`.
+async fn no_such_page() -> PageError {
+    ApiError::not_found("there is no such dashboard page").into()
+}
+
 /// Renders a template (a template error is a 500 page, never a panic).
 pub fn render(t: &impl Template) -> Response {
     match t.render() {
@@ -200,6 +254,7 @@ pub fn router() -> Router<AdminState> {
             "/dashboard/queues/{name}/messages/{id}/move",
             get(queue::confirm_move).post(queue::relocate),
         )
+        .route("/dashboard/{*rest}", axum::routing::any(no_such_page))
 }
 
 /// The static files, open like `/role` (they hold no data).
