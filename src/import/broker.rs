@@ -6,9 +6,6 @@ use crate::config::ElectionConfig;
 use roxmltree::Node;
 use std::net::IpAddr;
 
-/// STOMP's registered port, suggested when only OpenWire was configured.
-const STOMP_PORT: u16 = 61613;
-
 fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
     node.children().filter(Node::is_element)
 }
@@ -318,7 +315,7 @@ fn classify(scheme: &str) -> Speaks {
 
 fn connectors<'a, 'i>(ctx: &mut Ctx<'a, 'i>, list: Node<'a, 'i>) {
     let mut stomp_set = false;
-    let mut openwire: Option<(String, String)> = None;
+    let mut openwire_set = false;
     for c in elements(list) {
         ctx.warn_attributes(c, &["name", "uri"]);
         let Some(raw) = c.attribute("uri") else {
@@ -340,25 +337,30 @@ fn connectors<'a, 'i>(ctx: &mut Ctx<'a, 'i>, list: Node<'a, 'i>) {
                 format!("{uri} is not translated: Baton has one STOMP listener (the first STOMP connector)"),
             ),
             Speaks::Stomp => {
-                if listen(ctx, c, authority, None, format!("transport connector {uri}")) {
+                if listen(ctx, c, "stomp.listen", authority, format!("transport connector {uri}")) {
                     stomp_set = true;
                     if scheme.starts_with("auto") {
-                        ctx.warn(c, format!("{uri}: Baton speaks only STOMP on this port (no OpenWire, AMQP or MQTT)"));
+                        ctx.warn(c, format!("{uri}: Baton speaks only STOMP on this port (OpenWire clients use openwire.listen; no AMQP or MQTT)"));
                     }
-                    stomp_options(ctx, c, query);
+                    connector_options(ctx, c, query, "stomp");
                 }
             }
             Speaks::StompTls => ctx.warn(
                 c,
                 format!("{uri} is not translated: TLS listeners are configured separately"),
             ),
+            Speaks::OpenWire if scheme == "ssl" || scheme == "nio+ssl" => ctx.warn(
+                c,
+                format!("{uri} is not translated: TLS is configured separately (stomp.tls_cert and stomp.tls_key; openwire.listen then speaks TLS, for ssl:// client URLs)"),
+            ),
+            Speaks::OpenWire if openwire_set => ctx.warn(
+                c,
+                format!("{uri} is not translated: Baton has one OpenWire listener (the first OpenWire connector)"),
+            ),
             Speaks::OpenWire => {
-                ctx.warn(
-                    c,
-                    format!("{uri} is OpenWire, which Baton does not speak: JMS clients must switch to a STOMP client (e.g. failover:(tcp://host:{STOMP_PORT}))"),
-                );
-                if scheme == "tcp" || scheme == "nio" {
-                    openwire.get_or_insert((authority.to_string(), uri.clone()));
+                if listen(ctx, c, "openwire.listen", authority, format!("transport connector {uri}")) {
+                    openwire_set = true;
+                    connector_options(ctx, c, query, "openwire");
                 }
             }
             Speaks::Other => ctx.warn(
@@ -367,23 +369,11 @@ fn connectors<'a, 'i>(ctx: &mut Ctx<'a, 'i>, list: Node<'a, 'i>) {
             ),
         }
     }
-    if let (false, Some((authority, uri))) = (stomp_set, openwire) {
-        let node = list;
-        let comment = format!(
-            "suggested: ActiveMQ listened for OpenWire on {uri}; Baton listens for STOMP on the same interface, STOMP's port {STOMP_PORT}"
-        );
-        if listen(ctx, node, &authority, Some(STOMP_PORT), comment) {
-            ctx.warn(
-                node,
-                format!("no STOMP connector: suggesting stomp.listen on the OpenWire connector's interface, port {STOMP_PORT}"),
-            );
-        }
-    }
 }
 
-/// Sets `stomp.listen` from `host:port` (port replaced by `port` if
-/// given); false (with a warning) if it is no IP address.
-fn listen(ctx: &mut Ctx, node: Node, authority: &str, port: Option<u16>, comment: String) -> bool {
+/// Sets listener `key` from `host:port`; false (with a warning) if it is
+/// no IP address and port.
+fn listen(ctx: &mut Ctx, node: Node, key: &'static str, authority: &str, comment: String) -> bool {
     let (host, p) = match authority.rsplit_once(':') {
         Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()),
         _ => (authority, None),
@@ -393,30 +383,35 @@ fn listen(ctx: &mut Ctx, node: Node, authority: &str, port: Option<u16>, comment
         "localhost" => Some(IpAddr::from([127, 0, 0, 1])),
         h => h.parse::<IpAddr>().ok(),
     };
-    let (Some(ip), Some(p)) = (ip, port.or(p)) else {
+    let (Some(ip), Some(p)) = (ip, p) else {
         ctx.warn(
             node,
-            format!("stomp.listen needs IP:port; \"{authority}\" is not translated"),
+            format!("{key} needs IP:port; \"{authority}\" is not translated"),
         );
         return false;
     };
     let addr = std::net::SocketAddr::new(ip, p);
-    ctx.out
-        .set_str("stomp.listen", &addr.to_string(), Some(comment));
+    ctx.out.set_str(key, &addr.to_string(), Some(comment));
     true
 }
 
-fn stomp_options(ctx: &mut Ctx, node: Node, query: &str) {
+/// The options of the STOMP or OpenWire connector (`protocol`).
+fn connector_options(ctx: &mut Ctx, node: Node, query: &str, protocol: &str) {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match (k, v.parse::<u64>()) {
-            ("wireFormat.maxDataLength", Ok(n)) if n > 0 => ctx.out.set_int(
+        match (k, v.parse::<u64>(), protocol) {
+            ("wireFormat.maxDataLength", Ok(n), "stomp") if n > 0 => ctx.out.set_int(
                 "stomp.max_body_bytes",
                 n,
                 Some("STOMP connector wireFormat.maxDataLength".into()),
             ),
-            ("maximumConnections", Ok(n)) if n > 0 => {
-                let comment = || Some("STOMP connector maximumConnections".into());
+            ("wireFormat.maxFrameSize", Ok(n), "openwire") if n > 0 => ctx.out.set_int(
+                "openwire.max_frame_bytes",
+                n,
+                Some("OpenWire connector wireFormat.maxFrameSize".into()),
+            ),
+            ("maximumConnections", Ok(n), _) if n > 0 => {
+                let comment = || Some(format!("{protocol} connector maximumConnections"));
                 ctx.out.set_int("limits.max_connections", n, comment());
                 // The per-address limit may not exceed the total (default 1000).
                 if n < 1000 {

@@ -28,6 +28,10 @@ fn broker_xml(adapter: &str, connectors: &str, beans: &str) -> String {
     )
 }
 
+fn baton_default() -> crate::config::Config {
+    crate::config::Config::default()
+}
+
 fn warned(t: &Translation, needle: &str) -> bool {
     t.warnings.iter().any(|w| w.contains(needle))
 }
@@ -41,15 +45,20 @@ fn reference_configuration_translates() {
         "mysql://activemq:activemq@localhost/activemq"
     );
     assert_eq!(c.database.username.as_deref(), Some("activemq"));
-    assert_eq!(c.stomp.listen.to_string(), "0.0.0.0:61613");
+    // The OpenWire connector becomes Baton's OpenWire listener, with its
+    // options; STOMP keeps its default.
+    assert_eq!(c.openwire.listen, "0.0.0.0:61616");
+    assert_eq!(c.openwire.max_frame_bytes, 104_857_600);
+    assert_eq!(c.limits.max_connections, 1000);
+    assert_eq!(c.stomp.listen, baton_default().stomp.listen);
     assert_eq!(
         c.election.effective_mode(&c.database.url),
         ElectionMode::Session
     );
     assert_eq!(c.database.table_prefix, "baton_");
+    assert!(!warned(&t, "OpenWire"), "{:#?}", t.warnings);
     for needle in [
         "relaxAutoCommit=true",
-        "OpenWire",
         "<destinationPolicy>",
         "<systemUsage>",
         "<managementContext>",
@@ -89,6 +98,8 @@ fn lease_locker_statements_and_stomp_connectors() {
            <transportConnector name="stomp" uri="stomp+nio://0.0.0.0:61614?transport.closeAsync=false&amp;wireFormat.maxDataLength=1048576&amp;maximumConnections=500"/>
            <transportConnector name="stomp2" uri="stomp://127.0.0.1:61615"/>
            <transportConnector name="stomp+ssl" uri="stomp+ssl://0.0.0.0:61617"/>
+           <transportConnector name="openwire2" uri="nio://0.0.0.0:61619"/>
+           <transportConnector name="ssl" uri="ssl://0.0.0.0:61618"/>
            <transportConnector name="amqp" uri="amqp://0.0.0.0:5672"/>"#,
         r#"<bean id="pg" class="org.postgresql.ds.PGPoolingDataSource">
              <property name="serverName" value="db.internal"/>
@@ -113,6 +124,7 @@ fn lease_locker_statements_and_stomp_connectors() {
     assert_eq!(c.election.lease_ms, 10_000);
     assert_eq!(c.election.renew_ms, 2500);
     assert_eq!(c.stomp.listen.to_string(), "0.0.0.0:61614");
+    assert_eq!(c.openwire.listen, "0.0.0.0:61616");
     assert_eq!(c.stomp.max_body_bytes, 1_048_576);
     assert_eq!(c.limits.max_connections, 500);
     assert_eq!(c.limits.max_connections_per_address, 500);
@@ -123,7 +135,8 @@ fn lease_locker_statements_and_stomp_connectors() {
         "one STOMP listener",
         "stomp+ssl://",
         "amqp://",
-        "OpenWire",
+        "one OpenWire listener",
+        "ssl://0.0.0.0:61618",
         "dataSourceName",
     ] {
         assert!(
