@@ -466,5 +466,4 @@ fn parse_options(url: &str, query: &str) -> Result<FailoverOptions, UrlError> {
 }
 
 #[cfg(test)]
-#[path = "url_tests.rs"]
 mod tests;

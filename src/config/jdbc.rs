@@ -292,5 +292,4 @@ fn native_parts(raw: &str) -> Result<JdbcUrl, ConfigError> {
 }
 
 #[cfg(test)]
-#[path = "jdbc_tests.rs"]
 mod tests;

@@ -75,19 +75,7 @@ mod stomp;
 mod value;
 
 #[cfg(test)]
-mod tests_eval;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_logic;
-#[cfg(test)]
-mod tests_message;
-#[cfg(test)]
-mod tests_parse;
-#[cfg(test)]
-mod tests_stomp;
-#[cfg(test)]
-mod tests_util;
+mod tests;
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The STOMP header mapping.
 
-use super::tests_util::sel;
-use super::{KnownFields, Properties, StompProperties, Value};
+use super::util::sel;
+use crate::selector::{KnownFields, Properties, StompProperties, Value};
 
 fn headers(
     pairs: &'static [(&'static str, &'static str)],
@@ -126,8 +126,8 @@ fn selectors_over_a_stomp_message() {
 
 #[test]
 fn broker_message_properties() {
-    use super::MessageProperties;
     use crate::message::{Destination, Message};
+    use crate::selector::MessageProperties;
     let m = Message {
         id: 42,
         destination: Destination::Queue("orders".into()),

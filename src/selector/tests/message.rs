@@ -1,9 +1,9 @@
 //! The properties of a broker message: typed JMS properties and the JMS
 //! header pseudo-properties (OPENWIRE.md §3.16).
 
-use super::tests_util::sel;
-use super::{MessageProperties, Properties, Value};
+use super::util::sel;
 use crate::message::{self, BodyKind, Destination, Message};
+use crate::selector::{MessageProperties, Properties, Value};
 
 /// A non-persistent queue message with these properties.
 fn message(props: Vec<(&str, message::Value)>) -> Message {

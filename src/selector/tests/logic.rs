@@ -1,7 +1,7 @@
 //! Three-valued logic: truth tables and NULL through every predicate.
 
-use super::tests_util::eval;
-use super::Value;
+use super::util::eval;
+use crate::selector::Value;
 
 type Tri = Option<bool>;
 const T: Tri = Some(true);
@@ -88,11 +88,11 @@ fn three_operand_chains() {
 
 #[test]
 fn unknown_is_not_selected() {
-    let s = super::tests_util::sel("u = 1");
-    assert!(!s.matches(&super::NoProperties));
-    assert_eq!(s.evaluate(&super::NoProperties), U);
-    let s = super::tests_util::sel("NOT (u = 1)");
-    assert!(!s.matches(&super::NoProperties));
+    let s = super::util::sel("u = 1");
+    assert!(!s.matches(&crate::selector::NoProperties));
+    assert_eq!(s.evaluate(&crate::selector::NoProperties), U);
+    let s = super::util::sel("NOT (u = 1)");
+    assert!(!s.matches(&crate::selector::NoProperties));
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::tests_util::{props, s};
-use super::{Selector, Value, MAX_SELECTOR_CHARS};
+use super::util::{props, s};
+use crate::selector::{Selector, Value, MAX_SELECTOR_CHARS};
 
 const SEEDS: [&str; 12] = [
     "JMSType = 'car' AND color = 'blue' AND weight > 2500",
@@ -126,7 +126,7 @@ fn survives(text: &str, p: &std::collections::HashMap<String, Value<'static>>) -
     catch_unwind(AssertUnwindSafe(|| match Selector::parse(text) {
         Ok(sel) => {
             let _ = sel.evaluate(p);
-            let _ = sel.evaluate(&super::NoProperties);
+            let _ = sel.evaluate(&crate::selector::NoProperties);
             true
         }
         Err(e) => {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Selector, Value};
+use crate::selector::{Selector, Value};
 
 /// Properties from name/value pairs.
 pub(super) fn props(pairs: &[(&str, Value<'static>)]) -> HashMap<String, Value<'static>> {
@@ -26,7 +26,7 @@ pub(super) fn eval(text: &str, pairs: &[(&str, Value<'static>)]) -> Option<bool>
 }
 
 /// The parse error of `text`, failing the test if it parses.
-pub(super) fn parse_err(text: &str) -> super::SelectorError {
+pub(super) fn parse_err(text: &str) -> crate::selector::SelectorError {
     match Selector::parse(text) {
         Ok(s) => panic!("{text:?} should not parse, got {s:?}"),
         Err(e) => e,

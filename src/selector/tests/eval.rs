@@ -1,8 +1,8 @@
 //! Evaluation: every operator, types, the numeric-string rule, LIKE and
 //! precedence.
 
-use super::tests_util::{eval, s};
-use super::Value;
+use super::util::{eval, s};
+use crate::selector::Value;
 
 const T: Option<bool> = Some(true);
 const F: Option<bool> = Some(false);
@@ -146,7 +146,7 @@ fn numeric_strings_compare_with_numbers() {
 
 #[test]
 fn numeric_string_forms() {
-    use super::value::{parse_numeric, Num};
+    use crate::selector::value::{parse_numeric, Num};
     for (text, want) in [
         ("150", Some(Num::Int(150))),
         ("+7", Some(Num::Int(7))),

@@ -1,7 +1,7 @@
 //! Parsing: what is accepted, and errors with their positions.
 
-use super::tests_util::{eval, parse_err, sel};
-use super::{Selector, Value, MAX_DEPTH, MAX_SELECTOR_CHARS};
+use super::util::{eval, parse_err, sel};
+use crate::selector::{Selector, Value, MAX_DEPTH, MAX_SELECTOR_CHARS};
 
 #[test]
 fn accepts_every_construct() {
@@ -59,7 +59,7 @@ fn blank_selector_selects_everything() {
     for text in ["", "   ", "\t\n", "convert_string_expressions:"] {
         let s = sel(text);
         assert!(s.is_match_all(), "{text:?}");
-        assert!(s.matches(&super::NoProperties));
+        assert!(s.matches(&crate::selector::NoProperties));
         assert_eq!(s.text(), text);
     }
 }
@@ -68,7 +68,7 @@ fn blank_selector_selects_everything() {
 fn activemq_convert_prefix_is_accepted() {
     let s = sel("convert_string_expressions:a > 1");
     assert_eq!(
-        s.evaluate(&super::tests_util::props(&[("a", Value::from("5"))])),
+        s.evaluate(&super::util::props(&[("a", Value::from("5"))])),
         Some(true)
     );
     let e = parse_err("convert_string_expressions:a >");
@@ -249,7 +249,7 @@ fn deepest_selectors_fit_a_small_stack() {
     let worker = std::thread::Builder::new()
         .stack_size(1024 * 1024)
         .spawn(move || {
-            let p = super::tests_util::props(&[("a", Value::Int(2))]);
+            let p = super::util::props(&[("a", Value::Int(2))]);
             texts
                 .iter()
                 .map(|t| Selector::parse(t).map(|s| s.evaluate(&p)))
