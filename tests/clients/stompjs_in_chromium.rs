@@ -127,8 +127,12 @@ async fn stompjs_in_chromium_through_haproxy_across_a_failover() {
         ],
         &[&nodes[0], &nodes[1]],
     );
-    haproxy.wait_status("websocket", "web-a", "UP").await;
-    haproxy.wait_status("websocket", "web-b", "DOWN").await;
+    // Each frontend routes only once its own health check has seen the
+    // master: wait for both backends.
+    for backend in ["stomp", "websocket"] {
+        haproxy.wait_status(backend, "web-a", "UP").await;
+        haproxy.wait_status(backend, "web-b", "DOWN").await;
+    }
 
     let (page_addr, _server) = serve_page().await;
     let driver = Driver::start().await;
@@ -189,6 +193,7 @@ async fn stompjs_in_chromium_through_haproxy_across_a_failover() {
     nodes[0].kill9();
     nodes[1].wait_role(Role::Master).await;
     haproxy.wait_status("websocket", "web-b", "UP").await;
+    haproxy.wait_status("stomp", "web-b", "UP").await;
     until(&c, "return window.subscribed === 2;").await;
     let sessions = eval(&c, "return window.sessions;").await;
     assert!(
