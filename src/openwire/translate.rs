@@ -247,7 +247,11 @@ pub fn message_out(m: &Message) -> WireMessage {
             .and_then(|n| i32::try_from(n).ok())
             .unwrap_or(0),
         user_id: text_of(USER_ID),
-        redelivery_counter: i32::try_from(m.redelivery_count).unwrap_or(i32::MAX),
+        // The client derives JMSRedelivered from the counter alone; a
+        // message that may have been delivered before (recovered after a
+        // failover) counts at least one earlier delivery.
+        redelivery_counter: i32::try_from(m.redelivery_count.max(u32::from(m.redelivered)))
+            .unwrap_or(i32::MAX),
         message_id,
         ..WireMessage::default()
     };
@@ -395,6 +399,15 @@ mod tests {
         assert_eq!(out.message_id.to_string(), "ID:baton:0:0:77");
         assert_eq!(out.jms_type.as_deref(), Some("t"));
         assert_eq!(out.redelivery_counter, 2);
+        let recovered = Message {
+            redelivery_count: 0,
+            ..core.clone()
+        };
+        assert_eq!(
+            message_out(&recovered).redelivery_counter,
+            1,
+            "a recovered message (redelivered, never counted) reads JMSRedelivered"
+        );
         let props = out.properties().unwrap();
         assert_eq!(props.get("k"), Some(&WireValue::String("v".into())));
         assert!(props.get(TYPE).is_none());

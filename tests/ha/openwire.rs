@@ -77,3 +77,47 @@ async fn postgres_sigterm_during_persistent_sends_loses_and_doubles_nothing() {
 async fn mariadb_sigterm_during_persistent_sends_loses_and_doubles_nothing() {
     sigterm_during_sends(Db::mariadb()).await;
 }
+
+/// §5.3 item 31: the master killed while two producers send in
+/// transactions of ten; a commit in flight is "in doubt" for the client,
+/// which sends the batch again (see `failover_during_sends`).
+async fn kill9_during_transactions(db: Db) {
+    let (mut nodes, url, master) = pair(&db).await;
+    let mut victim = Some(&mut nodes[master]);
+    tokio::task::block_in_place(|| {
+        sc::failover_during_sends(&url, 2, 300, Some(10), || {
+            if let Some(n) = victim.take() {
+                n.kill9();
+            }
+        })
+    });
+    took_over(&mut nodes, master).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_kill9_during_transacted_sends_keeps_transactions_whole() {
+    kill9_during_transactions(Db::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_kill9_during_transacted_sends_keeps_transactions_whole() {
+    kill9_during_transactions(Db::mariadb()).await;
+}
+
+/// §5.3 items 32–34 across one kill -9 of the master: unacknowledged
+/// messages come back flagged redelivered, request/reply over a temporary
+/// queue keeps working, a durable subscriber resumes where it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_kill9_keeps_consumers_temp_queues_and_durable_subscribers() {
+    let db = Db::postgres();
+    let (mut nodes, url, master) = pair(&db).await;
+    let mut victim = Some(&mut nodes[master]);
+    tokio::task::block_in_place(|| {
+        sc::failover_keeps_state(&url, || {
+            if let Some(n) = victim.take() {
+                n.kill9();
+            }
+        })
+    });
+    took_over(&mut nodes, master).await;
+}
