@@ -33,7 +33,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *            setup are not counted.
  *   failover --url failover:(...) --dest Q [--size B]
  *            one connection sending persistent messages without pause
- *            until killed. Prints {"event":"confirmed","remote":R,"seq":N,
+ *            until killed, and consuming them (auto acknowledge) in a
+ *            second session so that the queue stays short. Prints {"event":"confirmed","remote":R,"seq":N,
  *            "mono_ns":T} for the first confirmed send, and then whenever
  *            a send was confirmed through another broker than the one
  *            before (R = the failover transport's current remote
@@ -203,6 +204,10 @@ public final class JmsBench {
 
     static void failover(Map<String, String> o) throws Exception {
         Sender s = new Sender(need(o, "url"), need(o, "dest"), (int) num(o, "size", 1024));
+        // A consumer on the same connection keeps the queue short, so that
+        // a takeover does not also recover a growing backlog.
+        Session cs = s.connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+        cs.createConsumer(cs.createQueue(need(o, "dest"))).setMessageListener(m -> { });
         String last = null;
         long lastAlive = 0;
         for (long seq = 0; ; seq++) {
