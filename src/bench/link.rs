@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 /// An open connection.
 pub enum Link {
-    Stomp(Conn),
+    Stomp(Box<Conn>),
     OpenWire(Box<OwConn>),
 }
 
@@ -41,7 +41,7 @@ impl Received {
 impl Link {
     async fn open(protocol: Protocol, opts: &ConnectOptions) -> Result<Link, BenchError> {
         Ok(match protocol {
-            Protocol::Stomp => Link::Stomp(Conn::open(opts).await?),
+            Protocol::Stomp => Link::Stomp(Box::new(Conn::open(opts).await?)),
             Protocol::Openwire => Link::OpenWire(Box::new(
                 OwConn::open(&opts.addr, opts.login.as_deref(), opts.passcode.as_deref()).await?,
             )),
