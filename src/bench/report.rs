@@ -113,10 +113,10 @@ impl Report {
             s.consumers,
             s.ack,
             s.size,
-            if s.receipts {
-                "receipt per message"
-            } else {
-                "no receipts"
+            match (s.receipts, s.protocol) {
+                (true, "openwire") => "Response per message",
+                (true, _) => "receipt per message",
+                (false, _) => "no receipts",
             },
             match s.rate {
                 Some(r) => format!("target {r:.0} msg/s"),
