@@ -154,9 +154,12 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 start_node() { # a|b
     local n=$1
     if [ "$kind" = baton ]; then
+        # OpenWire off: its default port (61616) is STOMP_A's here, and the
+        # Java client's failover time has its own script
+        # (scripts/bench/openwire-failover.sh).
         "$baton" serve --database-url "$url" --election-mode "$mode" \
             --stomp-listen "127.0.0.1:${port[$n]}" --admin-listen "127.0.0.1:${admin[$n]}" \
-            --websocket-listen "" >>"$dir/$n.log" 2>&1 &
+            --websocket-listen "" --openwire-listen "" >>"$dir/$n.log" 2>&1 &
     else
         local base="$dir/$n"
         # shellcheck disable=SC2086
@@ -345,7 +348,7 @@ cat <<EOF
 - software: $("$baton" --version) ($baton_build, \`$baton\`, modified $(date -u -r "$baton" '+%Y-%m-%d %H:%M:%S UTC')); $(psql_ -c 'select version()' | cut -d' ' -f1-2); MariaDB $(mysql_ -N -e 'select version()'); ActiveMQ Classic from Debian package activemq $amq_version, PostgreSQL JDBC driver libpostgresql-jdbc-java $pgjdbc_version, $(java -version 2>&1 | head -n1)
 - two nodes on this host, STOMP 127.0.0.1:$STOMP_A and 127.0.0.1:$STOMP_B; $N rounds per row; after each round the stopped node is restarted and the script waits until it is a slave again, then ${SETTLE} s
 - failover time = from just before \`os.kill(master, SIGKILL|SIGTERM)\` to the first RECEIPT of a persistent SEND from the other node, by \`scripts/failover_probe.py\` (new TCP connection + CONNECT + SEND \`persistent:true\` + \`receipt\` to each port in turn, 5 ms pause between rounds, \`time.monotonic()\`)
-- Baton: \`baton serve --database-url <db> --election-mode <mode> --stomp-listen 127.0.0.1:<port> --admin-listen 127.0.0.1:<$ADMIN_A|$ADMIN_B>\`, default election settings (lease 3000 ms, renew 750, retry 50, margin 500); \`<db>\` = \`postgres://postgres@$pg_host:$pg_port/<fresh db>\` or \`mysql://root@$my_host:$my_port/<fresh db>\`
+- Baton: \`baton serve --database-url <db> --election-mode <mode> --stomp-listen 127.0.0.1:<port> --admin-listen 127.0.0.1:<$ADMIN_A|$ADMIN_B> --websocket-listen "" --openwire-listen ""\`, default election settings (lease 3000 ms, renew 750, retry 50, margin 500); \`<db>\` = \`postgres://postgres@$pg_host:$pg_port/<fresh db>\` or \`mysql://root@$my_host:$my_port/<fresh db>\`
 - ActiveMQ: \`java $amq_opts ... -jar $amq_jar start xbean:file:<tmp>/<node>/conf/activemq.xml\` (as in bench-sqlite.sh) with \`$pg_jar\` linked into \`<activemq.base>/lib\`; broker \`useJmx="false"\`, only a STOMP connector, \`<jdbcPersistenceAdapter dataSource="#pg-ds"/>\` on an \`org.postgresql.ds.PGSimpleDataSource\` (no pool); lease row: \`lockKeepAlivePeriod="$AMQ_LEASE_MS"\` + \`<lease-database-locker lockAcquireSleepInterval="$AMQ_LEASE_MS"/>\`
 
 | broker | database | election / locker | stop | ok / rounds | min ms | median ms | max ms | all values (ms, in order) |

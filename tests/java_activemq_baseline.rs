@@ -182,3 +182,107 @@ fn activemq_mangles_non_bmp_between_stomp_and_java() {
         .expect_err("the text of a STOMP message with an emoji");
     assert!(err.is("java.io.UTFDataFormatException"), "{}", err.text());
 }
+
+/// `baton bench --protocol openwire` against ActiveMQ's own OpenWire port,
+/// the load generator's use of src/openwire checked against a second
+/// implementation: every message produced is consumed exactly once, in
+/// every ack mode, and a persistent backlog drains completely.
+#[test]
+fn load_generator_over_openwire_counts_every_message_once() {
+    use std::process::Command;
+    let amq = activemq::shared();
+    let addr = amq.url.trim_start_matches("tcp://").to_string();
+    let bench = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(common::BIN)
+            .args([
+                "bench",
+                "--protocol",
+                "openwire",
+                "--json",
+                "--timeout",
+                "120",
+            ])
+            .args(["--addr", &addr, "--login", USER.0, "--passcode", USER.1])
+            .args(args)
+            .output()
+            .expect("run baton bench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "bench {args:?}: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(stdout.trim()).expect("JSON report")
+    };
+    let n = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
+    for ack in ["client-individual", "client", "auto"] {
+        let dest = format!("/queue/bench.{ack}.{}", std::process::id());
+        let r = bench(&[
+            "--destination",
+            &dest,
+            "--producers",
+            "3",
+            "--consumers",
+            "2",
+            "--messages",
+            "301",
+            "--persistent",
+            "--ack",
+            ack,
+            "--prefetch",
+            "20",
+            "--size",
+            "100",
+        ]);
+        for k in ["sent", "received", "distinct", "expected"] {
+            assert_eq!(n(&r, k), 301, "{ack} {k}: {r}");
+        }
+        assert_eq!(n(&r, "duplicates"), 0, "{ack}: {r}");
+    }
+    let dest = format!("/queue/bench.backlog.{}", std::process::id());
+    let r = bench(&[
+        "--destination",
+        &dest,
+        "--producers",
+        "4",
+        "--messages",
+        "200",
+        "--persistent",
+    ]);
+    assert_eq!(n(&r, "sent"), 200, "{r}");
+    let r = bench(&[
+        "--destination",
+        &dest,
+        "--producers",
+        "0",
+        "--consumers",
+        "2",
+        "--messages",
+        "200",
+    ]);
+    assert_eq!(
+        (n(&r, "received"), n(&r, "distinct"), n(&r, "duplicates")),
+        (200, 200, 0),
+        "{r}"
+    );
+    // Every message of the backlog was acknowledged: a consumer waiting
+    // for one more gets none (exit code 3, incomplete).
+    let out = Command::new(common::BIN)
+        .args(["bench", "--protocol", "openwire", "--json", "--addr", &addr])
+        .args([
+            "--login",
+            USER.0,
+            "--passcode",
+            USER.1,
+            "--destination",
+            &dest,
+        ])
+        .args(["--producers", "0", "--consumers", "1", "--messages", "1"])
+        .args(["--drain-timeout", "1"])
+        .output()
+        .expect("run baton bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON report");
+    assert_eq!(n(&r, "received"), 0, "{r}");
+}

@@ -28,12 +28,14 @@ install_activemq() {
     apt_install "${missing[@]}"
 }
 
-# Baton on `url`, STOMP on $BATON_PORT. Label -> command line in cmdline[].
+# Baton on `url`, STOMP on $BATON_PORT, OpenWire on $BATON_OW_PORT if set
+# (else the default 127.0.0.1:61616). Label -> command line in cmdline[].
 start_baton() { # label url dir
     mkdir -p "$3"
     local more=()
     read -r -a more <<<"${BENCH_BATON_ARGS:-}"
-    cmdline[$1]="baton serve --database-url ${2//$work/<tmp>} --stomp-listen 127.0.0.1:$BATON_PORT --admin-listen 127.0.0.1:$BATON_ADMIN_PORT${BENCH_BATON_ARGS:+ $BENCH_BATON_ARGS}"
+    [ -n "${BATON_OW_PORT:-}" ] && more=(--openwire-listen "127.0.0.1:$BATON_OW_PORT" "${more[@]}")
+    cmdline[$1]="baton serve --database-url ${2//$work/<tmp>} --stomp-listen 127.0.0.1:$BATON_PORT --admin-listen 127.0.0.1:$BATON_ADMIN_PORT${more[*]:+ ${more[*]}}"
     "$baton" serve --database-url "$2" --stomp-listen "127.0.0.1:$BATON_PORT" \
         --admin-listen "127.0.0.1:$BATON_ADMIN_PORT" "${more[@]}" >"$3/baton.log" 2>&1 &
     bpid=$!
@@ -45,12 +47,16 @@ start_baton() { # label url dir
 # (temp ACTIVEMQ_BASE, the package's JVM options, log4j 1.2 to a file), with
 # a jdbcPersistenceAdapter on PostgreSQL database `db` through a commons-dbcp
 # pool (ActiveMQ's documented JDBC setup; the jar is in lib/optional) and
-# only a STOMP connector. The pool is sized for the load: maxActive 32 and
+# a STOMP connector (and an OpenWire one on $AMQ_OW_PORT if set). The pool is sized for the load: maxActive 32 and
 # maxIdle 32 too (dbcp's default maxIdle of 8 makes the pool close and
 # reopen database connections under 16 producers, a handicap no one
 # tuning ActiveMQ would leave; issue 16).
 start_activemq() { # label db
-    local base="$work/activemq"
+    local base="$work/activemq" ow="" ow_text=""
+    if [ -n "${AMQ_OW_PORT:-}" ]; then
+        ow="<transportConnector name=\"openwire\" uri=\"tcp://127.0.0.1:$AMQ_OW_PORT\"/>"
+        ow_text=" and an OpenWire connector on tcp://127.0.0.1:$AMQ_OW_PORT (default wire format options)"
+    fi
     mkdir -p "$base/conf" "$base/data" "$base/tmp" "$base/lib"
     ln -sf "$pg_jar" "$base/lib/postgresql.jar"
     cat >"$base/conf/activemq.xml" <<EOF
@@ -74,6 +80,7 @@ start_activemq() { # label db
         </persistenceAdapter>
         <transportConnectors>
             <transportConnector name="stomp" uri="stomp://127.0.0.1:$AMQ_PORT"/>
+            $ow
         </transportConnectors>
     </broker>
 </beans>
@@ -98,7 +105,7 @@ EOF
     local props=(-Djava.awt.headless=true "-Djava.io.tmpdir=$base/tmp" "-Dactivemq.classpath=$base/conf"
         -Dactivemq.home=/usr/share/activemq "-Dactivemq.base=$base" "-Dactivemq.conf=$base/conf"
         "-Dactivemq.data=$base/data")
-    cmdline[$1]="java $opts ${props[*]//$work/<tmp>} -jar $amq_jar start xbean:file:<tmp>/activemq/conf/activemq.xml (jdbcPersistenceAdapter on org.apache.commons.dbcp.BasicDataSource, org.postgresql.Driver, maxActive 32, maxIdle 32, poolPreparedStatements; only a STOMP connector on 127.0.0.1:$AMQ_PORT; useJmx=false)"
+    cmdline[$1]="java $opts ${props[*]//$work/<tmp>} -jar $amq_jar start xbean:file:<tmp>/activemq/conf/activemq.xml (jdbcPersistenceAdapter on org.apache.commons.dbcp.BasicDataSource, org.postgresql.Driver, maxActive 32, maxIdle 32, poolPreparedStatements; a STOMP connector on 127.0.0.1:$AMQ_PORT$ow_text; useJmx=false)"
     # shellcheck disable=SC2086
     (cd "$base" && exec java $opts "${props[@]}" -jar "$amq_jar" start \
         "xbean:file:$base/conf/activemq.xml" >"$base/stdout.log" 2>&1) &
@@ -108,6 +115,9 @@ EOF
         tail -n 40 "$base/stdout.log" "$base/data/activemq.log" >&2 2>/dev/null || true
         die "ActiveMQ did not open port $AMQ_PORT"
     }
+    if [ -n "${AMQ_OW_PORT:-}" ]; then
+        wait_port "$AMQ_OW_PORT" "$bpid" 60 || die "ActiveMQ did not open port $AMQ_OW_PORT"
+    fi
 }
 amq_warnings() { grep -cE '\| (WARN|ERROR) ' "$work/activemq/data/activemq.log" 2>/dev/null || true; }
 
@@ -139,3 +149,32 @@ start_rabbit_stomp() { # label
     port_open "$rabbit_port" || die "RabbitMQ STOMP does not listen on $rabbit_port"
     cmdline[$1]="RabbitMQ $(rabbitmqctl -q eval 'rabbit_misc:version().' | tr -d '"') (already running, AMQP 127.0.0.1:5672) + rabbitmq_stomp listening on 127.0.0.1:$rabbit_port; virtual host $rabbit_vhost (fresh), guest/guest; /queue/<name> = durable queue, persistent:true = persistent messages, SEND receipts after publisher confirms"
 }
+
+# The real ActiveMQ Java client (Debian's libactivemq-java, the jars of
+# tests/common/java.rs) and tests/java/JmsBench.java compiled into
+# $work/java; sets $jms_cp. Needs javac (a JDK).
+jms_jars=(
+    "/usr/share/java/activemq-client.jar:libactivemq-java"
+    "/usr/share/java/geronimo-jms_1.1_spec.jar:libgeronimo-jms-1.1-spec-java"
+    "/usr/share/java/hawtbuf.jar:libhawtbuf-java"
+    "/usr/share/java/slf4j-api.jar:libslf4j-java"
+    "/usr/share/java/slf4j-nop.jar:libslf4j-java"
+    "/usr/share/java/geronimo-j2ee-management-1.1-spec.jar:libgeronimo-j2ee-management-1.1-spec-java"
+)
+build_jms_bench() { # repo
+    local entry missing=() cp=()
+    for entry in "${jms_jars[@]}"; do
+        [ -e "${entry%%:*}" ] || missing+=("${entry##*:}")
+        cp+=("${entry%%:*}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+    command -v javac >/dev/null || die "javac not found: install a JDK (e.g. openjdk-17-jdk-headless)"
+    jms_cp=$(IFS=:; echo "${cp[*]}"):$work/java
+    mkdir -p "$work/java"
+    javac -nowarn -encoding UTF-8 -d "$work/java" -cp "$jms_cp" "$1/tests/java/JmsBench.java" >&2 ||
+        die "javac tests/java/JmsBench.java failed"
+}
+jms_bench() { java -cp "$jms_cp" JmsBench "$@"; }

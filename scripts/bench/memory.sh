@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 6, "memory": resident memory (VmRSS) of Baton on PostgreSQL when
-# idle, with MEM_MESSAGES (1,000,000) persistent 1 KiB messages waiting in
+# idle (STOMP and OpenWire listeners open, issue 15 item 8), with
+# MEM_MESSAGES (1,000,000) persistent 1 KiB messages waiting in
 # one queue, after a kill -9 and restart with them still stored, and while
 # 4 client-individual consumers drain them (the rate is reported). With
 # MEM_COMPARE=1 (the default) the node is also restarted once with a window
@@ -27,17 +28,19 @@ baton=$(baton_binary "$repo")
 
 db=baton_memory_$$
 create_db "pg:$db"
-stomp_port=$((20000 + RANDOM % 20000)) admin_port=$((40000 + RANDOM % 20000))
+stomp_port=$((20000 + RANDOM % 20000)) admin_port=$((40001 + RANDOM % 20000))
+ow_port=$((stomp_port + 1))
 baton_pid=
 
 start() { # extra serve flags...
     "$baton" serve --database-url "postgres://postgres@$pg_host:$pg_port/$db" \
-        --stomp-listen "127.0.0.1:$stomp_port" --admin-listen "127.0.0.1:$admin_port" \
-        "$@" >>"$work/baton.log" 2>&1 &
+        --stomp-listen "127.0.0.1:$stomp_port" --openwire-listen "127.0.0.1:$ow_port" \
+        --admin-listen "127.0.0.1:$admin_port" "$@" >>"$work/baton.log" 2>&1 &
     baton_pid=$!
     pids+=("$baton_pid")
     local t0=$SECONDS
     wait_port "$stomp_port" "$baton_pid" 300 || { tail -n 30 "$work/baton.log" >&2; die "baton did not start"; }
+    wait_port "$ow_port" "$baton_pid" 30 || { tail -n 30 "$work/baton.log" >&2; die "baton did not open its OpenWire port"; }
     started_in=$((SECONDS - t0))
 }
 kill9() {
@@ -66,7 +69,7 @@ row() { rows+=("| $1 | $2 | $3 |"); log "$1: $2 ($3)"; }
 
 start
 sleep 5
-row "idle master, empty database" "$(mib "$(rss_kb "$baton_pid")") MiB" "VmRSS 5 s after start"
+row "idle master, empty database, STOMP and OpenWire listeners" "$(mib "$(rss_kb "$baton_pid")") MiB" "VmRSS 5 s after start"
 
 log "filling /queue/memory with $n persistent messages ($producers producers)"
 bench --producers "$producers" --messages "$n" --persistent --timeout 3600 >"$work/fill.txt" 2>&1 &

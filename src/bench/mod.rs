@@ -1,11 +1,16 @@
-//! `baton bench`: a STOMP load generator usable against any STOMP broker
-//! (Baton, ActiveMQ, RabbitMQ). Producers SEND fixed-size bodies (with a
-//! receipt per message or without), consumers receive them with the chosen
-//! ack mode; the report gives throughput and HdrHistogram percentiles of
-//! send → RECEIPT and send → MESSAGE, as a table or as JSON.
+//! `baton bench`: a load generator speaking STOMP (any STOMP broker:
+//! Baton, ActiveMQ, RabbitMQ) or OpenWire (Baton, ActiveMQ), chosen with
+//! `--protocol`. Producers send fixed-size bodies (with a confirmation per
+//! message or without: a STOMP RECEIPT, an OpenWire Response), consumers
+//! receive them with the chosen ack mode; the report gives throughput,
+//! HdrHistogram percentiles of send → confirmation and send → receive, and
+//! how many different messages arrived and how many twice, as a table or as
+//! JSON.
 
 mod conn;
 mod consumer;
+mod link;
+mod openwire;
 mod producer;
 mod report;
 
@@ -13,8 +18,9 @@ pub use conn::ConnectOptions;
 pub use report::{Percentiles, Report, Settings};
 
 use crate::stomp::codec::CodecError;
-use conn::Conn;
 use hdrhistogram::Histogram;
+use link::Link;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Header carrying the send time (µs since the run's epoch) in each SEND.
 pub(crate) const SENT_AT_HEADER: &str = "bench-sent-us";
+/// Header carrying each message's run-wide number (a run tag in bits
+/// 48–62, the producer in bits 32–47, its sequence below).
+pub(crate) const ID_HEADER: &str = "bench-id";
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +43,8 @@ pub enum BenchError {
     },
     #[error(transparent)]
     Codec(#[from] CodecError),
+    #[error("OpenWire: {0}")]
+    OpenWire(String),
     #[error("broker sent ERROR: {0}")]
     Refused(String),
     #[error("connection closed by the broker")]
@@ -48,6 +59,31 @@ pub enum BenchError {
     Histogram(String),
     #[error("a load generator task failed: {0}")]
     Task(String),
+}
+
+/// Which protocol the load generator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    Stomp,
+    /// The ActiveMQ Java client's protocol.
+    Openwire,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Stomp => "stomp",
+            Protocol::Openwire => "openwire",
+        }
+    }
+
+    /// The broker port when `--addr` is not given.
+    pub fn default_addr(self) -> &'static str {
+        match self {
+            Protocol::Stomp => "127.0.0.1:61613",
+            Protocol::Openwire => "127.0.0.1:61616",
+        }
+    }
 }
 
 /// How consumers acknowledge.
@@ -70,11 +106,18 @@ impl AckMode {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// STOMP address of the broker.
-    #[arg(long, default_value = "127.0.0.1:61613")]
-    pub addr: String,
-    /// Destination; a name starting with /topic/ is a topic (every consumer
-    /// gets every message), anything else a queue.
+    /// Protocol: STOMP, or OpenWire (the ActiveMQ Java client's:
+    /// BytesMessages, a sync send with responseRequired per message unless
+    /// --no-receipts, MessageAcks).
+    #[arg(long, value_enum, default_value = "stomp")]
+    pub protocol: Protocol,
+    /// Address of the broker [default: 127.0.0.1:61613 for STOMP,
+    /// 127.0.0.1:61616 for OpenWire].
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// Destination; a name starting with /topic/ (or topic:// with
+    /// OpenWire) is a topic (every consumer gets every message), anything
+    /// else a queue (/queue/x is queue x over OpenWire).
     #[arg(long, default_value = "/queue/bench")]
     pub destination: String,
     /// Producer connections.
@@ -101,18 +144,23 @@ pub struct BenchArgs {
     /// Send with `persistent:true`.
     #[arg(long)]
     pub persistent: bool,
-    /// Do not ask for a RECEIPT per SEND (each producer still ends with a
-    /// DISCONNECT receipt).
+    /// Do not ask for a RECEIPT (OpenWire: a Response) per message (each
+    /// producer still ends with a DISCONNECT receipt, or the Response to its
+    /// connection's RemoveInfo).
     #[arg(long)]
     pub no_receipts: bool,
-    /// Consumers' ack mode.
+    /// Consumers' ack mode. OpenWire always acknowledges: INDIVIDUAL acks
+    /// for client-individual, STANDARD acks per message otherwise.
     #[arg(long, value_enum, default_value = "client-individual")]
     pub ack: AckMode,
     /// Prefetch per consumer (sent as `activemq.prefetchSize` and
-    /// `prefetch-count`); default: the broker's.
+    /// `prefetch-count`; OpenWire: the ConsumerInfo's prefetchSize);
+    /// default: the broker's (OpenWire: the Java client's, 1000 for a
+    /// queue, 32766 for a topic).
     #[arg(long)]
     pub prefetch: Option<u32>,
-    /// CONNECT `host` header (RabbitMQ: the virtual host, e.g. `/`).
+    /// CONNECT `host` header (RabbitMQ: the virtual host, e.g. `/`); not
+    /// used by OpenWire.
     #[arg(long, default_value = "localhost")]
     pub host: String,
     /// Optional login for brokers that require one.
@@ -161,7 +209,16 @@ fn positive_secs(name: &str, v: f64) -> Result<Duration, BenchError> {
 }
 
 fn is_topic(destination: &str) -> bool {
-    destination.starts_with("/topic/")
+    destination.starts_with("/topic/") || destination.starts_with("topic://")
+}
+
+impl BenchArgs {
+    /// `--addr`, or the protocol's default port.
+    pub fn addr(&self) -> String {
+        self.addr
+            .clone()
+            .unwrap_or_else(|| self.protocol.default_addr().to_string())
+    }
 }
 
 /// Checks the arguments before anything connects.
@@ -211,8 +268,9 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
 }
 
 async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
+    let addr = args.addr();
     let opts = ConnectOptions {
-        addr: args.addr.clone(),
+        addr: addr.clone(),
         host: args.host.clone(),
         login: args.login.clone(),
         passcode: args.passcode.clone(),
@@ -228,9 +286,9 @@ async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
     let before_consumers = Instant::now();
     let mut consumers = JoinSet::new();
     for i in 0..args.consumers {
-        let mut c = Conn::open(&opts).await?;
-        consumer::subscribe(
-            &mut c,
+        let c = Link::consumer(
+            args.protocol,
+            &opts,
             &args.destination,
             &format!("bench-{i}"),
             args.ack,
@@ -247,8 +305,16 @@ async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
     }
     let mut conns = Vec::with_capacity(args.producers);
     for _ in 0..args.producers {
-        conns.push(Conn::open(&opts).await?);
+        conns.push(Link::producer(args.protocol, &opts, &args.destination).await?);
     }
+    // Tells this run's messages from another's in the same queue.
+    let run_tag = u64::from(
+        (std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()))
+            & 0x7fff,
+    ) << 48;
 
     let n = args.producers as u64;
     let body = bytes::Bytes::from(vec![b'x'; args.size]);
@@ -278,6 +344,7 @@ async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
             interval,
             // Spread the paced producers evenly over one interval.
             start: start + interval.map_or(Duration::ZERO, |i| i.mul_f64(p as f64 / n as f64)),
+            first_id: run_tag | ((p & 0xffff) << 32),
         };
         producers.spawn(producer::run(c, plan, shared.clone()));
     }
@@ -315,9 +382,25 @@ async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
     let mut receive_latency = new_histogram()?;
     let mut received = 0u64;
     let mut last_receive = None::<Instant>;
+    // A queue delivers each message once over all consumers, a topic once
+    // to each consumer.
+    let mut all_ids = HashSet::new();
+    let (mut distinct, mut duplicates) = (0u64, 0u64);
     let mut collect = |r: Result<Result<consumer::ConsumerResult, BenchError>, _>| {
         let r = r.map_err(task_err)??;
         received += r.received;
+        duplicates += r.repeated;
+        if kind_topic {
+            distinct += r.ids.len() as u64;
+        } else {
+            for id in r.ids {
+                if all_ids.insert(id) {
+                    distinct += 1;
+                } else {
+                    duplicates += 1;
+                }
+            }
+        }
         last_receive = last_receive.max(r.last);
         let _ = receive_latency.add(&r.latency);
         Ok::<(), BenchError>(())
@@ -339,7 +422,8 @@ async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
     let receive_elapsed_s = last_receive.map_or(0.0, |t| secs(t.saturating_duration_since(start)));
     Ok(Report {
         settings: Settings {
-            addr: args.addr.clone(),
+            protocol: args.protocol.as_str(),
+            addr,
             destination: args.destination.clone(),
             kind: if kind_topic { "topic" } else { "queue" },
             producers: args.producers,
@@ -354,6 +438,8 @@ async fn run_inner(args: &BenchArgs) -> Result<Report, BenchError> {
         },
         sent,
         received,
+        distinct,
+        duplicates,
         expected,
         complete: received >= expected,
         elapsed_s: secs(end - start),

@@ -1,10 +1,10 @@
-//! A producer: SENDs `--size`-byte bodies, each stamped with its send time,
-//! optionally waiting for a RECEIPT per message (send → receipt latency),
-//! optionally paced to a fixed rate.
+//! A producer: sends `--size`-byte bodies, each stamped with its send time
+//! and its run-wide number, optionally waiting for the broker's
+//! confirmation per message (send → confirmation latency), optionally paced
+//! to a fixed rate.
 
-use super::conn::Conn;
-use super::{new_histogram, BenchError, Shared, SENT_AT_HEADER};
-use crate::stomp::frame::{Command, Frame};
+use super::link::Link;
+use super::{new_histogram, BenchError, Shared};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ pub struct ProducerPlan {
     pub destination: String,
     pub body: Bytes,
     pub persistent: bool,
+    /// Wait for a RECEIPT (STOMP) or Response (OpenWire) per message.
     pub receipts: bool,
     /// Stop after this many messages (`None`: only the deadline stops it).
     pub count: Option<u64>,
@@ -24,33 +25,24 @@ pub struct ProducerPlan {
     /// Pace: one message per interval, the first at `start`.
     pub interval: Option<Duration>,
     pub start: Instant,
+    /// The first message's run-wide number; the others follow it.
+    pub first_id: u64,
 }
 
 /// What one producer measured.
 pub struct ProducerResult {
     pub sent: u64,
-    /// Send → RECEIPT in µs; empty without receipts.
+    /// Send → confirmation in µs; empty without receipts.
     pub latency: Histogram<u64>,
-    /// When the last message was confirmed (the final DISCONNECT receipt).
+    /// When the last message was confirmed (the final disconnect's answer).
     pub finished: Instant,
 }
 
-fn send_frame(plan: &ProducerPlan, sent_at_us: u64) -> Frame {
-    let mut f = Frame::new(Command::Send)
-        .with_header("destination", plan.destination.as_str())
-        .with_header("content-length", plan.body.len().to_string())
-        .with_header(SENT_AT_HEADER, sent_at_us.to_string());
-    if plan.persistent {
-        f.push_header("persistent", "true");
-    }
-    f.with_body(plan.body.clone())
-}
-
-/// Runs one producer to the end of its plan, then DISCONNECTs with a
-/// receipt, so that without per-message receipts the finish time still
-/// means "the broker has handled every SEND".
+/// Runs one producer to the end of its plan, then disconnects waiting for
+/// the broker's answer, so that without per-message confirmations the
+/// finish time still means "the broker has handled every send".
 pub async fn run(
-    mut conn: Conn,
+    mut conn: Link,
     plan: ProducerPlan,
     shared: Arc<Shared>,
 ) -> Result<ProducerResult, BenchError> {
@@ -74,12 +66,17 @@ pub async fn run(
         if plan.deadline.is_some_and(|d| t0 >= d) {
             break;
         }
-        let frame = send_frame(&plan, shared.micros_since_epoch(Instant::now()));
+        conn.send(
+            &plan.destination,
+            &plan.body,
+            plan.persistent,
+            plan.receipts,
+            shared.micros_since_epoch(Instant::now()),
+            plan.first_id + sent,
+        )
+        .await?;
         if plan.receipts {
-            conn.request(frame).await?;
             latency.saturating_record(t0.elapsed().as_micros() as u64);
-        } else {
-            conn.send(frame).await?;
         }
         sent += 1;
     }

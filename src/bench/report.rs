@@ -35,6 +35,7 @@ impl Percentiles {
 /// The settings a run used, echoed in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    pub protocol: &'static str,
     pub addr: String,
     pub destination: String,
     pub kind: &'static str,
@@ -56,6 +57,13 @@ pub struct Report {
     pub settings: Settings,
     pub sent: u64,
     pub received: u64,
+    /// Different messages received (by their run-wide number; on a topic
+    /// counted per consumer). Messages without a number, sent by something
+    /// else than `baton bench`, are not counted.
+    pub distinct: u64,
+    /// Messages received again (the same number at the same consumer, or on
+    /// a queue at two consumers): at-least-once redeliveries.
+    pub duplicates: u64,
     /// Messages the consumers should have got (sent, or sent × consumers
     /// on a topic).
     pub expected: u64,
@@ -91,12 +99,13 @@ impl Report {
     pub fn table(&self) -> String {
         let s = &self.settings;
         let mut out = format!(
-            "{} {} ({}) at {}: {} producers, {} consumers (ack {}), {} B bodies, {}, {}{}\n",
+            "{} {} {} ({}) at {}: {} producers, {} consumers (ack {}), {} B bodies, {}, {}{}\n",
             if s.persistent {
                 "persistent"
             } else {
                 "non-persistent"
             },
+            s.protocol,
             s.destination,
             s.kind,
             s.addr,
@@ -104,10 +113,10 @@ impl Report {
             s.consumers,
             s.ack,
             s.size,
-            if s.receipts {
-                "receipt per message"
-            } else {
-                "no receipts"
+            match (s.receipts, s.protocol) {
+                (true, "openwire") => "Response per message",
+                (true, _) => "receipt per message",
+                (false, _) => "no receipts",
             },
             match s.rate {
                 Some(r) => format!("target {r:.0} msg/s"),
@@ -132,7 +141,11 @@ impl Report {
             self.sent,
             self.sent_per_s,
             &self.send_latency_ms,
-            "send → RECEIPT",
+            if s.protocol == "openwire" {
+                "send → Response"
+            } else {
+                "send → RECEIPT"
+            },
         ));
         out.push('\n');
         out.push_str(&row(
@@ -143,6 +156,12 @@ impl Report {
             "send → MESSAGE",
         ));
         out.push('\n');
+        if self.duplicates > 0 {
+            out.push_str(&format!(
+                "{} different messages received, {} received again\n",
+                self.distinct, self.duplicates
+            ));
+        }
         out
     }
 

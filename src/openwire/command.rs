@@ -584,6 +584,15 @@ impl Command {
         with_base!(self, c => c.response_required, _ => false)
     }
 
+    /// Sets the BaseCommand fields, as the sending end numbers its
+    /// commands (a WireFormatInfo has neither and is left as it is).
+    pub fn set_base(&mut self, command_id: i32, response_required: bool) {
+        with_base!(self, c => {
+            c.command_id = command_id;
+            c.response_required = response_required;
+        }, _ => {})
+    }
+
     /// The name of the command's type, e.g. `"ConsumerInfo"`.
     pub fn name(&self) -> &'static str {
         type_name(self.type_code()).unwrap_or("?")

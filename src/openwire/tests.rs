@@ -518,6 +518,61 @@ fn batons_wire_format_info() {
 }
 
 #[test]
+fn client_wire_format_info_turns_inactivity_monitoring_off() {
+    let ours = WireFormatInfo::client(1000);
+    let bytes = encoded(ours.clone());
+    let Command::WireFormatInfo(back) = decode_as(Role::Broker, &bytes) else {
+        panic!()
+    };
+    assert_eq!(back, ours);
+    assert_eq!(back.version, 12);
+    assert_eq!(
+        back.properties.get("MaxInactivityDuration"),
+        Some(&Value::Long(0))
+    );
+    assert_eq!(
+        back.properties.get("TightEncodingEnabled"),
+        Some(&Value::Boolean(false))
+    );
+    assert_eq!(
+        back.properties.get("CacheEnabled"),
+        Some(&Value::Boolean(false))
+    );
+    // Against Baton's own and against ActiveMQ 5.17's (golden A_2).
+    let n = negotiate(&ours, &WireFormatInfo::baton(104_857_600)).unwrap();
+    assert_eq!(
+        (n.max_inactivity_duration, n.keep_alive_interval_ms()),
+        (0, None)
+    );
+    assert_eq!(n.max_frame_size, 1000);
+    let Command::WireFormatInfo(amq) = decode_as(Role::Client, &hex(golden::A_2)) else {
+        panic!()
+    };
+    let n = negotiate(&ours, &amq).unwrap();
+    assert_eq!((n.version, n.max_inactivity_duration), (12, 0));
+    assert!(!n.stack_trace_enabled);
+}
+
+#[test]
+fn set_base_numbers_every_command_but_wire_format_info() {
+    for (mut c, role) in sample_commands() {
+        let before = c.clone();
+        c.set_base(41, true);
+        if matches!(before, Command::WireFormatInfo(_)) {
+            assert_eq!(c, before);
+            continue;
+        }
+        assert_eq!(
+            (c.command_id(), c.response_required()),
+            (41, true),
+            "{}",
+            c.name()
+        );
+        assert_eq!(decode_as(role, &encoded(c.clone())), c, "{}", c.name());
+    }
+}
+
+#[test]
 fn negotiation_rules() {
     let ours = WireFormatInfo::baton(1000);
     let mut peer = WireFormatInfo::baton(0);

@@ -84,6 +84,23 @@ impl WireFormatInfo {
         }
     }
 
+    /// What a client of Baton's own (the load generator) advertises: as
+    /// [`WireFormatInfo::baton`], but `MaxInactivityDuration` 0, so that
+    /// the negotiated inactivity monitoring is off on both ends (the client
+    /// then never has to send KeepAliveInfos to stay connected).
+    pub fn client(max_frame_size: usize) -> Self {
+        let mut wfi = Self::baton(max_frame_size);
+        wfi.properties
+            .insert(key::MAX_INACTIVITY_DURATION, Value::Long(0));
+        wfi.properties
+            .insert(key::MAX_INACTIVITY_DURATION_INITIAL_DELAY, Value::Long(0));
+        wfi.properties.insert(
+            key::PLATFORM_DETAILS,
+            Value::String("Rust (baton bench)".into()),
+        );
+        wfi
+    }
+
     /// A boolean option; missing reads as false (the Java getters).
     pub fn bool_option(&self, key: &'static str) -> Result<bool, NegotiationError> {
         match self.properties.get(key) {

@@ -1,6 +1,7 @@
 //! `baton bench`, the load generator, run as a process against a real
 //! broker: counts, ack modes, topic fan-out, pacing, JSON report and its
-//! argument errors.
+//! argument errors, over STOMP and over OpenWire (`--protocol openwire`,
+//! also checked against the real ActiveMQ Java client).
 
 use crate::common;
 
@@ -43,7 +44,20 @@ fn bench(args: &[&str]) -> Output {
 fn bench_json(b: &Baton, args: &[&str]) -> Value {
     let mut all = vec!["--json", "--addr", b.stomp.as_str()];
     all.extend_from_slice(args);
-    let out = bench(&all);
+    run_json(&all)
+}
+
+/// Runs with `--protocol openwire --json` against `b`'s OpenWire listener;
+/// the run must succeed.
+fn openwire_json(b: &Baton, args: &[&str]) -> Value {
+    let addr = b.openwire();
+    let mut all = vec!["--protocol", "openwire", "--json", "--addr", addr.as_str()];
+    all.extend_from_slice(args);
+    run_json(&all)
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let out = bench(args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -229,4 +243,227 @@ fn bad_arguments_and_unreachable_brokers_get_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("cannot connect to {addr}")), "{err}");
+}
+
+/// Every message of the run arrived exactly once: as many received as
+/// sent (times `fan_out` consumers on a topic), each a different one.
+fn assert_exactly_once(r: &Value, sent: u64, fan_out: u64) {
+    assert_eq!(u(r, "sent"), sent, "{r}");
+    assert_eq!(u(r, "expected"), sent * fan_out, "{r}");
+    assert_eq!(u(r, "received"), sent * fan_out, "{r}");
+    assert_eq!(u(r, "distinct"), sent * fan_out, "{r}");
+    assert_eq!(u(r, "duplicates"), 0, "{r}");
+    assert_eq!(r["complete"], Value::Bool(true), "{r}");
+}
+
+/// Nothing is left in `dest`: a consumer waiting for one message gets
+/// none (exit code 3, incomplete).
+fn assert_queue_empty(b: &Baton, dest: &str) {
+    let addr = b.openwire();
+    let out = bench(&[
+        "--protocol",
+        "openwire",
+        "--json",
+        "--addr",
+        &addr,
+        "--destination",
+        dest,
+        "--producers",
+        "0",
+        "--consumers",
+        "1",
+        "--messages",
+        "1",
+        "--drain-timeout",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{dest}: {stdout}");
+    let r: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(u(&r, "received"), 0, "{dest}: {r}");
+}
+
+#[test]
+fn openwire_queue_every_message_produced_is_consumed_exactly_once_in_every_ack_mode() {
+    let b = Baton::start();
+    for ack in ["client-individual", "client", "auto"] {
+        let dest = format!("/queue/ow-{ack}");
+        let r = openwire_json(
+            &b,
+            &[
+                "--destination",
+                &dest,
+                "--producers",
+                "3",
+                "--consumers",
+                "2",
+                "--messages",
+                "301",
+                "--size",
+                "100",
+                "--persistent",
+                "--ack",
+                ack,
+                "--prefetch",
+                "20",
+            ],
+        );
+        assert_exactly_once(&r, 301, 1);
+        assert_eq!(r["settings"]["protocol"], "openwire");
+        assert_eq!(r["settings"]["kind"], "queue");
+        assert_eq!(u(&r["send_latency_ms"], "count"), 301, "{r}");
+        assert_eq!(u(&r["receive_latency_ms"], "count"), 301, "{r}");
+        // Every message was acknowledged: none comes back.
+        assert_queue_empty(&b, &dest);
+    }
+}
+
+#[test]
+fn openwire_topic_delivers_every_message_to_every_consumer_once() {
+    let b = Baton::start();
+    let r = openwire_json(
+        &b,
+        &[
+            "--destination",
+            "/topic/ow-bench",
+            "--producers",
+            "2",
+            "--consumers",
+            "3",
+            "--messages",
+            "200",
+            "--no-receipts",
+        ],
+    );
+    assert_eq!(r["settings"]["kind"], "topic");
+    assert_exactly_once(&r, 200, 3);
+    assert!(r["send_latency_ms"].is_null(), "{r}");
+}
+
+#[test]
+fn openwire_persistent_backlog_is_drained_exactly_once_by_consumers_alone() {
+    let b = Baton::start();
+    let r = openwire_json(
+        &b,
+        &[
+            "--destination",
+            "/queue/ow-backlog",
+            "--producers",
+            "4",
+            "--messages",
+            "500",
+            "--persistent",
+        ],
+    );
+    assert_eq!(u(&r, "sent"), 500, "{r}");
+    assert_eq!(u(&r["send_latency_ms"], "count"), 500, "{r}");
+    let r = openwire_json(
+        &b,
+        &[
+            "--destination",
+            "/queue/ow-backlog",
+            "--producers",
+            "0",
+            "--consumers",
+            "3",
+            "--messages",
+            "500",
+            "--prefetch",
+            "10",
+        ],
+    );
+    assert_eq!(u(&r, "received"), 500, "{r}");
+    assert_eq!(u(&r, "distinct"), 500, "{r}");
+    assert_eq!(u(&r, "duplicates"), 0, "{r}");
+    assert_eq!(r["complete"], Value::Bool(true));
+    assert!(r["receive_latency_ms"].is_null(), "{r}");
+    assert_queue_empty(&b, "/queue/ow-backlog");
+}
+
+/// The load generator and the real ActiveMQ Java client understand each
+/// other's messages: what JmsTool sends, `baton bench` drains, and what
+/// `baton bench` sends, JmsTool receives as BytesMessages with the bench's
+/// properties.
+#[test]
+fn openwire_bench_and_the_java_client_exchange_messages() {
+    use common::java::{run_tool, JAVA_GUARD};
+    let b = Baton::start();
+    let url = b.openwire_url();
+    run_tool(
+        &[
+            "produce",
+            "--url",
+            &url,
+            "--dest",
+            "queue://ow.java",
+            "--count",
+            "30",
+        ],
+        JAVA_GUARD,
+    )
+    .assert_ok();
+    let r = openwire_json(
+        &b,
+        &[
+            "--destination",
+            "/queue/ow.java",
+            "--producers",
+            "0",
+            "--consumers",
+            "2",
+            "--messages",
+            "30",
+        ],
+    );
+    assert_eq!(u(&r, "received"), 30, "{r}");
+    // Not sent by `baton bench`: no run-wide numbers.
+    assert_eq!(u(&r, "distinct"), 0, "{r}");
+    assert_queue_empty(&b, "/queue/ow.java");
+
+    let r = openwire_json(
+        &b,
+        &[
+            "--destination",
+            "ow.fromBench",
+            "--producers",
+            "2",
+            "--messages",
+            "40",
+            "--size",
+            "64",
+            "--persistent",
+        ],
+    );
+    assert_eq!(u(&r, "sent"), 40, "{r}");
+    let out = run_tool(
+        &[
+            "consume",
+            "--url",
+            &url,
+            "--dest",
+            "queue://ow.fromBench",
+            "--count",
+            "40",
+            "--ack",
+            "individual",
+        ],
+        JAVA_GUARD,
+    );
+    out.assert_ok();
+    let messages = out.messages();
+    assert_eq!(messages.len(), 40, "{}", out.dump());
+    let mut ids = std::collections::BTreeSet::new();
+    for m in &messages {
+        assert_eq!(m.body_type, "bytes", "{m:?}");
+        assert_eq!(m.bytes(), vec![b'x'; 64]);
+        assert_eq!(m.delivery_mode, "persistent");
+        let id = m
+            .prop("BenchId")
+            .unwrap_or_else(|| panic!("no BenchId: {m:?}"));
+        assert_eq!(id.kind, "long", "{m:?}");
+        ids.insert(id.value.to_string());
+        assert!(m.prop("BenchSentUs").is_some(), "{m:?}");
+    }
+    assert_eq!(ids.len(), 40, "every message a different one");
+    assert_queue_empty(&b, "ow.fromBench");
 }
