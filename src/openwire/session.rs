@@ -183,7 +183,7 @@ async fn serve(
             _ = &mut aborted => return Ok(()),
             _ = &mut stopping => {
                 while let Some(answer) = handler.pending.next().await {
-                    if let Some(reply) = handler.reply(answer) {
+                    for reply in handler.reply(answer).into_iter().flatten() {
                         framed.feed(reply).await?;
                     }
                 }
@@ -191,8 +191,13 @@ async fn serve(
                 return Ok(());
             }
             Some(answer) = handler.pending.next(), if !handler.pending.is_empty() => {
-                if let Some(reply) = handler.reply(answer) {
-                    framed.send(reply).await?;
+                let mut wrote = false;
+                for reply in handler.reply(answer).into_iter().flatten() {
+                    framed.feed(reply).await?;
+                    wrote = true;
+                }
+                if wrote {
+                    framed.flush().await?;
                     last_write = Instant::now();
                 }
             }
