@@ -175,7 +175,7 @@ impl State {
                 .connections
                 .by_id
                 .get(&conn)
-                .map(|c| c.subs.iter().cloned().collect())
+                .map(|c| c.subs.to_vec())
                 .unwrap_or_default(),
         };
         subs.into_iter().find_map(|s| {

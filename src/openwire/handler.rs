@@ -238,7 +238,10 @@ impl Handler {
     /// has a window: ActiveMQ's size of the message (`Message.getSize()`,
     /// what the client added to its window's usage, or more).
     fn producer_ack(&self, m: &WireMessage) -> Option<ProducerAck> {
-        if m.response_required || !self.windows.contains(&m.producer_id.to_string()) {
+        if m.response_required
+            || self.windows.is_empty()
+            || !self.windows.contains(&m.producer_id.to_string())
+        {
             return None;
         }
         let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
