@@ -10,6 +10,7 @@ use super::command::{
     ConnectionInfo, ConsumerInfo, DestinationInfo, ExceptionResponse, MessageAck, MessageDispatch,
     ProducerAck, RemoveInfo, RemovedObject, Response, TransactionInfo,
 };
+use super::frame::Oversized;
 use super::message::Message as WireMessage;
 use super::translate::{self, TranslateError};
 use super::types::{ConnectionId, ConsumerId, ExceptionClass, TransactionId};
@@ -249,6 +250,22 @@ impl Handler {
         Some(ProducerAck {
             producer_id: Some(m.producer_id.clone()),
             size: i32::try_from(size).unwrap_or(i32::MAX),
+            ..ProducerAck::default()
+        })
+    }
+
+    /// The ProducerAck for an oversized asynchronous send that was
+    /// skipped unread, if its producer has a window: the client counted
+    /// the message (at most its frame and ActiveMQ's minimum size), and
+    /// would otherwise wait for that room forever.
+    pub fn oversized_ack(&self, o: &Oversized) -> Option<ProducerAck> {
+        let producer = o.producer_id.as_ref()?;
+        if o.response_required || !self.windows.contains(&producer.to_string()) {
+            return None;
+        }
+        Some(ProducerAck {
+            producer_id: Some(producer.clone()),
+            size: i32::try_from(o.size + MINIMUM_MESSAGE_SIZE).unwrap_or(i32::MAX),
             ..ProducerAck::default()
         })
     }

@@ -214,7 +214,11 @@ async fn serve(
                 match parsed? {
                     Parsed::Command(command) => handler.on_command(command).await,
                     Parsed::Oversized(o) => {
-                        framed.send(too_large(&o, config.max_frame_bytes)).await?;
+                        framed.feed(too_large(&o, config.max_frame_bytes)).await?;
+                        if let Some(ack) = handler.oversized_ack(&o) {
+                            framed.feed(ack.into()).await?;
+                        }
+                        framed.flush().await?;
                         last_write = Instant::now();
                     }
                 }
