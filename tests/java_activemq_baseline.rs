@@ -65,6 +65,10 @@ scenarios!(
     simulated_failover,
     stomp_to_java,
     java_to_stomp,
+    java_to_stomp_ack,
+    virtual_topics,
+    scheduled_delivery,
+    producer_window,
 );
 
 /// The reference deployment: two ActiveMQ brokers in JDBC master/slave on

@@ -159,6 +159,35 @@ impl State {
         Ok(())
     }
 
+    /// The id of the message in flight to `conn` (on `subscription`, else
+    /// on any of its subscriptions) that its sending client named
+    /// `client_id`: an OpenWire message's JMSMessageID, which STOMP shows
+    /// as its `message-id`, so STOMP 1.0/1.1 acknowledge by it.
+    pub fn in_flight_by_client_id(
+        &self,
+        conn: ConnId,
+        subscription: Option<&str>,
+        client_id: &str,
+    ) -> Option<i64> {
+        let subs: Vec<Arc<str>> = match subscription {
+            Some(s) => vec![Arc::from(s)],
+            None => self
+                .connections
+                .by_id
+                .get(&conn)
+                .map(|c| c.subs.to_vec())
+                .unwrap_or_default(),
+        };
+        subs.into_iter().find_map(|s| {
+            self.subscriptions.get(&(conn, s)).and_then(|sub| {
+                sub.inflight
+                    .values()
+                    .find(|m| m.client_id.as_deref() == Some(client_id))
+                    .map(|m| m.id)
+            })
+        })
+    }
+
     fn find_holder(
         &self,
         conn: ConnId,

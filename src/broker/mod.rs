@@ -338,6 +338,18 @@ impl Broker {
         self.inner.store.push(ops);
     }
 
+    /// See [`State::in_flight_by_client_id`]: the id of the message in
+    /// flight to `conn` that its sending client named `client_id`.
+    pub fn in_flight_by_client_id(
+        &self,
+        conn: ConnId,
+        subscription: Option<&str>,
+        client_id: &str,
+    ) -> Option<i64> {
+        self.lock()
+            .in_flight_by_client_id(conn, subscription, client_id)
+    }
+
     /// Withdraws a waiting pull; `true` if it was still waiting (nothing
     /// went out for it).
     pub fn cancel_pull(&self, conn: ConnId, id: &str) -> bool {

@@ -11,7 +11,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::command::Command;
 use super::error::{EncodeError, FrameError};
-use super::frame::{decode_frame, encode, head, Head, Options, Parsed, OVERSIZED_HEADER};
+use super::frame::{decode_frame, encode, head, Head, Options, Parsed};
 
 /// Never pre-allocate more than this for a frame whose bytes have not
 /// arrived: a peer announcing a large frame must send it first.
@@ -76,7 +76,7 @@ impl Decoder for OpenWireCodec {
                 Ok(Some(Parsed::Command(decode_frame(frame, &self.options)?)))
             }
             Head::Oversized(o) => {
-                src.advance(OVERSIZED_HEADER);
+                src.advance(o.header_len);
                 self.skipping = o.remaining;
                 Ok(Some(Parsed::Oversized(o)))
             }

@@ -29,7 +29,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::command::{type_name, Command, Role};
 use super::error::{EncodeError, FrameError};
-use super::wire::Reader;
+use super::message::MessageKind;
+use super::types::ProducerId;
+use super::wire::{Reader, Wire};
 use super::wireformat::DEFAULT_MAX_FRAME_SIZE;
 
 /// Bytes of the size prefix.
@@ -101,9 +103,10 @@ impl Options {
     }
 }
 
-/// A frame above the frame-size limit. Its first bytes were consumed; the
-/// caller must discard `remaining` more bytes (the codec does).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A frame above the frame-size limit. Its first `header_len` bytes were
+/// consumed; the caller must discard `remaining` more bytes (the codec
+/// does).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Oversized {
     pub type_code: u8,
     /// 0 for a WireFormatInfo.
@@ -111,8 +114,34 @@ pub struct Oversized {
     pub response_required: bool,
     /// The frame's size field.
     pub size: usize,
+    /// For an asynchronous message (no response required): its producer,
+    /// read from the bytes after the header when they parse, so that a
+    /// producer with a window gets its ProducerAck.
+    pub producer_id: Option<ProducerId>,
+    /// Bytes consumed: the prefix, type, commandId, responseRequired and,
+    /// with `producer_id`, the producer id.
+    pub header_len: usize,
     /// Bytes of the frame not consumed yet.
     pub remaining: usize,
+}
+
+/// Most bytes waited for to read an oversized message's producer id (its
+/// connection id is a short string in practice).
+const MAX_PRODUCER_HEADER: usize = 1024;
+
+/// The producer id at the start of `rest` (an oversized asynchronous
+/// message's bytes after its header; `frame_rest` of them belong to the
+/// frame): `Ok(Some((id, bytes)))`, `Ok(None)` if it does not parse,
+/// `Err(())` if more bytes are needed.
+fn oversized_producer(rest: &[u8], frame_rest: usize) -> Result<Option<(ProducerId, usize)>, ()> {
+    let limit = frame_rest.min(MAX_PRODUCER_HEADER);
+    let window = Bytes::copy_from_slice(rest.get(..limit).unwrap_or(rest));
+    let mut r = Reader::new(&window, false);
+    match Option::<ProducerId>::read(&mut r, "producerId") {
+        Ok(Some(id)) => Ok(Some((id, r.position()))),
+        Err(FrameError::Truncated { .. }) if window.len() < limit => Err(()),
+        Ok(None) | Err(_) => Ok(None),
+    }
 }
 
 /// What [`parse`] found at the start of the buffer.
@@ -123,7 +152,7 @@ pub enum Parsed {
 }
 
 /// What the first bytes of a buffer say about the frame there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Head {
     /// Fewer bytes than needed to decide; `Some(total)` when the frame's
     /// total length (prefix included) is known.
@@ -184,12 +213,27 @@ pub(crate) fn head(buf: &[u8], opts: &Options) -> Result<Head, FrameError> {
             header.get(4).is_some_and(|&b| b != 0),
         )
     };
+    let mut header_len = OVERSIZED_HEADER;
+    let mut producer_id = None;
+    if !response_required && MessageKind::from_type_code(code).is_some() {
+        let rest = buf.get(OVERSIZED_HEADER..).unwrap_or_default();
+        match oversized_producer(rest, total - OVERSIZED_HEADER) {
+            Err(()) => return Ok(Head::Incomplete(Some(total))),
+            Ok(Some((id, len))) => {
+                producer_id = Some(id);
+                header_len += len;
+            }
+            Ok(None) => {}
+        }
+    }
     Ok(Head::Oversized(Oversized {
         type_code: code,
         command_id,
         response_required,
         size,
-        remaining: total - OVERSIZED_HEADER,
+        producer_id,
+        header_len,
+        remaining: total - header_len,
     }))
 }
 
@@ -222,7 +266,10 @@ pub(crate) fn decode_frame(frame: Bytes, opts: &Options) -> Result<Command, Fram
 pub fn parse(buf: &[u8], opts: &Options) -> Result<Option<(Parsed, usize)>, FrameError> {
     match head(buf, opts)? {
         Head::Incomplete(_) => Ok(None),
-        Head::Oversized(o) => Ok(Some((Parsed::Oversized(o), OVERSIZED_HEADER))),
+        Head::Oversized(o) => {
+            let n = o.header_len;
+            Ok(Some((Parsed::Oversized(o), n)))
+        }
         Head::Complete(len) => {
             let frame = Bytes::copy_from_slice(buf.get(..len).unwrap_or_default());
             Ok(Some((Parsed::Command(decode_frame(frame, opts)?), len)))

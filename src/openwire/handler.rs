@@ -8,8 +8,9 @@
 use super::command::{
     ack_type, destination_operation, last_delivered, transaction_type, ConnectionError,
     ConnectionInfo, ConsumerInfo, DestinationInfo, ExceptionResponse, MessageAck, MessageDispatch,
-    RemoveInfo, RemovedObject, Response, TransactionInfo,
+    ProducerAck, RemoveInfo, RemovedObject, Response, TransactionInfo,
 };
+use super::frame::Oversized;
 use super::message::Message as WireMessage;
 use super::translate::{self, TranslateError};
 use super::types::{ConnectionId, ConsumerId, ExceptionClass, TransactionId};
@@ -108,7 +109,14 @@ pub type Pending = BoxFuture<'static, Answer>;
 pub struct Answer {
     pub correlation: Option<i32>,
     pub result: Result<(), CommandError>,
+    /// For an async send from a producer with a window: the ProducerAck
+    /// that gives its room back (after the Response or ConnectionError).
+    pub producer_ack: Option<ProducerAck>,
 }
+
+/// ActiveMQ's `Message.getSize()` of a received message, the size a
+/// ProducerAck gives back: the client counted at most this much.
+const MINIMUM_MESSAGE_SIZE: usize = 1024;
 
 /// One consumer of this connection.
 struct Consumer {
@@ -142,6 +150,9 @@ pub struct Handler {
     pub pulls: HashMap<String, i64>,
     /// Set by ShutdownInfo or a refused login: finish answers, close.
     pub closing: bool,
+    /// Producers that asked for ProducerAcks (ProducerInfo windowSize >
+    /// 0), by producer id.
+    windows: HashSet<String>,
 }
 
 impl Handler {
@@ -159,6 +170,7 @@ impl Handler {
             pending: FuturesOrdered::new(),
             pulls: HashMap::new(),
             closing: false,
+            windows: HashSet::new(),
         }
     }
 
@@ -171,15 +183,23 @@ impl Handler {
     }
 
     /// Queues the answer to a command: at once, or when `confirm`
-    /// resolves.
-    fn answer(&mut self, command_id: i32, response_required: bool, confirm: Option<Confirm>) {
+    /// resolves (so an async send's ProducerAck waits for its commit, and
+    /// a producer with a window cannot outrun the store).
+    fn answer(
+        &mut self,
+        command_id: i32,
+        response_required: bool,
+        confirm: Option<Confirm>,
+        producer_ack: Option<ProducerAck>,
+    ) {
         let correlation = response_required.then_some(command_id);
         match confirm {
-            None if correlation.is_none() => {}
+            None if correlation.is_none() && producer_ack.is_none() => {}
             None => self.pending.push_back(
                 futures::future::ready(Answer {
                     correlation,
                     result: Ok(()),
+                    producer_ack,
                 })
                 .boxed(),
             ),
@@ -188,6 +208,7 @@ impl Handler {
                     .map(move |r| Answer {
                         correlation,
                         result: r.map_err(CommandError::from),
+                        producer_ack,
                     })
                     .boxed(),
             ),
@@ -196,29 +217,80 @@ impl Handler {
 
     /// Queues a failure: an ExceptionResponse, or a ConnectionError for a
     /// command that wanted no answer.
-    fn fail(&mut self, command_id: i32, response_required: bool, e: CommandError) {
+    fn fail(
+        &mut self,
+        command_id: i32,
+        response_required: bool,
+        e: CommandError,
+        producer_ack: Option<ProducerAck>,
+    ) {
         let correlation = response_required.then_some(command_id);
         self.pending.push_back(
             futures::future::ready(Answer {
                 correlation,
                 result: Err(e),
+                producer_ack,
             })
             .boxed(),
         );
     }
 
+    /// The ProducerAck an async send owes its producer, if the producer
+    /// has a window: ActiveMQ's size of the message (`Message.getSize()`,
+    /// what the client added to its window's usage, or more).
+    fn producer_ack(&self, m: &WireMessage) -> Option<ProducerAck> {
+        if m.response_required
+            || self.windows.is_empty()
+            || !self.windows.contains(&m.producer_id.to_string())
+        {
+            return None;
+        }
+        let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
+        let size = MINIMUM_MESSAGE_SIZE + len(&m.marshalled_properties) + len(&m.content);
+        Some(ProducerAck {
+            producer_id: Some(m.producer_id.clone()),
+            size: i32::try_from(size).unwrap_or(i32::MAX),
+            ..ProducerAck::default()
+        })
+    }
+
+    /// The ProducerAck for an oversized asynchronous send that was
+    /// skipped unread, if its producer has a window: the client counted
+    /// the message (at most its frame and ActiveMQ's minimum size), and
+    /// would otherwise wait for that room forever.
+    pub fn oversized_ack(&self, o: &Oversized) -> Option<ProducerAck> {
+        let producer = o.producer_id.as_ref()?;
+        if o.response_required || !self.windows.contains(&producer.to_string()) {
+            return None;
+        }
+        Some(ProducerAck {
+            producer_id: Some(producer.clone()),
+            size: i32::try_from(o.size + MINIMUM_MESSAGE_SIZE).unwrap_or(i32::MAX),
+            ..ProducerAck::default()
+        })
+    }
+
     /// Handles one command from the client (after the WireFormatInfo).
     pub async fn on_command(&mut self, command: Command) {
         let (id, required) = (command.command_id(), command.response_required());
+        let producer_ack = match &command {
+            Command::Message(m) => self.producer_ack(m),
+            _ => None,
+        };
         let result = match command {
             Command::ConnectionInfo(info) => self.connect(*info).await,
             Command::KeepAliveInfo(_)
             | Command::ControlCommand(_)
             | Command::FlushCommand(_)
             | Command::ConnectionControl(_)
-            | Command::ProducerInfo(_)
             | Command::SessionInfo(_)
             | Command::WireFormatInfo(_) => Ok(None),
+            Command::ProducerInfo(info) => {
+                if info.window_size > 0 {
+                    self.windows.insert(info.producer_id.to_string());
+                }
+                Ok(None)
+            }
             Command::ShutdownInfo(_) => {
                 self.close().await;
                 self.closing = true;
@@ -257,8 +329,8 @@ impl Handler {
             other => Err(CommandError::Unsupported(unsupported(other.name()))),
         };
         match result {
-            Ok(confirm) => self.answer(id, required, confirm),
-            Err(e) => self.fail(id, required, e),
+            Ok(confirm) => self.answer(id, required, confirm, producer_ack),
+            Err(e) => self.fail(id, required, e, producer_ack),
         }
     }
 
@@ -412,9 +484,13 @@ impl Handler {
                 for key in mine {
                     self.unsubscribe(&key, Seen::All).await;
                 }
+                self.windows.retain(|p| !p.starts_with(&prefix));
                 Ok(None)
             }
-            RemovedObject::Producer(_) => Ok(None),
+            RemovedObject::Producer(id) => {
+                self.windows.remove(&id.to_string());
+                Ok(None)
+            }
             RemovedObject::Connection(_) => {
                 self.close().await;
                 Ok(None)
@@ -487,7 +563,10 @@ impl Handler {
         for d in &destinations {
             self.authorize(Access::Write, d)?;
         }
-        let message = translate::message_in(&m, self.config.max_frame_bytes)?;
+        let mut message = translate::message_in(&m, self.config.max_frame_bytes)?;
+        // AMQ_SCHEDULED_DELAY / PERIOD / REPEAT, as from STOMP.
+        message.scheduled = crate::broker::first_due(&message, crate::message::now_ms())
+            .map_err(TranslateError::Schedule)?;
         let tx = m.transaction_id.as_ref().map(tx_key);
         self.run(Core::Publish {
             message,
@@ -551,6 +630,7 @@ impl Handler {
                 id,
                 required,
                 CommandError::Unsupported("XA transactions are not supported"),
+                None,
             );
         }
         let key = tx_key(&tx.transaction_id);
@@ -576,8 +656,8 @@ impl Handler {
             )),
         };
         match result {
-            Ok(confirm) => self.answer(id, required, confirm),
-            Err(e) => self.fail(id, required, e),
+            Ok(confirm) => self.answer(id, required, confirm, None),
+            Err(e) => self.fail(id, required, e, None),
         }
     }
 
@@ -671,16 +751,17 @@ impl Handler {
         )
     }
 
-    /// The answer to a finished operation.
-    pub fn reply(&self, answer: Answer) -> Option<Command> {
-        match (answer.correlation, answer.result) {
+    /// The answer to a finished operation, then its ProducerAck if any.
+    pub fn reply(&self, answer: Answer) -> [Option<Command>; 2] {
+        let first = match (answer.correlation, answer.result) {
             (Some(c), Ok(())) => Some(Response::new(c).into()),
             (Some(c), Err(e)) => Some(ExceptionResponse::new(c, e.class(), e.to_string()).into()),
             (None, Ok(())) => None,
             (None, Err(e)) => Some(
                 ConnectionError::new(e.class(), e.to_string(), self.connection_id.clone()).into(),
             ),
-        }
+        };
+        [first, answer.producer_ack.map(Command::from)]
     }
 
     /// Leaves the broker: transactions roll back, consumers end (their

@@ -183,7 +183,7 @@ async fn serve(
             _ = &mut aborted => return Ok(()),
             _ = &mut stopping => {
                 while let Some(answer) = handler.pending.next().await {
-                    if let Some(reply) = handler.reply(answer) {
+                    for reply in handler.reply(answer).into_iter().flatten() {
                         framed.feed(reply).await?;
                     }
                 }
@@ -191,8 +191,13 @@ async fn serve(
                 return Ok(());
             }
             Some(answer) = handler.pending.next(), if !handler.pending.is_empty() => {
-                if let Some(reply) = handler.reply(answer) {
-                    framed.send(reply).await?;
+                let mut wrote = false;
+                for reply in handler.reply(answer).into_iter().flatten() {
+                    framed.feed(reply).await?;
+                    wrote = true;
+                }
+                if wrote {
+                    framed.flush().await?;
                     last_write = Instant::now();
                 }
             }
@@ -209,7 +214,11 @@ async fn serve(
                 match parsed? {
                     Parsed::Command(command) => handler.on_command(command).await,
                     Parsed::Oversized(o) => {
-                        framed.send(too_large(&o, config.max_frame_bytes)).await?;
+                        framed.feed(too_large(&o, config.max_frame_bytes)).await?;
+                        if let Some(ack) = handler.oversized_ack(&o) {
+                            framed.feed(ack.into()).await?;
+                        }
+                        framed.flush().await?;
                         last_write = Instant::now();
                     }
                 }

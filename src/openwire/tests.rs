@@ -1187,11 +1187,13 @@ fn oversized_frames_are_reported_and_skipped() {
         command_id: 77,
         response_required: true,
         size: 150,
+        producer_id: None,
+        header_len: 10,
         remaining: 144,
     };
     assert_eq!(
         frame::parse(&big[..10], &o),
-        Ok(Some((Parsed::Oversized(expected), 10)))
+        Ok(Some((Parsed::Oversized(expected.clone()), 10)))
     );
     // Above the hard limit (2 × max): invalid at once.
     assert_eq!(
@@ -1222,6 +1224,70 @@ fn oversized_frames_are_reported_and_skipped() {
         ]
     );
     assert!(buf.is_empty() && !codec.is_skipping());
+}
+
+/// An oversized asynchronous message names its producer (for the
+/// ProducerAck of a producer with a window), also when its bytes arrive a
+/// few at a time; the rest is skipped.
+#[test]
+fn oversized_async_messages_name_their_producer() {
+    let o = Options {
+        limits: Limits::new(100),
+        ..opts(Role::Broker)
+    };
+    let mut big = 150u32.to_be_bytes().to_vec();
+    big.push(28);
+    big.extend_from_slice(&5i32.to_be_bytes());
+    big.push(0); // no response required
+    big.extend_from_slice(&[1, 123, 1, 0, 5]); // ProducerId, connectionId "ID:c1"
+    big.extend_from_slice(b"ID:c1");
+    big.extend_from_slice(&7i64.to_be_bytes()); // value
+    big.extend_from_slice(&2i64.to_be_bytes()); // session id
+    big.resize(4 + 150, 0xab);
+    let producer = ProducerId {
+        connection_id: "ID:c1".to_string(),
+        value: 7,
+        session_id: 2,
+    };
+    let expected = Oversized {
+        type_code: 28,
+        command_id: 5,
+        response_required: false,
+        size: 150,
+        producer_id: Some(producer),
+        header_len: 10 + 26,
+        remaining: 154 - 36,
+    };
+    assert_eq!(frame::parse(&big[..20], &o), Ok(None), "waits for the id");
+    assert_eq!(
+        frame::parse(&big, &o),
+        Ok(Some((Parsed::Oversized(expected.clone()), 36)))
+    );
+    let mut stream = big.clone();
+    stream.extend_from_slice(&hex(golden::A_9));
+    let mut codec = OpenWireCodec::new(o);
+    let mut buf = BytesMut::new();
+    let mut items = Vec::new();
+    for chunk in stream.chunks(3) {
+        buf.extend_from_slice(chunk);
+        while let Some(item) = codec.decode(&mut buf).unwrap() {
+            items.push(item);
+        }
+    }
+    assert_eq!(
+        items,
+        vec![
+            Parsed::Oversized(expected),
+            Parsed::Command(KeepAliveInfo::default().into())
+        ]
+    );
+    // A producer id that does not parse: reported without one.
+    let mut garbage = oversized_message(150);
+    garbage[9] = 0;
+    match frame::parse(&garbage, &o) {
+        Ok(Some((Parsed::Oversized(x), 10))) => assert_eq!(x.producer_id, None),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

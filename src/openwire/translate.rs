@@ -45,6 +45,9 @@ pub enum TranslateError {
     Property(String, &'static str),
     #[error("{0}")]
     Destination(String),
+    /// An `AMQ_SCHEDULED_*` property that is not a whole number >= 0.
+    #[error("{0}")]
+    Schedule(String),
 }
 
 /// The core destination of an OpenWire one: a temporary queue or topic is

@@ -192,8 +192,25 @@ impl Handler {
                 } else {
                     AckKind::Nack
                 };
+                let (target, subscription) = ack_target(&frame, version)?;
+                let message_id = match target {
+                    AckTarget::Id(id) => id,
+                    AckTarget::ClientId(name) => self
+                        .broker
+                        .in_flight_by_client_id(c.core.id(), subscription.as_deref(), &name)
+                        .ok_or_else(|| {
+                            protocol(format!(
+                                "message '{name}' is not waiting for an acknowledgement on \
+                                 this connection"
+                            ))
+                        })?,
+                };
                 CoreCommand::Ack {
-                    ack: ack_request(&frame, version, kind)?,
+                    ack: AckRequest {
+                        subscription,
+                        message_id,
+                        kind,
+                    },
                     tx: frame.header("transaction").map(str::to_string),
                     wait: receipt.is_some(),
                 }
@@ -323,28 +340,41 @@ fn parse_id(s: &str) -> Result<i64, SessionError> {
         .map_err(|_| protocol(format!("'{s}' is not a message id issued by this broker")))
 }
 
-fn ack_request(frame: &Frame, version: Version, kind: AckKind) -> Result<AckRequest, SessionError> {
-    let (message_id, subscription) = match version {
+/// The message an ACK or NACK names.
+#[derive(Debug, PartialEq)]
+enum AckTarget {
+    /// Baton's id (a STOMP 1.2 `ack` header, or a `message-id`).
+    Id(i64),
+    /// The `message-id` of a message an OpenWire client sent: its
+    /// JMSMessageID, as ActiveMQ shows it (STOMP 1.0 and 1.1).
+    ClientId(String),
+}
+
+/// What an ACK or NACK frame names: the message and its subscription.
+fn ack_target(
+    frame: &Frame,
+    version: Version,
+) -> Result<(AckTarget, Option<String>), SessionError> {
+    let by_message_id = |s: &str| match s.parse::<i64>() {
+        Ok(id) => AckTarget::Id(id),
+        Err(_) => AckTarget::ClientId(s.to_string()),
+    };
+    Ok(match version {
         Version::V1_2 => {
             let tag = required(frame, "id")?;
             let (id, sub) = tag.split_once(':').ok_or_else(|| {
                 protocol(format!("'{tag}' is not an ack id issued by this broker"))
             })?;
-            (parse_id(id)?, Some(sub.to_string()))
+            (AckTarget::Id(parse_id(id)?), Some(sub.to_string()))
         }
         Version::V1_1 => (
-            parse_id(required(frame, "message-id")?)?,
+            by_message_id(required(frame, "message-id")?),
             Some(required(frame, "subscription")?.to_string()),
         ),
         Version::V1_0 => (
-            parse_id(required(frame, "message-id")?)?,
+            by_message_id(required(frame, "message-id")?),
             frame.header("subscription").map(str::to_string),
         ),
-    };
-    Ok(AckRequest {
-        subscription,
-        message_id,
-        kind,
     })
 }
 
@@ -354,7 +384,21 @@ pub fn message_frame(d: &Delivery, version: Version) -> Frame {
     let mut f = Frame::new(Command::Message);
     f.headers.reserve(m.headers.len() + 7);
     f.push_header("subscription", &*d.subscription);
-    f.push_header("message-id", m.id.to_string());
+    // ActiveMQ's `message-id` is the JMSMessageID: the id the sending
+    // OpenWire client gave the message, else Baton's.
+    match &m.client_id {
+        Some(id) => f.push_header("message-id", &**id),
+        None => f.push_header("message-id", m.id.to_string()),
+    }
+    if m.client_id.is_some() {
+        // An OpenWire message's JMS fields, as ActiveMQ shows them (a
+        // STOMP message keeps the headers it was sent with).
+        f.push_header("priority", m.priority.to_string());
+        f.push_header("expires", m.expires.to_string());
+        if m.persistent {
+            f.push_header("persistent", "true");
+        }
+    }
     f.push_header("destination", m.destination.to_string());
     if version == Version::V1_2 && d.ack != AckMode::Auto {
         f.push_header("ack", ack_tag(m.id, &d.subscription));
@@ -391,24 +435,22 @@ mod tests {
     #[test]
     fn ack_ids_per_version() {
         let f = Frame::new(Command::Ack).with_header("id", "42:sub:1");
-        let a = ack_request(&f, Version::V1_2, AckKind::Ack).unwrap();
-        assert_eq!(
-            (a.message_id, a.subscription.as_deref()),
-            (42, Some("sub:1"))
-        );
+        let (t, sub) = ack_target(&f, Version::V1_2).unwrap();
+        assert_eq!((t, sub.as_deref()), (AckTarget::Id(42), Some("sub:1")));
         let f = Frame::new(Command::Ack)
             .with_header("message-id", "7")
             .with_header("subscription", "s");
-        let a = ack_request(&f, Version::V1_1, AckKind::Nack).unwrap();
-        assert_eq!(
-            (a.message_id, a.subscription.as_deref(), a.kind),
-            (7, Some("s"), AckKind::Nack)
-        );
+        let (t, sub) = ack_target(&f, Version::V1_1).unwrap();
+        assert_eq!((t, sub.as_deref()), (AckTarget::Id(7), Some("s")));
         let f = Frame::new(Command::Ack).with_header("message-id", "7");
-        assert!(ack_request(&f, Version::V1_1, AckKind::Ack).is_err());
-        let a = ack_request(&f, Version::V1_0, AckKind::Ack).unwrap();
-        assert_eq!((a.message_id, a.subscription), (7, None));
+        assert!(ack_target(&f, Version::V1_1).is_err());
+        let (t, sub) = ack_target(&f, Version::V1_0).unwrap();
+        assert_eq!((t, sub), (AckTarget::Id(7), None));
         let f = Frame::new(Command::Ack).with_header("id", "garbage");
-        assert!(ack_request(&f, Version::V1_2, AckKind::Ack).is_err());
+        assert!(ack_target(&f, Version::V1_2).is_err());
+        // A Java-sent message's message-id is its JMSMessageID.
+        let f = Frame::new(Command::Ack).with_header("message-id", "ID:h-1-2-3:1:1:1:4");
+        let (t, _) = ack_target(&f, Version::V1_0).unwrap();
+        assert_eq!(t, AckTarget::ClientId("ID:h-1-2-3:1:1:1:4".to_string()));
     }
 }

@@ -17,6 +17,11 @@ struct Broker {
 }
 
 fn broker() -> Broker {
+    broker_with(&[])
+}
+
+/// [`broker`] with extra `serve` flags.
+fn broker_with(extra: &[&str]) -> Broker {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("baton.toml");
     let hash = baton::auth::hash_password(USER.1).expect("hash");
@@ -50,7 +55,9 @@ allow = ["read", "write"]
     std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(config.as_bytes()))
         .expect("write config");
-    let b = Baton::start_with(&["--config", path.to_str().expect("utf-8 path")]);
+    let mut flags = vec!["--config", path.to_str().expect("utf-8 path")];
+    flags.extend_from_slice(extra);
+    let b = Baton::start_with(&flags);
     Broker { b, _dir: dir }
 }
 
@@ -106,4 +113,38 @@ scenarios!(
     composite_destination,
     simulated_failover,
     stomp_to_java,
+    java_to_stomp,
+    java_to_stomp_ack,
+    non_bmp_text_between_java_and_stomp,
+    virtual_topics,
+    scheduled_delivery,
+    producer_window,
 );
+
+/// §5.3 item 39 with a frame limit of 100 000 bytes.
+#[test]
+fn oversized_message() {
+    const MAX: usize = 100_000;
+    let max = MAX.to_string();
+    let broker = broker_with(&["--openwire-max-frame-bytes", &max]);
+    sc::oversized_message(&target(&broker.b), MAX);
+}
+
+/// The Java client over `ssl://` (and `failover:(ssl://…)`): the OpenWire
+/// listener speaks TLS with the `stomp.tls_*` certificate, which the JVM
+/// trusts through a truststore made with keytool from the test CA.
+#[test]
+fn tls() {
+    use crate::common::certs::{arg, Ca};
+    let pki = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new(pki.path(), "test");
+    let server = ca.server(pki.path(), "server");
+    let (cert, key) = (arg(&server.cert), arg(&server.key));
+    let broker = broker_with(&["--stomp-tls-cert", &cert, "--stomp-tls-key", &key]);
+    let jvm = crate::common::java::truststore(&ca.pem, &pki.path().join("trust.p12"));
+    let t = Target {
+        url: format!("ssl://{}", broker.b.openwire()),
+        ..target(&broker.b)
+    };
+    sc::tls(&t, &jvm);
+}

@@ -81,6 +81,9 @@ pub struct Setup {
     /// counts one more JMSXDeliveryCount per redelivery, so it is off
     /// for the single broker.
     pub persist_redelivered: bool,
+    /// `schedulerSupport`: `AMQ_SCHEDULED_*` honoured (its job store lives
+    /// in the broker's own data directory, so only for a single broker).
+    pub scheduler: bool,
 }
 
 impl Setup {
@@ -90,6 +93,7 @@ impl Setup {
         wait_master: true,
         drop_db_at_exit: true,
         persist_redelivered: false,
+        scheduler: true,
     };
 
     /// One broker of a master/slave pair.
@@ -99,6 +103,7 @@ impl Setup {
             wait_master,
             drop_db_at_exit: false,
             persist_redelivered: true,
+            scheduler: false,
         }
     }
 }
@@ -292,7 +297,7 @@ fn config(db: &Db, name: &str, setup: &Setup) -> String {
         <property name="maxIdle" value="16"/>
     </bean>
     <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="{name}"
-            dataDirectory="${{activemq.data}}" schedulerSupport="false" advisorySupport="true">
+            dataDirectory="${{activemq.data}}" schedulerSupport="{scheduler}" advisorySupport="true">
         {policy}
         <persistenceAdapter>
             <jdbcPersistenceAdapter dataSource="#pg-ds"/>
@@ -315,6 +320,7 @@ fn config(db: &Db, name: &str, setup: &Setup) -> String {
         dbport = db.port,
         dbname = db.name,
         port = setup.port,
+        scheduler = setup.scheduler,
         user = USER.0,
         password = USER.1,
     )

@@ -52,6 +52,39 @@ const JVM_FLAGS: &[&str] = &[
     "-Djava.awt.headless=true",
 ];
 
+/// A PKCS#12 truststore at `store` (password `changeit`) holding the PEM
+/// certificate `ca`, made with the JDK's keytool; the JVM options that
+/// make the client trust it.
+pub fn truststore(ca: &Path, store: &Path) -> Vec<String> {
+    let keytool = jdk_tool("keytool").expect("keytool next to java");
+    let out = Command::new(keytool)
+        .args([
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "test-ca",
+            "-storetype",
+            "PKCS12",
+        ])
+        .args(["-storepass", "changeit", "-file"])
+        .arg(ca)
+        .arg("-keystore")
+        .arg(store)
+        .output()
+        .expect("run keytool");
+    assert!(
+        out.status.success(),
+        "keytool failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    vec![
+        format!("-Djavax.net.ssl.trustStore={}", store.display()),
+        "-Djavax.net.ssl.trustStorePassword=changeit".to_string(),
+        "-Djavax.net.ssl.trustStoreType=PKCS12".to_string(),
+    ]
+}
+
 /// A JDK and the compiled test programs.
 pub struct Toolchain {
     pub java: PathBuf,
@@ -167,9 +200,15 @@ fn compile(javac: &Path, jars: &[PathBuf]) -> PathBuf {
 
 /// `java <flags> -cp <classpath> JmsTool <args>`.
 pub fn tool_command(args: &[&str]) -> Command {
+    tool_command_jvm(&[], args)
+}
+
+/// [`tool_command`] with extra JVM options (`-Dname=value`).
+pub fn tool_command_jvm(jvm: &[String], args: &[&str]) -> Command {
     let t = toolchain();
     let mut c = Command::new(&t.java);
     c.args(JVM_FLAGS)
+        .args(jvm)
         .arg("-cp")
         .arg(&t.classpath)
         .arg("JmsTool")
@@ -587,11 +626,16 @@ impl Jms {
 
     /// A JVM whose connections default to `url` and `(user, password)`.
     pub fn start_as(url: &str, login: Option<(&str, &str)>) -> Jms {
+        Jms::start_jvm(url, login, &[])
+    }
+
+    /// [`Jms::start_as`] with extra JVM options (a truststore, say).
+    pub fn start_jvm(url: &str, login: Option<(&str, &str)>, jvm: &[String]) -> Jms {
         let mut args = vec!["script", "--url", url];
         if let Some((u, p)) = login {
             args.extend(["--user", u, "--password", p]);
         }
-        let mut child = tool_command(&args)
+        let mut child = tool_command_jvm(jvm, &args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

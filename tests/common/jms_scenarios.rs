@@ -44,7 +44,12 @@ fn uniq(what: &str) -> String {
 /// A JVM with connection "c", an auto-ack session "ps" with the anonymous
 /// producer "pp" (what [`put`] sends with), and session "s" in `ack` mode.
 fn open(url: &str, ack: &str) -> Jms {
-    let mut j = Jms::start(url);
+    open_jvm(url, ack, &[])
+}
+
+/// [`open`] in a JVM with extra options (a truststore, say).
+fn open_jvm(url: &str, ack: &str, jvm: &[String]) -> Jms {
+    let mut j = Jms::start_jvm(url, None, jvm);
     j.connect("c", None)
         .unwrap_or_else(|e| panic!("connect to {url}: {}", e.text()));
     j.session("ps", "c", "auto");
@@ -1488,4 +1493,382 @@ pub fn java_to_stomp(t: &Target) {
     let b = s.read_frame().expect("MESSAGE");
     assert_eq!(&b.body[..], &[0, 1, 2, 255]);
     assert_eq!(b.header("content-length"), Some("4"));
+}
+
+/// A STOMP connection at `version` (1.0: no `accept-version`) over [`Raw`].
+fn stomp_connect_at(addr: &str, version: &str) -> Raw {
+    let mut s = Raw::connect(addr);
+    let accept = if version == "1.0" {
+        String::new()
+    } else {
+        format!("accept-version:{version}\n")
+    };
+    s.write(format!("CONNECT\n{accept}host:localhost\n\n\0").as_bytes());
+    let f = s.read_frame().expect("CONNECTED");
+    assert_eq!(f.command.to_string(), "CONNECTED", "{f:?}");
+    s
+}
+
+/// Writes a frame without a body.
+fn stomp_frame(s: &mut Raw, command: &str, headers: &[(&str, &str)]) {
+    let mut frame = format!("{command}\n");
+    for (k, v) in headers {
+        frame.push_str(&format!("{k}:{v}\n"));
+    }
+    frame.push_str("\n\0");
+    s.write(frame.as_bytes());
+}
+
+/// Writes `frame` (with `receipt:r` added) and waits for the RECEIPT;
+/// the MESSAGEs that came before it.
+fn stomp_with_receipt(
+    s: &mut Raw,
+    command: &str,
+    headers: &[(&str, &str)],
+    what: &str,
+) -> Vec<baton::stomp::frame::Frame> {
+    let mut frame = format!("{command}\nreceipt:r\n");
+    for (k, v) in headers {
+        frame.push_str(&format!("{k}:{v}\n"));
+    }
+    frame.push_str("\n\0");
+    s.write(frame.as_bytes());
+    let mut messages = Vec::new();
+    loop {
+        let f = s
+            .read_frame()
+            .unwrap_or_else(|| panic!("{what}: no RECEIPT"));
+        match f.command.to_string().as_str() {
+            "RECEIPT" => return messages,
+            "MESSAGE" => messages.push(f),
+            _ => panic!("{what}: {f:?}"),
+        }
+    }
+}
+
+/// §5.3 item 37, acknowledgements: a Java-sent message's STOMP
+/// `message-id` is its JMSMessageID, and STOMP 1.0 and 1.1 clients
+/// acknowledge by it (1.0 `client` mode cumulatively); STOMP 1.2 by the
+/// MESSAGE's `ack` header. Acknowledged messages are gone: a Java
+/// consumer finds the queue empty.
+pub fn java_to_stomp_ack(t: &Target) {
+    let stomp = t.stomp.as_deref().expect("the target's STOMP address");
+    let mut j = open(&t.url, "auto");
+    for (version, mode) in [
+        ("1.1", "client-individual"),
+        ("1.2", "client-individual"),
+        ("1.0", "client"),
+    ] {
+        let q = uniq("java2stompack");
+        let ids = put(
+            &mut j,
+            &format!("queue://{q}"),
+            &Msg::text("ack-{i}").persistent(true),
+            2,
+        );
+        let mut s = stomp_connect_at(stomp, version);
+        s.write(format!("SUBSCRIBE\nid:1\ndestination:/queue/{q}\nack:{mode}\n\n\0").as_bytes());
+        let ack_headers = |m: &baton::stomp::frame::Frame| -> Vec<(String, String)> {
+            match version {
+                "1.2" => vec![("id".into(), m.header("ack").expect("ack header").into())],
+                _ => vec![
+                    (
+                        "message-id".into(),
+                        m.header("message-id").expect("message-id").into(),
+                    ),
+                    ("subscription".into(), "1".into()),
+                ],
+            }
+        };
+        let mut seen = Vec::new();
+        for i in 0..2 {
+            let m = s
+                .read_frame()
+                .unwrap_or_else(|| panic!("{version}: message {i} did not come"));
+            assert_eq!(m.command.to_string(), "MESSAGE", "{version}: {m:?}");
+            seen.push(m.header("message-id").unwrap_or_default().to_string());
+            // 1.0 client mode acknowledges cumulatively: the ACK of the
+            // second message covers the first.
+            if version != "1.0" || i > 0 {
+                let h = ack_headers(&m);
+                let h: Vec<(&str, &str)> =
+                    h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                stomp_frame(&mut s, "ACK", &h);
+            }
+        }
+        assert_eq!(seen, ids, "{version}: message-id is the JMSMessageID");
+        // ActiveMQ sends an ACK's RECEIPT only once a later frame arrived,
+        // so only the DISCONNECT asks for one: its RECEIPT (not an ERROR)
+        // says the ACKs before it were accepted.
+        let extra = stomp_with_receipt(&mut s, "DISCONNECT", &[], "DISCONNECT after the ACKs");
+        assert!(extra.is_empty(), "{version}: {extra:?}");
+        let name = format!("k{}", version.replace('.', ""));
+        consumer(&mut j, &name, "s", &format!("queue://{q}"), None);
+        nothing(&mut j, &name, &format!("{version}: acknowledged messages"));
+    }
+    // A NACK by message-id is accepted too (what follows it, a redelivery
+    // or the dead-letter queue, is each broker's policy).
+    let q = uniq("java2stomnack");
+    let ids = put(&mut j, &format!("queue://{q}"), &Msg::text("nack"), 1);
+    let mut s = stomp_connect_at(stomp, "1.1");
+    s.write(
+        format!("SUBSCRIBE\nid:1\ndestination:/queue/{q}\nack:client-individual\n\n\0").as_bytes(),
+    );
+    let m = s.read_frame().expect("MESSAGE");
+    assert_eq!(m.header("message-id"), Some(ids[0].as_str()), "{m:?}");
+    stomp_frame(
+        &mut s,
+        "NACK",
+        &[("message-id", &ids[0]), ("subscription", "1")],
+    );
+    // A broker that redelivers may send the MESSAGE again first.
+    for again in stomp_with_receipt(&mut s, "DISCONNECT", &[], "DISCONNECT after the NACK") {
+        assert_eq!(again.header("message-id"), Some(ids[0].as_str()));
+    }
+}
+
+/// Text outside the Basic Multilingual Plane crosses between the protocols
+/// intact both ways (Baton converts between Java's modified UTF-8 and
+/// UTF-8; ActiveMQ 5.17 does not, see
+/// tests/java_activemq_baseline.rs `activemq_mangles_non_bmp_between_stomp_and_java`).
+pub fn non_bmp_text_between_java_and_stomp(t: &Target) {
+    let stomp = t.stomp.as_deref().expect("the target's STOMP address");
+    let text = "emoji 😀, clef 𝄞, é, ☃";
+    let q = uniq("nonbmp");
+    let back = uniq("nonbmpback");
+    let mut j = open(&t.url, "auto");
+    put(
+        &mut j,
+        &format!("queue://{q}"),
+        &Msg::text(text).prop("tag", "string", json!("☃")),
+        1,
+    );
+    let mut s = stomp_connect(stomp);
+    s.write(format!("SUBSCRIBE\nid:1\ndestination:/queue/{q}\nack:auto\n\n\0").as_bytes());
+    let m = s.read_frame().expect("MESSAGE");
+    assert_eq!(
+        std::str::from_utf8(&m.body).expect("UTF-8 on STOMP"),
+        text,
+        "Java → STOMP"
+    );
+    assert_eq!(m.header("tag"), Some("☃"));
+    stomp_send(
+        &mut s,
+        &[("destination", &format!("/queue/{back}"))],
+        text.as_bytes(),
+    );
+    consumer(&mut j, "k", "s", &format!("queue://{back}"), None);
+    let got = j.receive("k", 10_000).expect("the STOMP message");
+    assert_eq!(
+        (got.body_type.as_str(), got.text()),
+        ("text", text),
+        "STOMP → Java"
+    );
+}
+
+/// Virtual topics: a message sent to topic `VirtualTopic.X` reaches every
+/// queue `Consumer.<group>.VirtualTopic.X` once, as a queue: each group
+/// gets every message, the consumers of one group share them; a plain
+/// topic subscriber of `VirtualTopic.X` gets them as well.
+pub fn virtual_topics(t: &Target) {
+    let topic = format!("VirtualTopic.{}", uniq("vt"));
+    let mut j = open(&t.url, "auto");
+    let qa = format!("queue://Consumer.A.{topic}");
+    let qb = format!("queue://Consumer.B.{topic}");
+    j.session("s2", "c", "auto");
+    consumer(&mut j, "a1", "s", &qa, None);
+    consumer(&mut j, "a2", "s2", &qa, None);
+    consumer(&mut j, "b", "s", &qb, None);
+    consumer(&mut j, "plain", "s", &format!("topic://{topic}"), None);
+    let n = 6;
+    let ids = put(
+        &mut j,
+        &format!("topic://{topic}"),
+        &Msg::text("vt-{i}").persistent(true),
+        n,
+    );
+    let b = j.receive_all("b", 5000, n);
+    assert_eq!(texts(&b), numbered("vt-", n), "group B gets every message");
+    assert_eq!(
+        b.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>(),
+        ids,
+        "the copies keep their JMSMessageID"
+    );
+    assert!(
+        b.iter()
+            .all(|m| m.destination.as_deref() == Some(qb.as_str())),
+        "delivered from the group's queue: {b:?}"
+    );
+    let plain = j.receive_all("plain", 5000, n);
+    assert_eq!(texts(&plain), numbered("vt-", n), "the topic subscriber");
+    // Group A's two consumers share the messages: each exactly once.
+    let mut a = j.receive_all("a1", 2000, n);
+    a.extend(j.receive_all("a2", 2000, n));
+    let mut got = texts(&a);
+    got.sort();
+    let mut want = numbered("vt-", n);
+    want.sort();
+    assert_eq!(got, want, "group A gets every message once");
+    nothing(&mut j, "b", "group B after all");
+}
+
+/// Scheduled delivery (ActiveMQ's `AMQ_SCHEDULED_DELAY`, `_PERIOD`,
+/// `_REPEAT` long/int properties, which ActiveMQ honours with
+/// `schedulerSupport`): a delayed message arrives after one sent later
+/// without a delay, and no earlier than its delay after the send; a
+/// repeated one arrives 1 + REPEAT times.
+pub fn scheduled_delivery(t: &Target) {
+    let q = format!("queue://{}", uniq("sched"));
+    let mut j = open(&t.url, "auto");
+    consumer(&mut j, "k", "s", &q, None);
+    let delay: i64 = 3000;
+    let sent = Instant::now();
+    put(
+        &mut j,
+        &q,
+        &Msg::text("later").prop("AMQ_SCHEDULED_DELAY", "long", json!(delay)),
+        1,
+    );
+    put(&mut j, &q, &Msg::text("now"), 1);
+    let first = j.receive("k", 10_000).expect("the undelayed message");
+    assert_eq!(first.text(), "now", "the delayed message waits");
+    let later = j
+        .receive("k", 20_000)
+        .expect("the delayed message, after its delay");
+    let waited = sent.elapsed();
+    assert_eq!(later.text(), "later");
+    assert!(
+        waited >= Duration::from_millis(delay as u64),
+        "delivered {waited:?} after the send, before its {delay} ms delay"
+    );
+    nothing(&mut j, "k", "a delayed message is delivered once");
+    // Repeats: delivered now, then twice more, PERIOD apart.
+    put(
+        &mut j,
+        &q,
+        &Msg::text("tick")
+            .prop("AMQ_SCHEDULED_PERIOD", "long", json!(300))
+            .prop("AMQ_SCHEDULED_REPEAT", "int", json!(2)),
+        1,
+    );
+    let ticks = j.receive_all("k", 3000, 10);
+    assert_eq!(texts(&ticks), vec!["tick"; 3], "1 + REPEAT deliveries");
+}
+
+/// Producer flow control: with `jms.producerWindowSize` the client counts
+/// the bytes of its asynchronous sends and blocks once the window is full
+/// until the broker's ProducerAcks give the room back; many non-persistent
+/// sends (each asynchronous) through a window of a few messages all
+/// complete and all arrive, in order.
+pub fn producer_window(t: &Target) {
+    let url = with_opts(&t.url, "jms.producerWindowSize=4096");
+    let q = format!("queue://{}", uniq("window"));
+    let mut j = open(&url, "auto");
+    let n = 500;
+    let body = format!("{}-{{i}}", "w".repeat(200));
+    put(&mut j, &q, &Msg::text(&body).persistent(false), n);
+    // The same through a named producer, and inside a transaction.
+    j.session("ts", "c", "transacted");
+    j.producer("tp", "ts", Some(&q));
+    j.send("tp", "ts", None, &Msg::text("tx-{i}").persistent(false), 50)
+        .unwrap_or_else(|e| panic!("transacted sends: {}", e.text()));
+    j.commit("ts").expect("commit");
+    consumer(&mut j, "k", "s", &q, None);
+    let got = j.receive_all("k", 5000, n + 50);
+    let mut want: Vec<String> = (0..n).map(|i| format!("{}-{i}", "w".repeat(200))).collect();
+    want.extend(numbered("tx-", 50));
+    assert_eq!(texts(&got), want);
+}
+
+/// §5.3 item 39: a message above the broker's frame limit (`max_frame`
+/// bytes, at most twice that) fails its `send()` with a JMSException that
+/// says why, on `tcp://` and on `failover:` (no reconnect-and-replay loop);
+/// the connection keeps working and another connection is unaffected. A
+/// non-persistent (asynchronous) one is reported to the ExceptionListener
+/// (and, with a producer window, still gives its room back).
+pub fn oversized_message(t: &Target, max_frame: usize) {
+    let q = format!("queue://{}", uniq("oversized"));
+    let big: Vec<u8> = (0..max_frame * 3 / 2).map(|i| (i % 251) as u8).collect();
+    let mut other = open(&t.url, "auto");
+    consumer(&mut other, "k", "s", &q, None);
+    for url in [
+        t.url.clone(),
+        format!("failover:({})?maxReconnectDelay=1000", t.url),
+        // A window smaller than the message: the client counts the
+        // oversized asynchronous send and waits for its ProducerAck.
+        with_opts(&t.url, &format!("jms.producerWindowSize={}", max_frame / 2)),
+    ] {
+        let mut j = open(&url, "auto");
+        let e = expect_err(
+            j.send("pp", "ps", Some(&q), &Msg::bytes(&big).persistent(true), 1),
+            "javax.jms.ResourceAllocationException",
+            &format!("{url}: oversized persistent send"),
+        );
+        assert!(
+            e.text().contains("larger than"),
+            "{url}: the error says why: {}",
+            e.text()
+        );
+        put(&mut j, &q, &Msg::text("small after big"), 1);
+        assert_eq!(
+            other
+                .receive("k", 10_000)
+                .unwrap_or_else(|| panic!("{url}: nothing after the oversized send"))
+                .text(),
+            "small after big"
+        );
+        // Asynchronous: the send returns, the ExceptionListener hears.
+        put(&mut j, &q, &Msg::bytes(&big).persistent(false), 1);
+        let ev = j
+            .wait_event("exception", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("{url}: no exception event: {:?}", j.events()));
+        assert!(
+            ev.to_string().contains("larger than"),
+            "{url}: the event says why: {ev}"
+        );
+        put(&mut j, &q, &Msg::text("still fine"), 1);
+        assert_eq!(
+            other
+                .receive("k", 10_000)
+                .expect("after the async one")
+                .text(),
+            "still fine"
+        );
+    }
+    nothing(&mut other, "k", "the oversized messages were not delivered");
+}
+
+/// The Java client over TLS: `t.url` is the broker's `ssl://` URL, `jvm`
+/// the options that make the JVM trust its certificate. `ssl://` and
+/// `failover:(ssl://…)` connect and carry messages; a JVM without the
+/// truststore is refused by the TLS handshake (so TLS is really in use).
+pub fn tls(t: &Target, jvm: &[String]) {
+    assert!(t.url.starts_with("ssl://"), "an ssl:// target: {}", t.url);
+    let q = format!("queue://{}", uniq("tls"));
+    for url in [
+        t.url.clone(),
+        format!("failover:({})?maxReconnectAttempts=0", t.url),
+    ] {
+        let mut j = open_jvm(&url, "client", jvm);
+        let info = j
+            .connect_to("c2", &url, Some((&t.login.0, &t.login.1)), None)
+            .unwrap_or_else(|e| panic!("{url} with a login: {}", e.text()));
+        if let Some(expected) = &t.broker_name {
+            assert_eq!(info.broker_name.as_ref(), Some(expected), "{url}");
+        }
+        put(&mut j, &q, &Msg::text("over tls é 😀"), 1);
+        consumer(&mut j, "k", "s", &q, None);
+        let m = j
+            .receive("k", 10_000)
+            .unwrap_or_else(|| panic!("{url}: nothing received"));
+        assert_eq!(m.text(), "over tls é 😀", "{url}");
+        j.ack(&m);
+    }
+    let mut untrusting = Jms::start(&t.url);
+    let e = expect_err(
+        untrusting.connect("c", None),
+        "javax.net.ssl.SSLHandshakeException",
+        "a JVM that does not trust the certificate",
+    );
+    assert!(!e.text().is_empty());
 }

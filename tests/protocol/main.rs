@@ -1,5 +1,6 @@
 //! The STOMP protocol: conformance to STOMP 1.0, 1.1 and 1.2 and the
-//! answer to bad input, against the real `baton` binary, mostly over raw
+//! answer to bad input (and OpenWire's answer to bad frames,
+//! `openwire_garbage`), against the real `baton` binary, mostly over raw
 //! TCP so that the exact bytes on the wire are under the test's control
 //! (docs/messaging.md, "What the broker does"). One module per part of the
 //! protocol.
@@ -19,6 +20,7 @@ mod connect;
 mod framing;
 mod header_encoding;
 mod heartbeats;
+mod openwire_garbage;
 mod random_garbage;
 mod receipts;
 mod websocket;

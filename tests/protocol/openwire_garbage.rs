@@ -1,0 +1,226 @@
+//! OpenWire: Baton's answer to bad frames from a raw socket
+//! (../shared/OPENWIRE.md §5.3 item 38, §6.2). Each bad input closes its
+//! connection, the broker stays up, and a connection opened before keeps
+//! working. The valid frames are the golden frames of a real 5.17.2 client
+//! (OPENWIRE.md Appendix A), edited byte by byte; no client is written
+//! here. The Java client's own oversized sends are in
+//! tests/clients/openwire_java.rs (`oversized_message`).
+
+use super::helpers::*;
+
+/// A.1: the 5.17.2 client's WireFormatInfo (v12, loose, no cache), without
+/// its size prefix.
+const CLIENT_WIREFORMAT: &str = concat!(
+    "014163746976654d510000000c01000001400000000d0011537461636b5472616365456e61626c65640101000f",
+    "506c6174666f726d44657461696c730900044a617661000c4361636865456e61626c6564010100115463704e6f",
+    "44656c6179456e61626c65640101001253697a6550726566697844697361626c656401000009436163686553",
+    "697a650500000400000c50726f76696465724e616d650900084163746976654d5100145469676874456e636f",
+    "64696e67456e61626c65640101000c4d61784672616d6553697a65067fffffffffffffff00154d6178496e61",
+    "637469766974794475726174696f6e06000000000000753000204d6178496e61637469766974794475726174",
+    "696f6e496e6974616c44656c617906000000000000271000134d61784672616d6553697a65456e61626c6564",
+    "0101000f50726f766964657256657273696f6e090006352e31372e32",
+);
+
+/// A.4: ConnectionInfo #1 (anonymous), without its size prefix.
+const CONNECTION_INFO: &str = concat!(
+    "030000000101017801001d49443a766d2d34353932352d313739363531313831303536342d313a3101000563",
+    "69642d31000000000101010000",
+);
+
+/// A.12: ProducerInfo #4 on queue TEST.Q, without its size prefix. Its
+/// last six bytes are brokerPath (absent), dispatchAsync, windowSize.
+const PRODUCER_INFO: &str = concat!(
+    "060000000401017b01001d49443a766d2d34353932352d313739363531313831303536342d313a3100000000",
+    "0000000100000000000000010164010006544553542e51000000000000",
+);
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A frame: the size prefix, then `body` (type byte first).
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut v = u32::try_from(body.len())
+        .expect("size")
+        .to_be_bytes()
+        .to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// The first frame the broker sends: (type byte, size).
+fn read_frame_head(raw: &mut Raw) -> (u8, usize) {
+    use std::io::Read;
+    let mut prefix = [0u8; 4];
+    raw.stream.read_exact(&mut prefix).expect("a frame size");
+    let size = u32::from_be_bytes(prefix) as usize;
+    let mut body = vec![0u8; size];
+    raw.stream.read_exact(&mut body).expect("a frame body");
+    (body[0], size)
+}
+
+/// A connection that did the handshake: the client's WireFormatInfo sent,
+/// the broker's WireFormatInfo (type 1) and BrokerInfo (type 2) read.
+fn handshaken(addr: &str) -> Raw {
+    let mut raw = Raw::connect(addr);
+    raw.write(&framed(&hex(CLIENT_WIREFORMAT)));
+    assert_eq!(read_frame_head(&mut raw).0, 1, "WireFormatInfo first");
+    assert_eq!(read_frame_head(&mut raw).0, 2, "then BrokerInfo");
+    raw
+}
+
+/// One bad input and where it is sent.
+struct Case {
+    what: &'static str,
+    /// Sent after the handshake (else as the very first bytes).
+    after_handshake: bool,
+    /// Sent after the ConnectionInfo (implies the handshake).
+    after_connect: bool,
+    bytes: Vec<u8>,
+    /// Half-close after writing (a frame that can never complete).
+    half_close: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let mut bad_magic = hex(CLIENT_WIREFORMAT);
+    bad_magic[8] = b'X'; // "ActiveMX"
+    let mut long_string = hex(CONNECTION_INFO);
+    // connectionId.value: its u16 length 0x001d becomes 0x7fff, past the
+    // end of the frame.
+    assert_eq!(&long_string[9..11], &[0x00, 0x1d]);
+    long_string[9..11].copy_from_slice(&[0x7f, 0xff]);
+    let mut negative_count = hex(PRODUCER_INFO);
+    let tail = negative_count.len() - 6;
+    negative_count.truncate(tail);
+    // brokerPath present with count -32768.
+    negative_count.extend_from_slice(&[0x01, 0x80, 0x00, 0x00, 0, 0, 0, 0]);
+    let mut truncated = 0x100u32.to_be_bytes().to_vec();
+    truncated.extend_from_slice(&hex(PRODUCER_INFO)[..20]);
+    let case = |what, after_handshake, after_connect, bytes, half_close| Case {
+        what,
+        after_handshake,
+        after_connect,
+        bytes,
+        half_close,
+    };
+    vec![
+        case("bad magic", false, false, framed(&bad_magic), false),
+        case(
+            "a ConnectionInfo before the WireFormatInfo",
+            false,
+            false,
+            framed(&hex(CONNECTION_INFO)),
+            false,
+        ),
+        case(
+            "a negative frame size",
+            false,
+            false,
+            vec![0xff, 0xff, 0xff, 0xfe, 0x01, 0x00],
+            false,
+        ),
+        case(
+            "a 1 GiB frame before the handshake",
+            false,
+            false,
+            [&0x4000_0000u32.to_be_bytes()[..], &[0x01; 64]].concat(),
+            false,
+        ),
+        case(
+            "an unknown type byte",
+            true,
+            false,
+            framed(&[0xee, 0, 0, 0, 2, 0]),
+            false,
+        ),
+        case(
+            "a string length past the end of the frame",
+            true,
+            false,
+            framed(&long_string),
+            false,
+        ),
+        case(
+            "a negative array count",
+            true,
+            true,
+            framed(&negative_count),
+            false,
+        ),
+        case(
+            "a truncated frame, then end of input",
+            true,
+            true,
+            truncated,
+            true,
+        ),
+        case(
+            "a frame above twice the frame limit",
+            true,
+            true,
+            [&0x7fff_0000u32.to_be_bytes()[..], &[0x1c; 64]].concat(),
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn bad_frames_close_only_their_connection() {
+    let b = Baton::start();
+    let addr = b.openwire();
+    // Bystanders opened before the bad input: an OpenWire connection that
+    // logged in, and a STOMP one.
+    let mut bystander = handshaken(&addr);
+    bystander.write(&framed(&hex(CONNECTION_INFO)));
+    let (kind, _) = read_frame_head(&mut bystander);
+    assert_eq!(kind, 0x1e, "Response to the bystander's ConnectionInfo");
+    let (mut stomp, _) = connect_raw(&b.stomp, "1.2", None);
+    for case in cases() {
+        let mut raw = if case.after_handshake || case.after_connect {
+            handshaken(&addr)
+        } else {
+            Raw::connect(&addr)
+        };
+        if case.after_connect {
+            // Client id "cid-2": the bystander holds "cid-1".
+            let other_client = CONNECTION_INFO.replacen("056369642d31", "056369642d32", 1);
+            raw.write(&framed(&hex(&other_client)));
+            assert_eq!(read_frame_head(&mut raw).0, 0x1e, "{}: Response", case.what);
+        }
+        raw.try_write(&case.bytes);
+        if case.half_close {
+            let _ = raw.stream.shutdown(Shutdown::Write);
+        }
+        assert!(
+            raw.closed(),
+            "{}: the broker neither closed the connection nor ended its read timeout",
+            case.what
+        );
+        // The bystanders are unaffected.
+        bystander.write(&framed(&hex(&CONNECTION_INFO.replacen(
+            "0300000001",
+            "0300000009",
+            1,
+        ))));
+        let (kind, _) = read_frame_head(&mut bystander);
+        assert_eq!(kind, 0x1e, "{}: the bystander is answered", case.what);
+        stomp.write(&frame(
+            "SEND",
+            &[("destination", "/queue/bystander"), ("receipt", "r")],
+            case.what.as_bytes(),
+        ));
+        let receipt = stomp.read_frame().expect("RECEIPT");
+        assert_eq!(receipt.command, Command::Receipt, "{}", case.what);
+        assert!(
+            !b.log_contains("panicked"),
+            "{}: a panic in the broker:\n{}",
+            case.what,
+            b.log_text()
+        );
+    }
+    // And a new connection still gets the whole handshake.
+    handshaken(&addr);
+}
