@@ -4,7 +4,7 @@ use crate::broker::state::{redelivered, AckKind, ConnId, DestStats, State, SubKe
 use crate::broker::{AckMode, AckRequest, BrokerError};
 use crate::message::{now_ms, Destination, Message};
 use crate::store::WriteOp;
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::Arc;
 
 impl State {
@@ -125,7 +125,7 @@ impl State {
 
     /// Auto-acknowledges deliveries once written to the socket.
     pub fn written(&mut self, conn: ConnId, delivered: &[(Arc<str>, i64)], ops: &mut Vec<WriteOp>) {
-        let mut touched = HashSet::new();
+        let mut touched = HashSet::default();
         for (sub_id, id) in delivered {
             let key = (conn, sub_id.clone());
             let Some(sub) = self.subscriptions.get_mut(&key) else {

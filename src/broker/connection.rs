@@ -16,8 +16,8 @@ use super::{
 };
 use crate::message::{Destination, Message};
 use crate::wildcard::is_pattern;
+use foldhash::HashMap;
 use futures::FutureExt;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -100,7 +100,7 @@ impl Broker {
             id,
             outbox,
             client_id: None,
-            transactions: HashMap::new(),
+            transactions: HashMap::default(),
             uncommitted: Arc::new(AtomicUsize::new(0)),
             temp_prefix: temp_prefix(label, id),
             closed: false,

@@ -21,7 +21,7 @@
 use crate::broker::state::{Queue, Spill, State, PRIORITIES};
 use crate::message::{Destination, Message};
 use crate::store::WriteOp;
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 impl Spill {
     fn new(from: i64, count: u64, recovered_upto: i64) -> Spill {
@@ -30,7 +30,7 @@ impl Spill {
             count,
             recovered_upto,
             max_id: recovered_upto,
-            resident: HashSet::new(),
+            resident: HashSet::default(),
             loading: None,
             arrived: Vec::new(),
             spilled_since: false,

@@ -24,7 +24,8 @@ use crate::message::{Destination, Message};
 use crate::selector::{MessageProperties, Selector};
 use crate::store::WriteOp;
 use crate::wildcard;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub type ConnId = u64;
@@ -210,7 +211,7 @@ impl State {
             config,
             destinations: Destinations::default(),
             connections: Connections::default(),
-            subscriptions: HashMap::new(),
+            subscriptions: HashMap::default(),
             durable: Durables::default(),
             scheduler: Scheduler::default(),
             pager: Pager::default(),
@@ -558,7 +559,7 @@ impl Subscription {
             inflight: BTreeMap::new(),
             delivered_upto: None,
             pull: false,
-            seq_of: HashMap::new(),
+            seq_of: HashMap::default(),
             next_seq: 0,
             backlog: Pending::default(),
             delayed: BTreeMap::new(),

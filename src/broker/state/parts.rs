@@ -7,7 +7,8 @@ use super::SubKey;
 use crate::broker::pending::Pending;
 use crate::message::{Destination, Message};
 use crate::selector::Selector;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// (client id, subscription name).
