@@ -19,6 +19,7 @@ mod writer;
 
 pub use inspect::Inspect;
 pub use message_store::MessageStore;
+pub use plan::{CommitTurn, TurnOutcome};
 pub use rows::DurableSub;
 pub use writer::{Completion, GroupCommit, Term, WriterConfig};
 
@@ -46,6 +47,10 @@ pub enum StoreError {
     Fenced { epoch: i64, current: i64 },
     #[error("the database did not answer within {0} ms")]
     Timeout(u64),
+    /// A pipelined commit rolled back because a batch before it did not
+    /// commit in full (the writer retries it).
+    #[error("an earlier group commit failed; this one was rolled back")]
+    EarlierFailed,
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -25,7 +25,8 @@
 
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{
-    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+    chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
+    CommitTurn, RowSql,
 };
 use super::rows::{self, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
@@ -293,7 +294,12 @@ impl ReadRow for MySqlRow {
 }
 
 impl MySqlStore {
-    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+    async fn commit_plan(
+        &self,
+        epoch: i64,
+        plan: &CommitPlan<'_>,
+        turn: &CommitTurn,
+    ) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
         let table = format!("`{p}msgs`");
@@ -311,6 +317,9 @@ impl MySqlStore {
                 .await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
+        // Dropping the transaction rolls it back.
+        turn.wait().await?;
+        forget_producers!(tx, plan, &self.row_sql).await?;
         if !plan.producer_marks.is_empty() {
             let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
                 "INSERT INTO `{p}producers` (producer_id, last_seq, updated_at) "

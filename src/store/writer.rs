@@ -12,9 +12,12 @@
 //! order matters across batches, run alone with nothing else in flight.
 
 use super::cancel::{cancel_out, inserted_ids, PendingInserts};
-use super::{MessageStore, StoreError, WriteOp};
+use super::plan::TurnOutcome;
+use super::{CommitTurn, MessageStore, StoreError, WriteOp};
+use crate::message::FailedSeqs;
 use futures::stream::{FuturesOrdered, StreamExt};
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -225,51 +228,153 @@ impl Batch {
 }
 
 impl Batch {
-    /// Ops whose order against other batches matters: such a batch runs
-    /// alone.
-    /// Whether the batch must commit alone, after every earlier batch.
-    /// Besides durable-subscription ops, a producer's sequence mark: were
-    /// it committed before an earlier batch holding that producer's lower
-    /// sequences and that batch then failed (the master died), the next
-    /// master would take the resends of those messages for duplicates and
-    /// confirm them without storing them (found by the chaos soak,
-    /// tests/chaos.rs).
-    fn is_barrier(&self) -> bool {
+    /// Whether the batch must commit alone, after every earlier batch:
+    /// durable-subscription ops, whose order matters across batches (an
+    /// acknowledgement run before the save it follows would change
+    /// nothing), and spill deletes, which lock a range of rows.
+    fn runs_alone(&self) -> bool {
         self.ops.iter().any(|op| {
             matches!(
                 op,
                 WriteOp::DurableSave { .. }
                     | WriteOp::DurableAck { .. }
                     | WriteOp::DurableDelete { .. }
-                    | WriteOp::Producer(_)
+                    | WriteOp::DeleteSpilled { .. }
             )
         })
+    }
+
+    /// The stored messages the batch updates or deletes. A batch that
+    /// shares one with a batch in flight starts after it: run at once, the
+    /// later batch could lock the row first and then wait for the earlier
+    /// one's commit, which waits for that row.
+    fn touched(&self) -> HashSet<i64> {
+        self.ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Delete(id)
+                | WriteOp::SetRedeliveries { id, .. }
+                | WriteOp::Move { id, .. }
+                | WriteOp::Reschedule { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
     }
 }
 
 /// A committed (or failed) batch's waiters with their outcomes, in order.
 type Outcomes = Vec<(Completion, Result<(), StoreError>)>;
 
+/// Per producer, the sends that failed and were not stored since: no
+/// producer mark at or above the lowest is committed, or the next master
+/// (and this one) would take that send's resend for a duplicate.
+#[derive(Default)]
+struct FailedSends(Mutex<HashMap<Arc<str>, FailedSeqs>>);
+
+impl FailedSends {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, FailedSeqs>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `ops` without the producer marks a failed send bounds (one that
+    /// `ops` do not store themselves).
+    fn strip<'a>(&self, ops: &'a [WriteOp]) -> Cow<'a, [WriteOp]> {
+        let failed = self.lock();
+        if failed.is_empty() {
+            return Cow::Borrowed(ops);
+        }
+        let mut storing: HashMap<&str, Vec<i64>> = HashMap::new();
+        for op in ops {
+            if let WriteOp::Producer(p) = op {
+                if failed.contains_key(&p.id) {
+                    storing.entry(&*p.id).or_default().push(p.seq);
+                }
+            }
+        }
+        let caps: HashMap<&str, i64> = storing
+            .iter()
+            .filter_map(|(&id, seqs)| Some((id, failed.get(id)?.cap_storing(seqs)?)))
+            .collect();
+        let bounded = |op: &WriteOp| matches!(op, WriteOp::Producer(p) if caps.get(&*p.id).is_some_and(|&cap| p.seq > cap));
+        if !ops.iter().any(bounded) {
+            return Cow::Borrowed(ops);
+        }
+        Cow::Owned(ops.iter().filter(|op| !bounded(op)).cloned().collect())
+    }
+
+    /// Records the outcome of one request's sends.
+    fn record(&self, ops: &[WriteOp], result: &Result<(), StoreError>) {
+        let mut failed = self.lock();
+        for op in ops {
+            let WriteOp::Producer(p) = op else { continue };
+            if result.is_err() {
+                failed.entry(p.id.clone()).or_default().failed(p.seq);
+            } else if let Some(f) = failed.get_mut(&p.id) {
+                f.stored(p.seq);
+                if f.is_empty() {
+                    failed.remove(&p.id);
+                }
+            }
+        }
+    }
+}
+
+/// What every commit of one writer shares.
+#[derive(Clone)]
+struct Shared {
+    store: Arc<dyn MessageStore>,
+    term: Term,
+    pending: Option<Arc<PendingInserts>>,
+    failed: Arc<FailedSends>,
+}
+
 async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pipeline: usize) {
+    let shared = Shared {
+        store,
+        term,
+        pending: batches.pending.clone(),
+        failed: Arc::default(),
+    };
     let mut closed = false;
     let mut in_flight = FuturesOrdered::new();
+    // The messages each batch in flight touches, in batch order.
+    let mut touched: VecDeque<HashSet<i64>> = VecDeque::new();
+    // The turn of the batch after the last one started.
+    let mut next_turn = CommitTurn::now();
     loop {
         let room = in_flight.len() < pipeline;
         tokio::select! {
             biased;
             Some(outcomes) = in_flight.next(), if !in_flight.is_empty() => {
+                touched.pop_front();
                 complete(&batches, outcomes);
             }
             batch = batches.next(&mut closed), if room => {
                 let Some(batch) = batch else { break };
-                if batch.is_barrier() {
+                let alone = batch.runs_alone();
+                let ids = batch.touched();
+                if alone || touched.iter().any(|t| !t.is_disjoint(&ids)) {
                     while let Some(outcomes) = in_flight.next().await {
                         complete(&batches, outcomes);
                     }
-                    let outcomes = commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()).await;
+                    touched.clear();
+                }
+                let turn = if in_flight.is_empty() {
+                    CommitTurn::now()
+                } else {
+                    std::mem::take(&mut next_turn)
+                };
+                let (outcome, after) = CommitTurn::next();
+                next_turn = after;
+                let commit = commit_batch(shared.clone(), batch, turn, outcome);
+                if alone {
+                    let outcomes = commit.await;
                     complete(&batches, outcomes);
                 } else {
-                    in_flight.push_back(commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()));
+                    touched.push_back(ids);
+                    in_flight.push_back(commit);
                 }
             }
         }
@@ -279,8 +384,8 @@ async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pip
     }
     // Ops deferred for the batches just finished.
     while let Some(batch) = batches.next(&mut closed).await {
-        let outcomes =
-            commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()).await;
+        let (outcome, _) = CommitTurn::next();
+        let outcomes = commit_batch(shared.clone(), batch, CommitTurn::now(), outcome).await;
         complete(&batches, outcomes);
     }
     tracing::debug!("group-commit writer stopped");
@@ -297,13 +402,22 @@ fn complete(batches: &Batches, outcomes: Outcomes) {
     }
 }
 
-/// Commits one batch (each request on its own if the database rejects the
-/// whole) and returns its waiters with their outcomes.
+/// Commits one batch in its `turn` and returns its waiters with their
+/// outcomes; reports into `outcome` whether every request committed.
+///
+/// Rolled back because an earlier batch did not commit in full, the batch
+/// is committed again once that outcome is known: the requests are
+/// independent of the failed ones, but the producer marks a failed send
+/// bounds ([`FailedSends`], updated by then) are left out. When the
+/// database rejects the whole batch, each request is committed on its own
+/// (after the turn), so one bad request (say, a body over the server's
+/// packet limit) does not fail everybody else's; a failed one bounds its
+/// producer's marks in the requests after it.
 async fn commit_batch(
-    store: Arc<dyn MessageStore>,
-    term: Term,
+    shared: Shared,
     batch: Batch,
-    pending: Option<Arc<PendingInserts>>,
+    turn: CommitTurn,
+    outcome: TurnOutcome,
 ) -> Outcomes {
     let Batch {
         requests,
@@ -315,30 +429,57 @@ async fn commit_batch(
     if cancelled > 0 {
         crate::metrics::cancelled(cancelled);
     }
-    let result = commit_once(&store, &term, &ops).await;
+    let mut result = commit_marked(&shared, &ops, &turn).await;
+    if matches!(result, Err(StoreError::EarlierFailed)) {
+        result = commit_marked(&shared, &ops, &CommitTurn::now()).await;
+    }
+    let mut in_full = result.is_ok();
     let outcomes: Outcomes = if requests.len() > 1 && rejected_by_database(&result) {
-        // One bad request (say, a body over the server's packet limit)
-        // must not fail everybody else's: commit each on its own.
+        // The earlier batches' outcomes first: they bound marks too.
+        let _ = turn.wait().await;
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut start = 0;
         for (r, end) in requests.into_iter().zip(ends) {
-            outcomes.push((r.done, commit_once(&store, &term, &ops[start..end]).await));
+            let mine = &ops[start..end];
+            let result = commit_marked(&shared, mine, &CommitTurn::now()).await;
+            shared.failed.record(mine, &result);
+            in_full &= result.is_ok();
+            outcomes.push((r.done, result));
             start = end;
         }
-        if let Err(e) = commit_once(&store, &term, &ops[start..]).await {
+        if let Err(e) = commit_marked(&shared, &ops[start..], &CommitTurn::now()).await {
             tracing::error!(error = %e, "acknowledgement and expiry writes failed");
+            in_full = false;
         }
         outcomes
     } else {
+        let mut start = 0;
         requests
             .into_iter()
-            .map(|r| (r.done, result.clone()))
+            .zip(ends)
+            .map(|(r, end)| {
+                shared.failed.record(&ops[start..end], &result);
+                start = end;
+                (r.done, result.clone())
+            })
             .collect()
     };
-    if let Some(p) = pending {
+    outcome.report(in_full);
+    if let Some(p) = &shared.pending {
         p.finished(&inserted);
     }
     outcomes
+}
+
+/// [`commit_once`] of `ops` without the producer marks a failed send
+/// bounds.
+async fn commit_marked(
+    shared: &Shared,
+    ops: &[WriteOp],
+    turn: &CommitTurn,
+) -> Result<(), StoreError> {
+    let ops = shared.failed.strip(ops);
+    commit_once(&shared.store, &shared.term, &ops, turn).await
 }
 
 /// True when the database itself refused the transaction (as opposed to
@@ -347,12 +488,14 @@ fn rejected_by_database(result: &Result<(), StoreError>) -> bool {
     matches!(result, Err(StoreError::Database(e)) if matches!(**e, sqlx::Error::Database(_)))
 }
 
-/// One fenced transaction, bounded by the commit timeout and abandoned when
-/// the term ends.
+/// One fenced transaction in `turn`, abandoned when the term ends, and
+/// bounded by the commit timeout counted from when its turn comes (the
+/// wait for the batch before it is bounded by that batch's timeout).
 async fn commit_once(
     store: &Arc<dyn MessageStore>,
     term: &Term,
     ops: &[WriteOp],
+    turn: &CommitTurn,
 ) -> Result<(), StoreError> {
     if ops.is_empty() {
         return Ok(());
@@ -361,16 +504,19 @@ async fn commit_once(
         return Err(StoreError::Closed);
     }
     let started = std::time::Instant::now();
+    let deadline = async {
+        let _ = turn.wait().await;
+        tokio::time::sleep(term.commit_timeout).await;
+    };
     let result = tokio::select! {
         biased;
         _ = term.over.cancelled() => Err(StoreError::Closed),
-        r = tokio::time::timeout(term.commit_timeout, store.commit(term.epoch, ops)) => {
-            r.unwrap_or(Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)))
-        }
+        r = store.commit_in_turn(term.epoch, ops, turn) => r,
+        () = deadline => Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)),
     };
     crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
     match &result {
-        Ok(()) | Err(StoreError::Closed) => {}
+        Ok(()) | Err(StoreError::Closed | StoreError::EarlierFailed) => {}
         Err(e) => {
             tracing::error!(error = %e, ops = ops.len(), "group commit failed");
             if matches!(e, StoreError::Fenced { .. }) {
@@ -379,4 +525,253 @@ async fn commit_once(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::ProducerSeq;
+    use crate::store::plan::test_message;
+    use crate::store::DurableSub;
+    use async_trait::async_trait;
+    use tokio::sync::oneshot;
+
+    /// Bodies this long are rejected by the fake database.
+    const TOO_BIG: usize = 100;
+
+    #[derive(Debug)]
+    struct TooBig;
+
+    impl std::fmt::Display for TooBig {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("packet too big")
+        }
+    }
+
+    impl std::error::Error for TooBig {}
+
+    impl sqlx::error::DatabaseError for TooBig {
+        fn message(&self) -> &str {
+            "packet too big"
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    /// A database that holds its first commit until the test releases it
+    /// (with the outcome to give), rejects any commit with a body of
+    /// [`TOO_BIG`] bytes, and otherwise commits in its turn.
+    struct Fake {
+        calls: Mutex<usize>,
+        entered: mpsc::UnboundedSender<usize>,
+        first: Mutex<Option<oneshot::Receiver<Result<(), StoreError>>>>,
+        committed: Mutex<Vec<WriteOp>>,
+    }
+
+    #[async_trait]
+    impl MessageStore for Fake {
+        async fn commit_in_turn(
+            &self,
+            _epoch: i64,
+            ops: &[WriteOp],
+            turn: &CommitTurn,
+        ) -> Result<(), StoreError> {
+            let call = {
+                let mut calls = self.calls.lock().expect("calls");
+                *calls += 1;
+                *calls
+            };
+            let _ = self.entered.send(call);
+            let first = self.first.lock().expect("first").take();
+            if let Some(release) = first {
+                release.await.expect("released")?;
+            }
+            let too_big = ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Insert(m) if m.body.len() >= TOO_BIG));
+            if too_big {
+                return Err(sqlx::Error::Database(Box::new(TooBig)).into());
+            }
+            turn.wait().await?;
+            self.committed
+                .lock()
+                .expect("committed")
+                .extend(ops.iter().cloned());
+            Ok(())
+        }
+        async fn max_message_id(&self) -> Result<i64, StoreError> {
+            Ok(0)
+        }
+        async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load_durables(&self) -> Result<Vec<DurableSub>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load_held(&self) -> Result<Vec<crate::message::Message>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load_queue_page(
+            &self,
+            _destination: &str,
+            _priority: u8,
+            _from: i64,
+            _limit: usize,
+        ) -> Result<Vec<crate::message::Message>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct Harness {
+        store: Arc<Fake>,
+        writer: GroupCommit,
+        entered: mpsc::UnboundedReceiver<usize>,
+        release: Option<oneshot::Sender<Result<(), StoreError>>>,
+        done_tx: mpsc::UnboundedSender<(i64, bool)>,
+        done: mpsc::UnboundedReceiver<(i64, bool)>,
+    }
+
+    fn harness(pipeline: usize) -> Harness {
+        let (entered_tx, entered) = mpsc::unbounded_channel();
+        let (release, first) = oneshot::channel();
+        let store = Arc::new(Fake {
+            calls: Mutex::new(0),
+            entered: entered_tx,
+            first: Mutex::new(Some(first)),
+            committed: Mutex::new(Vec::new()),
+        });
+        let term = Term {
+            epoch: 1,
+            fenced: CancellationToken::new(),
+            over: CancellationToken::new(),
+            commit_timeout: Duration::from_secs(600),
+        };
+        let config = WriterConfig {
+            capacity: 16,
+            max_batch_ops: 100,
+            pipeline,
+            track_inserts: false,
+        };
+        let (writer, _task) = GroupCommit::start(store.clone(), term, config);
+        let (done_tx, done) = mpsc::unbounded_channel();
+        Harness {
+            store,
+            writer,
+            entered,
+            release: Some(release),
+            done_tx,
+            done,
+        }
+    }
+
+    impl Harness {
+        /// Submits message `seq` of producer `p` with a body of `body`
+        /// bytes; its outcome comes as `(seq, ok)`.
+        async fn send(&self, seq: i64, body: usize) {
+            let ops = vec![
+                WriteOp::Insert(test_message(seq, body)),
+                WriteOp::Producer(ProducerSeq {
+                    id: Arc::from("p"),
+                    seq,
+                }),
+            ];
+            let done = self.done_tx.clone();
+            self.writer
+                .submit(
+                    ops,
+                    Box::new(move |r| {
+                        let _ = done.send((seq, r.is_ok()));
+                    }),
+                )
+                .await;
+        }
+
+        async fn outcomes(&mut self, n: usize) -> Vec<(i64, bool)> {
+            let mut out = Vec::new();
+            for _ in 0..n {
+                out.push(self.done.recv().await.expect("outcome"));
+            }
+            out
+        }
+
+        fn committed(&self) -> (Vec<i64>, Vec<i64>) {
+            let ops = self.store.committed.lock().expect("committed");
+            let inserts = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Insert(m) => Some(m.id),
+                    _ => None,
+                })
+                .collect();
+            let marks = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Producer(p) => Some(p.seq),
+                    _ => None,
+                })
+                .collect();
+            (inserts, marks)
+        }
+    }
+
+    /// A batch rejected as a whole is retried request by request; the
+    /// failed send's producer has its later send stored without its mark,
+    /// until the failed one is resent and stored.
+    #[tokio::test]
+    async fn a_failed_request_bounds_its_producers_marks_in_the_same_batch() {
+        let mut h = harness(1);
+        h.send(1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        // Both queue behind the held first batch: one batch.
+        h.send(2, TOO_BIG).await;
+        h.send(3, 1).await;
+        h.release
+            .take()
+            .expect("release")
+            .send(Ok(()))
+            .expect("send");
+        assert_eq!(h.outcomes(3).await, [(1, true), (2, false), (3, true)]);
+        assert_eq!(h.committed(), (vec![1, 3], vec![1]));
+
+        h.send(2, 1).await;
+        h.send(4, 1).await;
+        let mut rest = h.outcomes(2).await;
+        rest.sort();
+        assert_eq!(rest, [(2, true), (4, true)]);
+        let (inserts, marks) = h.committed();
+        assert_eq!(inserts, [1, 3, 2, 4]);
+        assert_eq!(marks.last(), Some(&4), "stored at last, marks move on");
+        assert!(!marks.contains(&3));
+    }
+
+    /// Two batches in flight; the first fails: the second does not commit
+    /// before it, and then commits without the mark over the failed send.
+    #[tokio::test]
+    async fn a_batch_commits_only_after_the_one_before_it() {
+        let mut h = harness(2);
+        h.send(1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send(2, 1).await;
+        assert_eq!(h.entered.recv().await, Some(2), "two batches in flight");
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        assert_eq!(h.outcomes(2).await, [(1, false), (2, true)]);
+        assert_eq!(h.committed(), (vec![2], vec![]));
+    }
 }
