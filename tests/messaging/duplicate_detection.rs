@@ -111,7 +111,7 @@ async fn malformed_producer_headers_are_refused() {
 
 /// A persistent send of producer `p-r` with sequence `seq`, confirmed or
 /// refused.
-async fn send(
+async fn send_r(
     c: &mut baton::client::Client,
     body: String,
     seq: &str,
@@ -158,16 +158,16 @@ async fn a_rejected_send_is_never_confirmed_as_a_duplicate() {
     let n = &mut nodes[0];
 
     let mut p = cluster::connect(n).await;
-    send(&mut p, "one".into(), "1").await.expect("one stored");
-    send(&mut p, huge.clone(), "2")
+    send_r(&mut p, "one".into(), "1").await.expect("one stored");
+    send_r(&mut p, huge.clone(), "2")
         .await
         .expect_err("the database rejects the body");
     // The client goes on (on a new connection: the ERROR closed this one).
     let mut p = cluster::connect(n).await;
-    send(&mut p, "three".into(), "3")
+    send_r(&mut p, "three".into(), "3")
         .await
         .expect("three stored");
-    send(&mut p, huge.clone(), "2")
+    send_r(&mut p, huge.clone(), "2")
         .await
         .expect_err("the resend is stored (and rejected) again, not dropped");
     assert_eq!(
@@ -181,12 +181,14 @@ async fn a_rejected_send_is_never_confirmed_as_a_duplicate() {
     n.restart();
     n.wait_role(Role::Master).await;
     let mut p = cluster::connect(n).await;
-    send(&mut p, huge, "2")
+    send_r(&mut p, huge, "2")
         .await
         .expect_err("after a restart too, the resend is stored (and rejected)");
     let mut c = cluster::connect(n).await;
     subscribe(&mut c, "/queue/r", "s", "auto", &[]).await;
     assert_eq!(bodies(&mut c, 2).await, ["one", "three"]);
+    // The ERROR closed the producer's connection.
+    let mut p = cluster::connect(n).await;
     send_marker(&mut p, "/queue/r").await;
     expect_marker(&mut c).await;
 }
