@@ -18,8 +18,9 @@
 //!
 //! The group commit renders a [`CommitPlan`] as one transaction of
 //! multi-row `INSERT ... VALUES` and `IN (...)` statements of at most
-//! `ROWS_PER_STATEMENT` rows, the other rows one statement each, and the
-//! fencing read of the lock row last, before COMMIT. Every statement in
+//! `ROWS_PER_STATEMENT` rows, the other rows one statement each, then (a
+//! pipelined batch after waiting for its turn, see `plan.rs`) the
+//! producer rows and the fencing read of the lock row last, before COMMIT. Every statement in
 //! MySQL's own SQL is in this file (the few that read the same on every
 //! backend are in `message_store.rs`, `inspect.rs` and `plan.rs`).
 

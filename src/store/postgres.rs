@@ -6,12 +6,15 @@
 //!
 //! The group commit renders a [`CommitPlan`] as one transaction: inserts
 //! as `INSERT ... SELECT FROM UNNEST` of arrays, redelivery updates and
-//! deletes by id arrays, the other rows one statement each, and the
-//! fencing read of the lock row last. A small plan of only inserts,
+//! deletes by id arrays, the other rows one statement each, then (a
+//! pipelined batch after waiting for its turn, see `plan.rs`) the producer
+//! rows and the fencing read of the lock row last. A small plan of only inserts,
 //! deletes and producer marks (the steady state of produce + consume) is
 //! one statement, so one round trip and an implicit transaction:
 //! data-modifying CTEs that write only when the fencing CTE sees our
-//! epoch.
+//! epoch. Only when its turn has come, though: a pipelined batch that must
+//! wait for the one before it runs step by step (an implicit transaction
+//! cannot wait before its COMMIT).
 
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{

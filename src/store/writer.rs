@@ -3,13 +3,30 @@
 //! commits, then completes every waiter. No timer.
 //!
 //! Up to `pipeline` transactions run at once, each on its own pooled
-//! connection; their waiters are completed strictly in batch order, so a
-//! message is never routed before one sent earlier. That is safe because
-//! ops of different batches do not depend on each other: a message is
-//! routed (and so acknowledged, moved, ...) only after its insert
-//! committed, and when it is dispatched earlier the ops on it wait for
-//! its insert's batch ([`PendingInserts`]). Durable-subscription ops, whose
-//! order matters across batches, run alone with nothing else in flight.
+//! connection, and they commit strictly in batch order: a batch runs its
+//! statements at once, then waits for its [`CommitTurn`], the outcome of
+//! the batch before it, and commits only if that one committed in full
+//! (its producer marks, the fencing read and COMMIT come after the wait;
+//! `plan.rs` says why). Otherwise it rolls back and is committed again
+//! once that outcome is known, when the failed sends' producers are known:
+//! a producer's mark is never committed over a send of its that failed
+//! ([`FailedSends`]), or the next master (and this one) would take that
+//! send's resend for a duplicate and confirm it without storing it (found
+//! by the chaos soak, tests/chaos.rs, when batches committed out of order).
+//! The same holds when the database rejects a whole batch and each request
+//! is committed on its own: a failed one bounds its producer's marks in
+//! the requests after it.
+//!
+//! Waiters are completed in batch order, so a message is never routed
+//! before one sent earlier. Ops of different batches do not depend on each
+//! other: a message is routed (and so acknowledged, moved, ...) only after
+//! its insert committed, and when it is dispatched earlier the ops on it
+//! wait for its insert's batch ([`PendingInserts`]). A batch that updates
+//! or deletes a message a batch in flight also touches starts after it
+//! (else it could lock that row first and then wait for the earlier batch,
+//! which waits for the row); durable-subscription ops, whose order matters
+//! across batches, and spill deletes (row ranges) run alone with nothing
+//! else in flight.
 
 use super::cancel::{cancel_out, inserted_ids, PendingInserts};
 use super::plan::TurnOutcome;
@@ -514,7 +531,10 @@ async fn commit_once(
         r = store.commit_in_turn(term.epoch, ops, turn) => r,
         () = deadline => Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)),
     };
-    crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
+    // A batch rolled back for an earlier one is committed again: counted then.
+    if !matches!(result, Err(StoreError::EarlierFailed)) {
+        crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
+    }
     match &result {
         Ok(()) | Err(StoreError::Closed | StoreError::EarlierFailed) => {}
         Err(e) => {
