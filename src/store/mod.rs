@@ -51,6 +51,10 @@ pub enum StoreError {
     /// commit in full (the writer retries it).
     #[error("an earlier group commit failed; this one was rolled back")]
     EarlierFailed,
+    /// Not committed: an earlier send of the same producer from the same
+    /// connection failed and is not stored yet (resend from that one).
+    #[error("an earlier send of this producer failed: not stored, resend from the failed one")]
+    EarlierSendFailed,
 }
 
 impl From<sqlx::Error> for StoreError {

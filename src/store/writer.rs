@@ -35,6 +35,7 @@ use crate::message::FailedSeqs;
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -282,43 +283,149 @@ impl Batch {
 /// A committed (or failed) batch's waiters with their outcomes, in order.
 type Outcomes = Vec<(Completion, Result<(), StoreError>)>;
 
-/// Per producer, the sends that failed and were not stored since: no
-/// producer mark at or above the lowest is committed, or the next master
-/// (and this one) would take that send's resend for a duplicate.
+/// One producer's sends that failed and were not stored since, and the
+/// connections they came from.
+#[derive(Default, Clone)]
+struct Failed {
+    seqs: FailedSeqs,
+    origins: HashSet<u64>,
+}
+
+/// Per producer, the sends that failed and were not stored since. No
+/// producer mark over the lowest is committed, or the next master (and
+/// this one) would take that send's resend for a duplicate and confirm it
+/// without storing it. A later send of the producer from the connection a
+/// send failed on is failed too: the client resends it after the failed
+/// one anyway (the ERROR closes that connection, and its RECEIPT would be
+/// lost with it), so it is stored once, under its mark. One from another
+/// connection (the client gave up on the failed send) is stored without
+/// its mark: its resend would be stored again rather than lost.
 #[derive(Default)]
-struct FailedSends(Mutex<HashMap<Arc<str>, FailedSeqs>>);
+struct FailedSends(Mutex<HashMap<Arc<str>, Failed>>);
+
+/// The connection a request's messages came from (0 if unknown).
+fn origin_of(ops: &[WriteOp]) -> u64 {
+    ops.iter()
+        .find_map(|op| match op {
+            WriteOp::Insert(m) => Some(m.origin),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// The sequences of `producer` that `ops` mark.
+fn marks_of(ops: &[WriteOp], producer: &str) -> Vec<i64> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Producer(p) if &*p.id == producer => Some(p.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What to commit of a batch, given the failed sends.
+struct Decided<'a> {
+    /// The ops to commit: the requests not refused (without the marks a
+    /// failed send bounds), then the side ops.
+    ops: Cow<'a, [WriteOp]>,
+    /// Per request: failed without being committed.
+    refused: Vec<bool>,
+}
 
 impl FailedSends {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, FailedSeqs>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Failed>> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// `ops` without the producer marks a failed send bounds (one that
-    /// `ops` do not store themselves).
-    fn strip<'a>(&self, ops: &'a [WriteOp]) -> Cow<'a, [WriteOp]> {
+    /// Whether `ops` mark a producer with a failed send.
+    fn involves(&self, ops: &[WriteOp]) -> bool {
         let failed = self.lock();
-        if failed.is_empty() {
-            return Cow::Borrowed(ops);
+        !failed.is_empty()
+            && ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Producer(p) if failed.contains_key(&p.id)))
+    }
+
+    /// Decides, request by request in order (`ranges` of `ops`; `side`
+    /// the ops nobody waits for), what to commit: a request marking a
+    /// producer over a failed send that neither it nor an earlier request
+    /// here stores is refused when it comes from a connection a send of
+    /// that producer failed on, else committed without those marks.
+    fn decide<'a>(
+        &self,
+        ops: &'a [WriteOp],
+        ranges: &[Range<usize>],
+        side: Range<usize>,
+    ) -> Decided<'a> {
+        let failed = self.lock();
+        let involved = !failed.is_empty()
+            && ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Producer(p) if failed.contains_key(&p.id)));
+        if !involved {
+            // The ranges are consecutive, and the side ops follow them.
+            let start = ranges.first().map_or(side.start, |r| r.start);
+            let end = if side.is_empty() {
+                ranges.last().map_or(start, |r| r.end)
+            } else {
+                side.end
+            };
+            return Decided {
+                ops: Cow::Borrowed(&ops[start..end]),
+                refused: vec![false; ranges.len()],
+            };
         }
-        let mut storing: HashMap<&str, Vec<i64>> = HashMap::new();
-        for op in ops {
-            if let WriteOp::Producer(p) = op {
-                if failed.contains_key(&p.id) {
-                    storing.entry(&*p.id).or_default().push(p.seq);
+        // What the failed sends will be if this batch commits.
+        let mut after: HashMap<Arc<str>, FailedSeqs> = HashMap::new();
+        let mut out = Vec::with_capacity(ops.len());
+        let mut refused = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mine = &ops[range.clone()];
+            let origin = origin_of(mine);
+            let mut refuse = false;
+            let mut caps: HashMap<&str, i64> = HashMap::new();
+            for op in mine {
+                let WriteOp::Producer(p) = op else { continue };
+                let Some(f) = failed.get(&p.id) else { continue };
+                let now = after.entry(p.id.clone()).or_insert_with(|| f.seqs.clone());
+                let seqs = marks_of(mine, &p.id);
+                if let Some(cap) = now.cap_storing(&seqs) {
+                    if seqs.iter().any(|&s| s > cap) {
+                        if f.origins.contains(&origin) {
+                            refuse = true;
+                        } else {
+                            caps.insert(&p.id, cap);
+                        }
+                    }
                 }
             }
+            for op in mine {
+                let WriteOp::Producer(p) = op else {
+                    if !refuse {
+                        out.push(op.clone());
+                    }
+                    continue;
+                };
+                if let Some(now) = after.get_mut(&p.id) {
+                    if refuse {
+                        now.failed(p.seq);
+                    } else {
+                        now.stored(p.seq);
+                    }
+                }
+                if !refuse && caps.get(&*p.id).is_none_or(|&cap| p.seq <= cap) {
+                    out.push(op.clone());
+                }
+            }
+            refused.push(refuse);
         }
-        let caps: HashMap<&str, i64> = storing
-            .iter()
-            .filter_map(|(&id, seqs)| Some((id, failed.get(id)?.cap_storing(seqs)?)))
-            .collect();
-        let bounded = |op: &WriteOp| matches!(op, WriteOp::Producer(p) if caps.get(&*p.id).is_some_and(|&cap| p.seq > cap));
-        if !ops.iter().any(bounded) {
-            return Cow::Borrowed(ops);
+        out.extend_from_slice(&ops[side]);
+        Decided {
+            ops: Cow::Owned(out),
+            refused,
         }
-        Cow::Owned(ops.iter().filter(|op| !bounded(op)).cloned().collect())
     }
 
     /// Records the outcome of one request's sends.
@@ -327,10 +434,12 @@ impl FailedSends {
         for op in ops {
             let WriteOp::Producer(p) = op else { continue };
             if result.is_err() {
-                failed.entry(p.id.clone()).or_default().failed(p.seq);
+                let f = failed.entry(p.id.clone()).or_default();
+                f.seqs.failed(p.seq);
+                f.origins.insert(origin_of(ops));
             } else if let Some(f) = failed.get_mut(&p.id) {
-                f.stored(p.seq);
-                if f.is_empty() {
+                f.seqs.stored(p.seq);
+                if f.seqs.is_empty() {
                     failed.remove(&p.id);
                 }
             }
@@ -372,7 +481,10 @@ async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pip
                 let Some(batch) = batch else { break };
                 let alone = batch.runs_alone();
                 let ids = batch.touched();
-                if alone || touched.iter().any(|t| !t.is_disjoint(&ids)) {
+                // A producer with a failed send: decided on every earlier
+                // outcome.
+                let after_all = shared.failed.involves(&batch.ops);
+                if alone || after_all || touched.iter().any(|t| !t.is_disjoint(&ids)) {
                     while let Some(outcomes) = in_flight.next().await {
                         complete(&batches, outcomes);
                     }
@@ -423,13 +535,12 @@ fn complete(batches: &Batches, outcomes: Outcomes) {
 /// outcomes; reports into `outcome` whether every request committed.
 ///
 /// Rolled back because an earlier batch did not commit in full, the batch
-/// is committed again once that outcome is known: the requests are
-/// independent of the failed ones, but the producer marks a failed send
-/// bounds ([`FailedSends`], updated by then) are left out. When the
-/// database rejects the whole batch, each request is committed on its own
-/// (after the turn), so one bad request (say, a body over the server's
-/// packet limit) does not fail everybody else's; a failed one bounds its
-/// producer's marks in the requests after it.
+/// is committed again once that outcome is known, with the failed sends
+/// known by then ([`FailedSends::decide`]). When the database rejects the
+/// whole batch, each request is committed on its own (after the turn), so
+/// one bad request (say, a body over the server's packet limit) does not
+/// fail everybody else's; a failed one bounds its producer's marks in the
+/// requests after it.
 async fn commit_batch(
     shared: Shared,
     batch: Batch,
@@ -446,41 +557,59 @@ async fn commit_batch(
     if cancelled > 0 {
         crate::metrics::cancelled(cancelled);
     }
-    let mut result = commit_marked(&shared, &ops, &turn).await;
-    if matches!(result, Err(StoreError::EarlierFailed)) {
-        result = commit_marked(&shared, &ops, &CommitTurn::now()).await;
+    let mut ranges = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for end in ends {
+        ranges.push(start..end);
+        start = end;
     }
-    let mut in_full = result.is_ok();
-    let outcomes: Outcomes = if requests.len() > 1 && rejected_by_database(&result) {
+    let side = start..ops.len();
+    let (mut refused, mut result) = attempt(&shared, &ops, &ranges, side.clone(), &turn).await;
+    if matches!(result, Err(StoreError::EarlierFailed)) {
+        (refused, result) = attempt(&shared, &ops, &ranges, side.clone(), &CommitTurn::now()).await;
+    }
+    let mut in_full = true;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    if requests.len() > 1 && rejected_by_database(&result) {
         // The earlier batches' outcomes first: they bound marks too.
         let _ = turn.wait().await;
-        let mut outcomes = Vec::with_capacity(requests.len());
-        let mut start = 0;
-        for (r, end) in requests.into_iter().zip(ends) {
-            let mine = &ops[start..end];
-            let result = commit_marked(&shared, mine, &CommitTurn::now()).await;
-            shared.failed.record(mine, &result);
+        for (r, range) in requests.into_iter().zip(ranges) {
+            let (refused, result) = attempt(
+                &shared,
+                &ops,
+                std::slice::from_ref(&range),
+                0..0,
+                &CommitTurn::now(),
+            )
+            .await;
+            let result = if refused[0] {
+                Err(StoreError::EarlierSendFailed)
+            } else {
+                result
+            };
+            shared.failed.record(&ops[range], &result);
             in_full &= result.is_ok();
             outcomes.push((r.done, result));
-            start = end;
         }
-        if let Err(e) = commit_marked(&shared, &ops[start..], &CommitTurn::now()).await {
+        if let Err(e) =
+            commit_once(&shared.store, &shared.term, &ops[side], &CommitTurn::now()).await
+        {
             tracing::error!(error = %e, "acknowledgement and expiry writes failed");
             in_full = false;
         }
-        outcomes
     } else {
-        let mut start = 0;
-        requests
-            .into_iter()
-            .zip(ends)
-            .map(|(r, end)| {
-                shared.failed.record(&ops[start..end], &result);
-                start = end;
-                (r.done, result.clone())
-            })
-            .collect()
-    };
+        for ((r, range), refused) in requests.into_iter().zip(ranges).zip(refused) {
+            let result = if refused {
+                Err(StoreError::EarlierSendFailed)
+            } else {
+                result.clone()
+            };
+            shared.failed.record(&ops[range], &result);
+            in_full &= result.is_ok();
+            outcomes.push((r.done, result));
+        }
+        in_full &= result.is_ok();
+    }
     outcome.report(in_full);
     if let Some(p) = &shared.pending {
         p.finished(&inserted);
@@ -488,15 +617,19 @@ async fn commit_batch(
     outcomes
 }
 
-/// [`commit_once`] of `ops` without the producer marks a failed send
-/// bounds.
-async fn commit_marked(
+/// Decides what to commit of the requests `ranges` and the side ops `side`
+/// of `ops`, and commits it in `turn`: which requests were refused, and
+/// the outcome of the rest.
+async fn attempt(
     shared: &Shared,
     ops: &[WriteOp],
+    ranges: &[Range<usize>],
+    side: Range<usize>,
     turn: &CommitTurn,
-) -> Result<(), StoreError> {
-    let ops = shared.failed.strip(ops);
-    commit_once(&shared.store, &shared.term, &ops, turn).await
+) -> (Vec<bool>, Result<(), StoreError>) {
+    let decided = shared.failed.decide(ops, ranges, side);
+    let result = commit_once(&shared.store, &shared.term, &decided.ops, turn).await;
+    (decided.refused, result)
 }
 
 /// True when the database itself refused the transaction (as opposed to
@@ -698,13 +831,16 @@ mod tests {
     }
 
     impl Harness {
-        /// Submits message `seq` of producer `p` with a body of `body`
-        /// bytes; its outcome comes as `(seq, ok)`.
-        async fn send(&self, seq: i64, body: usize) {
+        /// Submits message `seq` of producer `producer` with a body of
+        /// `body` bytes, from connection `origin`; its outcome comes as
+        /// `(seq, ok)`.
+        async fn send(&self, producer: &str, seq: i64, body: usize, origin: u64) {
+            let mut m = test_message(seq, body);
+            m.origin = origin;
             let ops = vec![
-                WriteOp::Insert(test_message(seq, body)),
+                WriteOp::Insert(m),
                 WriteOp::Producer(ProducerSeq {
-                    id: Arc::from("p"),
+                    id: Arc::from(producer),
                     seq,
                 }),
             ];
@@ -747,51 +883,79 @@ mod tests {
         }
     }
 
-    /// A batch rejected as a whole is retried request by request; the
-    /// failed send's producer has its later send stored without its mark,
-    /// until the failed one is resent and stored.
+    /// A batch rejected as a whole is retried request by request. After
+    /// the failed send, the producer's next one from the same connection
+    /// is failed too (its client resends it after the failed one), and one
+    /// from another connection is stored without its mark; once the failed
+    /// ones are resent and stored, the marks move on.
     #[tokio::test]
     async fn a_failed_request_bounds_its_producers_marks_in_the_same_batch() {
         let mut h = harness(1);
-        h.send(1, 1).await;
+        h.send("p", 1, 1, 1).await;
         assert_eq!(h.entered.recv().await, Some(1));
-        // Both queue behind the held first batch: one batch.
-        h.send(2, TOO_BIG).await;
-        h.send(3, 1).await;
+        // All queue behind the held first batch: one batch.
+        h.send("p", 2, TOO_BIG, 1).await;
+        h.send("p", 3, 1, 1).await;
+        h.send("p", 4, 1, 2).await;
         h.release
             .take()
             .expect("release")
             .send(Ok(()))
             .expect("send");
-        assert_eq!(h.outcomes(3).await, [(1, true), (2, false), (3, true)]);
-        assert_eq!(h.committed(), (vec![1, 3], vec![1]));
+        assert_eq!(
+            h.outcomes(4).await,
+            [(1, true), (2, false), (3, false), (4, true)]
+        );
+        assert_eq!(h.committed(), (vec![1, 4], vec![1]));
 
-        h.send(2, 1).await;
-        h.send(4, 1).await;
-        let mut rest = h.outcomes(2).await;
-        rest.sort();
-        assert_eq!(rest, [(2, true), (4, true)]);
+        // The client resends 2 (smaller now) and 3 from a new connection.
+        h.send("p", 2, 1, 3).await;
+        h.send("p", 3, 1, 3).await;
+        assert_eq!(h.outcomes(2).await, [(2, true), (3, true)]);
+        h.send("p", 5, 1, 3).await;
+        assert_eq!(h.outcomes(1).await, [(5, true)]);
         let (inserts, marks) = h.committed();
-        assert_eq!(inserts, [1, 3, 2, 4]);
-        assert_eq!(marks.last(), Some(&4), "stored at last, marks move on");
-        assert!(!marks.contains(&3));
+        assert_eq!(inserts, [1, 4, 2, 3, 5]);
+        assert_eq!(
+            marks.iter().max(),
+            Some(&5),
+            "stored at last, marks move on"
+        );
+        assert!(!marks.contains(&4));
     }
 
     /// Two batches in flight; the first fails: the second does not commit
-    /// before it, and then commits without the mark over the failed send.
+    /// before it, and then commits without the failed producer's later
+    /// send from the same connection, but with another producer's.
     #[tokio::test]
     async fn a_batch_commits_only_after_the_one_before_it() {
         let mut h = harness(2);
-        h.send(1, 1).await;
+        h.send("p", 1, 1, 1).await;
         assert_eq!(h.entered.recv().await, Some(1));
-        h.send(2, 1).await;
+        h.send("p", 2, 1, 1).await;
         assert_eq!(h.entered.recv().await, Some(2), "two batches in flight");
         h.release
             .take()
             .expect("release")
             .send(Err(StoreError::Timeout(1)))
             .expect("send");
-        assert_eq!(h.outcomes(2).await, [(1, false), (2, true)]);
-        assert_eq!(h.committed(), (vec![2], vec![]));
+        assert_eq!(h.outcomes(2).await, [(1, false), (2, false)]);
+        assert_eq!(h.committed(), (vec![], vec![]));
+    }
+
+    #[tokio::test]
+    async fn other_producers_commit_after_a_failed_batch() {
+        let mut h = harness(2);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send("q", 7, 1, 2).await;
+        assert_eq!(h.entered.recv().await, Some(2), "two batches in flight");
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        assert_eq!(h.outcomes(2).await, [(1, false), (7, true)]);
+        assert_eq!(h.committed(), (vec![7], vec![7]));
     }
 }
