@@ -13,9 +13,13 @@
 //! ([`FailedSends`]), or the next master (and this one) would take that
 //! send's resend for a duplicate and confirm it without storing it (found
 //! by the chaos soak, tests/chaos.rs, when batches committed out of order).
-//! The same holds when the database rejects a whole batch and each request
-//! is committed on its own: a failed one bounds its producer's marks in
-//! the requests after it.
+//! A later send of that producer over the same connection fails too (the
+//! client resends it after the failed one; stored without its mark, its
+//! resend would be stored twice, which the soak found as well). The same
+//! holds when the database rejects a whole batch and each request is
+//! committed on its own: a failed one bounds its producer's marks in the
+//! requests after it. A batch marking a producer with a failed send starts
+//! after every batch in flight, so it is decided on their outcomes.
 //!
 //! Waiters are completed in batch order, so a message is never routed
 //! before one sent earlier. Ops of different batches do not depend on each
@@ -454,6 +458,35 @@ struct Shared {
     term: Term,
     pending: Option<Arc<PendingInserts>>,
     failed: Arc<FailedSends>,
+    side: Arc<SideQueue>,
+}
+
+impl Shared {
+    /// Queues the deletes among `ops` (acknowledged messages) again after
+    /// their commit failed while this node stays master: dropped, their
+    /// rows would stay until the next failover while this master believes
+    /// them gone. Without waking the writer: they ride along with the next
+    /// commit (a database that fails at once is not hammered). A delete is
+    /// idempotent, so committing it later is safe; the other side ops are
+    /// not retried (a later redelivery count may have been written since).
+    fn requeue_deletes(&self, ops: &[WriteOp], error: &StoreError) {
+        if self.term.over.is_cancelled()
+            || matches!(error, StoreError::Fenced { .. } | StoreError::Closed)
+        {
+            return;
+        }
+        let deletes: Vec<WriteOp> = ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::Delete(_)))
+            .cloned()
+            .collect();
+        if deletes.is_empty() {
+            return;
+        }
+        if let Ok(mut q) = self.side.ops.lock() {
+            q.extend(deletes);
+        }
+    }
 }
 
 async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pipeline: usize) {
@@ -462,6 +495,7 @@ async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pip
         term,
         pending: batches.pending.clone(),
         failed: Arc::default(),
+        side: batches.side.clone(),
     };
     let mut closed = false;
     let mut in_flight = FuturesOrdered::new();
@@ -591,10 +625,16 @@ async fn commit_batch(
             in_full &= result.is_ok();
             outcomes.push((r.done, result));
         }
-        if let Err(e) =
-            commit_once(&shared.store, &shared.term, &ops[side], &CommitTurn::now()).await
+        if let Err(e) = commit_once(
+            &shared.store,
+            &shared.term,
+            &ops[side.clone()],
+            &CommitTurn::now(),
+        )
+        .await
         {
             tracing::error!(error = %e, "acknowledgement and expiry writes failed");
+            shared.requeue_deletes(&ops[side], &e);
             in_full = false;
         }
     } else {
@@ -608,7 +648,10 @@ async fn commit_batch(
             in_full &= result.is_ok();
             outcomes.push((r.done, result));
         }
-        in_full &= result.is_ok();
+        if let Err(e) = &result {
+            shared.requeue_deletes(&ops[side], e);
+            in_full = false;
+        }
     }
     outcome.report(in_full);
     if let Some(p) = &shared.pending {
@@ -957,5 +1000,23 @@ mod tests {
             .expect("send");
         assert_eq!(h.outcomes(2).await, [(1, false), (7, true)]);
         assert_eq!(h.committed(), (vec![7], vec![7]));
+    }
+
+    /// An acknowledgement's delete in a failed commit is committed with
+    /// the next one (this node is still master).
+    #[tokio::test]
+    async fn a_failed_commits_deletes_ride_along_with_the_next() {
+        let mut h = harness(1);
+        h.writer.push(vec![WriteOp::Delete(99)]);
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        h.send("q", 7, 1, 2).await;
+        assert_eq!(h.outcomes(1).await, [(7, true)]);
+        let ops = h.store.committed.lock().expect("committed");
+        assert!(ops.iter().any(|op| matches!(op, WriteOp::Delete(99))));
     }
 }
