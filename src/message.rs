@@ -265,8 +265,10 @@ pub struct FailedSeqs {
 }
 
 impl FailedSeqs {
-    /// Failed sequences remembered one by one per producer.
-    pub const MAX: usize = 64;
+    /// Failed sequences remembered one by one per producer: well above
+    /// the sends a client has in flight (the failover client: 100 by
+    /// default), all of which fail with the connection when one does.
+    pub const MAX: usize = 4096;
 
     /// The send with `seq` failed.
     pub fn failed(&mut self, seq: i64) {

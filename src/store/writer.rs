@@ -40,6 +40,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -459,6 +460,9 @@ struct Shared {
     pending: Option<Arc<PendingInserts>>,
     failed: Arc<FailedSends>,
     side: Arc<SideQueue>,
+    /// Set once every handle is gone: the writer flushes what is queued
+    /// and stops, so nothing is queued again.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -471,6 +475,7 @@ impl Shared {
     /// not retried (a later redelivery count may have been written since).
     fn requeue_deletes(&self, ops: &[WriteOp], error: &StoreError) {
         if self.term.over.is_cancelled()
+            || self.stopping.load(Ordering::Relaxed)
             || matches!(error, StoreError::Fenced { .. } | StoreError::Closed)
         {
             return;
@@ -496,6 +501,7 @@ async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pip
         pending: batches.pending.clone(),
         failed: Arc::default(),
         side: batches.side.clone(),
+        stopping: Arc::default(),
     };
     let mut closed = false;
     let mut in_flight = FuturesOrdered::new();
@@ -512,6 +518,9 @@ async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pip
                 complete(&batches, outcomes);
             }
             batch = batches.next(&mut closed), if room => {
+                if closed {
+                    shared.stopping.store(true, Ordering::Relaxed);
+                }
                 let Some(batch) = batch else { break };
                 let alone = batch.runs_alone();
                 let ids = batch.touched();
