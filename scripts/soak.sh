@@ -11,6 +11,7 @@
 # BATON_SOAK_FAULTS   most faults per backend (default 100000: time-bound)
 # BATON_SOAK_MODE     election mode: session, lease or auto (default auto =
 #                     session on both backends)
+# BATON_SOAK_PIPELINE the nodes' database.pipeline (default: the default, 1)
 #
 # Needs the servers the test command uses (PostgreSQL 127.0.0.1:5432, user
 # postgres, trust; MariaDB 127.0.0.1:3306, root without password). Each run
@@ -45,7 +46,7 @@ status=0
 for backend in "${backends[@]}"; do
     log="target/soak-$backend.log"
     echo "soak on $backend: start $(date -u '+%F %T') UTC, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >>"target/soak-machine.log"
-    echo "soak on $backend (election mode ${BATON_SOAK_MODE:-auto}): up to $faults faults within $seconds s (log: $log)" >&2
+    echo "soak on $backend (election mode ${BATON_SOAK_MODE:-auto}, pipeline ${BATON_SOAK_PIPELINE:-default}): up to $faults faults within $seconds s (log: $log)" >&2
     if ! BATON_SOAK_SECONDS=$seconds BATON_SOAK_FAULTS=$faults \
         timeout -s KILL $((seconds + 300)) \
         cargo test --release --test chaos -- --nocapture --exact \

@@ -250,6 +250,67 @@ pub struct ProducerSeq {
     pub seq: i64,
 }
 
+/// The sends of one producer that failed and were not stored since, for
+/// duplicate detection: a producer's high-water mark must stay below the
+/// lowest of them, or a resend of that send would count as a duplicate
+/// and be confirmed without being stored. Kept by the broker (for its
+/// in-memory marks) and by the group-commit writer (for the marks it
+/// commits).
+#[derive(Debug, Clone, Default)]
+pub struct FailedSeqs {
+    seqs: std::collections::BTreeSet<i64>,
+    /// More failures than [`FailedSeqs::MAX`]: only the lowest is kept and
+    /// never cleared (duplicate detection above it is off for good).
+    pinned: bool,
+}
+
+impl FailedSeqs {
+    /// Failed sequences remembered one by one per producer: well above
+    /// the sends a client has in flight (the failover client: 100 by
+    /// default), all of which fail with the connection when one does.
+    pub const MAX: usize = 4096;
+
+    /// The send with `seq` failed.
+    pub fn failed(&mut self, seq: i64) {
+        if self.pinned || self.seqs.len() >= Self::MAX {
+            let lowest = self.seqs.first().map_or(seq, |&f| f.min(seq));
+            self.seqs = std::iter::once(lowest).collect();
+            self.pinned = true;
+        } else {
+            self.seqs.insert(seq);
+        }
+    }
+
+    /// The send with `seq` is stored now (a resend of a failed one, say).
+    pub fn stored(&mut self, seq: i64) {
+        if !self.pinned {
+            self.seqs.remove(&seq);
+        }
+    }
+
+    /// The highest sequence a mark may claim, if any failed send bounds it.
+    pub fn cap(&self) -> Option<i64> {
+        self.seqs.first().map(|f| f - 1)
+    }
+
+    /// [`FailedSeqs::cap`] for a mark committed together with the sends
+    /// `storing` (a resend of a failed send is no bound to its own
+    /// transaction), unless more failed than are remembered.
+    pub fn cap_storing(&self, storing: &[i64]) -> Option<i64> {
+        if self.pinned {
+            return self.cap();
+        }
+        self.seqs
+            .iter()
+            .find(|f| !storing.contains(f))
+            .map(|f| f - 1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+}
+
 /// Longest producer id accepted (the `producers` key column).
 pub const MAX_PRODUCER_ID_CHARS: usize = 255;
 

@@ -15,6 +15,7 @@
 //! Bounded in count and time: `BATON_SOAK_FAULTS` faults (default 6, two of
 //! each) within `BATON_SOAK_SECONDS` (default 60) per backend;
 //! `BATON_SOAK_MODE` picks the election mode (session, lease; default auto);
+//! `BATON_SOAK_PIPELINE` the nodes' `database.pipeline` (default: theirs);
 //! `scripts/soak.sh` runs the long form. Timeouts are guards against hangs,
 //! never performance thresholds.
 
@@ -51,6 +52,19 @@ fn mode() -> Option<&'static str> {
         Ok("lease") => Some("lease"),
         Ok(other) => panic!("BATON_SOAK_MODE={other:?}: use session, lease or auto"),
     }
+}
+
+/// The nodes' settings: `BATON_SOAK_PIPELINE` sets `--database-pipeline`.
+fn settings() -> Settings {
+    let mut settings = Settings::fast(mode());
+    if let Ok(pipeline) = std::env::var("BATON_SOAK_PIPELINE") {
+        assert!(
+            pipeline.parse::<usize>().is_ok_and(|p| p > 0),
+            "BATON_SOAK_PIPELINE={pipeline:?}: use a count of 1 or more"
+        );
+        settings.extra = vec!["--database-pipeline".into(), pipeline];
+    }
+    settings
 }
 
 /// How many faults within how many seconds, from the environment.
@@ -132,7 +146,7 @@ async fn drain(books: &Books, db: &Db) {
 async fn soak(backend: &'static str, db: Db) {
     let (max_faults, seconds) = bounds();
     let db = Arc::new(db);
-    let mut cluster = Cluster::start(&db, &Settings::fast(mode())).await;
+    let mut cluster = Cluster::start(&db, &settings()).await;
     let url = cluster.failover_url();
     let books = Arc::new(Books::default());
     let stop = Arc::new(AtomicBool::new(false));

@@ -8,9 +8,15 @@
 //! confirmed. A resend of a sequence still in flight (the client reconnected
 //! to the same node before the original committed) waits for the original's
 //! outcome instead of storing a second copy.
+//!
+//! A send that failed keeps the producer's mark below its sequence until it
+//! is stored ([`FailedSeqs`]): a later send of the same producer that did
+//! commit must not make the failed one's resend a "duplicate" confirmed
+//! without being stored. The sends above it are not duplicates then (a
+//! resend of one is stored again): a second copy rather than a lost one.
 
 use super::BrokerError;
-use crate::message::ProducerSeq;
+use crate::message::{FailedSeqs, ProducerSeq};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -32,8 +38,11 @@ type Waiters = Vec<oneshot::Sender<Result<(), BrokerError>>>;
 
 #[derive(Default)]
 struct Entry {
+    /// Every send up to this one counts as stored; never at or above a
+    /// failed send's sequence.
     committed: i64,
     in_flight: BTreeMap<i64, Waiters>,
+    failed: FailedSeqs,
     /// Unix ms of the last send seen (or of loading).
     last_used: i64,
 }
@@ -55,6 +64,7 @@ impl Producers {
                     Entry {
                         committed,
                         in_flight: BTreeMap::new(),
+                        failed: FailedSeqs::default(),
                         last_used: now_ms,
                     },
                 )
@@ -95,8 +105,14 @@ impl Producers {
                     let _ = w.send(result.clone());
                 }
             }
-            if result.is_ok() && p.seq > entry.committed {
-                entry.committed = p.seq;
+            if result.is_ok() {
+                entry.failed.stored(p.seq);
+                let highest = entry.failed.cap().map_or(p.seq, |cap| p.seq.min(cap));
+                entry.committed = entry.committed.max(highest);
+            } else {
+                entry.failed.failed(p.seq);
+                // A later send that committed first must not cover it.
+                entry.committed = entry.committed.min(p.seq - 1);
             }
         }
     }
@@ -170,6 +186,44 @@ mod tests {
         };
         p.finished(&[seq("a", 1)], &Err(BrokerError::ShuttingDown));
         assert!(matches!(rx.try_recv(), Ok(Err(_))));
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
+    }
+
+    #[test]
+    fn a_failed_send_is_not_covered_by_a_later_one() {
+        let mut p = Producers::default();
+        for s in 1..=4 {
+            assert!(matches!(p.check_at(&seq("a", s)), Check::New));
+        }
+        p.finished(&[seq("a", 1)], &Ok(()));
+        p.finished(&[seq("a", 2)], &Err(BrokerError::ShuttingDown));
+        p.finished(&[seq("a", 3)], &Ok(()));
+        assert!(
+            matches!(p.check_at(&seq("a", 2)), Check::New),
+            "the failed send's resend is stored"
+        );
+        assert!(
+            matches!(p.check_at(&seq("a", 3)), Check::New),
+            "above a failed send nothing counts as a duplicate"
+        );
+        assert!(matches!(p.check_at(&seq("a", 1)), Check::Duplicate));
+        p.finished(&[seq("a", 2)], &Ok(()));
+        p.finished(&[seq("a", 3)], &Ok(()));
+        p.finished(&[seq("a", 4)], &Ok(()));
+        assert!(
+            matches!(p.check_at(&seq("a", 4)), Check::Duplicate),
+            "stored at last, the mark moves on"
+        );
+    }
+
+    #[test]
+    fn a_failure_after_a_later_commit_lowers_the_mark() {
+        let mut p = Producers::default();
+        for s in 1..=2 {
+            assert!(matches!(p.check_at(&seq("a", s)), Check::New));
+        }
+        p.finished(&[seq("a", 2)], &Ok(()));
+        p.finished(&[seq("a", 1)], &Err(BrokerError::ShuttingDown));
         assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
     }
 

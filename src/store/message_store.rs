@@ -10,6 +10,7 @@
 //! row are held in memory from promotion on. A page reads one priority by
 //! the `(destination, priority, id)` index.
 
+use super::plan::CommitTurn;
 use super::rows::{DurableSub, MESSAGE_COLUMNS};
 use super::{StoreError, WriteOp};
 use crate::message::Message;
@@ -24,7 +25,21 @@ pub trait MessageStore: Send + Sync + 'static {
     /// lock (SQLite: the write lock from `BEGIN IMMEDIATE`) and fails with
     /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
     /// `epoch`.
-    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError>;
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
+        self.commit_in_turn(epoch, ops, &CommitTurn::now()).await
+    }
+    /// [`MessageStore::commit`] of a pipelined batch: runs the statements
+    /// up to the durable subscriptions, then waits for `turn`; when the
+    /// batch before it did not commit in full, rolls back and fails with
+    /// [`StoreError::EarlierFailed`]; otherwise writes the forgotten
+    /// producers and producer marks, reads the fence and commits
+    /// ([`CommitPlan`](super::plan::CommitPlan) has the order).
+    async fn commit_in_turn(
+        &self,
+        epoch: i64,
+        ops: &[WriteOp],
+        turn: &CommitTurn,
+    ) -> Result<(), StoreError>;
     /// Highest message id ever stored and still present (0 if none).
     async fn max_message_id(&self) -> Result<i64, StoreError>;
     /// The last recorded sequence of every producer.
@@ -124,20 +139,21 @@ pub(crate) use fetch_rows;
 
 /// Implements [`MessageStore`] for a backend: `$store` has the fields
 /// `pool` and `message_sql` (its [`MessageSql`]) and an
-/// `async fn commit_plan(&self, epoch, &CommitPlan)`, the backend's
-/// rendering of a plan; its rows implement
+/// `async fn commit_plan(&self, epoch, &CommitPlan, &CommitTurn)`, the
+/// backend's rendering of a plan; its rows implement
 /// [`ReadRow`](super::rows::ReadRow). Any further items (`vacuum`) follow.
 macro_rules! message_store_impl {
     ($store:ty $(, $($extra:tt)*)?) => {
         #[async_trait::async_trait]
         impl $crate::store::MessageStore for $store {
-            async fn commit(
+            async fn commit_in_turn(
                 &self,
                 epoch: i64,
                 ops: &[$crate::store::WriteOp],
+                turn: &$crate::store::CommitTurn,
             ) -> Result<(), $crate::store::StoreError> {
                 let plan = $crate::store::plan::CommitPlan::of(ops);
-                self.commit_plan(epoch, &plan).await
+                self.commit_plan(epoch, &plan, turn).await
             }
 
             async fn max_message_id(&self) -> Result<i64, $crate::store::StoreError> {

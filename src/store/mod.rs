@@ -19,6 +19,7 @@ mod writer;
 
 pub use inspect::Inspect;
 pub use message_store::MessageStore;
+pub use plan::{CommitTurn, TurnOutcome};
 pub use rows::DurableSub;
 pub use writer::{Completion, GroupCommit, Term, WriterConfig};
 
@@ -46,6 +47,14 @@ pub enum StoreError {
     Fenced { epoch: i64, current: i64 },
     #[error("the database did not answer within {0} ms")]
     Timeout(u64),
+    /// A pipelined commit rolled back because a batch before it did not
+    /// commit in full (the writer retries it).
+    #[error("an earlier group commit failed; this one was rolled back")]
+    EarlierFailed,
+    /// Not committed: an earlier send of the same producer from the same
+    /// connection failed and is not stored yet (resend from that one).
+    #[error("an earlier send of this producer failed: not stored, resend from the failed one")]
+    EarlierSendFailed,
 }
 
 impl From<sqlx::Error> for StoreError {

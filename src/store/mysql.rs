@@ -18,14 +18,16 @@
 //!
 //! The group commit renders a [`CommitPlan`] as one transaction of
 //! multi-row `INSERT ... VALUES` and `IN (...)` statements of at most
-//! `ROWS_PER_STATEMENT` rows, the other rows one statement each, and the
-//! fencing read of the lock row last, before COMMIT. Every statement in
+//! `ROWS_PER_STATEMENT` rows, the other rows one statement each, then (a
+//! pipelined batch after waiting for its turn, see `plan.rs`) the
+//! producer rows and the fencing read of the lock row last, before COMMIT. Every statement in
 //! MySQL's own SQL is in this file (the few that read the same on every
 //! backend are in `message_store.rs`, `inspect.rs` and `plan.rs`).
 
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{
-    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+    chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
+    CommitTurn, RowSql,
 };
 use super::rows::{self, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
@@ -293,7 +295,12 @@ impl ReadRow for MySqlRow {
 }
 
 impl MySqlStore {
-    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+    async fn commit_plan(
+        &self,
+        epoch: i64,
+        plan: &CommitPlan<'_>,
+        turn: &CommitTurn,
+    ) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
         let table = format!("`{p}msgs`");
@@ -311,6 +318,9 @@ impl MySqlStore {
                 .await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
+        // Dropping the transaction rolls it back.
+        turn.wait().await?;
+        forget_producers!(tx, plan, &self.row_sql).await?;
         if !plan.producer_marks.is_empty() {
             let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
                 "INSERT INTO `{p}producers` (producer_id, last_seq, updated_at) "

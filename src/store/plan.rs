@@ -6,13 +6,82 @@
 //! marks, and the fencing read last before COMMIT (SQLite: first, under
 //! the write lock `BEGIN IMMEDIATE` took).
 //!
+//! A pipelined batch commits only after the batch before it committed in
+//! full: the backend runs its statements up to the durable subscriptions,
+//! then waits for its [`CommitTurn`], and only then writes the forgotten
+//! producers and the producer marks, reads the fence and commits (or rolls
+//! back with [`StoreError::EarlierFailed`]). The producer rows come after
+//! the wait because consecutive batches share them (one producer's marks):
+//! taken before it, a later batch could hold a row the earlier one needs
+//! while it waits for that earlier one, a lock cycle no database sees.
+//!
 //! The per-row statements every backend runs alike are [`update_rows!`]
 //! and [`remaining_rows!`], given the backend's [`RowSql`].
 
 use super::rows::{count_column, encode_headers, MessageRow};
-use super::WriteOp;
+use super::{StoreError, WriteOp};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use std::collections::BTreeMap;
+use tokio::sync::watch;
+
+/// When a pipelined batch may commit: once the batch before it has
+/// committed in full (which that batch only did after the one before it,
+/// and so on). Cheap to clone; [`CommitTurn::now`] has nothing to wait for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitTurn {
+    /// The earlier batch's outcome: `None` while it runs, then whether it
+    /// committed in full. A dropped sender counts as a failure.
+    earlier: Option<watch::Receiver<Option<bool>>>,
+}
+
+/// The writer's side of a [`CommitTurn`]: the outcome of its batch, for
+/// the batch after it.
+#[derive(Debug)]
+pub struct TurnOutcome(watch::Sender<Option<bool>>);
+
+impl CommitTurn {
+    /// No batch before this one is in flight.
+    pub fn now() -> CommitTurn {
+        CommitTurn::default()
+    }
+
+    /// A turn for the batch after the one that reports into the returned
+    /// [`TurnOutcome`].
+    pub fn next() -> (TurnOutcome, CommitTurn) {
+        let (tx, rx) = watch::channel(None);
+        (TurnOutcome(tx), CommitTurn { earlier: Some(rx) })
+    }
+
+    /// True when the turn has come and the earlier batch committed (or
+    /// there is none): [`CommitTurn::wait`] would return `Ok` at once.
+    pub fn is_open(&self) -> bool {
+        self.earlier
+            .as_ref()
+            .is_none_or(|rx| *rx.borrow() == Some(true))
+    }
+
+    /// Waits for the earlier batch's outcome: `Ok` when it committed in
+    /// full, [`StoreError::EarlierFailed`] otherwise.
+    pub async fn wait(&self) -> Result<(), StoreError> {
+        let Some(rx) = &self.earlier else {
+            return Ok(());
+        };
+        let mut rx = rx.clone();
+        let in_full = matches!(rx.wait_for(Option::is_some).await, Ok(o) if *o == Some(true));
+        if in_full {
+            Ok(())
+        } else {
+            Err(StoreError::EarlierFailed)
+        }
+    }
+}
+
+impl TurnOutcome {
+    /// Reports the batch's outcome to the batch after it.
+    pub fn report(self, committed_in_full: bool) {
+        self.0.send_replace(Some(committed_in_full));
+    }
+}
 
 /// What one transaction writes.
 #[derive(Debug, Default)]
@@ -361,10 +430,9 @@ macro_rules! update_rows {
 }
 pub(crate) use update_rows;
 
-/// Runs the spill deletes, durable-subscription changes and the
-/// forgetting of idle producers of `$plan` on `$tx`, one statement each,
-/// with the SQL of `$sql` ([`RowSql`]). Evaluates to
-/// `Result<(), sqlx::Error>`.
+/// Runs the spill deletes and durable-subscription changes of `$plan` on
+/// `$tx`, one statement each, with the SQL of `$sql` ([`RowSql`]).
+/// Evaluates to `Result<(), sqlx::Error>`.
 macro_rules! remaining_rows {
     ($tx:expr, $plan:expr, $sql:expr) => {
         async {
@@ -410,6 +478,22 @@ macro_rules! remaining_rows {
                 };
                 query.execute(&mut *$tx).await?;
             }
+            Ok::<(), sqlx::Error>(())
+        }
+    };
+}
+pub(crate) use remaining_rows;
+
+/// Forgets the idle producers of `$plan` on `$tx` (after the
+/// [`CommitTurn`], like the producer marks), with the SQL of `$sql`
+/// ([`RowSql`]). Evaluates to `Result<(), sqlx::Error>`.
+macro_rules! forget_producers {
+    ($tx:expr, $plan:expr, $sql:expr) => {
+        async {
+            let (plan, sql): (
+                &$crate::store::plan::CommitPlan,
+                &$crate::store::plan::RowSql,
+            ) = ($plan, $sql);
             if let Some(idle_ms) = plan.forget_idle_ms {
                 sqlx::query(&sql.forget_producers)
                     .bind(idle_ms)
@@ -420,7 +504,7 @@ macro_rules! remaining_rows {
         }
     };
 }
-pub(crate) use remaining_rows;
+pub(crate) use forget_producers;
 
 /// A plain queue message with a body of `body` zero bytes, for unit tests
 /// of the store.

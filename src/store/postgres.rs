@@ -6,15 +6,20 @@
 //!
 //! The group commit renders a [`CommitPlan`] as one transaction: inserts
 //! as `INSERT ... SELECT FROM UNNEST` of arrays, redelivery updates and
-//! deletes by id arrays, the other rows one statement each, and the
-//! fencing read of the lock row last. A small plan of only inserts,
+//! deletes by id arrays, the other rows one statement each, then (a
+//! pipelined batch after waiting for its turn, see `plan.rs`) the producer
+//! rows and the fencing read of the lock row last. A small plan of only inserts,
 //! deletes and producer marks (the steady state of produce + consume) is
 //! one statement, so one round trip and an implicit transaction:
 //! data-modifying CTEs that write only when the fencing CTE sees our
-//! epoch.
+//! epoch. Only when its turn has come, though: a pipelined batch that must
+//! wait for the one before it runs step by step (an implicit transaction
+//! cannot wait before its COMMIT).
 
 use super::message_store::{message_store_impl, MessageSql};
-use super::plan::{chunks, remaining_rows, update_rows, CommitPlan, RowSql};
+use super::plan::{
+    chunks, forget_producers, remaining_rows, update_rows, CommitPlan, CommitTurn, RowSql,
+};
 use super::rows::{self, MessageRow, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
 use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
@@ -233,11 +238,18 @@ impl ReadRow for PgRow {
 }
 
 impl PgStore {
-    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
-        if fits_one_statement(plan) {
+    /// One statement only when the turn has come: an implicit transaction
+    /// cannot wait for it before its COMMIT.
+    async fn commit_plan(
+        &self,
+        epoch: i64,
+        plan: &CommitPlan<'_>,
+        turn: &CommitTurn,
+    ) -> Result<(), StoreError> {
+        if fits_one_statement(plan) && turn.is_open() {
             self.commit_in_one_statement(epoch, plan).await
         } else {
-            self.commit_in_steps(epoch, plan).await
+            self.commit_in_steps(epoch, plan, turn).await
         }
     }
 
@@ -270,7 +282,12 @@ impl PgStore {
         Ok(())
     }
 
-    async fn commit_in_steps(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+    async fn commit_in_steps(
+        &self,
+        epoch: i64,
+        plan: &CommitPlan<'_>,
+        turn: &CommitTurn,
+    ) -> Result<(), StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
         for chunk in chunks(&plan.inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES) {
@@ -311,6 +328,9 @@ impl PgStore {
             .await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
+        // Dropping the transaction rolls it back.
+        turn.wait().await?;
+        forget_producers!(tx, plan, &self.row_sql).await?;
         if !plan.producer_marks.is_empty() {
             let mut args = PgArguments::default();
             add_marks(&mut args, &plan.producer_marks)?;

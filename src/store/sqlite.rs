@@ -10,7 +10,8 @@
 
 use super::message_store::{message_store_impl, MessageSql};
 use super::plan::{
-    chunks, delete_ids, insert_values, remaining_rows, update_rows, CommitPlan, RowSql,
+    chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
+    CommitTurn, RowSql,
 };
 use super::rows::{self, ReadRow};
 use super::{
@@ -177,8 +178,16 @@ impl ReadRow for SqliteRow {
 impl SqliteStore {
     /// Renders a commit plan: one `BEGIN IMMEDIATE` transaction of
     /// prepared statements, multi-row where the rows vary in number.
-    async fn commit_plan(&self, epoch: i64, plan: &CommitPlan<'_>) -> Result<(), StoreError> {
+    async fn commit_plan(
+        &self,
+        epoch: i64,
+        plan: &CommitPlan<'_>,
+        turn: &CommitTurn,
+    ) -> Result<(), StoreError> {
         let p = &self.prefix;
+        // Before the write lock: one writer at a time, so a batch holding
+        // it while it waits would stall the batch it waits for.
+        turn.wait().await?;
         let mut conn = self.pool.acquire().await?;
         // IMMEDIATE takes SQLite's write lock first, so the epoch read below
         // cannot change before the commit.
@@ -205,6 +214,7 @@ impl SqliteStore {
                 .await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
+        forget_producers!(tx, plan, &self.row_sql).await?;
         for (id, seq) in &plan.producer_marks {
             sqlx::query(&format!(
                 "INSERT INTO {p}producers (producer_id, last_seq, updated_at) VALUES (?, ?, {NOW_MS}) \

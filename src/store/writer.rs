@@ -3,18 +3,44 @@
 //! commits, then completes every waiter. No timer.
 //!
 //! Up to `pipeline` transactions run at once, each on its own pooled
-//! connection; their waiters are completed strictly in batch order, so a
-//! message is never routed before one sent earlier. That is safe because
-//! ops of different batches do not depend on each other: a message is
-//! routed (and so acknowledged, moved, ...) only after its insert
-//! committed, and when it is dispatched earlier the ops on it wait for
-//! its insert's batch ([`PendingInserts`]). Durable-subscription ops, whose
-//! order matters across batches, run alone with nothing else in flight.
+//! connection, and they commit strictly in batch order: a batch runs its
+//! statements at once, then waits for its [`CommitTurn`], the outcome of
+//! the batch before it, and commits only if that one committed in full
+//! (its producer marks, the fencing read and COMMIT come after the wait;
+//! `plan.rs` says why). Otherwise it rolls back and is committed again
+//! once that outcome is known, when the failed sends' producers are known:
+//! a producer's mark is never committed over a send of its that failed
+//! ([`FailedSends`]), or the next master (and this one) would take that
+//! send's resend for a duplicate and confirm it without storing it (found
+//! by the chaos soak, tests/chaos.rs, when batches committed out of order).
+//! A later send of that producer over the same connection fails too (the
+//! client resends it after the failed one; stored without its mark, its
+//! resend would be stored twice, which the soak found as well). The same
+//! holds when the database rejects a whole batch and each request is
+//! committed on its own: a failed one bounds its producer's marks in the
+//! requests after it. A batch marking a producer with a failed send starts
+//! after every batch in flight, so it is decided on their outcomes.
+//!
+//! Waiters are completed in batch order, so a message is never routed
+//! before one sent earlier. Ops of different batches do not depend on each
+//! other: a message is routed (and so acknowledged, moved, ...) only after
+//! its insert committed, and when it is dispatched earlier the ops on it
+//! wait for its insert's batch ([`PendingInserts`]). A batch that updates
+//! or deletes a message a batch in flight also touches starts after it
+//! (else it could lock that row first and then wait for the earlier batch,
+//! which waits for the row); durable-subscription ops, whose order matters
+//! across batches, and spill deletes (row ranges) run alone with nothing
+//! else in flight.
 
 use super::cancel::{cancel_out, inserted_ids, PendingInserts};
-use super::{MessageStore, StoreError, WriteOp};
+use super::plan::TurnOutcome;
+use super::{CommitTurn, MessageStore, StoreError, WriteOp};
+use crate::message::FailedSeqs;
 use futures::stream::{FuturesOrdered, StreamExt};
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -225,51 +251,302 @@ impl Batch {
 }
 
 impl Batch {
-    /// Ops whose order against other batches matters: such a batch runs
-    /// alone.
-    /// Whether the batch must commit alone, after every earlier batch.
-    /// Besides durable-subscription ops, a producer's sequence mark: were
-    /// it committed before an earlier batch holding that producer's lower
-    /// sequences and that batch then failed (the master died), the next
-    /// master would take the resends of those messages for duplicates and
-    /// confirm them without storing them (found by the chaos soak,
-    /// tests/chaos.rs).
-    fn is_barrier(&self) -> bool {
+    /// Whether the batch must commit alone, after every earlier batch:
+    /// durable-subscription ops, whose order matters across batches (an
+    /// acknowledgement run before the save it follows would change
+    /// nothing), and spill deletes, which lock a range of rows.
+    fn runs_alone(&self) -> bool {
         self.ops.iter().any(|op| {
             matches!(
                 op,
                 WriteOp::DurableSave { .. }
                     | WriteOp::DurableAck { .. }
                     | WriteOp::DurableDelete { .. }
-                    | WriteOp::Producer(_)
+                    | WriteOp::DeleteSpilled { .. }
             )
         })
+    }
+
+    /// The stored messages the batch updates or deletes. A batch that
+    /// shares one with a batch in flight starts after it: run at once, the
+    /// later batch could lock the row first and then wait for the earlier
+    /// one's commit, which waits for that row.
+    fn touched(&self) -> HashSet<i64> {
+        self.ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Delete(id)
+                | WriteOp::SetRedeliveries { id, .. }
+                | WriteOp::Move { id, .. }
+                | WriteOp::Reschedule { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
     }
 }
 
 /// A committed (or failed) batch's waiters with their outcomes, in order.
 type Outcomes = Vec<(Completion, Result<(), StoreError>)>;
 
+/// One producer's sends that failed and were not stored since, and the
+/// connections they came from.
+#[derive(Default, Clone)]
+struct Failed {
+    seqs: FailedSeqs,
+    origins: HashSet<u64>,
+}
+
+/// Per producer, the sends that failed and were not stored since. No
+/// producer mark over the lowest is committed, or the next master (and
+/// this one) would take that send's resend for a duplicate and confirm it
+/// without storing it. A later send of the producer from the connection a
+/// send failed on is failed too: the client resends it after the failed
+/// one anyway (the ERROR closes that connection, and its RECEIPT would be
+/// lost with it), so it is stored once, under its mark. One from another
+/// connection (the client gave up on the failed send) is stored without
+/// its mark: its resend would be stored again rather than lost.
+#[derive(Default)]
+struct FailedSends(Mutex<HashMap<Arc<str>, Failed>>);
+
+/// The connection a request's messages came from (0 if unknown).
+fn origin_of(ops: &[WriteOp]) -> u64 {
+    ops.iter()
+        .find_map(|op| match op {
+            WriteOp::Insert(m) => Some(m.origin),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// The sequences of `producer` that `ops` mark.
+fn marks_of(ops: &[WriteOp], producer: &str) -> Vec<i64> {
+    ops.iter()
+        .filter_map(|op| match op {
+            WriteOp::Producer(p) if &*p.id == producer => Some(p.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What to commit of a batch, given the failed sends.
+struct Decided<'a> {
+    /// The ops to commit: the requests not refused (without the marks a
+    /// failed send bounds), then the side ops.
+    ops: Cow<'a, [WriteOp]>,
+    /// Per request: failed without being committed.
+    refused: Vec<bool>,
+}
+
+impl FailedSends {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Failed>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `ops` mark a producer with a failed send.
+    fn involves(&self, ops: &[WriteOp]) -> bool {
+        let failed = self.lock();
+        !failed.is_empty()
+            && ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Producer(p) if failed.contains_key(&p.id)))
+    }
+
+    /// Decides, request by request in order (`ranges` of `ops`; `side`
+    /// the ops nobody waits for), what to commit: a request marking a
+    /// producer over a failed send that neither it nor an earlier request
+    /// here stores is refused when it comes from a connection a send of
+    /// that producer failed on, else committed without those marks.
+    fn decide<'a>(
+        &self,
+        ops: &'a [WriteOp],
+        ranges: &[Range<usize>],
+        side: Range<usize>,
+    ) -> Decided<'a> {
+        let failed = self.lock();
+        let involved = !failed.is_empty()
+            && ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Producer(p) if failed.contains_key(&p.id)));
+        if !involved {
+            // The ranges are consecutive, and the side ops follow them.
+            let start = ranges.first().map_or(side.start, |r| r.start);
+            let end = if side.is_empty() {
+                ranges.last().map_or(start, |r| r.end)
+            } else {
+                side.end
+            };
+            return Decided {
+                ops: Cow::Borrowed(&ops[start..end]),
+                refused: vec![false; ranges.len()],
+            };
+        }
+        // What the failed sends will be if this batch commits.
+        let mut after: HashMap<Arc<str>, FailedSeqs> = HashMap::new();
+        let mut out = Vec::with_capacity(ops.len());
+        let mut refused = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mine = &ops[range.clone()];
+            let origin = origin_of(mine);
+            let mut refuse = false;
+            let mut caps: HashMap<&str, i64> = HashMap::new();
+            for op in mine {
+                let WriteOp::Producer(p) = op else { continue };
+                let Some(f) = failed.get(&p.id) else { continue };
+                let now = after.entry(p.id.clone()).or_insert_with(|| f.seqs.clone());
+                let seqs = marks_of(mine, &p.id);
+                if let Some(cap) = now.cap_storing(&seqs) {
+                    if seqs.iter().any(|&s| s > cap) {
+                        if f.origins.contains(&origin) {
+                            refuse = true;
+                        } else {
+                            caps.insert(&p.id, cap);
+                        }
+                    }
+                }
+            }
+            for op in mine {
+                let WriteOp::Producer(p) = op else {
+                    if !refuse {
+                        out.push(op.clone());
+                    }
+                    continue;
+                };
+                if let Some(now) = after.get_mut(&p.id) {
+                    if refuse {
+                        now.failed(p.seq);
+                    } else {
+                        now.stored(p.seq);
+                    }
+                }
+                if !refuse && caps.get(&*p.id).is_none_or(|&cap| p.seq <= cap) {
+                    out.push(op.clone());
+                }
+            }
+            refused.push(refuse);
+        }
+        out.extend_from_slice(&ops[side]);
+        Decided {
+            ops: Cow::Owned(out),
+            refused,
+        }
+    }
+
+    /// Records the outcome of one request's sends.
+    fn record(&self, ops: &[WriteOp], result: &Result<(), StoreError>) {
+        let mut failed = self.lock();
+        for op in ops {
+            let WriteOp::Producer(p) = op else { continue };
+            if result.is_err() {
+                let f = failed.entry(p.id.clone()).or_default();
+                f.seqs.failed(p.seq);
+                f.origins.insert(origin_of(ops));
+            } else if let Some(f) = failed.get_mut(&p.id) {
+                f.seqs.stored(p.seq);
+                if f.seqs.is_empty() {
+                    failed.remove(&p.id);
+                }
+            }
+        }
+    }
+}
+
+/// What every commit of one writer shares.
+#[derive(Clone)]
+struct Shared {
+    store: Arc<dyn MessageStore>,
+    term: Term,
+    pending: Option<Arc<PendingInserts>>,
+    failed: Arc<FailedSends>,
+    side: Arc<SideQueue>,
+    /// Set once every handle is gone: the writer flushes what is queued
+    /// and stops, so nothing is queued again.
+    stopping: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// Queues the deletes among `ops` (acknowledged messages) again after
+    /// their commit failed while this node stays master: dropped, their
+    /// rows would stay until the next failover while this master believes
+    /// them gone. Without waking the writer: they ride along with the next
+    /// commit (a database that fails at once is not hammered). A delete is
+    /// idempotent, so committing it later is safe; the other side ops are
+    /// not retried (a later redelivery count may have been written since).
+    fn requeue_deletes(&self, ops: &[WriteOp], error: &StoreError) {
+        if self.term.over.is_cancelled()
+            || self.stopping.load(Ordering::Relaxed)
+            || matches!(error, StoreError::Fenced { .. } | StoreError::Closed)
+        {
+            return;
+        }
+        let deletes: Vec<WriteOp> = ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::Delete(_)))
+            .cloned()
+            .collect();
+        if deletes.is_empty() {
+            return;
+        }
+        if let Ok(mut q) = self.side.ops.lock() {
+            q.extend(deletes);
+        }
+    }
+}
+
 async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pipeline: usize) {
+    let shared = Shared {
+        store,
+        term,
+        pending: batches.pending.clone(),
+        failed: Arc::default(),
+        side: batches.side.clone(),
+        stopping: Arc::default(),
+    };
     let mut closed = false;
     let mut in_flight = FuturesOrdered::new();
+    // The messages each batch in flight touches, in batch order.
+    let mut touched: VecDeque<HashSet<i64>> = VecDeque::new();
+    // The turn of the batch after the last one started.
+    let mut next_turn = CommitTurn::now();
     loop {
         let room = in_flight.len() < pipeline;
         tokio::select! {
             biased;
             Some(outcomes) = in_flight.next(), if !in_flight.is_empty() => {
+                touched.pop_front();
                 complete(&batches, outcomes);
             }
             batch = batches.next(&mut closed), if room => {
+                if closed {
+                    shared.stopping.store(true, Ordering::Relaxed);
+                }
                 let Some(batch) = batch else { break };
-                if batch.is_barrier() {
+                let alone = batch.runs_alone();
+                let ids = batch.touched();
+                // A producer with a failed send: decided on every earlier
+                // outcome.
+                let after_all = shared.failed.involves(&batch.ops);
+                if alone || after_all || touched.iter().any(|t| !t.is_disjoint(&ids)) {
                     while let Some(outcomes) = in_flight.next().await {
                         complete(&batches, outcomes);
                     }
-                    let outcomes = commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()).await;
+                    touched.clear();
+                }
+                let turn = if in_flight.is_empty() {
+                    CommitTurn::now()
+                } else {
+                    std::mem::take(&mut next_turn)
+                };
+                let (outcome, after) = CommitTurn::next();
+                next_turn = after;
+                let commit = commit_batch(shared.clone(), batch, turn, outcome);
+                if alone {
+                    let outcomes = commit.await;
                     complete(&batches, outcomes);
                 } else {
-                    in_flight.push_back(commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()));
+                    touched.push_back(ids);
+                    in_flight.push_back(commit);
                 }
             }
         }
@@ -279,8 +556,8 @@ async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pip
     }
     // Ops deferred for the batches just finished.
     while let Some(batch) = batches.next(&mut closed).await {
-        let outcomes =
-            commit_batch(store.clone(), term.clone(), batch, batches.pending.clone()).await;
+        let (outcome, _) = CommitTurn::next();
+        let outcomes = commit_batch(shared.clone(), batch, CommitTurn::now(), outcome).await;
         complete(&batches, outcomes);
     }
     tracing::debug!("group-commit writer stopped");
@@ -297,13 +574,21 @@ fn complete(batches: &Batches, outcomes: Outcomes) {
     }
 }
 
-/// Commits one batch (each request on its own if the database rejects the
-/// whole) and returns its waiters with their outcomes.
+/// Commits one batch in its `turn` and returns its waiters with their
+/// outcomes; reports into `outcome` whether every request committed.
+///
+/// Rolled back because an earlier batch did not commit in full, the batch
+/// is committed again once that outcome is known, with the failed sends
+/// known by then ([`FailedSends::decide`]). When the database rejects the
+/// whole batch, each request is committed on its own (after the turn), so
+/// one bad request (say, a body over the server's packet limit) does not
+/// fail everybody else's; a failed one bounds its producer's marks in the
+/// requests after it.
 async fn commit_batch(
-    store: Arc<dyn MessageStore>,
-    term: Term,
+    shared: Shared,
     batch: Batch,
-    pending: Option<Arc<PendingInserts>>,
+    turn: CommitTurn,
+    outcome: TurnOutcome,
 ) -> Outcomes {
     let Batch {
         requests,
@@ -315,30 +600,88 @@ async fn commit_batch(
     if cancelled > 0 {
         crate::metrics::cancelled(cancelled);
     }
-    let result = commit_once(&store, &term, &ops).await;
-    let outcomes: Outcomes = if requests.len() > 1 && rejected_by_database(&result) {
-        // One bad request (say, a body over the server's packet limit)
-        // must not fail everybody else's: commit each on its own.
-        let mut outcomes = Vec::with_capacity(requests.len());
-        let mut start = 0;
-        for (r, end) in requests.into_iter().zip(ends) {
-            outcomes.push((r.done, commit_once(&store, &term, &ops[start..end]).await));
-            start = end;
+    let mut ranges = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for end in ends {
+        ranges.push(start..end);
+        start = end;
+    }
+    let side = start..ops.len();
+    let (mut refused, mut result) = attempt(&shared, &ops, &ranges, side.clone(), &turn).await;
+    if matches!(result, Err(StoreError::EarlierFailed)) {
+        (refused, result) = attempt(&shared, &ops, &ranges, side.clone(), &CommitTurn::now()).await;
+    }
+    let mut in_full = true;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    if requests.len() > 1 && rejected_by_database(&result) {
+        // The earlier batches' outcomes first: they bound marks too.
+        let _ = turn.wait().await;
+        for (r, range) in requests.into_iter().zip(ranges) {
+            let (refused, result) = attempt(
+                &shared,
+                &ops,
+                std::slice::from_ref(&range),
+                0..0,
+                &CommitTurn::now(),
+            )
+            .await;
+            let result = if refused[0] {
+                Err(StoreError::EarlierSendFailed)
+            } else {
+                result
+            };
+            shared.failed.record(&ops[range], &result);
+            in_full &= result.is_ok();
+            outcomes.push((r.done, result));
         }
-        if let Err(e) = commit_once(&store, &term, &ops[start..]).await {
+        if let Err(e) = commit_once(
+            &shared.store,
+            &shared.term,
+            &ops[side.clone()],
+            &CommitTurn::now(),
+        )
+        .await
+        {
             tracing::error!(error = %e, "acknowledgement and expiry writes failed");
+            shared.requeue_deletes(&ops[side], &e);
+            in_full = false;
         }
-        outcomes
     } else {
-        requests
-            .into_iter()
-            .map(|r| (r.done, result.clone()))
-            .collect()
-    };
-    if let Some(p) = pending {
+        for ((r, range), refused) in requests.into_iter().zip(ranges).zip(refused) {
+            let result = if refused {
+                Err(StoreError::EarlierSendFailed)
+            } else {
+                result.clone()
+            };
+            shared.failed.record(&ops[range], &result);
+            in_full &= result.is_ok();
+            outcomes.push((r.done, result));
+        }
+        if let Err(e) = &result {
+            shared.requeue_deletes(&ops[side], e);
+            in_full = false;
+        }
+    }
+    outcome.report(in_full);
+    if let Some(p) = &shared.pending {
         p.finished(&inserted);
     }
     outcomes
+}
+
+/// Decides what to commit of the requests `ranges` and the side ops `side`
+/// of `ops`, and commits it in `turn`: which requests were refused, and
+/// the outcome of the rest.
+async fn attempt(
+    shared: &Shared,
+    ops: &[WriteOp],
+    ranges: &[Range<usize>],
+    side: Range<usize>,
+    turn: &CommitTurn,
+) -> (Vec<bool>, Result<(), StoreError>) {
+    let decided = shared.failed.decide(ops, ranges, side);
+    let result = commit_once(&shared.store, &shared.term, &decided.ops, turn).await;
+    (decided.refused, result)
 }
 
 /// True when the database itself refused the transaction (as opposed to
@@ -347,12 +690,14 @@ fn rejected_by_database(result: &Result<(), StoreError>) -> bool {
     matches!(result, Err(StoreError::Database(e)) if matches!(**e, sqlx::Error::Database(_)))
 }
 
-/// One fenced transaction, bounded by the commit timeout and abandoned when
-/// the term ends.
+/// One fenced transaction in `turn`, abandoned when the term ends, and
+/// bounded by the commit timeout counted from when its turn comes (the
+/// wait for the batch before it is bounded by that batch's timeout).
 async fn commit_once(
     store: &Arc<dyn MessageStore>,
     term: &Term,
     ops: &[WriteOp],
+    turn: &CommitTurn,
 ) -> Result<(), StoreError> {
     if ops.is_empty() {
         return Ok(());
@@ -361,16 +706,22 @@ async fn commit_once(
         return Err(StoreError::Closed);
     }
     let started = std::time::Instant::now();
+    let deadline = async {
+        let _ = turn.wait().await;
+        tokio::time::sleep(term.commit_timeout).await;
+    };
     let result = tokio::select! {
         biased;
         _ = term.over.cancelled() => Err(StoreError::Closed),
-        r = tokio::time::timeout(term.commit_timeout, store.commit(term.epoch, ops)) => {
-            r.unwrap_or(Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)))
-        }
+        r = store.commit_in_turn(term.epoch, ops, turn) => r,
+        () = deadline => Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)),
     };
-    crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
+    // A batch rolled back for an earlier one is committed again: counted then.
+    if !matches!(result, Err(StoreError::EarlierFailed)) {
+        crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
+    }
     match &result {
-        Ok(()) | Err(StoreError::Closed) => {}
+        Ok(()) | Err(StoreError::Closed | StoreError::EarlierFailed) => {}
         Err(e) => {
             tracing::error!(error = %e, ops = ops.len(), "group commit failed");
             if matches!(e, StoreError::Fenced { .. }) {
@@ -379,4 +730,302 @@ async fn commit_once(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::ProducerSeq;
+    use crate::store::plan::test_message;
+    use crate::store::DurableSub;
+    use async_trait::async_trait;
+    use tokio::sync::oneshot;
+
+    /// Bodies this long are rejected by the fake database.
+    const TOO_BIG: usize = 100;
+
+    #[derive(Debug)]
+    struct TooBig;
+
+    impl std::fmt::Display for TooBig {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("packet too big")
+        }
+    }
+
+    impl std::error::Error for TooBig {}
+
+    impl sqlx::error::DatabaseError for TooBig {
+        fn message(&self) -> &str {
+            "packet too big"
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    /// A database that holds its first commit until the test releases it
+    /// (with the outcome to give), rejects any commit with a body of
+    /// [`TOO_BIG`] bytes, and otherwise commits in its turn.
+    struct Fake {
+        calls: Mutex<usize>,
+        entered: mpsc::UnboundedSender<usize>,
+        first: Mutex<Option<oneshot::Receiver<Result<(), StoreError>>>>,
+        committed: Mutex<Vec<WriteOp>>,
+    }
+
+    #[async_trait]
+    impl MessageStore for Fake {
+        async fn commit_in_turn(
+            &self,
+            _epoch: i64,
+            ops: &[WriteOp],
+            turn: &CommitTurn,
+        ) -> Result<(), StoreError> {
+            let call = {
+                let mut calls = self.calls.lock().expect("calls");
+                *calls += 1;
+                *calls
+            };
+            let _ = self.entered.send(call);
+            let first = self.first.lock().expect("first").take();
+            if let Some(release) = first {
+                release.await.expect("released")?;
+            }
+            let too_big = ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Insert(m) if m.body.len() >= TOO_BIG));
+            if too_big {
+                return Err(sqlx::Error::Database(Box::new(TooBig)).into());
+            }
+            turn.wait().await?;
+            self.committed
+                .lock()
+                .expect("committed")
+                .extend(ops.iter().cloned());
+            Ok(())
+        }
+        async fn max_message_id(&self) -> Result<i64, StoreError> {
+            Ok(0)
+        }
+        async fn load_producers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load_durables(&self) -> Result<Vec<DurableSub>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load_held(&self) -> Result<Vec<crate::message::Message>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn queue_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn load_queue_page(
+            &self,
+            _destination: &str,
+            _priority: u8,
+            _from: i64,
+            _limit: usize,
+        ) -> Result<Vec<crate::message::Message>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct Harness {
+        store: Arc<Fake>,
+        writer: GroupCommit,
+        entered: mpsc::UnboundedReceiver<usize>,
+        release: Option<oneshot::Sender<Result<(), StoreError>>>,
+        done_tx: mpsc::UnboundedSender<(i64, bool)>,
+        done: mpsc::UnboundedReceiver<(i64, bool)>,
+    }
+
+    fn harness(pipeline: usize) -> Harness {
+        let (entered_tx, entered) = mpsc::unbounded_channel();
+        let (release, first) = oneshot::channel();
+        let store = Arc::new(Fake {
+            calls: Mutex::new(0),
+            entered: entered_tx,
+            first: Mutex::new(Some(first)),
+            committed: Mutex::new(Vec::new()),
+        });
+        let term = Term {
+            epoch: 1,
+            fenced: CancellationToken::new(),
+            over: CancellationToken::new(),
+            commit_timeout: Duration::from_secs(600),
+        };
+        let config = WriterConfig {
+            capacity: 16,
+            max_batch_ops: 100,
+            pipeline,
+            track_inserts: false,
+        };
+        let (writer, _task) = GroupCommit::start(store.clone(), term, config);
+        let (done_tx, done) = mpsc::unbounded_channel();
+        Harness {
+            store,
+            writer,
+            entered,
+            release: Some(release),
+            done_tx,
+            done,
+        }
+    }
+
+    impl Harness {
+        /// Submits message `seq` of producer `producer` with a body of
+        /// `body` bytes, from connection `origin`; its outcome comes as
+        /// `(seq, ok)`.
+        async fn send(&self, producer: &str, seq: i64, body: usize, origin: u64) {
+            let mut m = test_message(seq, body);
+            m.origin = origin;
+            let ops = vec![
+                WriteOp::Insert(m),
+                WriteOp::Producer(ProducerSeq {
+                    id: Arc::from(producer),
+                    seq,
+                }),
+            ];
+            let done = self.done_tx.clone();
+            self.writer
+                .submit(
+                    ops,
+                    Box::new(move |r| {
+                        let _ = done.send((seq, r.is_ok()));
+                    }),
+                )
+                .await;
+        }
+
+        async fn outcomes(&mut self, n: usize) -> Vec<(i64, bool)> {
+            let mut out = Vec::new();
+            for _ in 0..n {
+                out.push(self.done.recv().await.expect("outcome"));
+            }
+            out
+        }
+
+        fn committed(&self) -> (Vec<i64>, Vec<i64>) {
+            let ops = self.store.committed.lock().expect("committed");
+            let inserts = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Insert(m) => Some(m.id),
+                    _ => None,
+                })
+                .collect();
+            let marks = ops
+                .iter()
+                .filter_map(|op| match op {
+                    WriteOp::Producer(p) => Some(p.seq),
+                    _ => None,
+                })
+                .collect();
+            (inserts, marks)
+        }
+    }
+
+    /// A batch rejected as a whole is retried request by request. After
+    /// the failed send, the producer's next one from the same connection
+    /// is failed too (its client resends it after the failed one), and one
+    /// from another connection is stored without its mark; once the failed
+    /// ones are resent and stored, the marks move on.
+    #[tokio::test]
+    async fn a_failed_request_bounds_its_producers_marks_in_the_same_batch() {
+        let mut h = harness(1);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        // All queue behind the held first batch: one batch.
+        h.send("p", 2, TOO_BIG, 1).await;
+        h.send("p", 3, 1, 1).await;
+        h.send("p", 4, 1, 2).await;
+        h.release
+            .take()
+            .expect("release")
+            .send(Ok(()))
+            .expect("send");
+        assert_eq!(
+            h.outcomes(4).await,
+            [(1, true), (2, false), (3, false), (4, true)]
+        );
+        assert_eq!(h.committed(), (vec![1, 4], vec![1]));
+
+        // The client resends 2 (smaller now) and 3 from a new connection.
+        h.send("p", 2, 1, 3).await;
+        h.send("p", 3, 1, 3).await;
+        assert_eq!(h.outcomes(2).await, [(2, true), (3, true)]);
+        h.send("p", 5, 1, 3).await;
+        assert_eq!(h.outcomes(1).await, [(5, true)]);
+        let (inserts, marks) = h.committed();
+        assert_eq!(inserts, [1, 4, 2, 3, 5]);
+        assert_eq!(
+            marks.iter().max(),
+            Some(&5),
+            "stored at last, marks move on"
+        );
+        assert!(!marks.contains(&4));
+    }
+
+    /// Two batches in flight; the first fails: the second does not commit
+    /// before it, and then commits without the failed producer's later
+    /// send from the same connection, but with another producer's.
+    #[tokio::test]
+    async fn a_batch_commits_only_after_the_one_before_it() {
+        let mut h = harness(2);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send("p", 2, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(2), "two batches in flight");
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        assert_eq!(h.outcomes(2).await, [(1, false), (2, false)]);
+        assert_eq!(h.committed(), (vec![], vec![]));
+    }
+
+    #[tokio::test]
+    async fn other_producers_commit_after_a_failed_batch() {
+        let mut h = harness(2);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send("q", 7, 1, 2).await;
+        assert_eq!(h.entered.recv().await, Some(2), "two batches in flight");
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        assert_eq!(h.outcomes(2).await, [(1, false), (7, true)]);
+        assert_eq!(h.committed(), (vec![7], vec![7]));
+    }
+
+    /// An acknowledgement's delete in a failed commit is committed with
+    /// the next one (this node is still master).
+    #[tokio::test]
+    async fn a_failed_commits_deletes_ride_along_with_the_next() {
+        let mut h = harness(1);
+        h.writer.push(vec![WriteOp::Delete(99)]);
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        h.send("q", 7, 1, 2).await;
+        assert_eq!(h.outcomes(1).await, [(7, true)]);
+        let ops = h.store.committed.lock().expect("committed");
+        assert!(ops.iter().any(|op| matches!(op, WriteOp::Delete(99))));
+    }
 }

@@ -254,6 +254,32 @@ async fn producer_sequences_on(store: std::sync::Arc<dyn Store>) {
         .expect("forget");
     let loaded = store.load_producers().await.expect("load");
     assert_eq!(loaded, vec![("p4".to_string(), 1)]);
+
+    // A pipelined batch commits in its turn: not at all (rolled back) when
+    // the batch before it did not commit in full, ...
+    let batch = [WriteOp::Insert(message(2, "q", b"y")), mark("p4", 2)];
+    let (earlier, turn) = store::CommitTurn::next();
+    let (result, ()) = tokio::join!(store.commit_in_turn(epoch, &batch, &turn), async {
+        earlier.report(false)
+    });
+    assert!(
+        matches!(result, Err(StoreError::EarlierFailed)),
+        "{result:?}"
+    );
+    let ids: Vec<i64> = stored(&*store).await.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [1], "nothing of the batch stored");
+    let loaded = store.load_producers().await.expect("load");
+    assert_eq!(loaded, vec![("p4".to_string(), 1)], "nor its mark");
+    // ... and after it when it did.
+    let (earlier, turn) = store::CommitTurn::next();
+    let (result, ()) = tokio::join!(store.commit_in_turn(epoch, &batch, &turn), async {
+        earlier.report(true)
+    });
+    result.expect("committed in its turn");
+    let ids: Vec<i64> = stored(&*store).await.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [1, 2]);
+    let loaded = store.load_producers().await.expect("load");
+    assert_eq!(loaded, vec![("p4".to_string(), 2)]);
     store.close().await;
 }
 

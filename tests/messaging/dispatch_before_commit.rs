@@ -224,3 +224,127 @@ async fn a_failed_commit_takes_back_a_waiting_message() {
     expect_marker(&mut c).await;
     nothing_arrives(&mut c).await;
 }
+
+/// Sends a persistent message of producer `p` with sequence `seq` on its
+/// own connection; the task ends with the RECEIPT (or the ERROR).
+fn send_tagged_in_background(
+    n: &Node,
+    body: &'static str,
+    seq: &'static str,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    let addr = n.stomp.clone();
+    tokio::spawn(async move {
+        let mut p = Client::connect(&addr).await.map_err(|e| e.to_string())?;
+        let headers = [
+            ("persistent", "true"),
+            ("baton-producer-id", "p"),
+            ("baton-producer-seq", seq),
+        ];
+        p.send(QUEUE, body, &headers)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Producer `p`'s committed sequence in the `producers` table.
+async fn committed_seq(db: &Db) -> Option<i64> {
+    let mut c = PgConnection::connect(&db.url()).await.expect("connect");
+    sqlx::query_scalar("SELECT last_seq FROM baton_producers WHERE producer_id = 'p'")
+        .fetch_optional(&mut c)
+        .await
+        .expect("producers")
+}
+
+/// Two sends of one producer, each in its own batch, both in flight at
+/// once (blocked on the locked table): producer marks no longer make a
+/// batch wait for the ones before it.
+async fn two_marked_batches_in_flight(db: &Db, n: &Node) -> (PgConnection, Vec<Sender>) {
+    let locker = lock_messages(db).await;
+    let first = send_tagged_in_background(n, "first", "1");
+    writer_blocked(db, 1).await;
+    let second = send_tagged_in_background(n, "second", "2");
+    writer_blocked(db, 2).await;
+    (locker, vec![("first", first), ("second", second)])
+}
+
+type Sender = (&'static str, tokio::task::JoinHandle<Result<(), String>>);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_with_producer_marks_are_in_flight_at_once() {
+    let db = Db::postgres();
+    let nodes = cluster::start_cluster(&db, &node(false, 2), &["a"]).await;
+    let n = &nodes[0];
+    let (mut locker, senders) = two_marked_batches_in_flight(&db, n).await;
+    sqlx::query("COMMIT")
+        .execute(&mut locker)
+        .await
+        .expect("unlock");
+    for (name, task) in senders {
+        guard("RECEIPT", task)
+            .await
+            .expect("sender task")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert_eq!(committed_seq(&db).await, Some(2));
+    let mut c = cluster::connect(n).await;
+    subscribe(&mut c, QUEUE, "s", "auto", &[]).await;
+    assert_eq!(bodies(&mut c, 2).await, ["first", "second"]);
+}
+
+/// The first of two batches in flight fails (its session is terminated):
+/// the second, which holds a later send of the same producer, does not
+/// commit before it, and when it commits after it, it leaves out that
+/// producer's mark. So the resend of the failed message is stored, not
+/// taken for a duplicate and confirmed without being stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_batch_never_commits_a_mark_over_a_failed_one() {
+    let db = Db::postgres();
+    let nodes = cluster::start_cluster(&db, &node(false, 2), &["a"]).await;
+    let n = &nodes[0];
+    let (mut locker, mut senders) = two_marked_batches_in_flight(&db, n).await;
+    // The first batch had its turn at once: one statement (`WITH fence`);
+    // the second runs step by step, to wait for the first before COMMIT.
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+         AND query LIKE 'WITH fence%'",
+    )
+    .fetch_all(&mut locker)
+    .await
+    .expect("terminate the first batch's session");
+    assert_eq!(terminated, [true], "one first batch, in one statement");
+    let (_, second) = senders.pop().expect("second");
+    let (_, first) = senders.pop().expect("first");
+    guard("ERROR of the first send", first)
+        .await
+        .expect("sender task")
+        .expect_err("its commit failed");
+    sqlx::query("COMMIT")
+        .execute(&mut locker)
+        .await
+        .expect("unlock");
+    guard("RECEIPT of the second send", second)
+        .await
+        .expect("sender task")
+        .expect("stored after the failed batch");
+    assert_eq!(
+        committed_seq(&db).await,
+        None,
+        "no mark over the failed send"
+    );
+
+    // The client resends the failed message: stored and delivered.
+    let mut p = cluster::connect(n).await;
+    let resend = [
+        ("persistent", "true"),
+        ("baton-producer-id", "p"),
+        ("baton-producer-seq", "1"),
+    ];
+    guard("resend", p.send(QUEUE, "first", &resend))
+        .await
+        .expect("resend stored");
+    let mut c = cluster::connect(n).await;
+    subscribe(&mut c, QUEUE, "s", "auto", &[]).await;
+    assert_eq!(bodies(&mut c, 2).await, ["second", "first"]);
+    assert_eq!(committed_seq(&db).await, Some(1));
+}

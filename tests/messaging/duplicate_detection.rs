@@ -108,3 +108,87 @@ async fn malformed_producer_headers_are_refused() {
     .await;
     assert_eq!(r.command, Command::Receipt);
 }
+
+/// A persistent send of producer `p-r` with sequence `seq`, confirmed or
+/// refused.
+async fn send_r(
+    c: &mut baton::client::Client,
+    body: String,
+    seq: &str,
+) -> Result<(), baton::client::ClientError> {
+    guard("send", c.send("/queue/r", body, &tagged("p-r", seq))).await
+}
+
+/// Producer `p`'s committed sequence in MariaDB's `producers` table.
+async fn committed_seq(db: &common::cluster::Db, producer: &str) -> Option<i64> {
+    use sqlx::Connection;
+    let mut c = sqlx::MySqlConnection::connect(&db.url())
+        .await
+        .expect("connect");
+    sqlx::query_scalar("SELECT last_seq FROM baton_producers WHERE producer_id = ?")
+        .bind(producer)
+        .fetch_optional(&mut c)
+        .await
+        .expect("producers")
+}
+
+/// A send MariaDB rejects (a body over its `max_allowed_packet`) keeps the
+/// producer's mark below it, though a later send of the same producer
+/// commits: the failed send's resend is not confirmed as a duplicate
+/// without being stored (it fails again), neither on this master nor,
+/// from the marks in the database, on the next one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_send_is_never_confirmed_as_a_duplicate() {
+    use common::cluster::{self, Db, Role, Settings};
+    let db = Db::mariadb();
+    let mut settings = Settings::fast(None);
+    settings.extra = vec!["--database-pipeline".into(), "2".into()];
+    let mut nodes = cluster::start_cluster(&db, &settings, &["a"]).await;
+    let packet: i64 = {
+        use sqlx::Connection;
+        let mut c = sqlx::MySqlConnection::connect(&db.url())
+            .await
+            .expect("connect");
+        sqlx::query_scalar("SELECT CAST(@@max_allowed_packet AS SIGNED)")
+            .fetch_one(&mut c)
+            .await
+            .expect("max_allowed_packet")
+    };
+    let huge = "h".repeat(usize::try_from(packet).expect("packet size") + 1024);
+    let n = &mut nodes[0];
+
+    let mut p = cluster::connect(n).await;
+    send_r(&mut p, "one".into(), "1").await.expect("one stored");
+    send_r(&mut p, huge.clone(), "2")
+        .await
+        .expect_err("the database rejects the body");
+    // The client goes on (on a new connection: the ERROR closed this one).
+    let mut p = cluster::connect(n).await;
+    send_r(&mut p, "three".into(), "3")
+        .await
+        .expect("three stored");
+    send_r(&mut p, huge.clone(), "2")
+        .await
+        .expect_err("the resend is stored (and rejected) again, not dropped");
+    assert_eq!(
+        committed_seq(&db, "p-r").await,
+        Some(1),
+        "no mark over the rejected send"
+    );
+
+    // The next master starts from the marks in the database.
+    n.kill9();
+    n.restart();
+    n.wait_role(Role::Master).await;
+    let mut p = cluster::connect(n).await;
+    send_r(&mut p, huge, "2")
+        .await
+        .expect_err("after a restart too, the resend is stored (and rejected)");
+    let mut c = cluster::connect(n).await;
+    subscribe(&mut c, "/queue/r", "s", "auto", &[]).await;
+    assert_eq!(bodies(&mut c, 2).await, ["one", "three"]);
+    // The ERROR closed the producer's connection.
+    let mut p = cluster::connect(n).await;
+    send_marker(&mut p, "/queue/r").await;
+    expect_marker(&mut c).await;
+}
