@@ -32,11 +32,19 @@ async fn took_over(nodes: &mut [Node], old: usize) {
     assert_ne!(new, old, "the slave took over");
 }
 
-async fn kill9_during_sends(db: Db) {
+/// `producers` Java producers, `count` persistent sends each (in
+/// transactions of `transacted_batch` if given), the master killed with -9
+/// a third of the way through.
+async fn kill9_during_sends(
+    db: Db,
+    producers: usize,
+    count: usize,
+    transacted_batch: Option<usize>,
+) {
     let (mut nodes, url, master) = pair(&db).await;
     let mut victim = Some(&mut nodes[master]);
     tokio::task::block_in_place(|| {
-        sc::failover_during_sends(&url, 3, 5000 / 3, None, || {
+        sc::failover_during_sends(&url, producers, count, transacted_batch, || {
             if let Some(n) = victim.take() {
                 n.kill9();
             }
@@ -60,12 +68,12 @@ async fn sigterm_during_sends(db: Db) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_kill9_during_5000_persistent_sends_loses_and_doubles_nothing() {
-    kill9_during_sends(Db::postgres()).await;
+    kill9_during_sends(Db::postgres(), 3, 5000 / 3, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mariadb_kill9_during_5000_persistent_sends_loses_and_doubles_nothing() {
-    kill9_during_sends(Db::mariadb()).await;
+    kill9_during_sends(Db::mariadb(), 3, 5000 / 3, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,27 +89,14 @@ async fn mariadb_sigterm_during_persistent_sends_loses_and_doubles_nothing() {
 /// §5.3 item 31: the master killed while two producers send in
 /// transactions of ten; a commit in flight is "in doubt" for the client,
 /// which sends the batch again (see `failover_during_sends`).
-async fn kill9_during_transactions(db: Db) {
-    let (mut nodes, url, master) = pair(&db).await;
-    let mut victim = Some(&mut nodes[master]);
-    tokio::task::block_in_place(|| {
-        sc::failover_during_sends(&url, 2, 300, Some(10), || {
-            if let Some(n) = victim.take() {
-                n.kill9();
-            }
-        })
-    });
-    took_over(&mut nodes, master).await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_kill9_during_transacted_sends_keeps_transactions_whole() {
-    kill9_during_transactions(Db::postgres()).await;
+    kill9_during_sends(Db::postgres(), 2, 300, Some(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mariadb_kill9_during_transacted_sends_keeps_transactions_whole() {
-    kill9_during_transactions(Db::mariadb()).await;
+    kill9_during_sends(Db::mariadb(), 2, 300, Some(10)).await;
 }
 
 /// §5.3 items 32–34 across one kill -9 of the master: unacknowledged
