@@ -1864,11 +1864,19 @@ pub fn tls(t: &Target, jvm: &[String]) {
         assert_eq!(m.text(), "over tls é 😀", "{url}");
         j.ack(&m);
     }
+    // A JVM that does not trust the certificate fails the handshake. Which
+    // of the client's threads sees it first is a race: the one that
+    // handshakes reports SSLHandshakeException, the writer of the
+    // WireFormatInfo a SocketException on the socket the failed handshake
+    // closed. Either way the connection is refused.
     let mut untrusting = Jms::start(&t.url);
-    let e = expect_err(
-        untrusting.connect("c", None),
-        "javax.net.ssl.SSLHandshakeException",
-        "a JVM that does not trust the certificate",
+    let e = untrusting
+        .connect("c", None)
+        .expect_err("a JVM that does not trust the certificate connected");
+    assert!(
+        e.is("javax.net.ssl.SSLHandshakeException")
+            || (e.is("java.net.SocketException") && e.text().contains("closed")),
+        "a JVM that does not trust the certificate: expected a failed TLS handshake, got {}",
+        e.text()
     );
-    assert!(!e.text().is_empty());
 }
