@@ -15,7 +15,10 @@
 #
 #   scripts/bench/callgrind.sh [baton-binary ...] > callgrind.md
 #
-# Environment: CG_SMALL (2000), CG_LARGE (12000), CG_TOP (20), BENCH_PG.
+# Environment: CG_SMALL (2000), CG_LARGE (12000), CG_TOP (20), BENCH_PG,
+# CG_BENCH_BIN (the `baton bench` that makes the load; default: each binary
+# under test its own. Give one binary to compare builds whose load
+# generators differ: a newer `baton bench` may send other headers).
 # Installs valgrind if missing. Bounded: every load has a --timeout, and
 # everything started is stopped and every database dropped on exit.
 set -euo pipefail
@@ -42,9 +45,9 @@ run() { # binary messages out-file: instructions of the whole run
     pid=$!
     pids+=("$pid")
     wait_port "$port" "$pid" 120 || { tail -n 20 "$work/serve.log" >&2; die "baton did not start under valgrind"; }
-    "$bin" bench --addr "127.0.0.1:$port" --destination /queue/cg --producers 16 --persistent \
+    "${CG_BENCH_BIN:-$bin}" bench --addr "127.0.0.1:$port" --destination /queue/cg --producers 16 --persistent \
         --messages "$n" --timeout 900 >>"$work/bench.txt" 2>&1 || die "the load failed: $(tail -n 5 "$work/bench.txt")"
-    "$bin" bench --addr "127.0.0.1:$port" --destination /queue/cg --producers 0 --consumers 4 \
+    "${CG_BENCH_BIN:-$bin}" bench --addr "127.0.0.1:$port" --destination /queue/cg --producers 0 --consumers 4 \
         --ack client-individual --prefetch 100 --messages "$n" --timeout 900 >>"$work/bench.txt" 2>&1 ||
         die "the drain failed: $(tail -n 5 "$work/bench.txt")"
     stop_pid "$pid"
@@ -55,7 +58,7 @@ run() { # binary messages out-file: instructions of the whole run
 cat <<EOF
 ### Instructions per message (callgrind)
 
-- command: \`CG_SMALL=$small CG_LARGE=$large scripts/bench/callgrind.sh ${*:-}\`
+- command: \`${CG_BENCH_BIN:+CG_BENCH_BIN=$CG_BENCH_BIN }CG_SMALL=$small CG_LARGE=$large scripts/bench/callgrind.sh ${*:-}\`
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores; valgrind $(valgrind --version)
 - load per run: N persistent 1 KiB messages from 16 producers (RECEIPT each), then drained by 4 client-individual consumers; N = $small and $large
 - instructions per message = (instructions with $large - with $small) / $((large - small)), broker process only (its threads, SQL driver included; PostgreSQL's own work is not counted)
