@@ -1179,10 +1179,18 @@ pub fn failover_during_sends(
             distinct.len(),
             attempt.len()
         );
-        assert!(
-            arrived.iter().filter(|m| !m.redelivered).count() == distinct.len(),
-            "a message of an in-doubt transaction repeated without JMSRedelivered"
-        );
+        // Once each, or again only flagged: at most one unflagged delivery
+        // per message (a recovered one is flagged from the start).
+        for id in &distinct {
+            let unflagged = arrived
+                .iter()
+                .filter(|m| &&m.message_id == id && !m.redelivered)
+                .count();
+            assert!(
+                unflagged <= 1,
+                "{id} of an in-doubt transaction delivered {unflagged} times without JMSRedelivered"
+            );
+        }
     }
     assert_exactly_once(&expected, &committed);
     let lost = run_tool(
