@@ -24,11 +24,7 @@ pub trait MessageStore: Send + Sync + 'static {
     /// before COMMIT the transaction reads the lock row with a shared row
     /// lock (SQLite: the write lock from `BEGIN IMMEDIATE`) and fails with
     /// [`StoreError::Fenced`] (committing nothing) unless its epoch is
-    /// `epoch`.
-    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
-        self.commit_in_turn(epoch, ops, &CommitTurn::now()).await
-    }
-    /// [`MessageStore::commit`] of a pipelined batch: runs the statements
+    /// `epoch`. In the pipeline it runs the statements
     /// up to the durable subscriptions, then waits for `turn`; when the
     /// batch before it did not commit in full, rolls back and fails with
     /// [`StoreError::EarlierFailed`]; otherwise writes the forgotten

@@ -16,6 +16,21 @@ use bytes::Bytes;
 use db::{eventually, Kind, TestDb, GUARD};
 use std::time::{Duration, Instant};
 
+/// A commit with nothing before it in the pipeline, as the tests here
+/// make them (the writer passes each batch its turn).
+#[async_trait::async_trait]
+trait CommitNow {
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<T: store::MessageStore + ?Sized> CommitNow for T {
+    async fn commit(&self, epoch: i64, ops: &[WriteOp]) -> Result<(), StoreError> {
+        self.commit_in_turn(epoch, ops, &store::CommitTurn::now())
+            .await
+    }
+}
+
 fn claim(node: &str) -> Claim {
     Claim {
         node_id: node.to_string(),
