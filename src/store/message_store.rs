@@ -1,7 +1,7 @@
 //! The message store: what the master's broker reads and writes (commit,
 //! recovery, paging of deep queues). The reads are the same SQL on every
 //! backend but for placeholders; [`message_store_impl!`] implements
-//! [`MessageStore`] with them, and its `commit` groups the batch into a
+//! [`MessageStore`] with them, and its `commit_in_turn` groups the batch into a
 //! [`CommitPlan`](super::plan::CommitPlan) once and hands it to the
 //! backend's renderer.
 //!
