@@ -9,14 +9,17 @@
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::delivery::encode_delivery;
 use super::frame::{encode, Frame, FrameError, Limits, Parsed, Parser, Version};
+use crate::broker::Delivery;
 
 /// Never pre-allocate more than this for a frame whose `content-length` is
 /// known but whose bytes have not arrived: a peer announcing a large body
 /// must actually send it before we hold that much memory for it.
 const MAX_RESERVE: usize = 1 << 20;
 
-/// STOMP frame codec: decodes [`Parsed`] items, encodes [`Frame`]s.
+/// STOMP frame codec: decodes [`Parsed`] items, encodes [`Frame`]s and
+/// the core's [`Delivery`]s (as MESSAGE frames).
 #[derive(Debug, Clone)]
 pub struct StompCodec {
     /// Version used for header escaping in both directions.
@@ -99,6 +102,19 @@ impl Decoder for StompCodec {
                 .into())
             }
         }
+    }
+}
+
+impl Encoder<Delivery> for StompCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, delivery: Delivery, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let before = dst.len();
+        encode_delivery(&delivery, self.version, dst);
+        crate::metrics::get()
+            .bytes_out
+            .inc_by((dst.len() - before) as u64);
+        Ok(())
     }
 }
 
@@ -282,7 +298,7 @@ mod tests {
             for f in &frames {
                 writer.send(f.clone()).await.unwrap();
             }
-            writer.close().await.unwrap();
+            SinkExt::<Frame>::close(&mut writer).await.unwrap();
         });
         let mut received = Vec::new();
         while let Some(item) = reader.next().await {

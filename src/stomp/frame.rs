@@ -324,31 +324,80 @@ pub fn escape(value: &str, version: Version) -> Cow<'_, str> {
 /// represented; it is written as a space so that it cannot inject header
 /// lines or end the header section early.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) {
-    let command = frame.command.as_str();
     let headers_len: usize = frame
         .headers
         .iter()
         .map(|(n, v)| n.len() + v.len() + 2)
         .sum();
-    dst.reserve(command.len() + headers_len + frame.body.len() + 3);
-    dst.put_slice(command.as_bytes());
-    dst.put_u8(b'\n');
-    let escaping = frame.command.escapes_headers(version);
+    dst.reserve(frame.command.as_str().len() + headers_len + frame.body.len() + 3);
+    let mut w = FrameWriter::start(frame.command, version, dst);
     for (name, value) in &frame.headers {
-        if escaping {
-            dst.put_slice(escape(name, version).as_bytes());
-            dst.put_u8(b':');
-            dst.put_slice(escape(value, version).as_bytes());
-        } else {
-            put_unescaped(dst, name);
-            dst.put_u8(b':');
-            put_unescaped(dst, value);
-        }
-        dst.put_u8(b'\n');
+        w.header(name, value);
     }
-    dst.put_u8(b'\n');
-    dst.put_slice(&frame.body);
-    dst.put_u8(0);
+    w.finish(&frame.body);
+}
+
+/// Writes one frame piece by piece, exactly as [`encode`] writes a
+/// [`Frame`]: for a caller whose headers are not in a `Frame` (a MESSAGE
+/// written straight from the core's message, without copying its headers
+/// into owned strings first).
+pub struct FrameWriter<'a> {
+    dst: &'a mut BytesMut,
+    version: Version,
+    escaping: bool,
+}
+
+impl<'a> FrameWriter<'a> {
+    /// Writes the command line.
+    pub fn start(command: Command, version: Version, dst: &'a mut BytesMut) -> FrameWriter<'a> {
+        dst.put_slice(command.as_str().as_bytes());
+        dst.put_u8(b'\n');
+        FrameWriter {
+            dst,
+            version,
+            escaping: command.escapes_headers(version),
+        }
+    }
+
+    /// Writes one header line (escaped unless the version or command
+    /// forbids it).
+    pub fn header(&mut self, name: &str, value: &str) {
+        self.header_parts(name, &[value]);
+    }
+
+    /// Writes one header line whose value is the concatenation of `parts`.
+    pub fn header_parts(&mut self, name: &str, parts: &[&str]) {
+        self.text(name);
+        self.dst.put_u8(b':');
+        for part in parts {
+            self.text(part);
+        }
+        self.dst.put_u8(b'\n');
+    }
+
+    /// Writes one header line with a decimal integer value.
+    pub fn header_int(&mut self, name: &str, value: impl itoa::Integer) {
+        self.text(name);
+        self.dst.put_u8(b':');
+        self.dst
+            .put_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.dst.put_u8(b'\n');
+    }
+
+    /// Ends the headers and writes the body and the NUL.
+    pub fn finish(self, body: &[u8]) {
+        self.dst.put_u8(b'\n');
+        self.dst.put_slice(body);
+        self.dst.put_u8(0);
+    }
+
+    fn text(&mut self, s: &str) {
+        if self.escaping {
+            self.dst.put_slice(escape(s, self.version).as_bytes());
+        } else {
+            put_unescaped(self.dst, s);
+        }
+    }
 }
 
 /// Writes header text verbatim, except that LF becomes a space.

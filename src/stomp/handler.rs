@@ -8,8 +8,7 @@ use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
 use crate::auth::{self, Access, Principal};
 use crate::broker::{
-    AckKind, AckMode, AckRequest, Broker, BrokerError, Command as CoreCommand, Confirm, Connection,
-    Delivery, Seen,
+    AckKind, AckRequest, Broker, BrokerError, Command as CoreCommand, Confirm, Connection, Seen,
 };
 use crate::message::Destination;
 use frames::durable_name;
@@ -330,11 +329,6 @@ fn parse_heartbeat(hb: &str) -> Result<(u64, u64), SessionError> {
     Ok((a, b))
 }
 
-/// The `ack` header of a MESSAGE in STOMP 1.2: message id and subscription.
-fn ack_tag(id: i64, subscription: &str) -> String {
-    format!("{id}:{subscription}")
-}
-
 fn parse_id(s: &str) -> Result<i64, SessionError> {
     s.parse::<i64>()
         .map_err(|_| protocol(format!("'{s}' is not a message id issued by this broker")))
@@ -361,6 +355,7 @@ fn ack_target(
     };
     Ok(match version {
         Version::V1_2 => {
+            // What `delivery::encode_delivery` wrote as the MESSAGE's `ack`.
             let tag = required(frame, "id")?;
             let (id, sub) = tag.split_once(':').ok_or_else(|| {
                 protocol(format!("'{tag}' is not an ack id issued by this broker"))
@@ -376,47 +371,6 @@ fn ack_target(
             frame.header("subscription").map(str::to_string),
         ),
     })
-}
-
-/// The MESSAGE frame for one delivery.
-pub fn message_frame(d: &Delivery, version: Version) -> Frame {
-    let m = &d.message;
-    let mut f = Frame::new(Command::Message);
-    f.headers.reserve(m.headers.len() + 7);
-    f.push_header("subscription", &*d.subscription);
-    // ActiveMQ's `message-id` is the JMSMessageID: the id the sending
-    // OpenWire client gave the message, else Baton's.
-    match &m.client_id {
-        Some(id) => f.push_header("message-id", &**id),
-        None => f.push_header("message-id", m.id.to_string()),
-    }
-    if m.client_id.is_some() {
-        // An OpenWire message's JMS fields, as ActiveMQ shows them (a
-        // STOMP message keeps the headers it was sent with).
-        f.push_header("priority", m.priority.to_string());
-        f.push_header("expires", m.expires.to_string());
-        if m.persistent {
-            f.push_header("persistent", "true");
-        }
-    }
-    f.push_header("destination", m.destination.to_string());
-    if version == Version::V1_2 && d.ack != AckMode::Auto {
-        f.push_header("ack", ack_tag(m.id, &d.subscription));
-    }
-    if m.redelivered {
-        f.push_header("redelivered", "true");
-    }
-    if m.redelivery_count > 0 {
-        f.push_header("redelivery-count", m.redelivery_count.to_string());
-    }
-    f.headers.extend(
-        m.headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_text().into_owned())),
-    );
-    f.push_header("content-length", m.body.len().to_string());
-    f.body = m.body.clone();
-    f
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub async fn refuse<T: Transport>(mut framed: T, peer: &str, refusal: Refusal) {
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         framed.send(error.with_body(detail)).await?;
-        framed.close().await
+        SinkExt::<Frame>::close(&mut framed).await
     })
     .await;
 }

@@ -2,6 +2,7 @@
 //! session task per connection over TCP/TLS or WebSocket, and the listener.
 
 pub mod codec;
+pub mod delivery;
 pub mod error;
 pub mod frame;
 pub mod handler;

@@ -3,7 +3,7 @@
 
 use super::error::SessionError;
 use super::frame::{Command, Frame, Parsed};
-use super::handler::{message_frame, Handler, SessionConfig};
+use super::handler::{Handler, SessionConfig};
 use super::limits::{is_non_persistent_send, FlowPause};
 use super::transport::Transport;
 use crate::broker::{AckMode, Broker, Outbox};
@@ -49,7 +49,8 @@ pub async fn run<T: Transport>(
     // WebSocket Close) after whatever is still buffered. A client that stops
     // reading gets a second to take the bytes; the socket is closed when
     // dropped either way.
-    let _ = tokio::time::timeout(Duration::from_secs(1), framed.close()).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), SinkExt::<Frame>::close(&mut framed)).await;
 }
 
 type Failure = (SessionError, Option<String>);
@@ -205,10 +206,11 @@ async fn write_deliveries<T: Transport>(
     handler: &mut Handler,
     outbox: &Outbox,
 ) -> Result<bool, Failure> {
-    let Some(c) = &handler.connected else {
+    // Deliveries are written in the version CONNECT negotiated, which the
+    // codec holds from then on.
+    if handler.connected.is_none() {
         return Ok(false);
-    };
-    let version = c.version;
+    }
     let mut wrote = false;
     loop {
         let (deliveries, close) = outbox.take(WRITE_BATCH);
@@ -219,14 +221,14 @@ async fn write_deliveries<T: Transport>(
             return Ok(wrote);
         }
         let mut auto = Vec::new();
-        for d in &deliveries {
-            framed
-                .feed(message_frame(d, version))
-                .await
-                .map_err(|e| fail(SessionError::from(e)))?;
+        for d in deliveries {
             if d.ack == AckMode::Auto {
                 auto.push((d.subscription.clone(), d.message.id));
             }
+            framed
+                .feed(d)
+                .await
+                .map_err(|e| fail(SessionError::from(e)))?;
         }
         flush(framed).await?;
         wrote = true;
@@ -254,7 +256,7 @@ async fn write<T: Transport>(framed: &mut T, frame: Frame) -> Result<(), Failure
 }
 
 async fn flush<T: Transport>(framed: &mut T) -> Result<(), Failure> {
-    match tokio::time::timeout(WRITE_TIMEOUT, framed.flush()).await {
+    match tokio::time::timeout(WRITE_TIMEOUT, SinkExt::<Frame>::flush(framed)).await {
         Ok(r) => r.map_err(|e| fail(SessionError::from(e))),
         Err(_) => Err(fail(SessionError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,

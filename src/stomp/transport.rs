@@ -5,16 +5,19 @@
 
 use super::codec::{CodecError, StompCodec};
 use super::frame::{Frame, Parsed};
-use crate::broker::Protocol;
+use crate::broker::{Delivery, Protocol};
 use futures::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
 /// A connection that yields parsed client frames and heart-beats, and takes
-/// frames to send. Closing the sink ends the connection in order (TLS
+/// frames and deliveries (written as MESSAGE frames) to send. Closing the sink ends the connection in order (TLS
 /// close_notify and TCP FIN, or a WebSocket Close).
 pub trait Transport:
-    Stream<Item = Result<Parsed, CodecError>> + Sink<Frame, Error = CodecError> + Unpin
+    Stream<Item = Result<Parsed, CodecError>>
+    + Sink<Frame, Error = CodecError>
+    + Sink<Delivery, Error = CodecError>
+    + Unpin
 {
     /// The codec that parses and encodes the frames: the session sets its
     /// limits and, once CONNECT negotiated it, its version.

@@ -7,7 +7,7 @@
 //! the one of every STOMP connection.
 
 use super::codec::{CodecError, StompCodec};
-use super::frame::{Frame, Limits, Parsed};
+use super::frame::{Limits, Parsed};
 use super::transport::Transport;
 use super::SessionConfig;
 use crate::admission::{Permit, Refusal};
@@ -238,16 +238,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Frame> for WsTransport<S> {
+/// Each item the codec encodes (a frame, a delivery) goes out as one
+/// WebSocket message.
+impl<S, I> Sink<I> for WsTransport<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    StompCodec: Encoder<I, Error = CodecError>,
+{
     type Error = CodecError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CodecError>> {
         self.ws.poll_ready_unpin(cx).map_err(ws_error)
     }
 
-    fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> Result<(), CodecError> {
+    fn start_send(mut self: Pin<&mut Self>, item: I) -> Result<(), CodecError> {
         let mut encoded = BytesMut::new();
-        self.codec.encode(frame, &mut encoded)?;
+        self.codec.encode(item, &mut encoded)?;
         let bytes = encoded.freeze();
         // Text where the frame is UTF-8 (what browsers' clients expect
         // most), binary for a body that is not.
@@ -288,6 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for WsTransport<S> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::frame::Frame;
     use super::*;
 
     #[test]
@@ -398,7 +405,7 @@ mod tests {
         server.feed(text).await.unwrap();
         server.feed(binary).await.unwrap();
         server.queue_heartbeat();
-        server.flush().await.unwrap();
+        SinkExt::<Frame>::flush(&mut server).await.unwrap();
         assert_eq!(
             client.next().await.unwrap().unwrap(),
             Message::text("MESSAGE\n\nhi\0")

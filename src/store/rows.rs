@@ -68,7 +68,7 @@ impl<'a> MessageRow<'a> {
             expires: m.expires,
             scheduled: m.scheduled,
             redeliveries: count_column(m.redelivery_count),
-            headers: encode_headers(&m.meta()),
+            headers: encode_meta(&m.headers, m.body_kind, m.client_id.as_deref()),
             body: m.body.as_ref(),
         }
     }
@@ -151,16 +151,50 @@ impl From<StoredValue> for Value {
 
 /// Serialises what a message keeps in its `headers` column.
 pub fn encode_headers(meta: &Meta) -> String {
-    let stored = StoredMeta {
-        h: meta
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), StoredValue::from(v)))
-            .collect(),
-        k: (meta.body_kind != BodyKind::Text).then(|| meta.body_kind.as_str().to_string()),
-        id: meta.client_id.as_deref().map(str::to_string),
+    encode_meta(&meta.headers, meta.body_kind, meta.client_id.as_deref())
+}
+
+/// [`encode_headers`] from the parts, borrowed: what a message row is
+/// written with, without copying its headers first.
+pub fn encode_meta(headers: &[(String, Value)], kind: BodyKind, client_id: Option<&str>) -> String {
+    let stored = StoredMetaRef {
+        h: HeadersRef(headers),
+        k: (kind != BodyKind::Text).then(|| kind.as_str()),
+        id: client_id,
     };
     serde_json::to_string(&stored).unwrap_or_else(|_| r#"{"h":[]}"#.to_string())
+}
+
+/// [`StoredMeta`] as it is written: the same JSON from borrowed parts.
+#[derive(serde::Serialize)]
+struct StoredMetaRef<'a> {
+    h: HeadersRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+}
+
+/// The `h` list of [`StoredMetaRef`]: `[name, value]` pairs, each value as
+/// [`StoredValue`] writes it.
+struct HeadersRef<'a>(&'a [(String, Value)]);
+
+impl serde::Serialize for HeadersRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(k, v)| (k.as_str(), ValueRef(v))))
+    }
+}
+
+/// One header value as [`StoredValue`] writes it, borrowed.
+struct ValueRef<'a>(&'a Value);
+
+impl serde::Serialize for ValueRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::String(s) => serializer.serialize_str(s),
+            other => serde::Serialize::serialize(&StoredValue::from(other), serializer),
+        }
+    }
 }
 
 /// Reads what [`encode_headers`] wrote (or a row of the older format).
@@ -336,6 +370,29 @@ mod tests {
             ("body", Some(row.body.to_vec())),
         ]));
         assert_eq!(message(&read).expect("decodes"), original);
+    }
+
+    /// The borrowed encoder writes exactly what [`StoredMeta`], the
+    /// format rows are read with, writes.
+    #[test]
+    fn the_row_json_is_the_stored_format() {
+        let headers: Vec<(String, Value)> = vec![
+            ("a\"b".into(), "x\u{1F600}".into()),
+            ("i".into(), Value::Int(5)),
+            ("d".into(), Value::Double(f64::NAN)),
+        ];
+        for (kind, id) in [(BodyKind::Text, None), (BodyKind::Bytes, Some("ID:1"))] {
+            let owned = StoredMeta {
+                h: headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), StoredValue::from(v)))
+                    .collect(),
+                k: (kind != BodyKind::Text).then(|| kind.as_str().to_string()),
+                id: id.map(str::to_string),
+            };
+            let expected = serde_json::to_string(&owned).expect("json");
+            assert_eq!(encode_meta(&headers, kind, id), expected);
+        }
     }
 
     #[test]

@@ -240,7 +240,7 @@ impl Connection {
                 return Ended::Lost(e.into());
             }
         }
-        if let Err(e) = client.framed.flush().await {
+        if let Err(e) = SinkExt::<Frame>::flush(&mut client.framed).await {
             return Ended::Lost(e.into());
         }
         let mut last_write = Instant::now();
@@ -299,7 +299,7 @@ impl Connection {
                 }
                 _ = sleep_until(heartbeat_at), if send_every > 0 => {
                     client.framed.write_buffer_mut().extend_from_slice(b"\n");
-                    if let Err(e) = client.framed.flush().await {
+                    if let Err(e) = SinkExt::<Frame>::flush(&mut client.framed).await {
                         return Ended::Lost(e.into());
                     }
                     last_write = Instant::now();

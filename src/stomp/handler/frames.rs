@@ -109,19 +109,17 @@ impl Handler {
             None if frame.header("content-length").is_some() => BodyKind::Bytes,
             None => BodyKind::Text,
         };
-        let mut seen: Vec<&str> = Vec::new();
-        let headers = frame
-            .headers
-            .iter()
-            .filter(|(k, _)| !PROTOCOL_HEADERS.contains(&k.as_str()))
-            .filter(|(k, _)| {
-                // Repeated headers: the first occurrence wins.
-                let first = !seen.contains(&k.as_str());
-                seen.push(k);
-                first
-            })
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        // The user headers move from the frame into the message; of
+        // repeated ones the first occurrence wins.
+        let Frame {
+            headers: raw, body, ..
+        } = frame;
+        let mut headers: Vec<(String, Value)> = Vec::with_capacity(raw.len());
+        for (k, v) in raw {
+            if !PROTOCOL_HEADERS.contains(&k.as_str()) && !headers.iter().any(|(n, _)| *n == k) {
+                headers.push((k, Value::String(v)));
+            }
+        }
         let mut message = Message {
             id: 0,
             destination: Destination::Queue(String::new()),
@@ -129,7 +127,7 @@ impl Handler {
             expires,
             persistent,
             headers,
-            body: frame.body,
+            body,
             body_kind,
             client_id: None,
             redelivery_count: 0,
