@@ -186,6 +186,13 @@ impl BodyKind {
     }
 }
 
+/// A message's user headers or properties, in the order they were sent.
+/// Shared: the copies of a message (one per destination, the one in flight,
+/// the one in a delivery) share one list, so copying a message copies no
+/// header; a change (rare: dead-lettering, TTL rules, scheduling) builds a
+/// new list.
+pub type Headers = std::sync::Arc<[(String, Value)]>;
+
 /// One message as the broker and the store see it. `headers` are the user
 /// headers (STOMP) or properties (JMS) as sent; protocol headers such as
 /// `destination` are not in it. The JMS header fields are headers of
@@ -201,7 +208,7 @@ pub struct Message {
     /// Expiry as Unix epoch milliseconds; 0 = never.
     pub expires: i64,
     pub persistent: bool,
-    pub headers: Vec<(String, Value)>,
+    pub headers: Headers,
     pub body: Bytes,
     /// What the body is, as JMS sees it.
     pub body_kind: BodyKind,
@@ -226,7 +233,7 @@ pub struct Message {
 /// its headers, its body's kind and the id its client gave it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
-    pub headers: Vec<(String, Value)>,
+    pub headers: Headers,
     pub body_kind: BodyKind,
     pub client_id: Option<std::sync::Arc<str>>,
 }
@@ -317,6 +324,14 @@ pub const MAX_PRODUCER_ID_CHARS: usize = 255;
 impl Message {
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expires > 0 && self.expires <= now_ms
+    }
+
+    /// Changes the headers: the message gets a list of its own (the one
+    /// it had may be shared with its other copies).
+    pub fn edit_headers(&mut self, edit: impl FnOnce(&mut Vec<(String, Value)>)) {
+        let mut headers = self.headers.to_vec();
+        edit(&mut headers);
+        self.headers = headers.into();
     }
 
     /// A string header (a property of another type is not a header).

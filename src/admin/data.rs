@@ -529,7 +529,7 @@ mod tests {
             priority: 4,
             expires: 0,
             persistent: true,
-            headers,
+            headers: headers.into(),
             body,
             body_kind: kind,
             client_id: None,

@@ -414,16 +414,17 @@ impl State {
             }
             return;
         };
-        m.headers.retain(|(k, _)| {
-            ![CAUSE, ORIGINAL_DESTINATION, ORIGINAL_EXPIRATION, "expires"].contains(&k.as_str())
+        let expires = m.expires;
+        m.edit_headers(|headers| {
+            headers.retain(|(k, _)| {
+                ![CAUSE, ORIGINAL_DESTINATION, ORIGINAL_EXPIRATION, "expires"].contains(&k.as_str())
+            });
+            headers.push((CAUSE.into(), cause.into()));
+            headers.push((ORIGINAL_DESTINATION.into(), from.to_string().into()));
+            if expires > 0 {
+                headers.push((ORIGINAL_EXPIRATION.into(), expires.to_string().into()));
+            }
         });
-        m.headers.push((CAUSE.into(), cause.into()));
-        m.headers
-            .push((ORIGINAL_DESTINATION.into(), from.to_string().into()));
-        if m.expires > 0 {
-            m.headers
-                .push((ORIGINAL_EXPIRATION.into(), m.expires.to_string().into()));
-        }
         m.expires = 0;
         m.scheduled = 0;
         if !from.is_queue() {

@@ -50,7 +50,8 @@ impl State {
                     Value::from(if added { "add" } else { "remove" }),
                 ),
                 ("type".to_string(), Value::from("Advisory")),
-            ],
+            ]
+            .into(),
             body: bytes::Bytes::new(),
             body_kind: BodyKind::Empty,
             client_id: None,

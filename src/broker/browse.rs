@@ -59,7 +59,7 @@ impl State {
                 priority: 0,
                 expires: 0,
                 persistent: false,
-                headers: vec![(BROWSER_END.into(), "end".into())],
+                headers: vec![(BROWSER_END.into(), "end".into())].into(),
                 body: bytes::Bytes::new(),
                 redelivery_count: 0,
                 redelivered: false,

@@ -138,7 +138,7 @@ mod tests {
             priority: 4,
             expires: 0,
             persistent,
-            headers: vec![("k".into(), "vv".into())],
+            headers: vec![("k".into(), "vv".into())].into(),
             body: Bytes::from(body.to_string()),
             redelivery_count: 0,
             redelivered: false,

@@ -93,7 +93,7 @@ mod tests {
             priority,
             expires: 0,
             persistent: false,
-            headers: vec![],
+            headers: vec![].into(),
             body: bytes::Bytes::from_static(b"x"),
             redelivery_count: 0,
             redelivered: false,

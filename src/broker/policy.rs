@@ -201,9 +201,10 @@ impl Policy {
         }
         if expires != m.expires {
             m.expires = expires;
-            m.headers.retain(|(k, _)| k != "expires");
-            m.headers
-                .push(("expires".into(), expires.to_string().into()));
+            m.edit_headers(|headers| {
+                headers.retain(|(k, _)| k != "expires");
+                headers.push(("expires".into(), expires.to_string().into()));
+            });
         }
     }
 }
@@ -308,7 +309,7 @@ mod tests {
             priority: 4,
             expires: 0,
             persistent: false,
-            headers: vec![],
+            headers: vec![].into(),
             body: bytes::Bytes::new(),
             redelivery_count: 0,
             redelivered: false,

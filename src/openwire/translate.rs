@@ -185,7 +185,7 @@ pub fn message_in(m: &WireMessage, max_body: usize) -> Result<Message, Translate
         priority: m.priority.clamp(0, 9) as u8,
         expires: m.expiration.max(0),
         persistent: m.persistent,
-        headers,
+        headers: headers.into(),
         body,
         body_kind,
         client_id: Some(Arc::from(m.message_id.to_string().as_str())),
@@ -259,7 +259,7 @@ pub fn message_out(m: &Message) -> WireMessage {
         ..WireMessage::default()
     };
     let mut props = PrimitiveMap::new();
-    for (name, value) in &m.headers {
+    for (name, value) in m.headers.iter() {
         if FIELD_HEADERS.contains(&name.as_str()) {
             continue;
         }
@@ -386,7 +386,7 @@ mod tests {
             priority: 4,
             expires: 0,
             persistent: false,
-            headers: vec![("k".into(), "v".into()), (TYPE.into(), "t".into())],
+            headers: vec![("k".into(), "v".into()), (TYPE.into(), "t".into())].into(),
             body: Bytes::from_static(b"\x00\x01"),
             body_kind: BodyKind::Bytes,
             client_id: None,

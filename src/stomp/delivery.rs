@@ -49,7 +49,7 @@ pub fn encode_delivery(d: &Delivery, version: Version, dst: &mut BytesMut) {
     if m.redelivery_count > 0 {
         w.header_int("redelivery-count", m.redelivery_count);
     }
-    for (name, value) in &m.headers {
+    for (name, value) in m.headers.iter() {
         match value {
             Value::String(s) => w.header(name, s),
             other => w.header(name, &other.to_text()),
@@ -95,7 +95,7 @@ mod tests {
         if m.redelivery_count > 0 {
             f.push_header("redelivery-count", m.redelivery_count.to_string());
         }
-        for (k, v) in &m.headers {
+        for (k, v) in m.headers.iter() {
             f.push_header(k.clone(), v.to_text().into_owned());
         }
         f.push_header("content-length", m.body.len().to_string());
@@ -119,7 +119,8 @@ mod tests {
                     ("n".into(), Value::Long(-7)),
                     ("f".into(), Value::Double(0.5)),
                     ("b".into(), Value::Bool(true)),
-                ],
+                ]
+                .into(),
                 body: Bytes::from_static(b"\0body\xff"),
                 body_kind: BodyKind::Bytes,
                 client_id: client_id.map(Arc::from),

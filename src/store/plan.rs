@@ -516,7 +516,7 @@ pub(super) fn test_message(id: i64, body: usize) -> crate::message::Message {
         priority: 4,
         expires: 0,
         persistent: true,
-        headers: Vec::new(),
+        headers: Vec::new().into(),
         body: bytes::Bytes::from(vec![0u8; body]),
         redelivery_count: 0,
         redelivered: false,

@@ -347,7 +347,8 @@ mod tests {
                 ("f".into(), Value::Float(f32::NEG_INFINITY)),
                 ("d".into(), Value::Double(0.1)),
                 ("b".into(), Value::Bool(true)),
-            ],
+            ]
+            .into(),
             body: Bytes::from_static(b"\0body\xff"),
             body_kind: BodyKind::Map,
             client_id: Some("ID:host-1:1:1:1:5".into()),

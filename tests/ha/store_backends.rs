@@ -68,7 +68,8 @@ fn message(id: i64, queue: &str, body: &[u8]) -> Message {
             ("count".into(), Value::Long(id)),
             ("ratio".into(), Value::Double(0.25)),
             ("flag".into(), Value::Bool(true)),
-        ],
+        ]
+        .into(),
         body: Bytes::copy_from_slice(body),
         redelivery_count: 0,
         redelivered: false,
@@ -146,7 +147,7 @@ async fn round_trip(kind: Kind) {
     assert_eq!(store.max_message_id().await.expect("max"), 3);
 
     let mut second_dlq = originals[1].clone();
-    second_dlq.headers = vec![("dlq-reason".into(), "zu oft — ❌".into())];
+    second_dlq.headers = vec![("dlq-reason".into(), "zu oft — ❌".into())].into();
     store
         .commit(
             epoch,

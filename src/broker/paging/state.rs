@@ -375,7 +375,7 @@ mod tests {
             priority,
             expires: 0,
             persistent: true,
-            headers: vec![],
+            headers: vec![].into(),
             body: bytes::Bytes::from_static(b"x"),
             redelivery_count: 0,
             redelivered: false,

@@ -97,9 +97,10 @@ impl State {
             let mut copy = job.clone();
             copy.id = next_id();
             copy.scheduled = 0;
-            copy.headers.retain(|(k, _)| k != JOB_ID);
-            copy.headers
-                .push((JOB_ID.into(), job.id.to_string().into()));
+            copy.edit_headers(|headers| {
+                headers.retain(|(k, _)| k != JOB_ID);
+                headers.push((JOB_ID.into(), job.id.to_string().into()));
+            });
             if copy.persistent && self.keeps(&copy.destination) {
                 ops.push(WriteOp::Insert(copy.clone()));
             }
@@ -107,9 +108,10 @@ impl State {
             let period = header_ms(&job, PERIOD);
             let left = header_ms(&job, REPEAT);
             if period > 0 && left > 0 {
-                job.headers.retain(|(k, _)| k != REPEAT);
-                job.headers
-                    .push((REPEAT.into(), (left - 1).to_string().into()));
+                job.edit_headers(|headers| {
+                    headers.retain(|(k, _)| k != REPEAT);
+                    headers.push((REPEAT.into(), (left - 1).to_string().into()));
+                });
                 job.scheduled = now.saturating_add(period);
                 if job.persistent {
                     ops.push(WriteOp::Reschedule {

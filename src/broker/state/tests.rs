@@ -26,7 +26,7 @@ fn msg(id: i64, dest: &str, persistent: bool) -> Message {
         priority: 4,
         expires: 0,
         persistent,
-        headers: vec![],
+        headers: vec![].into(),
         body: Bytes::from(format!("m{id}")),
         redelivery_count: 0,
         redelivered: false,

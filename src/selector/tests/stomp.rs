@@ -138,7 +138,8 @@ fn broker_message_properties() {
             ("price".into(), "150".into()),
             ("type".into(), "car".into()),
             ("JMSXGroupID".into(), "g1".into()),
-        ],
+        ]
+        .into(),
         body: bytes::Bytes::new(),
         redelivery_count: 1,
         redelivered: true,

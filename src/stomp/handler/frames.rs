@@ -126,7 +126,7 @@ impl Handler {
             priority,
             expires,
             persistent,
-            headers,
+            headers: headers.into(),
             body,
             body_kind,
             client_id: None,
