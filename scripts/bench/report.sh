@@ -23,6 +23,10 @@ limit_at() { # kind batch clients
     [ -f "$work/pglimit.txt" ] || { echo ""; return; }
     awk -v k="$1" -v b="$2" -v c="$3" '$1 == k && $2 == b && $3 == c {print $4}' "$work/pglimit.txt"
 }
+mylimit() { # kind -> best rows/s of MariaDB's runs of that kind (mariadb-limit.sh)
+    [ -f "$work/mylimit.txt" ] || { echo ""; return; }
+    awk -v k="$1" '$1 == k && $2 > 1 && $4 > m {m = $4} END {if (m) print m}' "$work/mylimit.txt"
+}
 has() { for x in "${brokers[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 
 cat <<EOF
@@ -46,6 +50,7 @@ done
 [ -n "${amq_warn:-}" ] && echo && echo "ActiveMQ log: $amq_warn WARN/ERROR lines."
 for b in "${brokers[@]}"; do
     [ -n "${broker_warnings[$b]:-}" ] || continue
+    # shellcheck disable=SC2016 # the backticks are markdown
     printf '\n%s log, WARN/ERROR lines (first 20):\n\n```\n%s\n```\n' "${names[$b]}" "${broker_warnings[$b]}"
 done
 
@@ -100,6 +105,32 @@ for b in baton-pg baton-mariadb baton-sqlite; do
     echo "| ${names[$b]} | $(num "$(get "$b" p16 .sent_per_s)") | $(lat3 "$b" p16 send) | $(num "$(get "$b" pc16 .sent_per_s)") / $(num "$(get "$b" pc16 .received_per_s)") | $(num "$(get "$b" drain .received_per_s)") | $(lat3 "$b" lat send) |"
 done
 [ -n "${pg_table_size:-}" ] && echo && echo "Baton's PostgreSQL \`msgs\` table after its runs (backlog of the lat scenario still in it): $pg_table_size."
+if has baton-mariadb || [ -f "$work/mylimit.txt" ]; then
+    cat <<EOF
+
+### Baton on MariaDB against MariaDB's own limit
+
+| scenario | Baton (MariaDB) msg/s | MariaDB limit rows/s (today's round trips) | Baton ÷ limit | limit, one multi-statement request | Baton ÷ it | limit, one compound statement | Baton ÷ it |
+|---|---|---|---|---|---|---|---|
+EOF
+    myrow() { # case label metric kind
+        local bm l j k
+        bm=$(get baton-mariadb "$1" "$3") l=$(mylimit "$4") j=$(mylimit "$4/joined") k=$(mylimit "$4/block")
+        echo "| $2 | $(num "$bm") | $(num "$l") | $(ratio "$bm" "$l") | $(num "$j") | $(ratio "$bm" "$j") | $(num "$k") | $(ratio "$bm" "$k") |"
+    }
+    myrow p16 "persistent sync sends, 16 producers (sent)" .sent_per_s insert
+    myrow pc16 "persistent, 16 producers + 16 consumers client-individual (received)" .received_per_s insert+delete
+    cat <<EOF
+
+MariaDB limit = rows/s of mariadb-limit.sh's runs below (Baton's schema and
+the MySQL store's statements, ${SIZE}-byte bodies, 16 rows per transaction,
+16 clients): inserts for the producer-only scenario, inserts + deletes of
+the previous batch for produce + consume. "Today's round trips" sends one
+statement per round trip, as the store does; the other two columns send the
+same batch in one round trip (the multi-statement request reads the fence
+only after its COMMIT; the compound statement keeps the fence).
+EOF
+fi
 cat <<EOF
 
 ### Every run
@@ -116,6 +147,10 @@ done
 if [ -f "$work/pglimit.md" ]; then
     echo
     cat "$work/pglimit.md"
+fi
+if [ -f "$work/mylimit.md" ]; then
+    echo
+    cat "$work/mylimit.md"
 fi
 echo
 echo "<details><summary>raw \`baton bench --json\` output (broker, case, exit code, load average, JSON, stderr)</summary>"

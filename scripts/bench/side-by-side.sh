@@ -3,7 +3,8 @@
 # PostgreSQL, RabbitMQ (STOMP plugin, durable queues) as a second reference,
 # and PostgreSQL's own limit for Baton's write pattern (pgbench-limit.sh), in
 # one run on this machine, all driven over STOMP by the same load generator
-# (`baton bench`). Then Baton's persistent figures on MariaDB and SQLite.
+# (`baton bench`). Then MariaDB's own limit for the MySQL store's batch
+# (mariadb-limit.sh) and Baton's persistent figures on MariaDB and SQLite.
 # Prints a markdown report with the ratios on stdout (progress on stderr).
 #
 #   CARGO_TARGET_DIR=/work/target-release scripts/bench/side-by-side.sh > report.md
@@ -19,13 +20,16 @@
 #
 # Environment: BENCH_SECS (10), BENCH_BATON_BIN (prebuilt binary instead of
 # `cargo build --release`), BENCH_ONLY (regex on broker keys: baton-pg,
-# activemq, rabbitmq, baton-mariadb, baton-sqlite, pglimit), BENCH_PREFETCH
-# (consumers' prefetch, 100), BENCH_DRAIN_TIMEOUT (s, 120), ports
-# BENCH_BATON_PORT (61733), BENCH_BATON_ADMIN_PORT (8273), BENCH_AMQ_PORT
-# (61734), BENCH_RABBIT_PORT (61735), BENCH_PG, BENCH_MY, BENCH_WAIT_QUIET
-# (max s to wait for a 1-minute load below BENCH_QUIET_LOAD=0.8; 300),
-# PG_SECS (pgbench seconds per run, 8), BENCH_BATON_ARGS (extra `baton serve`
-# flags, e.g. "--election-lease-ms 10000"), BENCH_KEEP_TMP=1.
+# activemq, rabbitmq, baton-mariadb, baton-sqlite, pglimit, mylimit),
+# BENCH_PREFETCH (consumers' prefetch, 100), BENCH_DRAIN_TIMEOUT (s, 120),
+# ports BENCH_BATON_PORT (61733), BENCH_BATON_ADMIN_PORT (8273),
+# BENCH_AMQ_PORT (61734), BENCH_RABBIT_PORT (61735), BENCH_PG, BENCH_MY,
+# BENCH_WAIT_QUIET (max s to wait for a 1-minute load below
+# BENCH_QUIET_LOAD=0.8; 300), PG_SECS (pgbench seconds per run, 8), MY_SECS
+# (mariadb-limit.sh seconds per run, 8), MY_MARKS (mariadb-limit.sh's
+# producer marks; 0 here: `baton bench` sends no producer ids, so Baton
+# writes none), BENCH_BATON_ARGS (extra `baton serve` flags, e.g.
+# "--election-lease-ms 10000"), BENCH_KEEP_TMP=1.
 # Bounded time: every `baton bench` call has --timeout, every wait a limit.
 set -euo pipefail
 export LC_ALL=C
@@ -173,6 +177,12 @@ fi
 if want pglimit; then
     log "pgbench limit"
     PG_RESULTS="$work/pglimit.txt" BENCH_WAIT_QUIET=0 scripts/bench/pgbench-limit.sh >"$work/pglimit.md"
+fi
+
+# MariaDB's own limit
+if want mylimit; then
+    log "MariaDB limit"
+    MY_RESULTS="$work/mylimit.txt" MY_MARKS=${MY_MARKS:-0} BENCH_WAIT_QUIET=0 scripts/bench/mariadb-limit.sh >"$work/mylimit.md"
 fi
 
 # Baton on MariaDB and SQLite: persistent figures
