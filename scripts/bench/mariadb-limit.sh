@@ -147,6 +147,8 @@ for r in "${runs[@]}"; do
     [ "$form" = multi ] && tps_of[$kind]=$tps
     rows=$(awk -v t="$tps" -v b="$BATCH" 'BEGIN {printf "%.0f", t * b}')
     left=$(mysql_ -N "$db" -e "SELECT count(*) FROM msgs")
+    # information_schema's sizes are the last statistics: refresh them first.
+    mysql_ "$db" -e "ANALYZE TABLE msgs" >/dev/null
     size=$(mysql_ -N "$db" -e "SELECT CONCAT(ROUND((data_length + index_length) / 1048576, 1), ' MiB') FROM information_schema.tables WHERE table_schema = '$db' AND table_name = 'msgs'")
     rows_md+="| $kind | $how | $BATCH | $CLIENTS | $(printf '%.0f' "$tps") | $rows | $lat | ${errors:-?} | $left | $size |"$'\n'
     if [ -n "${MY_RESULTS:-}" ]; then echo "$key $BATCH $CLIENTS $rows" >>"$MY_RESULTS"; fi
