@@ -21,6 +21,9 @@
 #           IF e <> 0 THEN ROLLBACK; SIGNAL ...; END IF; COMMIT; END), sysbench
 # "insert" runs leave the rows (producers only); "insert+delete" runs delete
 # the previous batch in the same transaction (produce + consume at once).
+# Before each run: the tables truncated, 1000 filler rows of another
+# destination and fresh statistics (on an empty table's statistics the
+# DELETE is planned as a full scan that waits for other clients' rows).
 #
 #   scripts/bench/mariadb-limit.sh > limit.md
 # Environment: BENCH_MY (127.0.0.1:3306, user root, empty password),
@@ -43,6 +46,7 @@ CLIENTS=${MY_CLIENTS:-16}
 BATCH=${MY_BATCH:-16}
 MARKS=${MY_MARKS:-1}
 SIZE=1024
+FILLER=1000
 lua="$repo/scripts/bench/mariadb-limit.lua"
 
 command -v sysbench >/dev/null || apt_install sysbench
@@ -111,7 +115,14 @@ for r in "${runs[@]}"; do
         [ "$MARKS" = 1 ] && rt=$((rt + 1))
         key=$kind
     fi
-    mysql_ "$db" -e "TRUNCATE msgs; TRUNCATE producers; ANALYZE TABLE msgs" >/dev/null
+    # 1000 rows of another destination (ids below 0, which no client uses),
+    # and fresh statistics: on an empty table's statistics the optimizer
+    # plans DELETE ... WHERE id IN (...) as a full scan, which under
+    # concurrent commits waits for the other clients' uncommitted rows
+    # (convoys, deadlocks) until InnoDB recalculates them in the background.
+    mysql_ "$db" -e "TRUNCATE msgs; TRUNCATE producers;
+        INSERT INTO msgs (id, destination, headers, body) SELECT -1 - seq, '/queue/filler', '{}', REPEAT('x', $SIZE) FROM seq_0_to_$((FILLER - 1));
+        ANALYZE TABLE msgs" >/dev/null
     errors="?"
     if [ "$form" = joined ]; then
         # mariadb-slap runs a number of requests, not a time: as many as the
@@ -146,7 +157,7 @@ for r in "${runs[@]}"; do
     tps_of[$kind/$form]=$tps
     [ "$form" = multi ] && tps_of[$kind]=$tps
     rows=$(awk -v t="$tps" -v b="$BATCH" 'BEGIN {printf "%.0f", t * b}')
-    left=$(mysql_ -N "$db" -e "SELECT count(*) FROM msgs")
+    left=$(mysql_ -N "$db" -e "SELECT count(*) FROM msgs WHERE destination = '/queue/bench'")
     # information_schema's sizes are the last statistics: refresh them first.
     mysql_ "$db" -e "ANALYZE TABLE msgs" >/dev/null
     size=$(mysql_ -N "$db" -e "SELECT CONCAT(ROUND((data_length + index_length) / 1048576, 1), ' MiB') FROM information_schema.tables WHERE table_schema = '$db' AND table_name = 'msgs'")
@@ -161,11 +172,11 @@ cat <<EOF
 
 - date: $started_at; load average (1/5/15 min) $load_start at the start, $load_end at the end
 - MariaDB $(var version), $MY, server settings as found (\`innodb_flush_log_at_trx_commit\` $(var innodb_flush_log_at_trx_commit), \`sync_binlog\` $(var sync_binlog), \`log_bin\` $(var log_bin), \`innodb_buffer_pool_size\` $(var innodb_buffer_pool_size)); $(sysbench --version); $(mariadb-slap --version | sed "s/^[^ ]* */mariadb-slap /")
-- \`sysbench --db-driver=mysql --threads=$CLIENTS --time=$SECS --batch=$BATCH --size=$SIZE --delete=<on|off> --marks=$marks_flag --form=<multi|block> scripts/bench/mariadb-limit.lua run\` on a fresh database with Baton's schema (\`migrations/mysql/*.sql\`, no prefix) and its lock row (epoch 0); \`msgs\` and \`producers\` truncated before each run; Baton's session settings (READ COMMITTED, strict mode)
+- \`sysbench --db-driver=mysql --threads=$CLIENTS --time=$SECS --batch=$BATCH --size=$SIZE --delete=<on|off> --marks=$marks_flag --form=<multi|block> scripts/bench/mariadb-limit.lua run\` on a fresh database with Baton's schema (\`migrations/mysql/*.sql\`, no prefix) and its lock row (epoch 0); \`msgs\` and \`producers\` truncated before each run, then $FILLER rows of another destination put in \`msgs\` and its statistics refreshed (on an empty table's statistics \`DELETE ... WHERE id IN (...)\` is planned as a full scan, which waits for the other clients' uncommitted rows); Baton's session settings (READ COMMITTED, strict mode)
 - one transaction per batch, as Baton's MySQL store: \`BEGIN\`; \`INSERT INTO msgs (...) VALUES\` $BATCH rows; [\`DELETE FROM msgs WHERE id IN (<the client's previous batch>)\`]; $([ "$MARKS" = 1 ] && echo "\`INSERT INTO producers ... ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq)), ...\` ($BATCH marks, the client's own producers)" || echo "no producer marks (MY_MARKS=0)"); \`SELECT epoch FROM lock WHERE name = 'baton' LOCK IN SHARE MODE\`; \`COMMIT\`. Literal values (text protocol), where Baton binds them (prepared statements).
 - forms: one statement per round trip as today (sysbench); the same statements joined with \`;\` as one request (\`mariadb-slap --concurrency=$CLIENTS --iterations=1 --number-of-queries=<as many as the first form did in $SECS s> --query=<file>\`, time from its average; the fence's result arrives after the COMMIT, so this is the round trips' cost, not a usable commit; mariadb-slap counts no errors); one compound statement \`BEGIN NOT ATOMIC ... SELECT epoch INTO e FROM lock ... LOCK IN SHARE MODE; IF e <> 0 THEN ROLLBACK; SIGNAL ...; END IF; COMMIT; END\` (sysbench), one round trip that keeps the fence. errors = deadlocks and lock wait timeouts sysbench ignored and retried (its default \`--mysql-ignore-errors\`)
 
-| work | round trips per batch | rows per transaction | clients | transactions/s | rows/s | latency avg ms | errors | rows left | table size after |
+| work | round trips per batch | rows per transaction | clients | transactions/s | rows/s | latency avg ms | errors | rows left | table size after (with the filler) |
 |---|---|---|---|---|---|---|---|---|---|
 $rows_md
 EOF
