@@ -121,7 +121,7 @@ for r in "${runs[@]}"; do
     # concurrent commits waits for the other clients' uncommitted rows
     # (convoys, deadlocks) until InnoDB recalculates them in the background.
     mysql_ "$db" -e "TRUNCATE msgs; TRUNCATE producers;
-        INSERT INTO msgs (id, destination, headers, body) SELECT -1 - seq, '/queue/filler', '{}', REPEAT('x', $SIZE) FROM seq_0_to_$((FILLER - 1));
+        INSERT INTO msgs (id, destination, headers, body) SELECT -1 - CAST(seq AS SIGNED), '/queue/filler', '{}', REPEAT('x', $SIZE) FROM seq_0_to_$((FILLER - 1));
         ANALYZE TABLE msgs" >/dev/null
     errors="?"
     if [ "$form" = joined ]; then
