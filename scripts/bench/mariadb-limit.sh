@@ -2,7 +2,7 @@
 # MariaDB's own limit for Baton's write pattern: what one group commit of
 # the MySQL store (src/store/mysql.rs, commit_plan) sends today, on Baton's
 # own schema (migrations/mysql/*.sql, no prefix) with its lock row, 1 KiB
-# bodies, MY_CLIENTS clients committing MY_BATCH rows each:
+# bodies, one client and 16 (MY_CLIENTS) committing MY_BATCH rows each:
 #   BEGIN; INSERT INTO msgs (...) VALUES <batch rows>;
 #   [DELETE FROM msgs WHERE id IN (<the same client's previous batch>);]
 #   [INSERT INTO producers ... ON DUPLICATE KEY UPDATE last_seq =
@@ -27,7 +27,10 @@
 #
 #   scripts/bench/mariadb-limit.sh > limit.md
 # Environment: BENCH_MY (127.0.0.1:3306, user root, empty password),
-# MY_SECS (seconds per run, default 8), MY_CLIENTS (16), MY_BATCH (rows per
+# MY_SECS (seconds per run, default 8), MY_CLIENTS (client counts to run,
+# "1 16": one client is what Baton's single writer can do at most, the same
+# kind of figure as pgbench-limit.sh's one client at 16 rows per commit;
+# sixteen is the server's limit with concurrent writers), MY_BATCH (rows per
 # transaction, 16), MY_MARKS (1: write the producer marks, as OpenWire and
 # failover clients make the store do; 0: leave them out, as `baton bench`
 # over STOMP sends no producer ids), MY_RESULTS (also write "kind batch
@@ -42,7 +45,7 @@ LOG_TAG=mariadb-limit
 # shellcheck source=scripts/bench/common.sh
 . scripts/bench/common.sh
 SECS=${MY_SECS:-8}
-CLIENTS=${MY_CLIENTS:-16}
+CLIENTS_LIST=${MY_CLIENTS:-1 16}
 BATCH=${MY_BATCH:-16}
 MARKS=${MY_MARKS:-1}
 SIZE=1024
@@ -98,12 +101,16 @@ marks_flag=on
 # kind form: multi (sysbench, one statement per round trip, as today),
 # joined (mariadb-slap, one multi-statement request), block (sysbench, one
 # compound statement).
-runs=("insert multi" "insert joined" "insert block"
-    "insert+delete multi" "insert+delete joined" "insert+delete block")
+runs=()
+for CLIENTS in $CLIENTS_LIST; do
+    for kind in insert insert+delete; do
+        for form in multi joined block; do runs+=("$kind $form $CLIENTS"); done
+    done
+done
 rows_md=""
 declare -A tps_of
 for r in "${runs[@]}"; do
-    read -r kind form <<<"$r"
+    read -r kind form CLIENTS <<<"$r"
     delete=off
     [ "$kind" = insert+delete ] && delete=on
     key=$kind/$form
@@ -127,7 +134,7 @@ for r in "${runs[@]}"; do
     if [ "$form" = joined ]; then
         # mariadb-slap runs a number of requests, not a time: as many as the
         # multi form did in MY_SECS, at least 20 per client.
-        n=$(awk -v t="${tps_of[$kind]:-0}" -v s="$SECS" -v c="$CLIENTS" \
+        n=$(awk -v t="${tps_of[$kind/$CLIENTS]:-0}" -v s="$SECS" -v c="$CLIENTS" \
             'BEGIN {n = int(t * s / c); if (n < 20) n = 20; print n * c}')
         f=insert.sql
         [ "$delete" = on ] && f=insert-delete.sql
@@ -154,8 +161,7 @@ for r in "${runs[@]}"; do
         how="$rt (one statement each, sysbench)"
         [ "$form" = block ] && how="1 (compound statement, sysbench; fence checked before COMMIT)"
     fi
-    tps_of[$kind/$form]=$tps
-    [ "$form" = multi ] && tps_of[$kind]=$tps
+    [ "$form" = multi ] && tps_of[$kind/$CLIENTS]=$tps
     rows=$(awk -v t="$tps" -v b="$BATCH" 'BEGIN {printf "%.0f", t * b}')
     left=$(mysql_ -N "$db" -e "SELECT count(*) FROM msgs WHERE destination = '/queue/bench'")
     # information_schema's sizes are the last statistics: refresh them first.
@@ -172,9 +178,9 @@ cat <<EOF
 
 - date: $started_at; load average (1/5/15 min) $load_start at the start, $load_end at the end
 - MariaDB $(var version), $MY, server settings as found (\`innodb_flush_log_at_trx_commit\` $(var innodb_flush_log_at_trx_commit), \`sync_binlog\` $(var sync_binlog), \`log_bin\` $(var log_bin), \`innodb_buffer_pool_size\` $(var innodb_buffer_pool_size)); $(sysbench --version); $(mariadb-slap --version | sed "s/^[^ ]* */mariadb-slap /")
-- \`sysbench --db-driver=mysql --threads=$CLIENTS --time=$SECS --batch=$BATCH --size=$SIZE --delete=<on|off> --marks=$marks_flag --form=<multi|block> scripts/bench/mariadb-limit.lua run\` on a fresh database with Baton's schema (\`migrations/mysql/*.sql\`, no prefix) and its lock row (epoch 0); \`msgs\` and \`producers\` truncated before each run, then $FILLER rows of another destination put in \`msgs\` and its statistics refreshed (on an empty table's statistics \`DELETE ... WHERE id IN (...)\` is planned as a full scan, which waits for the other clients' uncommitted rows); Baton's session settings (READ COMMITTED, strict mode)
+- \`sysbench --db-driver=mysql --threads=<clients> --time=$SECS --batch=$BATCH --size=$SIZE --delete=<on|off> --marks=$marks_flag --form=<multi|block> scripts/bench/mariadb-limit.lua run\` on a fresh database with Baton's schema (\`migrations/mysql/*.sql\`, no prefix) and its lock row (epoch 0); \`msgs\` and \`producers\` truncated before each run, then $FILLER rows of another destination put in \`msgs\` and its statistics refreshed (on an empty table's statistics \`DELETE ... WHERE id IN (...)\` is planned as a full scan, which waits for the other clients' uncommitted rows); Baton's session settings (READ COMMITTED, strict mode)
 - one transaction per batch, as Baton's MySQL store: \`BEGIN\`; \`INSERT INTO msgs (...) VALUES\` $BATCH rows; [\`DELETE FROM msgs WHERE id IN (<the client's previous batch>)\`]; $([ "$MARKS" = 1 ] && echo "\`INSERT INTO producers ... ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq)), ...\` ($BATCH marks, the client's own producers)" || echo "no producer marks (MY_MARKS=0)"); \`SELECT epoch FROM lock WHERE name = 'baton' LOCK IN SHARE MODE\`; \`COMMIT\`. Literal values (text protocol), where Baton binds them (prepared statements).
-- forms: one statement per round trip as today (sysbench); the same statements joined with \`;\` as one request (\`mariadb-slap --concurrency=$CLIENTS --iterations=1 --number-of-queries=<as many as the first form did in $SECS s> --query=<file>\`, time from its average; the fence's result arrives after the COMMIT, so this is the round trips' cost, not a usable commit; mariadb-slap counts no errors); one compound statement \`BEGIN NOT ATOMIC ... SELECT epoch INTO e FROM lock ... LOCK IN SHARE MODE; IF e <> 0 THEN ROLLBACK; SIGNAL ...; END IF; COMMIT; END\` (sysbench), one round trip that keeps the fence. errors = deadlocks and lock wait timeouts sysbench ignored and retried (its default \`--mysql-ignore-errors\`)
+- forms: one statement per round trip as today (sysbench); the same statements joined with \`;\` as one request (\`mariadb-slap --concurrency=<clients> --iterations=1 --number-of-queries=<as many as the first form did in $SECS s> --query=<file>\`, time from its average; the fence's result arrives after the COMMIT, so this is the round trips' cost, not a usable commit; mariadb-slap counts no errors); one compound statement \`BEGIN NOT ATOMIC ... SELECT epoch INTO e FROM lock ... LOCK IN SHARE MODE; IF e <> 0 THEN ROLLBACK; SIGNAL ...; END IF; COMMIT; END\` (sysbench), one round trip that keeps the fence. errors = deadlocks and lock wait timeouts sysbench ignored and retried (its default \`--mysql-ignore-errors\`)
 
 | work | round trips per batch | rows per transaction | clients | transactions/s | rows/s | latency avg ms | errors | rows left | table size after (with the filler) |
 |---|---|---|---|---|---|---|---|---|---|
