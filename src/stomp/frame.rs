@@ -291,12 +291,16 @@ pub enum FrameError {
 /// Encoding"): 1.0 escapes nothing; 1.1 escapes backslash, LF and colon;
 /// 1.2 also CR. Borrows when nothing needs escaping.
 pub fn escape(value: &str, version: Version) -> Cow<'_, str> {
-    let special = |b: u8| match b {
-        b'\\' | b'\n' | b':' => version >= Version::V1_1,
-        b'\r' => version >= Version::V1_2,
-        _ => false,
+    let bytes = value.as_bytes();
+    let special = match version {
+        Version::V1_0 => false,
+        Version::V1_1 => memchr::memchr3(b'\\', b'\n', b':', bytes).is_some(),
+        Version::V1_2 => {
+            memchr::memchr3(b'\\', b'\n', b':', bytes).is_some()
+                || memchr::memchr(b'\r', bytes).is_some()
+        }
     };
-    if !value.bytes().any(special) {
+    if !special {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len() + 8);

@@ -249,7 +249,7 @@ fn parse_body(p: &mut Partial, buf: &[u8], limits: &Limits) -> Result<Option<Par
             let window_end = limit_end.min(buf.len());
             let from = p.scanned.max(start).min(window_end);
             let window = buf.get(from..window_end).unwrap_or_default();
-            match window.iter().position(|&b| b == 0) {
+            match memchr::memchr(0, window) {
                 Some(i) => from + i,
                 None => {
                     p.scanned = window_end;
@@ -279,7 +279,7 @@ fn next_line(buf: &[u8], start: usize, limit: usize) -> Result<Option<(&[u8], us
     // Never scan more than limit + CR + LF bytes: beyond that the line is too
     // long whether or not its EOL has arrived.
     let window = rest.get(..limit.saturating_add(2)).unwrap_or(rest);
-    match window.iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', window) {
         Some(i) => {
             let line = strip_cr(window.get(..i).unwrap_or_default());
             if line.len() > limit {
@@ -302,7 +302,7 @@ fn parse_header_line(
     escaping: bool,
     version: Version,
 ) -> Result<(String, String), FrameError> {
-    let Some(colon) = line.iter().position(|&b| b == b':') else {
+    let Some(colon) = memchr::memchr(b':', line) else {
         return Err(FrameError::MissingColon(snippet(line)));
     };
     let raw_name = line.get(..colon).unwrap_or_default();
@@ -325,6 +325,10 @@ fn parse_header_line(
 
 /// Decodes STOMP 1.1/1.2 header escapes.
 fn unescape(s: &str, version: Version) -> Result<String, FrameError> {
+    // Most names and values have no escape at all.
+    if memchr::memchr(b'\\', s.as_bytes()).is_none() {
+        return Ok(s.to_owned());
+    }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some((before, after)) = rest.split_once('\\') {
