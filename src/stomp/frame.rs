@@ -291,14 +291,16 @@ pub enum FrameError {
 /// Encoding"): 1.0 escapes nothing; 1.1 escapes backslash, LF and colon;
 /// 1.2 also CR. Borrows when nothing needs escaping.
 pub fn escape(value: &str, version: Version) -> Cow<'_, str> {
+    // A plain loop: header names and values are short, too short for a
+    // vectorised search to pay for its set-up (callgrind: twice the
+    // instructions with memchr3).
     let bytes = value.as_bytes();
     let special = match version {
         Version::V1_0 => false,
-        Version::V1_1 => memchr::memchr3(b'\\', b'\n', b':', bytes).is_some(),
-        Version::V1_2 => {
-            memchr::memchr3(b'\\', b'\n', b':', bytes).is_some()
-                || memchr::memchr(b'\r', bytes).is_some()
-        }
+        Version::V1_1 => bytes.iter().any(|b| matches!(b, b'\\' | b'\n' | b':')),
+        Version::V1_2 => bytes
+            .iter()
+            .any(|b| matches!(b, b'\\' | b'\n' | b':' | b'\r')),
     };
     if !special {
         return Cow::Borrowed(value);

@@ -302,7 +302,7 @@ fn parse_header_line(
     escaping: bool,
     version: Version,
 ) -> Result<(String, String), FrameError> {
-    let Some(colon) = memchr::memchr(b':', line) else {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
         return Err(FrameError::MissingColon(snippet(line)));
     };
     let raw_name = line.get(..colon).unwrap_or_default();
@@ -326,7 +326,7 @@ fn parse_header_line(
 /// Decodes STOMP 1.1/1.2 header escapes.
 fn unescape(s: &str, version: Version) -> Result<String, FrameError> {
     // Most names and values have no escape at all.
-    if memchr::memchr(b'\\', s.as_bytes()).is_none() {
+    if !s.as_bytes().contains(&b'\\') {
         return Ok(s.to_owned());
     }
     let mut out = String::with_capacity(s.len());
