@@ -270,6 +270,7 @@ async fn serve_term(
         WriterConfig {
             capacity: config.database.write_queue,
             max_batch_ops: config.database.max_batch,
+            commit_wait: std::time::Duration::from_micros(config.database.commit_wait_us),
             pipeline,
             track_inserts: config.broker.dispatch_before_commit,
         },

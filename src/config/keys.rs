@@ -69,6 +69,11 @@ pub const KEYS: &[Key] = &[
         help: "most operations per group commit [default: 2000]",
     },
     Key {
+        name: "database.commit_wait_us",
+        kind: Kind::Int,
+        help: "microseconds a group commit waits for more requests when the commits before it were shared by several producers, so the producers confirmed by the last commit join the next one (0 = never wait) [default: 0]",
+    },
+    Key {
         name: "database.pipeline",
         kind: Kind::Int,
         help: "group commits in flight at once, each on its own connection; waiters complete in order (PostgreSQL, MySQL; SQLite always 1) [default: 1]",

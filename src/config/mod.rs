@@ -162,6 +162,10 @@ pub struct DatabaseConfig {
     pub write_queue: usize,
     /// Most operations in one group-commit transaction.
     pub max_batch: usize,
+    /// Longest the writer waits for more requests before a group commit
+    /// when the commits before it were shared by many producers (0 = never
+    /// wait), in microseconds.
+    pub commit_wait_us: u64,
     /// SQLite only: `full` syncs every commit to disk (survives power
     /// loss); `normal` syncs at checkpoints (survives a process crash,
     /// not a power loss).
@@ -197,6 +201,7 @@ impl Default for DatabaseConfig {
             table_prefix: "baton_".into(),
             write_queue: 4096,
             max_batch: 2000,
+            commit_wait_us: 0,
             sqlite_synchronous: SqliteSynchronous::Full,
             pool_size: 8,
             connect_timeout_ms: 5000,

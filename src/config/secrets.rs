@@ -152,6 +152,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("table_prefix", &self.table_prefix)
             .field("write_queue", &self.write_queue)
             .field("max_batch", &self.max_batch)
+            .field("commit_wait_us", &self.commit_wait_us)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout_ms", &self.connect_timeout_ms)

@@ -86,6 +86,12 @@ impl Config {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if self.database.commit_wait_us > 100_000 {
+            return Err(invalid(
+                "database.commit_wait_us",
+                "must be at most 100000 (100 ms): every waiting commit delays its producers' confirmations by up to this long",
+            ));
+        }
         if self.stomp.max_header_bytes < 64 {
             return Err(invalid("stomp.max_header_bytes", "must be at least 64"));
         }

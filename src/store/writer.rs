@@ -81,6 +81,9 @@ pub struct WriterConfig {
     pub capacity: usize,
     /// Most ops in one transaction.
     pub max_batch_ops: usize,
+    /// Longest a batch waits for more requests when the batches before it
+    /// were shared by several producers (zero: never; see [`CommitWait`]).
+    pub commit_wait: Duration,
     /// Transactions in flight at once (1 = strictly one after another).
     pub pipeline: usize,
     /// Track inserts until they commit, so messages may be dispatched
@@ -103,6 +106,7 @@ impl GroupCommit {
             side: side.clone(),
             pending: pending.clone(),
             max_ops: config.max_batch_ops.max(1),
+            wait: CommitWait::new(config.commit_wait),
         };
         let task = tokio::spawn(run(store, term, batches, config.pipeline.max(1)));
         (GroupCommit { tx, side, pending }, task)
@@ -163,6 +167,56 @@ struct Batches {
     side: Arc<SideQueue>,
     pending: Option<Arc<PendingInserts>>,
     max_ops: usize,
+    wait: CommitWait,
+}
+
+/// When a batch waits a little for more requests (`database.commit_wait_us`).
+///
+/// Synchronous producers fall into cohorts: while one commit runs, the
+/// producers it does not hold queue their next send; the ones it confirms
+/// are still answering their receipts when the next batch is taken, so
+/// they miss it, and 16 producers make batches of about 8, each paying a
+/// whole commit (PostgreSQL's `commit_delay` answers the same problem).
+/// When the recent batches held several requests (at least
+/// [`CommitWait::SIBLINGS`]), a batch waits up to the configured time for
+/// as many requests as the largest of them, so the confirmed producers
+/// join it. A lone producer never waits.
+#[derive(Debug, Clone)]
+struct CommitWait {
+    max: Duration,
+    /// Requests in the most recent batches, newest last.
+    recent: VecDeque<usize>,
+}
+
+impl CommitWait {
+    /// Batches remembered.
+    const WINDOW: usize = 8;
+    /// Fewest requests in a recent batch for the next one to wait.
+    const SIBLINGS: usize = 4;
+
+    fn new(max: Duration) -> CommitWait {
+        CommitWait {
+            max,
+            recent: VecDeque::with_capacity(Self::WINDOW),
+        }
+    }
+
+    /// How many requests a batch holding `have` should wait for, if any.
+    fn target(&self, have: usize) -> Option<usize> {
+        if self.max.is_zero() {
+            return None;
+        }
+        let most = self.recent.iter().copied().max().unwrap_or(0);
+        (most >= Self::SIBLINGS && have < most).then_some(most)
+    }
+
+    /// Records the requests of a batch taken.
+    fn taken(&mut self, requests: usize) {
+        if self.recent.len() == Self::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(requests);
+    }
 }
 
 /// One transaction's worth of work: the waiting requests and every op,
@@ -202,6 +256,19 @@ impl Batches {
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => *closed = true,
                 }
+            }
+            if let Some(target) = self.wait.target(batch.requests.len()) {
+                let until = tokio::time::Instant::now() + self.wait.max;
+                while !*closed && batch.ops.len() < self.max_ops && batch.requests.len() < target {
+                    match tokio::time::timeout_at(until, self.rx.recv()).await {
+                        Ok(Some(r)) => batch.add(r),
+                        Ok(None) => *closed = true,
+                        Err(_) => break,
+                    }
+                }
+            }
+            if !batch.requests.is_empty() {
+                self.wait.taken(batch.requests.len());
             }
             if self.pending.is_some() {
                 batch.inserted = inserted_ids(&batch.ops);
@@ -867,6 +934,7 @@ mod tests {
         let config = WriterConfig {
             capacity: 16,
             max_batch_ops: 100,
+            commit_wait: Duration::ZERO,
             pipeline,
             track_inserts: false,
         };
@@ -940,6 +1008,65 @@ mod tests {
     /// is failed too (its client resends it after the failed one), and one
     /// from another connection is stored without its mark; once the failed
     /// ones are resent and stored, the marks move on.
+    #[test]
+    fn a_batch_waits_only_after_batches_shared_by_several_producers() {
+        let off = CommitWait::new(Duration::ZERO);
+        assert_eq!(off.target(1), None, "0 never waits");
+        let mut w = CommitWait::new(Duration::from_micros(300));
+        assert_eq!(w.target(1), None, "nothing seen yet");
+        w.taken(1);
+        w.taken(3);
+        assert_eq!(w.target(1), None, "too few producers to wait for");
+        // Two cohorts of 8 and 8: a batch of 8 waits for as many as the
+        // largest recent batch, once one held all 16.
+        w.taken(8);
+        assert_eq!(w.target(8), None, "already as large as the largest");
+        assert_eq!(w.target(5), Some(8));
+        w.taken(16);
+        assert_eq!(w.target(8), Some(16));
+        assert_eq!(w.target(16), None);
+        // The largest batch is forgotten after WINDOW smaller ones.
+        for _ in 0..CommitWait::WINDOW {
+            w.taken(2);
+        }
+        assert_eq!(w.target(1), None);
+    }
+
+    /// A batch that waits takes the requests that arrive meanwhile, and
+    /// stops at the deadline when they do not come.
+    #[tokio::test]
+    async fn a_waiting_batch_takes_late_requests_up_to_its_deadline() {
+        let (tx, rx) = mpsc::channel(16);
+        let mut batches = Batches {
+            rx,
+            side: Arc::new(SideQueue::default()),
+            pending: None,
+            max_ops: 100,
+            wait: CommitWait::new(Duration::from_millis(200)),
+        };
+        batches.wait.taken(4);
+        let request = |id: i64| Request {
+            ops: vec![WriteOp::Delete(id)],
+            done: Box::new(|_| {}),
+        };
+        tx.send(request(1)).await.expect("queued");
+        let late = tx.clone();
+        tokio::spawn(async move {
+            for id in 2..=4 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                late.send(request(id)).await.expect("queued");
+            }
+        });
+        let mut closed = false;
+        let batch = batches.next(&mut closed).await.expect("a batch");
+        assert_eq!(batch.requests.len(), 4, "the late requests joined");
+        // Nothing more comes: the next batch of one ends at its deadline
+        // (it returns instead of waiting for a fourth request).
+        tx.send(request(5)).await.expect("queued");
+        let batch = batches.next(&mut closed).await.expect("a batch");
+        assert_eq!(batch.requests.len(), 1);
+    }
+
     #[tokio::test]
     async fn a_failed_request_bounds_its_producers_marks_in_the_same_batch() {
         let mut h = harness(1);
