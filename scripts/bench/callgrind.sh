@@ -15,7 +15,9 @@
 #
 #   scripts/bench/callgrind.sh [baton-binary ...] > callgrind.md
 #
-# Environment: CG_SMALL (2000), CG_LARGE (12000), CG_TOP (20), BENCH_PG,
+# Environment: CG_SMALL (2000), CG_LARGE (12000), CG_TOP (20), CG_PROTOCOL
+# (stomp, or openwire: the load over the OpenWire port, the ActiveMQ Java
+# client's protocol), BENCH_PG,
 # CG_BENCH_BIN (the `baton bench` that makes the load; default: each binary
 # under test its own. Give one binary to compare builds whose load
 # generators differ: a newer `baton bench` may send other headers).
@@ -28,26 +30,28 @@ LOG_TAG=callgrind
 . "$repo/scripts/bench/common.sh"
 bench_init baton-callgrind
 
-small=${CG_SMALL:-2000} large=${CG_LARGE:-12000} top=${CG_TOP:-20}
+small=${CG_SMALL:-2000} large=${CG_LARGE:-12000} top=${CG_TOP:-20} protocol=${CG_PROTOCOL:-stomp}
 command -v valgrind >/dev/null || { log "installing valgrind"; apt_install valgrind; }
 bins=("$@")
 [ ${#bins[@]} -gt 0 ] || bins=("$(baton_binary "$repo")")
 
 run() { # binary messages out-file: instructions of the whole run
-    local bin=$1 n=$2 out=$3 db url port aport pid
+    local bin=$1 n=$2 out=$3 db url port aport oport pid addr
     db=baton_cg_$$_$n
     create_db "pg:$db"
     url="postgres://postgres@$pg_host:$pg_port/$db"
-    port=$((20000 + RANDOM % 10000)) aport=$((30000 + RANDOM % 2000))
+    port=$((20000 + RANDOM % 10000)) aport=$((30000 + RANDOM % 2000)) oport=$((32000 + RANDOM % 2000))
+    addr=127.0.0.1:$port
+    [ "$protocol" = openwire ] && addr=127.0.0.1:$oport
     valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$bin" serve --database-url "$url" --stomp-listen "127.0.0.1:$port" \
-        --admin-listen "127.0.0.1:$aport" >"$work/serve.log" 2>&1 &
+        --admin-listen "127.0.0.1:$aport" --openwire-listen "127.0.0.1:$oport" >"$work/serve.log" 2>&1 &
     pid=$!
     pids+=("$pid")
     wait_port "$port" "$pid" 120 || { tail -n 20 "$work/serve.log" >&2; die "baton did not start under valgrind"; }
-    "${CG_BENCH_BIN:-$bin}" bench --addr "127.0.0.1:$port" --destination /queue/cg --producers 16 --persistent \
+    "${CG_BENCH_BIN:-$bin}" bench --protocol "$protocol" --addr "$addr" --destination /queue/cg --producers 16 --persistent \
         --messages "$n" --timeout 900 >>"$work/bench.txt" 2>&1 || die "the load failed: $(tail -n 5 "$work/bench.txt")"
-    "${CG_BENCH_BIN:-$bin}" bench --addr "127.0.0.1:$port" --destination /queue/cg --producers 0 --consumers 4 \
+    "${CG_BENCH_BIN:-$bin}" bench --protocol "$protocol" --addr "$addr" --destination /queue/cg --producers 0 --consumers 4 \
         --ack client-individual --prefetch 100 --messages "$n" --timeout 900 >>"$work/bench.txt" 2>&1 ||
         die "the drain failed: $(tail -n 5 "$work/bench.txt")"
     stop_pid "$pid"
@@ -58,9 +62,9 @@ run() { # binary messages out-file: instructions of the whole run
 cat <<EOF
 ### Instructions per message (callgrind)
 
-- command: \`${CG_BENCH_BIN:+CG_BENCH_BIN=$CG_BENCH_BIN }CG_SMALL=$small CG_LARGE=$large scripts/bench/callgrind.sh ${*:-}\`
+- command: \`${CG_BENCH_BIN:+CG_BENCH_BIN=$CG_BENCH_BIN }${CG_PROTOCOL:+CG_PROTOCOL=$CG_PROTOCOL }CG_SMALL=$small CG_LARGE=$large scripts/bench/callgrind.sh ${*:-}\`
 - date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores; valgrind $(valgrind --version)
-- load per run: N persistent 1 KiB messages from 16 producers (RECEIPT each), then drained by 4 client-individual consumers; N = $small and $large
+- load per run, over $protocol: N persistent 1 KiB messages from 16 producers (each confirmed: a RECEIPT, or OpenWire's Response), then drained by 4 client-individual consumers; N = $small and $large
 - instructions per message = (instructions with $large - with $small) / $((large - small)), broker process only (its threads, SQL driver included; PostgreSQL's own work is not counted)
 
 | binary | instructions, $small messages | instructions, $large messages | per message |
