@@ -17,7 +17,8 @@
 
 use super::BrokerError;
 use crate::message::{FailedSeqs, ProducerSeq};
-use std::collections::{BTreeMap, HashMap};
+use foldhash::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 

@@ -22,10 +22,10 @@ use crate::broker::{
 };
 use crate::message::Destination;
 use crate::selector::Selector;
+use foldhash::{HashMap, HashSet};
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::FutureExt;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Settings every OpenWire connection shares.
@@ -165,12 +165,12 @@ impl Handler {
             core: None,
             principal: None,
             connection_id: None,
-            consumers: HashMap::new(),
-            temps: HashSet::new(),
+            consumers: HashMap::default(),
+            temps: HashSet::default(),
             pending: FuturesOrdered::new(),
-            pulls: HashMap::new(),
+            pulls: HashMap::default(),
             closing: false,
-            windows: HashSet::new(),
+            windows: HashSet::default(),
         }
     }
 

@@ -142,13 +142,15 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// Written piece by piece (it is formatted for every message sent: the
+/// producer of duplicate detection, the JMSMessageID).
 impl fmt::Display for ProducerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}",
-            self.connection_id, self.session_id, self.value
-        )
+        f.write_str(&self.connection_id)?;
+        f.write_str(":")?;
+        f.write_str(itoa::Buffer::new().format(self.session_id))?;
+        f.write_str(":")?;
+        f.write_str(itoa::Buffer::new().format(self.value))
     }
 }
 
@@ -168,7 +170,11 @@ impl fmt::Display for MessageId {
         match &self.text_view {
             Some(t) if t.starts_with("ID:") => f.write_str(t),
             Some(t) => write!(f, "ID:{t}"),
-            None => write!(f, "{}:{}", self.producer_id, self.producer_sequence_id),
+            None => {
+                fmt::Display::fmt(&self.producer_id, f)?;
+                f.write_str(":")?;
+                f.write_str(itoa::Buffer::new().format(self.producer_sequence_id))
+            }
         }
     }
 }
