@@ -50,6 +50,16 @@ baton_binary() {
     fi
 }
 
+# What the binary under test is, for a report: "prebuilt binary given as
+# BENCH_BATON_BIN" or "release build of this tree".
+baton_origin() {
+    if [ -n "${BENCH_BATON_BIN:-}" ]; then
+        echo "prebuilt binary given as BENCH_BATON_BIN"
+    else
+        echo "release build of this tree"
+    fi
+}
+
 create_db() {
     case $1 in
     pg:*) psql_ -c "CREATE DATABASE ${1#pg:}" >/dev/null ;;

@@ -54,11 +54,7 @@ for p in "${ow[@]}" "${stomp[@]}" "${admin[@]}"; do
 done
 bench_init openwire-failover
 build_jms_bench "$repo"
-if [ -n "${BENCH_BATON_BIN:-}" ]; then
-    baton_build="prebuilt binary given as BENCH_BATON_BIN"
-else
-    baton_build="release build of this tree"
-fi
+baton_build=$(baton_origin)
 baton=$(baton_binary "$repo")
 [ -x "$baton" ] || die "no binary at $baton"
 

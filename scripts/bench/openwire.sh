@@ -60,11 +60,7 @@ for p in "$BATON_PORT" "$BATON_OW_PORT" "$BATON_ADMIN_PORT" "$AMQ_PORT" "$AMQ_OW
 done
 bench_init openwire-bench
 build_jms_bench "$repo"
-if [ -n "${BENCH_BATON_BIN:-}" ]; then
-    baton_build="prebuilt binary given as BENCH_BATON_BIN"
-else
-    baton_build="release build of this tree"
-fi
+baton_build=$(baton_origin)
 baton=$(baton_binary "$repo")
 [ -x "$baton" ] || die "no binary at $baton"
 

@@ -79,6 +79,18 @@ fn bad_values_are_named() {
     assert!(e.to_string().contains("database.table_prefix"), "{e}");
     let e = load(None, env(&[("BATON_NOPE", "1")]), &[]).unwrap_err();
     assert!(e.to_string().contains("BATON_NOPE"), "{e}");
+    let e = load(
+        None,
+        env(&[("BATON_DATABASE_COMMIT_WAIT_US", "200000")]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("database.commit_wait_us") && e.to_string().contains("100000"),
+        "{e}"
+    );
+    let ok = load(None, env(&[("BATON_DATABASE_COMMIT_WAIT_US", "300")]), &[]).expect("valid");
+    assert_eq!(ok.database.commit_wait_us, 300);
 }
 
 #[test]

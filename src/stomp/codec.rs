@@ -109,11 +109,7 @@ impl Encoder<Delivery> for StompCodec {
     type Error = CodecError;
 
     fn encode(&mut self, delivery: Delivery, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let before = dst.len();
-        encode_delivery(&delivery, self.version, dst);
-        crate::metrics::get()
-            .bytes_out
-            .inc_by((dst.len() - before) as u64);
+        counted(dst, |dst| encode_delivery(&delivery, self.version, dst));
         Ok(())
     }
 }
@@ -122,13 +118,18 @@ impl Encoder<Frame> for StompCodec {
     type Error = CodecError;
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let before = dst.len();
-        encode(&frame, self.version, dst);
-        crate::metrics::get()
-            .bytes_out
-            .inc_by((dst.len() - before) as u64);
+        counted(dst, |dst| encode(&frame, self.version, dst));
         Ok(())
     }
+}
+
+/// Runs `write` on `dst` and counts the bytes it added as sent.
+fn counted(dst: &mut BytesMut, write: impl FnOnce(&mut BytesMut)) {
+    let before = dst.len();
+    write(dst);
+    crate::metrics::get()
+        .bytes_out
+        .inc_by((dst.len() - before) as u64);
 }
 
 #[cfg(test)]

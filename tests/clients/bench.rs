@@ -74,46 +74,6 @@ fn u(v: &Value, key: &str) -> u64 {
 }
 
 #[test]
-fn queue_with_consumers_receives_every_message_and_reports_both_latencies() {
-    let b = Baton::start();
-    for ack in ["client-individual", "client", "auto"] {
-        let dest = format!("/queue/bench-{ack}");
-        let r = bench_json(
-            &b,
-            &[
-                "--destination",
-                &dest,
-                "--producers",
-                "3",
-                "--consumers",
-                "2",
-                "--messages",
-                "301",
-                "--size",
-                "100",
-                "--persistent",
-                "--ack",
-                ack,
-            ],
-        );
-        assert_eq!(u(&r, "sent"), 301, "{ack}: {r}");
-        assert_eq!(u(&r, "received"), 301, "{ack}: {r}");
-        assert_eq!(r["complete"], Value::Bool(true));
-        assert_eq!(r["settings"]["kind"], "queue");
-        assert_eq!(r["settings"]["ack"], ack);
-        assert_eq!(u(&r["send_latency_ms"], "count"), 301);
-        assert_eq!(u(&r["receive_latency_ms"], "count"), 301);
-        let p = &r["send_latency_ms"];
-        let (p50, p99, max) = (
-            p["p50"].as_f64().unwrap(),
-            p["p99"].as_f64().unwrap(),
-            p["max"].as_f64().unwrap(),
-        );
-        assert!(p50 <= p99 && p99 <= max, "{p}");
-    }
-}
-
-#[test]
 fn topic_delivers_every_message_to_every_consumer() {
     let b = Baton::start();
     let r = bench_json(
@@ -284,13 +244,12 @@ fn assert_queue_empty(b: &Baton, dest: &str) {
 }
 
 #[test]
-fn openwire_queue_every_message_produced_is_consumed_exactly_once_in_every_ack_mode() {
+fn queue_every_message_produced_is_consumed_exactly_once_in_every_ack_mode_and_protocol() {
     let b = Baton::start();
-    for ack in ["client-individual", "client", "auto"] {
-        let dest = format!("/queue/ow-{ack}");
-        let r = openwire_json(
-            &b,
-            &[
+    for protocol in ["stomp", "openwire"] {
+        for ack in ["client-individual", "client", "auto"] {
+            let dest = format!("/queue/bench-{protocol}-{ack}");
+            let args = [
                 "--destination",
                 &dest,
                 "--producers",
@@ -306,15 +265,26 @@ fn openwire_queue_every_message_produced_is_consumed_exactly_once_in_every_ack_m
                 ack,
                 "--prefetch",
                 "20",
-            ],
-        );
-        assert_exactly_once(&r, 301, 1);
-        assert_eq!(r["settings"]["protocol"], "openwire");
-        assert_eq!(r["settings"]["kind"], "queue");
-        assert_eq!(u(&r["send_latency_ms"], "count"), 301, "{r}");
-        assert_eq!(u(&r["receive_latency_ms"], "count"), 301, "{r}");
-        // Every message was acknowledged: none comes back.
-        assert_queue_empty(&b, &dest);
+            ];
+            let r = match protocol {
+                "stomp" => bench_json(&b, &args),
+                _ => openwire_json(&b, &args),
+            };
+            assert_exactly_once(&r, 301, 1);
+            assert_eq!(r["settings"]["protocol"], protocol, "{r}");
+            assert_eq!(r["settings"]["kind"], "queue", "{r}");
+            assert_eq!(r["settings"]["ack"], ack, "{r}");
+            assert_eq!(u(&r["send_latency_ms"], "count"), 301, "{r}");
+            assert_eq!(u(&r["receive_latency_ms"], "count"), 301, "{r}");
+            let p = &r["send_latency_ms"];
+            let percentile = |k: &str| p[k].as_f64().unwrap_or_else(|| panic!("{k}: {p}"));
+            assert!(
+                percentile("p50") <= percentile("p99") && percentile("p99") <= percentile("max"),
+                "{p}"
+            );
+            // Every message was acknowledged: none comes back.
+            assert_queue_empty(&b, &dest);
+        }
     }
 }
 
