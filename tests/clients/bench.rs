@@ -74,30 +74,6 @@ fn u(v: &Value, key: &str) -> u64 {
 }
 
 #[test]
-fn topic_delivers_every_message_to_every_consumer() {
-    let b = Baton::start();
-    let r = bench_json(
-        &b,
-        &[
-            "--destination",
-            "/topic/bench",
-            "--producers",
-            "2",
-            "--consumers",
-            "3",
-            "--messages",
-            "200",
-            "--ack",
-            "auto",
-        ],
-    );
-    assert_eq!(r["settings"]["kind"], "topic");
-    assert_eq!(u(&r, "sent"), 200);
-    assert_eq!(u(&r, "expected"), 600);
-    assert_eq!(u(&r, "received"), 600);
-}
-
-#[test]
 fn messages_sent_without_receipts_are_all_queued_and_drained_by_consumers_alone() {
     let b = Baton::start();
     let r = bench_json(
@@ -289,13 +265,13 @@ fn queue_every_message_produced_is_consumed_exactly_once_in_every_ack_mode_and_p
 }
 
 #[test]
-fn openwire_topic_delivers_every_message_to_every_consumer_once() {
+fn topic_delivers_every_message_to_every_consumer_once_in_every_protocol() {
     let b = Baton::start();
-    let r = openwire_json(
-        &b,
-        &[
+    for protocol in ["stomp", "openwire"] {
+        let dest = format!("/topic/bench-{protocol}");
+        let args = [
             "--destination",
-            "/topic/ow-bench",
+            &dest,
             "--producers",
             "2",
             "--consumers",
@@ -303,11 +279,15 @@ fn openwire_topic_delivers_every_message_to_every_consumer_once() {
             "--messages",
             "200",
             "--no-receipts",
-        ],
-    );
-    assert_eq!(r["settings"]["kind"], "topic");
-    assert_exactly_once(&r, 200, 3);
-    assert!(r["send_latency_ms"].is_null(), "{r}");
+        ];
+        let r = match protocol {
+            "stomp" => bench_json(&b, &args),
+            _ => openwire_json(&b, &args),
+        };
+        assert_eq!(r["settings"]["kind"], "topic", "{r}");
+        assert_exactly_once(&r, 200, 3);
+        assert!(r["send_latency_ms"].is_null(), "{r}");
+    }
 }
 
 #[test]
