@@ -16,6 +16,7 @@
 //! each) within `BATON_SOAK_SECONDS` (default 60) per backend;
 //! `BATON_SOAK_MODE` picks the election mode (session, lease; default auto);
 //! `BATON_SOAK_PIPELINE` the nodes' `database.pipeline` (default: theirs);
+//! `BATON_SOAK_LOG_DIR` keeps every node's log there;
 //! `scripts/soak.sh` runs the long form. Timeouts are guards against hangs,
 //! never performance thresholds.
 
@@ -204,6 +205,7 @@ async fn soak(backend: &'static str, db: Db) {
     }
     let s = books.summary();
     report(backend, &s, injected, survived, started.elapsed());
+    keep_logs(backend, &cluster);
     eprintln!("[{backend}] client failovers: producers {producer_failovers:?}, consumers {consumer_failovers:?}");
 
     assert!(injected > 0, "no fault was injected");
@@ -228,6 +230,20 @@ async fn soak(backend: &'static str, db: Db) {
             *f >= injected as u64,
             "a client failed over {f} times through {injected} faults on its master"
         );
+    }
+}
+
+/// `BATON_SOAK_LOG_DIR`: every node's log lines (all its processes) are
+/// written there as `<backend>-<node>.log`, for reading a failure.
+fn keep_logs(backend: &str, cluster: &faults::Cluster) {
+    let Ok(dir) = std::env::var("BATON_SOAK_LOG_DIR") else {
+        return;
+    };
+    std::fs::create_dir_all(&dir).expect("BATON_SOAK_LOG_DIR can be created");
+    for node in &cluster.nodes {
+        let path = std::path::Path::new(&dir).join(format!("{backend}-{}.log", node.name));
+        std::fs::write(&path, node.log_text()).expect("node log written");
+        eprintln!("[{backend}] node {} log: {}", node.name, path.display());
     }
 }
 

@@ -94,6 +94,35 @@ fn bad_values_are_named() {
 }
 
 #[test]
+fn pipelined_commits_are_refused_on_mysql_only() {
+    let pipelined = |url: &str| {
+        load(
+            None,
+            env(&[
+                ("BATON_DATABASE_URL", url),
+                ("BATON_DATABASE_PIPELINE", "2"),
+            ]),
+            &[],
+        )
+    };
+    let e = pipelined("mariadb://root@127.0.0.1/baton").unwrap_err();
+    assert!(
+        e.to_string().contains("database.pipeline") && e.to_string().contains("MariaDB"),
+        "{e}"
+    );
+    assert!(pipelined("mysql://root@127.0.0.1/baton").is_err());
+    let ok = pipelined("postgres://postgres@127.0.0.1/baton").expect("valid on PostgreSQL");
+    assert_eq!(ok.database.pipeline, 2);
+    let one = load(
+        None,
+        env(&[("BATON_DATABASE_URL", "mariadb://root@127.0.0.1/baton")]),
+        &[],
+    )
+    .expect("the default, 1, is valid on MariaDB");
+    assert_eq!(one.database.pipeline, 1);
+}
+
+#[test]
 fn client_and_test_variables_do_not_stop_serve() {
     let vars: Vec<(&str, &str)> = super::CLIENT_ENV
         .iter()

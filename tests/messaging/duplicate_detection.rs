@@ -141,9 +141,7 @@ async fn committed_seq(db: &common::cluster::Db, producer: &str) -> Option<i64> 
 async fn a_rejected_send_is_never_confirmed_as_a_duplicate() {
     use common::cluster::{self, Db, Role, Settings};
     let db = Db::mariadb();
-    let mut settings = Settings::fast(None);
-    settings.extra = vec!["--database-pipeline".into(), "2".into()];
-    let mut nodes = cluster::start_cluster(&db, &settings, &["a"]).await;
+    let mut nodes = cluster::start_cluster(&db, &Settings::fast(None), &["a"]).await;
     let packet: i64 = {
         use sqlx::Connection;
         let mut c = sqlx::MySqlConnection::connect(&db.url())
