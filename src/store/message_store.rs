@@ -36,6 +36,14 @@ pub trait MessageStore: Send + Sync + 'static {
         ops: &[WriteOp],
         turn: &CommitTurn,
     ) -> Result<(), StoreError>;
+    /// Whether message `id` is stored, read after every commit of this
+    /// node that may still be running has ended: under an exclusive lock
+    /// on the lock row, which waits for the shared fencing lock a commit
+    /// holds until it ends (SQLite: under the write lock). The writer
+    /// settles a commit in doubt ([`StoreError::in_doubt`]) with its first
+    /// inserted message. Fails with [`StoreError::Fenced`] unless the
+    /// lock row's epoch is `epoch`.
+    async fn stored_after_commits(&self, epoch: i64, id: i64) -> Result<bool, StoreError>;
     /// Highest message id ever stored and still present (0 if none).
     async fn max_message_id(&self) -> Result<i64, StoreError>;
     /// The last recorded sequence of every producer.
@@ -136,7 +144,9 @@ pub(crate) use fetch_rows;
 /// Implements [`MessageStore`] for a backend: `$store` has the fields
 /// `pool` and `message_sql` (its [`MessageSql`]) and an
 /// `async fn commit_plan(&self, epoch, &CommitPlan, &CommitTurn)`, the
-/// backend's rendering of a plan; its rows implement
+/// backend's rendering of a plan, and an inherent
+/// `async fn probe_stored(&self, epoch, id)` (see
+/// [`MessageStore::stored_after_commits`]); its rows implement
 /// [`ReadRow`](super::rows::ReadRow). Any further items (`vacuum`) follow.
 macro_rules! message_store_impl {
     ($store:ty $(, $($extra:tt)*)?) => {
@@ -150,6 +160,14 @@ macro_rules! message_store_impl {
             ) -> Result<(), $crate::store::StoreError> {
                 let plan = $crate::store::plan::CommitPlan::of(ops);
                 self.commit_plan(epoch, &plan, turn).await
+            }
+
+            async fn stored_after_commits(
+                &self,
+                epoch: i64,
+                id: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                self.probe_stored(epoch, id).await
             }
 
             async fn max_message_id(&self) -> Result<i64, $crate::store::StoreError> {

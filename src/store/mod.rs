@@ -57,6 +57,26 @@ pub enum StoreError {
     EarlierSendFailed,
 }
 
+impl StoreError {
+    /// Whether a failed commit may have committed all the same: it timed
+    /// out, or its connection failed, after its statements (the COMMIT
+    /// among them) may have reached the database. An answer from the
+    /// database itself, a fence, or no connection at all is certain.
+    pub fn in_doubt(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) => true,
+            StoreError::Database(e) => matches!(
+                **e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Database(Arc::new(e))

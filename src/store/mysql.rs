@@ -356,6 +356,31 @@ impl MySqlStore {
     }
 }
 
+impl MySqlStore {
+    /// See [`MessageStore::stored_after_commits`](super::MessageStore):
+    /// `FOR UPDATE` waits for every commit holding the fence's shared lock.
+    async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM `{p}lock` WHERE name = ? FOR UPDATE"
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        let stored: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{p}msgs` WHERE id = ?"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(stored > 0)
+    }
+}
+
 #[async_trait]
 impl Store for MySqlStore {
     async fn ping(&self) -> Result<(), StoreError> {

@@ -253,6 +253,30 @@ impl PgStore {
         }
     }
 
+    /// See [`MessageStore::stored_after_commits`](super::MessageStore):
+    /// `FOR UPDATE` waits for every commit holding the fence's `FOR SHARE`.
+    async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
+        let p = &self.prefix;
+        let mut tx = self.pool.begin().await?;
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM {p}lock WHERE name = $1 FOR UPDATE"
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        let stored: bool = sqlx::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM {p}msgs WHERE id = $1)"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
     /// One statement: the fencing row lock is held while it runs, which
     /// [`fits_one_statement`] keeps short.
     async fn commit_in_one_statement(

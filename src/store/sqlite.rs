@@ -176,6 +176,27 @@ impl ReadRow for SqliteRow {
 }
 
 impl SqliteStore {
+    /// See [`MessageStore::stored_after_commits`](super::MessageStore):
+    /// `BEGIN IMMEDIATE` waits for the write lock a commit holds.
+    async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
+        let p = &self.prefix;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let current: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM {p}lock WHERE name = ?"))
+            .bind(LOCK_NAME)
+            .fetch_one(&mut *tx)
+            .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        let stored: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {p}msgs WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored > 0)
+    }
+
     /// Renders a commit plan: one `BEGIN IMMEDIATE` transaction of
     /// prepared statements, multi-row where the rows vary in number.
     async fn commit_plan(

@@ -783,6 +783,10 @@ async fn commit_once(
         r = store.commit_in_turn(term.epoch, ops, turn) => r,
         () = deadline => Err(StoreError::Timeout(term.commit_timeout.as_millis() as u64)),
     };
+    let result = match result {
+        Err(e) if e.in_doubt() => settle(store, term, ops, e).await,
+        other => other,
+    };
     // A batch rolled back for an earlier one is committed again: counted then.
     if !matches!(result, Err(StoreError::EarlierFailed)) {
         crate::metrics::commit(ops.len(), started.elapsed(), result.is_ok());
@@ -797,6 +801,61 @@ async fn commit_once(
         }
     }
     result
+}
+
+/// How long [`settle`] waits before asking the database again.
+const SETTLE_RETRY: Duration = Duration::from_millis(100);
+
+/// Settles a commit in doubt (`error`, see [`StoreError::in_doubt`]):
+/// reads back whether its first inserted message is stored, once every
+/// commit of this node still running has ended
+/// ([`MessageStore::stored_after_commits`]). Stored, the commit counts as
+/// committed: its senders are confirmed, and a resend of theirs is a
+/// duplicate, not a second copy. Asked again until the database answers
+/// or the term ends (the next master reads the outcome from the database
+/// anyway); the batches after it wait meanwhile. A batch without inserts
+/// (acknowledgements, redelivery counts) keeps its error: its deletes are
+/// queued again, and nobody resends it.
+async fn settle(
+    store: &Arc<dyn MessageStore>,
+    term: &Term,
+    ops: &[WriteOp],
+    error: StoreError,
+) -> Result<(), StoreError> {
+    let Some(id) = ops.iter().find_map(|op| match op {
+        WriteOp::Insert(m) => Some(m.id),
+        _ => None,
+    }) else {
+        return Err(error);
+    };
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = term.over.cancelled() => return Err(error),
+            r = tokio::time::timeout(term.commit_timeout, store.stored_after_commits(term.epoch, id)) => r,
+        };
+        match read {
+            Ok(Ok(true)) => {
+                tracing::warn!(error = %error, ops = ops.len(), "group commit in doubt: read back, it was committed");
+                return Ok(());
+            }
+            Ok(Ok(false)) => return Err(error),
+            Ok(Err(StoreError::Fenced { .. })) => {
+                term.fenced.cancel();
+                return Err(error);
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "group commit in doubt: the read-back failed; asking again");
+            }
+            Err(_) => {
+                tracing::debug!("group commit in doubt: the read-back timed out; asking again");
+            }
+        }
+        tokio::select! {
+            _ = term.over.cancelled() => return Err(error),
+            () = tokio::time::sleep(SETTLE_RETRY) => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -842,12 +901,14 @@ mod tests {
 
     /// A database that holds its first commit until the test releases it
     /// (with the outcome to give), rejects any commit with a body of
-    /// [`TOO_BIG`] bytes, and otherwise commits in its turn.
+    /// [`TOO_BIG`] bytes, and otherwise commits in its turn; with
+    /// `answer_lost` set, the next commit commits and then times out.
     struct Fake {
         calls: Mutex<usize>,
         entered: mpsc::UnboundedSender<usize>,
         first: Mutex<Option<oneshot::Receiver<Result<(), StoreError>>>>,
         committed: Mutex<Vec<WriteOp>>,
+        answer_lost: AtomicBool,
     }
 
     #[async_trait]
@@ -879,7 +940,16 @@ mod tests {
                 .lock()
                 .expect("committed")
                 .extend(ops.iter().cloned());
+            if self.answer_lost.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Timeout(1));
+            }
             Ok(())
+        }
+        async fn stored_after_commits(&self, _epoch: i64, id: i64) -> Result<bool, StoreError> {
+            let committed = self.committed.lock().expect("committed");
+            Ok(committed
+                .iter()
+                .any(|op| matches!(op, WriteOp::Insert(m) if m.id == id)))
         }
         async fn max_message_id(&self) -> Result<i64, StoreError> {
             Ok(0)
@@ -924,6 +994,7 @@ mod tests {
             entered: entered_tx,
             first: Mutex::new(Some(first)),
             committed: Mutex::new(Vec::new()),
+            answer_lost: AtomicBool::new(false),
         });
         let term = Term {
             epoch: 1,
@@ -1136,6 +1207,29 @@ mod tests {
             .expect("send");
         assert_eq!(h.outcomes(2).await, [(1, false), (7, true)]);
         assert_eq!(h.committed(), (vec![7], vec![7]));
+    }
+
+    /// A commit that timed out after committing is read back: its sender
+    /// is confirmed, and no failed send bounds its producer's marks. A
+    /// commit in doubt that did not commit stays failed (the tests above).
+    #[tokio::test]
+    async fn a_commit_in_doubt_is_settled_by_reading_it_back() {
+        let mut h = harness(1);
+        h.store.answer_lost.store(true, Ordering::SeqCst);
+        h.send("p", 1, 1, 1).await;
+        h.release
+            .take()
+            .expect("release")
+            .send(Ok(()))
+            .expect("send");
+        assert_eq!(h.outcomes(1).await, [(1, true)], "confirmed, not failed");
+        h.send("p", 2, 1, 1).await;
+        assert_eq!(h.outcomes(1).await, [(2, true)]);
+        assert_eq!(
+            h.committed(),
+            (vec![1, 2], vec![1, 2]),
+            "stored once each, marks move on"
+        );
     }
 
     /// An acknowledgement's delete in a failed commit is committed with

@@ -251,6 +251,17 @@ async fn producer_sequences_on(store: std::sync::Arc<dyn Store>) {
     let mut loaded = store.load_producers().await.expect("load");
     loaded.sort();
     assert_eq!(loaded, vec![("p1".to_string(), 3), ("p2".to_string(), 9)]);
+    // A commit in doubt is settled by reading its first message back.
+    assert!(store
+        .stored_after_commits(epoch, 1)
+        .await
+        .expect("read back"));
+    assert!(!store
+        .stored_after_commits(epoch, 2)
+        .await
+        .expect("read back"));
+    let err = store.stored_after_commits(epoch + 1, 1).await;
+    assert!(matches!(err, Err(StoreError::Fenced { .. })), "{err:?}");
     // A fenced batch records nothing.
     let err = store.commit(epoch + 1, &[mark("p3", 1)]).await;
     assert!(matches!(err, Err(StoreError::Fenced { .. })), "{err:?}");
@@ -310,6 +321,7 @@ async fn fencing(kind: Kind) {
     a.commit(old, &[WriteOp::Insert(message(1, "q", b"kept"))])
         .await
         .expect("commit");
+    read_back_waits_for_running_commits(&db, &a, old).await;
     let new = b
         .try_acquire(&claim("b"), 60_000, true)
         .await
@@ -364,6 +376,76 @@ async fn fencing(kind: Kind) {
     assert!(state.lease_remaining_ms > 0);
     a.close().await;
     b.close().await;
+}
+
+/// The read-back of a commit in doubt waits for a commit still running
+/// (here a transaction holding the fence's shared lock that deletes message
+/// 2) and sees what it did.
+async fn read_back_waits_for_running_commits(
+    db: &TestDb,
+    store: &std::sync::Arc<dyn Store>,
+    epoch: i64,
+) {
+    use sqlx::Connection;
+    store
+        .commit(epoch, &[WriteOp::Insert(message(2, "q", b"doubt"))])
+        .await
+        .expect("commit");
+    assert!(store
+        .stored_after_commits(epoch, 2)
+        .await
+        .expect("read back"));
+    let (locked_tx, locked) = tokio::sync::oneshot::channel::<()>();
+    let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+    let url = db.url();
+    let kind = db.kind;
+    let running = tokio::spawn(async move {
+        macro_rules! run {
+            ($conn:ty, $delete:expr, $fence:expr) => {{
+                let mut c = <$conn>::connect(&url).await.expect("connect");
+                let mut tx = c.begin().await.expect("begin");
+                sqlx::query($delete)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("delete");
+                sqlx::query($fence).execute(&mut *tx).await.expect("fence");
+                locked_tx.send(()).expect("locked");
+                finished.await.expect("finish");
+                tx.commit().await.expect("commit");
+            }};
+        }
+        match kind {
+            Kind::Pg => run!(
+                sqlx::PgConnection,
+                "DELETE FROM baton_msgs WHERE id = 2",
+                "SELECT epoch FROM baton_lock WHERE name = 'baton' FOR SHARE"
+            ),
+            Kind::My => run!(
+                sqlx::MySqlConnection,
+                "DELETE FROM baton_msgs WHERE id = 2",
+                "SELECT epoch FROM baton_lock WHERE name = 'baton' LOCK IN SHARE MODE"
+            ),
+        }
+    });
+    locked.await.expect("the running commit holds the fence");
+    let probe = tokio::spawn({
+        let store = store.clone();
+        async move { store.stored_after_commits(epoch, 2).await }
+    });
+    // Not a timing threshold: the read-back must still be waiting, however
+    // long this pause is.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !probe.is_finished(),
+        "the read-back waits for the commit holding the fence"
+    );
+    finish.send(()).expect("finish");
+    running.await.expect("running commit");
+    let stored = probe.await.expect("probe").expect("read back");
+    assert!(
+        !stored,
+        "read after the running commit ended: its delete seen"
+    );
 }
 
 async fn lease(kind: Kind) {

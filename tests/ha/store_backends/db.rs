@@ -47,7 +47,7 @@ async fn admin(kind: Kind, sql: &str) -> Result<(), sqlx::Error> {
 
 /// A database of its own for one test, dropped with the guard.
 pub struct TestDb {
-    kind: Kind,
+    pub kind: Kind,
     name: String,
 }
 
