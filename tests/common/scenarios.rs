@@ -1,6 +1,6 @@
 //! The master/slave scenarios shared by the three backends (tests/ha/).
 
-use baton::client::Client;
+use baton::client::{Client, ClientError};
 use baton::stomp::frame::{Command as StompCommand, Frame};
 use std::time::{Duration, Instant};
 
@@ -282,6 +282,91 @@ pub async fn partition_mid_commit(db: Db, mode: &'static str) {
     assert_eq!(db.stored_bodies().await, vec!["on-b".to_string()]);
     drop(c);
     expect_exactly(&b, "/queue/mid", &["on-b".into()]).await;
+}
+
+/// A commit whose answer is lost: the master's commit waits in its fencing
+/// read (the test holds the election row), its database connections are
+/// cut meanwhile, then the row is released. PostgreSQL's single-statement
+/// commit goes on and commits (it was sent whole); MariaDB's rolls back
+/// (its COMMIT was never sent). The master reads the outcome back before it
+/// answers: a RECEIPT on PostgreSQL, with the message stored once; an ERROR
+/// on MariaDB, with nothing stored, and the client's resend stored once.
+/// Lease mode: a session lock would go with the cut connections.
+pub async fn commit_answer_lost(db: Db) {
+    let settings = Settings::fast(Some("lease"));
+    let proxy = Proxy::start(&db.addr());
+    let a = Node::start("a", &db.url_via(&proxy.addr()), &settings);
+    a.wait_role(Role::Master).await;
+    let mut c = connect(&a).await;
+    send_persistent(&mut c, "/queue/doubt", "before").await;
+
+    let release = db.hold_lock_row().await;
+    guard(
+        "send",
+        c.send_frame(
+            Frame::new(StompCommand::Send)
+                .with_header("destination", "/queue/doubt")
+                .with_header("persistent", "true")
+                .with_header("receipt", "doubt")
+                .with_body("doubt"),
+        ),
+    )
+    .await
+    .expect("send");
+    let deadline = Instant::now() + GUARD;
+    while db.commits_waiting_on_lock_row().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the commit never waited on the election row"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.reset();
+    release.send(()).expect("release the election row");
+
+    let answer = guard("the answer to the send", c.recv()).await;
+    let copies = |bodies: Vec<String>| bodies.iter().filter(|b| *b == "doubt").count();
+    match db.kind {
+        Kind::Postgres => {
+            let frame = answer.expect("an answer");
+            assert_eq!(
+                frame.command,
+                StompCommand::Receipt,
+                "committed after its connection was cut: confirmed ({:?})",
+                frame.header("message")
+            );
+            assert_eq!(copies(db.stored_bodies().await), 1);
+            assert_eq!(
+                a.log_count("group commit in doubt: read back, it was committed"),
+                1
+            );
+        }
+        _ => {
+            match answer {
+                Ok(f) => assert_eq!(f.command, StompCommand::Error, "not committed: an ERROR"),
+                Err(e) => assert!(matches!(e, ClientError::Closed), "{e}"),
+            }
+            assert_eq!(copies(db.stored_bodies().await), 0);
+            // The client resends until confirmed: a commit may still meet
+            // one of the pool's connections the cut closed, and fail.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let mut again = connect(&a).await;
+                let sent = guard(
+                    "resend",
+                    again.send("/queue/doubt", "doubt", &[("persistent", "true")]),
+                )
+                .await;
+                match sent {
+                    Ok(()) => break,
+                    Err(e) => assert!(tries < 10, "the resend keeps failing: {e}"),
+                }
+            }
+            assert_eq!(copies(db.stored_bodies().await), 1, "the resend, once");
+        }
+    }
+    assert_eq!(a.role(), Role::Master, "the master stayed master");
 }
 
 /// Session mode, two claims racing: A holds the session lock but its claim

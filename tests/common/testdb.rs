@@ -340,6 +340,64 @@ impl Db {
         }
     }
 
+    /// Takes the election row with `FOR UPDATE` in a transaction of its
+    /// own, so every commit's fencing read waits on it, until the returned
+    /// sender is used or dropped. PostgreSQL and MariaDB.
+    pub async fn hold_lock_row(&self) -> tokio::sync::oneshot::Sender<()> {
+        use sqlx::Connection;
+        let sql = format!("SELECT epoch FROM {PREFIX}lock WHERE name = 'baton' FOR UPDATE");
+        let (held_tx, held) = tokio::sync::oneshot::channel();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        macro_rules! hold {
+            ($conn:expr) => {{
+                let mut c = $conn;
+                tokio::spawn(async move {
+                    let mut tx = c.begin().await.expect("begin");
+                    sqlx::query(&sql)
+                        .execute(&mut *tx)
+                        .await
+                        .expect("lock the election row");
+                    let _ = held_tx.send(());
+                    let _ = released.await;
+                    tx.commit().await.expect("release the election row");
+                })
+            }};
+        }
+        match self.kind {
+            Kind::Postgres => hold!(self.pg_conn().await),
+            Kind::Mariadb => hold!(self.my_conn().await),
+            Kind::Sqlite => panic!("SQLite has no row locks"),
+        };
+        held.await.expect("the election row is held");
+        release
+    }
+
+    /// How many of this database's commits wait for the election row in
+    /// their fencing read (held by [`Db::hold_lock_row`]).
+    pub async fn commits_waiting_on_lock_row(&self) -> i64 {
+        match self.kind {
+            Kind::Postgres => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'WITH fence%'",
+                )
+                .fetch_one(&mut self.pg_conn().await)
+                .await
+            }
+            Kind::Mariadb => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE DB = ? AND ID <> CONNECTION_ID() AND INFO LIKE '%LOCK IN SHARE MODE%'",
+                )
+                .bind(&self.name)
+                .fetch_one(&mut self.my_conn().await)
+                .await
+            }
+            Kind::Sqlite => panic!("SQLite has no row locks"),
+        }
+        .expect("read the waiting commits")
+    }
+
     async fn sqlite_conn(&self) -> sqlx::SqliteConnection {
         use sqlx::ConnectOptions;
         sqlx::sqlite::SqliteConnectOptions::new()

@@ -62,6 +62,11 @@ macro_rules! shared_database_tests {
         }
 
         #[tokio::test]
+        async fn lease_a_commit_whose_answer_is_lost_is_read_back_before_the_client_hears() {
+            cluster::commit_answer_lost($db).await;
+        }
+
+        #[tokio::test]
         async fn session_stale_claim_of_the_session_lock_holder_does_not_depose_a_live_master() {
             cluster::session_claim_race($db).await;
         }
