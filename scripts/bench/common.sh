@@ -120,3 +120,21 @@ wait_quiet() {
     done
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# The PostgreSQL store's single-statement commit as a pgbench script's
+# start (src/store/postgres.rs, one_statement_sql): the fence, the epoch
+# check and the insert of :batch rows :lo..:hi with :body, on Baton's
+# schema without prefix; the caller adds its own CTEs and the final
+# `SELECT epoch FROM fence;` (pgbench-limit.sh, marks-cost.sh).
+pgbench_insert_cte() {
+    cat <<'SQL'
+WITH fence AS (SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE),
+ours AS (SELECT 1 FROM fence WHERE epoch = 0),
+ins AS (INSERT INTO msgs (id, destination, priority, expires, redeliveries, headers, body)
+  SELECT u.* FROM UNNEST(ARRAY(SELECT generate_series(:lo::bigint, :hi::bigint)),
+    array_fill('/queue/bench'::text, ARRAY[:batch::int]), array_fill(4::smallint, ARRAY[:batch::int]),
+    array_fill(0::bigint, ARRAY[:batch::int]), array_fill(0::integer, ARRAY[:batch::int]),
+    array_fill('persistent' || chr(58) || 'true', ARRAY[:batch::int]), array_fill(:body::bytea, ARRAY[:batch::int])) AS u
+  WHERE EXISTS (SELECT 1 FROM ours))
+SQL
+}

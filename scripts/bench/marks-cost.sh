@@ -39,15 +39,8 @@ script() { # none|upsert|update
 \set b :b + 1
 \set lo :client_id * 1000000000000 + :b * :batch
 \set hi :lo + :batch - 1
-WITH fence AS (SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE),
-ours AS (SELECT 1 FROM fence WHERE epoch = 0),
-ins AS (INSERT INTO msgs (id, destination, priority, expires, redeliveries, headers, body)
-  SELECT u.* FROM UNNEST(ARRAY(SELECT generate_series(:lo::bigint, :hi::bigint)),
-    array_fill('/queue/bench'::text, ARRAY[:batch::int]), array_fill(4::smallint, ARRAY[:batch::int]),
-    array_fill(0::bigint, ARRAY[:batch::int]), array_fill(0::integer, ARRAY[:batch::int]),
-    array_fill('persistent' || chr(58) || 'true', ARRAY[:batch::int]), array_fill(:body::bytea, ARRAY[:batch::int])) AS u
-  WHERE EXISTS (SELECT 1 FROM ours))
 SQL
+    pgbench_insert_cte
     local marks="UNNEST(ARRAY(SELECT $producer || g FROM generate_series(1, :batch::int) g), array_fill(:b::bigint, ARRAY[:batch::int])) AS u(id, seq)"
     local now="(extract(epoch from clock_timestamp()) * 1000)::bigint"
     case $1 in

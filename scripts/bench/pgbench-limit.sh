@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The database's own limit for Baton's write pattern: pgbench with a custom
 # script that mirrors the PostgreSQL store's group commit
-# (src/store/postgres/commit.rs, the single-statement commit): one
+# (src/store/postgres.rs, the single-statement commit): one
 # statement per batch, its own transaction,
 #   WITH fence AS (SELECT epoch FROM lock WHERE name = $1 FOR SHARE),
 #   ours AS (... our epoch), ins AS (INSERT INTO msgs (...) SELECT ... FROM
@@ -46,15 +46,8 @@ script() { # with-delete(0|1)
 \set hi :lo + :batch - 1
 \set dlo :lo - :batch
 \set dhi :lo - 1
-WITH fence AS (SELECT epoch FROM lock WHERE name = 'baton' FOR SHARE),
-ours AS (SELECT 1 FROM fence WHERE epoch = 0),
-ins AS (INSERT INTO msgs (id, destination, priority, expires, redeliveries, headers, body)
-  SELECT u.* FROM UNNEST(ARRAY(SELECT generate_series(:lo::bigint, :hi::bigint)),
-    array_fill('/queue/bench'::text, ARRAY[:batch::int]), array_fill(4::smallint, ARRAY[:batch::int]),
-    array_fill(0::bigint, ARRAY[:batch::int]), array_fill(0::integer, ARRAY[:batch::int]),
-    array_fill('persistent' || chr(58) || 'true', ARRAY[:batch::int]), array_fill(:body::bytea, ARRAY[:batch::int])) AS u
-  WHERE EXISTS (SELECT 1 FROM ours))
 SQL
+    pgbench_insert_cte
     if [ "$1" = 1 ]; then
         echo ', del AS (DELETE FROM msgs WHERE id = ANY(ARRAY(SELECT generate_series(:dlo::bigint, :dhi::bigint))) AND EXISTS (SELECT 1 FROM ours))'
     fi

@@ -342,35 +342,42 @@ impl MySqlStore {
         // everything above rolls back). Taken at the end, it is held only
         // for the COMMIT, so the lease renewal (an UPDATE of the same row)
         // never waits for a long batch.
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM `{p}lock` WHERE name = ? LOCK IN SHARE MODE"
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(&mut *tx)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
+        self.check_epoch(&mut tx, epoch, "LOCK IN SHARE MODE")
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
 impl MySqlStore {
+    /// Reads the lock row's epoch with `lock` (`LOCK IN SHARE MODE`: the
+    /// fence; `FOR UPDATE`: after every commit holding the fence) and fails
+    /// with [`StoreError::Fenced`] unless it is `epoch`.
+    async fn check_epoch(
+        &self,
+        conn: &mut MySqlConnection,
+        epoch: i64,
+        lock: &str,
+    ) -> Result<(), StoreError> {
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM `{}lock` WHERE name = ? {lock}",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(conn)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        Ok(())
+    }
+
     /// See [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `FOR UPDATE` waits for every commit holding the fence's shared lock.
     async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM `{p}lock` WHERE name = ? FOR UPDATE"
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(&mut *tx)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
+        self.check_epoch(&mut tx, epoch, "FOR UPDATE").await?;
         let stored: i64 =
             sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{p}msgs` WHERE id = ?"))
                 .bind(id)

@@ -253,20 +253,34 @@ impl PgStore {
         }
     }
 
+    /// Reads the lock row's epoch with `lock` (`FOR SHARE`: the fence;
+    /// `FOR UPDATE`: after every commit holding the fence) and fails with
+    /// [`StoreError::Fenced`] unless it is `epoch`.
+    async fn check_epoch(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        epoch: i64,
+        lock: &str,
+    ) -> Result<(), StoreError> {
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM {}lock WHERE name = $1 {lock}",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(conn)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        Ok(())
+    }
+
     /// See [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `FOR UPDATE` waits for every commit holding the fence's `FOR SHARE`.
     async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
         let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM {p}lock WHERE name = $1 FOR UPDATE"
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(&mut *tx)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
+        self.check_epoch(&mut tx, epoch, "FOR UPDATE").await?;
         let stored: bool = sqlx::query_scalar(&format!(
             "SELECT EXISTS (SELECT 1 FROM {p}msgs WHERE id = $1)"
         ))
@@ -377,15 +391,7 @@ impl PgStore {
         // everything above rolls back). Taken at the end, it is held only
         // for the COMMIT, so the lease renewal (an UPDATE of the same row)
         // never waits for a long batch.
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM {p}lock WHERE name = $1 FOR SHARE"
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(&mut *tx)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
+        self.check_epoch(&mut tx, epoch, "FOR SHARE").await?;
         tx.commit().await?;
         Ok(())
     }

@@ -176,19 +176,34 @@ impl ReadRow for SqliteRow {
 }
 
 impl SqliteStore {
+    /// Reads the lock row's epoch (under `BEGIN IMMEDIATE`, SQLite's write
+    /// lock: it cannot change before the commit) and fails with
+    /// [`StoreError::Fenced`] unless it is `epoch`.
+    async fn check_epoch(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        epoch: i64,
+    ) -> Result<(), StoreError> {
+        let current: i64 = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM {}lock WHERE name = ?",
+            self.prefix
+        ))
+        .bind(LOCK_NAME)
+        .fetch_one(conn)
+        .await?;
+        if current != epoch {
+            return Err(StoreError::Fenced { epoch, current });
+        }
+        Ok(())
+    }
+
     /// See [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `BEGIN IMMEDIATE` waits for the write lock a commit holds.
     async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
         let p = &self.prefix;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let current: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM {p}lock WHERE name = ?"))
-            .bind(LOCK_NAME)
-            .fetch_one(&mut *tx)
-            .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
+        self.check_epoch(&mut tx, epoch).await?;
         let stored: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {p}msgs WHERE id = ?"))
             .bind(id)
             .fetch_one(&mut *tx)
@@ -213,13 +228,7 @@ impl SqliteStore {
         // IMMEDIATE takes SQLite's write lock first, so the epoch read below
         // cannot change before the commit.
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let current: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM {p}lock WHERE name = ?"))
-            .bind(LOCK_NAME)
-            .fetch_one(&mut *tx)
-            .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
+        self.check_epoch(&mut tx, epoch).await?;
         let table = format!("{p}msgs");
         for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, usize::MAX) {
             insert_values::<Sqlite>(&table, chunk)
