@@ -86,6 +86,11 @@ pub struct MessageSql {
     pub page: String,
     /// The spill delete of [`super::plan::RowSql`].
     pub delete_spilled: String,
+    /// The lock row's epoch, without the lock clause each use adds (see
+    /// [`check_epoch!`]).
+    pub epoch: String,
+    /// 1 if message `id` is stored, else 0.
+    pub stored: String,
 }
 
 impl MessageSql {
@@ -95,6 +100,8 @@ impl MessageSql {
         let table = format!("{prefix}msgs");
         MessageSql {
             max_id: format!("SELECT MAX(id) FROM {table}"),
+            epoch: format!("SELECT epoch FROM {prefix}lock WHERE name = {}", ph(1)),
+            stored: format!("SELECT COUNT(*) FROM {table} WHERE id = {}", ph(1)),
             producers: format!("SELECT producer_id, last_seq FROM {prefix}producers"),
             durables: format!(
                 "SELECT client_id, subscription, destination, selector, last_acked_id \
@@ -140,6 +147,28 @@ macro_rules! fetch_rows {
     };
 }
 pub(crate) use fetch_rows;
+
+/// Reads the lock row's epoch on `$conn` with `$store`'s
+/// [`MessageSql::epoch`] and the lock clause `$lock` (the fence's shared
+/// lock, or `FOR UPDATE` to wait for every commit holding it) and returns
+/// [`StoreError::Fenced`](super::StoreError::Fenced) unless it is `$epoch`;
+/// for use in an async fn returning `Result<_, StoreError>`.
+macro_rules! check_epoch {
+    ($store:expr, $conn:expr, $lock:expr, $epoch:expr) => {{
+        let sql = format!("{} {}", $store.message_sql.epoch, $lock);
+        let current: i64 = sqlx::query_scalar(&sql)
+            .bind($crate::store::LOCK_NAME)
+            .fetch_one($conn)
+            .await?;
+        if current != $epoch {
+            return Err($crate::store::StoreError::Fenced {
+                epoch: $epoch,
+                current,
+            });
+        }
+    }};
+}
+pub(crate) use check_epoch;
 
 /// Implements [`MessageStore`] for a backend: `$store` has the fields
 /// `pool` and `message_sql` (its [`MessageSql`]) and an

@@ -24,7 +24,7 @@
 //! MySQL's own SQL is in this file (the few that read the same on every
 //! backend are in `message_store.rs`, `inspect.rs` and `plan.rs`).
 
-use super::message_store::{message_store_impl, MessageSql};
+use super::message_store::{check_epoch, message_store_impl, MessageSql};
 use super::plan::{
     chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
     CommitTurn, RowSql,
@@ -342,47 +342,22 @@ impl MySqlStore {
         // everything above rolls back). Taken at the end, it is held only
         // for the COMMIT, so the lease renewal (an UPDATE of the same row)
         // never waits for a long batch.
-        self.check_epoch(&mut tx, epoch, "LOCK IN SHARE MODE")
-            .await?;
+        check_epoch!(self, &mut *tx, "LOCK IN SHARE MODE", epoch);
         tx.commit().await?;
         Ok(())
     }
 }
 
 impl MySqlStore {
-    /// Reads the lock row's epoch with `lock` (`LOCK IN SHARE MODE`: the
-    /// fence; `FOR UPDATE`: after every commit holding the fence) and fails
-    /// with [`StoreError::Fenced`] unless it is `epoch`.
-    async fn check_epoch(
-        &self,
-        conn: &mut MySqlConnection,
-        epoch: i64,
-        lock: &str,
-    ) -> Result<(), StoreError> {
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM `{}lock` WHERE name = ? {lock}",
-            self.prefix
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(conn)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
-        Ok(())
-    }
-
     /// See [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `FOR UPDATE` waits for every commit holding the fence's shared lock.
     async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
-        let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
-        self.check_epoch(&mut tx, epoch, "FOR UPDATE").await?;
-        let stored: i64 =
-            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{p}msgs` WHERE id = ?"))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+        check_epoch!(self, &mut *tx, "FOR UPDATE", epoch);
+        let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(stored > 0)
     }

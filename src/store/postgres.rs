@@ -16,7 +16,7 @@
 //! wait for the one before it runs step by step (an implicit transaction
 //! cannot wait before its COMMIT).
 
-use super::message_store::{message_store_impl, MessageSql};
+use super::message_store::{check_epoch, message_store_impl, MessageSql};
 use super::plan::{
     chunks, forget_producers, remaining_rows, update_rows, CommitPlan, CommitTurn, RowSql,
 };
@@ -253,42 +253,17 @@ impl PgStore {
         }
     }
 
-    /// Reads the lock row's epoch with `lock` (`FOR SHARE`: the fence;
-    /// `FOR UPDATE`: after every commit holding the fence) and fails with
-    /// [`StoreError::Fenced`] unless it is `epoch`.
-    async fn check_epoch(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        epoch: i64,
-        lock: &str,
-    ) -> Result<(), StoreError> {
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM {}lock WHERE name = $1 {lock}",
-            self.prefix
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(conn)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
-        Ok(())
-    }
-
     /// See [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `FOR UPDATE` waits for every commit holding the fence's `FOR SHARE`.
     async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
-        let p = &self.prefix;
         let mut tx = self.pool.begin().await?;
-        self.check_epoch(&mut tx, epoch, "FOR UPDATE").await?;
-        let stored: bool = sqlx::query_scalar(&format!(
-            "SELECT EXISTS (SELECT 1 FROM {p}msgs WHERE id = $1)"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        check_epoch!(self, &mut *tx, "FOR UPDATE", epoch);
+        let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(stored > 0)
     }
 
     /// One statement: the fencing row lock is held while it runs, which
@@ -391,7 +366,7 @@ impl PgStore {
         // everything above rolls back). Taken at the end, it is held only
         // for the COMMIT, so the lease renewal (an UPDATE of the same row)
         // never waits for a long batch.
-        self.check_epoch(&mut tx, epoch, "FOR SHARE").await?;
+        check_epoch!(self, &mut *tx, "FOR SHARE", epoch);
         tx.commit().await?;
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! deletes of at most `ROWS_PER_STATEMENT` rows); the fencing read comes
 //! first, under the write lock, so the epoch cannot change before COMMIT.
 
-use super::message_store::{message_store_impl, MessageSql};
+use super::message_store::{check_epoch, message_store_impl, MessageSql};
 use super::plan::{
     chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
     CommitTurn, RowSql,
@@ -176,35 +176,13 @@ impl ReadRow for SqliteRow {
 }
 
 impl SqliteStore {
-    /// Reads the lock row's epoch (under `BEGIN IMMEDIATE`, SQLite's write
-    /// lock: it cannot change before the commit) and fails with
-    /// [`StoreError::Fenced`] unless it is `epoch`.
-    async fn check_epoch(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        epoch: i64,
-    ) -> Result<(), StoreError> {
-        let current: i64 = sqlx::query_scalar(&format!(
-            "SELECT epoch FROM {}lock WHERE name = ?",
-            self.prefix
-        ))
-        .bind(LOCK_NAME)
-        .fetch_one(conn)
-        .await?;
-        if current != epoch {
-            return Err(StoreError::Fenced { epoch, current });
-        }
-        Ok(())
-    }
-
     /// See [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `BEGIN IMMEDIATE` waits for the write lock a commit holds.
     async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
-        let p = &self.prefix;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        self.check_epoch(&mut tx, epoch).await?;
-        let stored: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {p}msgs WHERE id = ?"))
+        check_epoch!(self, &mut *tx, "", epoch);
+        let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
@@ -228,7 +206,7 @@ impl SqliteStore {
         // IMMEDIATE takes SQLite's write lock first, so the epoch read below
         // cannot change before the commit.
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        self.check_epoch(&mut tx, epoch).await?;
+        check_epoch!(self, &mut *tx, "", epoch);
         let table = format!("{p}msgs");
         for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, usize::MAX) {
             insert_values::<Sqlite>(&table, chunk)
