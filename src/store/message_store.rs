@@ -173,9 +173,9 @@ pub(crate) use check_epoch;
 /// Implements [`MessageStore`] for a backend: `$store` has the fields
 /// `pool` and `message_sql` (its [`MessageSql`]) and an
 /// `async fn commit_plan(&self, epoch, &CommitPlan, &CommitTurn)`, the
-/// backend's rendering of a plan, and an inherent
-/// `async fn probe_stored(&self, epoch, id)` (see
-/// [`MessageStore::stored_after_commits`]); its rows implement
+/// backend's rendering of a plan, and the constants `READ_BACK_BEGIN` and
+/// `READ_BACK_LOCK`: how [`MessageStore::stored_after_commits`] begins its
+/// transaction and locks the lock row to wait for running commits; its rows implement
 /// [`ReadRow`](super::rows::ReadRow). Any further items (`vacuum`) follow.
 macro_rules! message_store_impl {
     ($store:ty $(, $($extra:tt)*)?) => {
@@ -196,7 +196,15 @@ macro_rules! message_store_impl {
                 epoch: i64,
                 id: i64,
             ) -> Result<bool, $crate::store::StoreError> {
-                self.probe_stored(epoch, id).await
+                let mut conn = self.pool.acquire().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, Self::READ_BACK_BEGIN).await?;
+                $crate::store::message_store::check_epoch!(self, &mut *tx, Self::READ_BACK_LOCK, epoch);
+                let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(stored > 0)
             }
 
             async fn max_message_id(&self) -> Result<i64, $crate::store::StoreError> {

@@ -349,18 +349,10 @@ impl MySqlStore {
 }
 
 impl MySqlStore {
-    /// See [`MessageStore::stored_after_commits`](super::MessageStore):
+    /// For [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `FOR UPDATE` waits for every commit holding the fence's shared lock.
-    async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        check_epoch!(self, &mut *tx, "FOR UPDATE", epoch);
-        let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(stored > 0)
-    }
+    const READ_BACK_BEGIN: &'static str = "BEGIN";
+    const READ_BACK_LOCK: &'static str = "FOR UPDATE";
 }
 
 #[async_trait]

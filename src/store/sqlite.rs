@@ -176,19 +176,10 @@ impl ReadRow for SqliteRow {
 }
 
 impl SqliteStore {
-    /// See [`MessageStore::stored_after_commits`](super::MessageStore):
+    /// For [`MessageStore::stored_after_commits`](super::MessageStore):
     /// `BEGIN IMMEDIATE` waits for the write lock a commit holds.
-    async fn probe_stored(&self, epoch: i64, id: i64) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        check_epoch!(self, &mut *tx, "", epoch);
-        let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(stored > 0)
-    }
+    const READ_BACK_BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const READ_BACK_LOCK: &'static str = "";
 
     /// Renders a commit plan: one `BEGIN IMMEDIATE` transaction of
     /// prepared statements, multi-row where the rows vary in number.
