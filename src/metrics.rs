@@ -33,6 +33,8 @@ pub struct Metrics {
     /// is used up.
     pub flow_controlled: Gauge,
     pub store_cancelled: Counter,
+    /// Group commits in doubt, by how the read-back settled them.
+    pub commits_in_doubt: Family<OutcomeLabel, Counter>,
     /// Set by the admin server on each scrape.
     pub role_master: Gauge,
     pub epoch: Gauge,
@@ -55,6 +57,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     non_persistent_bytes: Gauge::default(),
     flow_controlled: Gauge::default(),
     store_cancelled: Counter::default(),
+    commits_in_doubt: Family::default(),
     role_master: Gauge::default(),
     epoch: Gauge::default(),
     uptime_seconds: Gauge::default(),
@@ -94,6 +97,23 @@ pub const LIMITS: [&str; 9] = [
 /// Counts one hit of the limit configured by `key` (one of [`LIMITS`]).
 pub fn limit_hit(key: &'static str) {
     get().limit_hits.get_or_create(&[("limit", key)]).inc();
+}
+
+/// The label of `commits_in_doubt`: how the read-back settled a commit.
+pub type OutcomeLabel = [(&'static str, &'static str); 1];
+
+/// Every outcome of a commit in doubt: read back as stored, read back as
+/// not stored, or left unsettled (the term ended first, or the batch had
+/// no message to read back).
+pub const IN_DOUBT_OUTCOMES: [&str; 3] = ["stored", "not_stored", "unsettled"];
+
+/// Counts one commit in doubt settled as `outcome` (one of
+/// [`IN_DOUBT_OUTCOMES`]).
+pub fn commit_in_doubt(outcome: &'static str) {
+    get()
+        .commits_in_doubt
+        .get_or_create(&[("outcome", outcome)])
+        .inc();
 }
 
 /// Records messages whose insert and delete met in one batch, so neither
@@ -205,6 +225,14 @@ pub fn registry() -> Registry {
         "store_cancelled_messages",
         "persistent messages acknowledged before their insert was committed: insert and delete cancelled out in one batch",
         m.store_cancelled.clone(),
+    );
+    for outcome in IN_DOUBT_OUTCOMES {
+        let _ = m.commits_in_doubt.get_or_create(&[("outcome", outcome)]);
+    }
+    r.register(
+        "store_commits_in_doubt",
+        "group commits that timed out or lost their connection after their statements may have reached the database, by how reading them back settled them",
+        m.commits_in_doubt.clone(),
     );
     r
 }

@@ -826,21 +826,30 @@ async fn settle(
         WriteOp::Insert(m) => Some(m.id),
         _ => None,
     }) else {
+        crate::metrics::commit_in_doubt("unsettled");
         return Err(error);
     };
     loop {
         let read = tokio::select! {
             biased;
-            _ = term.over.cancelled() => return Err(error),
+            _ = term.over.cancelled() => {
+                crate::metrics::commit_in_doubt("unsettled");
+                return Err(error);
+            }
             r = tokio::time::timeout(term.commit_timeout, store.stored_after_commits(term.epoch, id)) => r,
         };
         match read {
             Ok(Ok(true)) => {
+                crate::metrics::commit_in_doubt("stored");
                 tracing::warn!(error = %error, ops = ops.len(), "group commit in doubt: read back, it was committed");
                 return Ok(());
             }
-            Ok(Ok(false)) => return Err(error),
+            Ok(Ok(false)) => {
+                crate::metrics::commit_in_doubt("not_stored");
+                return Err(error);
+            }
             Ok(Err(StoreError::Fenced { .. })) => {
+                crate::metrics::commit_in_doubt("unsettled");
                 term.fenced.cancel();
                 return Err(error);
             }
@@ -852,7 +861,10 @@ async fn settle(
             }
         }
         tokio::select! {
-            _ = term.over.cancelled() => return Err(error),
+            _ = term.over.cancelled() => {
+                crate::metrics::commit_in_doubt("unsettled");
+                return Err(error);
+            }
             () = tokio::time::sleep(SETTLE_RETRY) => {}
         }
     }

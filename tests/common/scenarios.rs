@@ -340,6 +340,7 @@ pub async fn commit_answer_lost(db: Db) {
                 a.log_count("group commit in doubt: read back, it was committed"),
                 1
             );
+            assert_eq!(commits_in_doubt(&a, "stored"), 1.0);
         }
         _ => {
             match answer {
@@ -347,6 +348,8 @@ pub async fn commit_answer_lost(db: Db) {
                 Err(e) => assert!(matches!(e, ClientError::Closed), "{e}"),
             }
             assert_eq!(copies(db.stored_bodies().await), 0);
+            assert!(commits_in_doubt(&a, "not_stored") >= 1.0);
+            assert_eq!(commits_in_doubt(&a, "stored"), 0.0);
             // The client resends until confirmed: a commit may still meet
             // one of the pool's connections the cut closed, and fail.
             let mut tries = 0;
@@ -367,6 +370,17 @@ pub async fn commit_answer_lost(db: Db) {
         }
     }
     assert_eq!(a.role(), Role::Master, "the master stayed master");
+}
+
+/// `baton_store_commits_in_doubt_total{outcome}` of node `n`.
+fn commits_in_doubt(n: &Node, outcome: &str) -> f64 {
+    let prefix = format!("baton_store_commits_in_doubt_total{{outcome=\"{outcome}\"}} ");
+    let text = super::http::Http::anonymous(&n.admin)
+        .get("/metrics")
+        .text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix}in:\n{text}"))
 }
 
 /// Session mode, two claims racing: A holds the session lock but its claim
