@@ -94,18 +94,21 @@ pub struct MessageSql {
 }
 
 impl MessageSql {
-    /// Tables named `{prefix}msgs` etc.; `ph(n)` is the n-th placeholder
-    /// (1-based).
-    pub fn new(prefix: &str, ph: impl Fn(usize) -> String) -> MessageSql {
-        let table = format!("{prefix}msgs");
+    /// Tables named `{prefix}msgs` etc., each name between `quote`s (MySQL
+    /// needs them: `lock` is a reserved word there, and the prefix may be
+    /// empty); `ph(n)` is the n-th placeholder (1-based).
+    pub fn new(prefix: &str, quote: &str, ph: impl Fn(usize) -> String) -> MessageSql {
+        let name = |table: &str| format!("{quote}{prefix}{table}{quote}");
+        let table = name("msgs");
         MessageSql {
             max_id: format!("SELECT MAX(id) FROM {table}"),
-            epoch: format!("SELECT epoch FROM {prefix}lock WHERE name = {}", ph(1)),
+            epoch: format!("SELECT epoch FROM {} WHERE name = {}", name("lock"), ph(1)),
             stored: format!("SELECT COUNT(*) FROM {table} WHERE id = {}", ph(1)),
-            producers: format!("SELECT producer_id, last_seq FROM {prefix}producers"),
+            producers: format!("SELECT producer_id, last_seq FROM {}", name("producers")),
             durables: format!(
                 "SELECT client_id, subscription, destination, selector, last_acked_id \
-                 FROM {prefix}acks ORDER BY client_id, subscription"
+                 FROM {} ORDER BY client_id, subscription",
+                name("acks")
             ),
             held: format!(
                 "SELECT {MESSAGE_COLUMNS} FROM {table} WHERE NOT ({PLAIN_QUEUE_ROW}) ORDER BY id"

@@ -153,7 +153,7 @@ impl MySqlStore {
             .unwrap_or(None);
         let insert_bytes =
             (packet.unwrap_or(4 << 20).max(0) as usize / 2).clamp(64 << 10, 16 << 20);
-        let message_sql = MessageSql::new(&config.table_prefix, |_| "?".to_string());
+        let message_sql = MessageSql::new(&config.table_prefix, "`", |_| "?".to_string());
         let store = MySqlStore {
             pool,
             prefix: config.table_prefix.clone(),

@@ -104,7 +104,7 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        let message_sql = MessageSql::new(&config.table_prefix, placeholder);
+        let message_sql = MessageSql::new(&config.table_prefix, "", placeholder);
         let store = PgStore {
             pool,
             prefix: config.table_prefix.clone(),

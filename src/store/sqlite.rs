@@ -77,7 +77,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        let message_sql = MessageSql::new(prefix, |_| "?".to_string());
+        let message_sql = MessageSql::new(prefix, "", |_| "?".to_string());
         let store = SqliteStore {
             pool,
             prefix: prefix.to_string(),

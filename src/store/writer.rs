@@ -803,55 +803,57 @@ async fn commit_once(
     result
 }
 
-/// How long [`settle`] waits before asking the database again.
+/// How long [`read_back`] waits before asking the database again.
 const SETTLE_RETRY: Duration = Duration::from_millis(100);
 
-/// Settles a commit in doubt (`error`, see [`StoreError::in_doubt`]):
-/// reads back whether its first inserted message is stored, once every
-/// commit of this node still running has ended
-/// ([`MessageStore::stored_after_commits`]). Stored, the commit counts as
+/// Settles a commit in doubt (`error`, see [`StoreError::in_doubt`]) by
+/// reading it back ([`read_back`]). Stored, the commit counts as
 /// committed: its senders are confirmed, and a resend of theirs is a
-/// duplicate, not a second copy. Asked again until the database answers
-/// or the term ends (the next master reads the outcome from the database
-/// anyway); the batches after it wait meanwhile. A batch without inserts
-/// (acknowledgements, redelivery counts) keeps its error: its deletes are
-/// queued again, and nobody resends it.
+/// duplicate, not a second copy. Otherwise it keeps its error; a batch
+/// without inserts (acknowledgements, redelivery counts) has nothing to
+/// read back: its deletes are queued again, and nobody resends it.
 async fn settle(
     store: &Arc<dyn MessageStore>,
     term: &Term,
     ops: &[WriteOp],
     error: StoreError,
 ) -> Result<(), StoreError> {
-    let Some(id) = ops.iter().find_map(|op| match op {
+    let stored = read_back(store, term, ops).await;
+    crate::metrics::commit_in_doubt(match stored {
+        Some(true) => "stored",
+        Some(false) => "not_stored",
+        None => "unsettled",
+    });
+    if stored == Some(true) {
+        tracing::warn!(error = %error, ops = ops.len(), "group commit in doubt: read back, it was committed");
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+/// Whether the first message `ops` insert is stored, read once every
+/// commit of this node still running has ended
+/// ([`MessageStore::stored_after_commits`]); asked again until the
+/// database answers. `None` when `ops` insert nothing, or the term ends (or
+/// is found fenced) first: the next master reads the outcome from the
+/// database anyway. The batches after it wait meanwhile.
+async fn read_back(store: &Arc<dyn MessageStore>, term: &Term, ops: &[WriteOp]) -> Option<bool> {
+    let id = ops.iter().find_map(|op| match op {
         WriteOp::Insert(m) => Some(m.id),
         _ => None,
-    }) else {
-        crate::metrics::commit_in_doubt("unsettled");
-        return Err(error);
-    };
+    })?;
     loop {
         let read = tokio::select! {
             biased;
-            _ = term.over.cancelled() => {
-                crate::metrics::commit_in_doubt("unsettled");
-                return Err(error);
-            }
+            _ = term.over.cancelled() => return None,
             r = tokio::time::timeout(term.commit_timeout, store.stored_after_commits(term.epoch, id)) => r,
         };
         match read {
-            Ok(Ok(true)) => {
-                crate::metrics::commit_in_doubt("stored");
-                tracing::warn!(error = %error, ops = ops.len(), "group commit in doubt: read back, it was committed");
-                return Ok(());
-            }
-            Ok(Ok(false)) => {
-                crate::metrics::commit_in_doubt("not_stored");
-                return Err(error);
-            }
+            Ok(Ok(stored)) => return Some(stored),
             Ok(Err(StoreError::Fenced { .. })) => {
-                crate::metrics::commit_in_doubt("unsettled");
                 term.fenced.cancel();
-                return Err(error);
+                return None;
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "group commit in doubt: the read-back failed; asking again");
@@ -861,10 +863,7 @@ async fn settle(
             }
         }
         tokio::select! {
-            _ = term.over.cancelled() => {
-                crate::metrics::commit_in_doubt("unsettled");
-                return Err(error);
-            }
+            _ = term.over.cancelled() => return None,
             () = tokio::time::sleep(SETTLE_RETRY) => {}
         }
     }
@@ -1086,11 +1085,8 @@ mod tests {
         }
     }
 
-    /// A batch rejected as a whole is retried request by request. After
-    /// the failed send, the producer's next one from the same connection
-    /// is failed too (its client resends it after the failed one), and one
-    /// from another connection is stored without its mark; once the failed
-    /// ones are resent and stored, the marks move on.
+    /// Waiting starts once a recent batch held several producers, and
+    /// aims at the largest recent batch.
     #[test]
     fn a_batch_waits_only_after_batches_shared_by_several_producers() {
         let off = CommitWait::new(Duration::ZERO);
@@ -1150,6 +1146,11 @@ mod tests {
         assert_eq!(batch.requests.len(), 1);
     }
 
+    /// A batch rejected as a whole is retried request by request. After
+    /// the failed send, the producer's next one from the same connection
+    /// is failed too (its client resends it after the failed one), and one
+    /// from another connection is stored without its mark; once the failed
+    /// ones are resent and stored, the marks move on.
     #[tokio::test]
     async fn a_failed_request_bounds_its_producers_marks_in_the_same_batch() {
         let mut h = harness(1);

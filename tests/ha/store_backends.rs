@@ -628,7 +628,8 @@ async fn heartbeat(kind: Kind) {
 
 async fn prefixes_are_independent(kind: Kind) {
     let db = TestDb::create(kind).await;
-    let (one, two) = (db.open("one_").await, db.open("two_").await);
+    // The second has no prefix at all: `lock` is a reserved word in MySQL.
+    let (one, two) = (db.open("one_").await, db.open("").await);
     let e1 = one
         .try_acquire(&claim("a"), 60_000, false)
         .await
@@ -645,6 +646,11 @@ async fn prefixes_are_independent(kind: Kind) {
         .expect("commit");
     assert!(stored(&*two).await.is_empty());
     assert_eq!(stored(&*one).await.len(), 1);
+    two.commit(e2, &[WriteOp::Insert(message(8, "q", b"two"))])
+        .await
+        .expect("commit without a prefix");
+    assert!(two.stored_after_commits(e2, 8).await.expect("read back"));
+    assert!(!two.stored_after_commits(e2, 7).await.expect("read back"));
     let (mut l1, mut l2) = (
         one.session_lock().expect("lock"),
         two.session_lock().expect("lock"),
