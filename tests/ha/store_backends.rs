@@ -432,13 +432,30 @@ async fn read_back_waits_for_running_commits(
         let store = store.clone();
         async move { store.stored_after_commits(epoch, 2).await }
     });
-    // Not a timing threshold: the read-back must still be waiting, however
-    // long this pause is.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !probe.is_finished(),
-        "the read-back waits for the commit holding the fence"
-    );
+    // The read-back is seen waiting on the lock row in the database; one
+    // that did not wait would finish first.
+    let waiting = match kind {
+        Kind::Pg => {
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"
+        }
+        Kind::My => {
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND INFO LIKE '%FOR UPDATE%'"
+        }
+    };
+    let probing = &probe;
+    eventually(
+        "the read-back waiting on the lock row",
+        move || async move {
+            assert!(
+                !probing.is_finished(),
+                "the read-back did not wait for the commit holding the fence"
+            );
+            (db.scalar(waiting).await > 0).then_some(())
+        },
+    )
+    .await;
     finish.send(()).expect("finish");
     running.await.expect("running commit");
     let stored = probe.await.expect("probe").expect("read back");
