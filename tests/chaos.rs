@@ -15,7 +15,8 @@
 //! Bounded in count and time: `BATON_SOAK_FAULTS` faults (default 6, two of
 //! each) within `BATON_SOAK_SECONDS` (default 60) per backend;
 //! `BATON_SOAK_MODE` picks the election mode (session, lease; default auto);
-//! `BATON_SOAK_PIPELINE` the nodes' `database.pipeline` (default: theirs);
+//! `BATON_SOAK_PIPELINE` the nodes' `database.pipeline` (default: theirs;
+//! the `*_with_pipelined_commits` soaks always run 2);
 //! `BATON_SOAK_LOG_DIR` keeps every node's log there;
 //! `scripts/soak.sh` runs the long form. Timeouts are guards against hangs,
 //! never performance thresholds.
@@ -55,14 +56,19 @@ fn mode() -> Option<&'static str> {
     }
 }
 
-/// The nodes' settings: `BATON_SOAK_PIPELINE` sets `--database-pipeline`.
-fn settings() -> Settings {
+/// The nodes' settings: `pipeline` (the pipelined soaks), else
+/// `BATON_SOAK_PIPELINE`, sets `--database-pipeline`.
+fn settings(pipeline: Option<usize>) -> Settings {
     let mut settings = Settings::fast(mode());
-    if let Ok(pipeline) = std::env::var("BATON_SOAK_PIPELINE") {
+    let pipeline = pipeline.map(|p| p.to_string()).or_else(|| {
+        let env = std::env::var("BATON_SOAK_PIPELINE").ok()?;
         assert!(
-            pipeline.parse::<usize>().is_ok_and(|p| p > 0),
-            "BATON_SOAK_PIPELINE={pipeline:?}: use a count of 1 or more"
+            env.parse::<usize>().is_ok_and(|p| p > 0),
+            "BATON_SOAK_PIPELINE={env:?}: use a count of 1 or more"
         );
+        Some(env)
+    });
+    if let Some(pipeline) = pipeline {
         settings.extra = vec!["--database-pipeline".into(), pipeline];
     }
     settings
@@ -144,10 +150,10 @@ async fn drain(books: &Books, db: &Db) {
     }
 }
 
-async fn soak(backend: &'static str, db: Db) {
+async fn soak(backend: &'static str, db: Db, pipeline: Option<usize>) {
     let (max_faults, seconds) = bounds();
     let db = Arc::new(db);
-    let mut cluster = Cluster::start(&db, &settings()).await;
+    let mut cluster = Cluster::start(&db, &settings(pipeline)).await;
     let url = cluster.failover_url();
     let books = Arc::new(Books::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -274,10 +280,23 @@ fn report(backend: &str, s: &Summary, injected: usize, survived: usize, took: Du
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_soak_survives_kills_stops_and_database_cuts_of_the_master() {
-    soak("postgres", Db::postgres()).await;
+    soak("postgres", Db::postgres(), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_soak_survives_kills_stops_and_database_cuts_of_the_master() {
-    soak("mariadb", Db::mariadb()).await;
+    soak("mariadb", Db::mariadb(), None).await;
+}
+
+/// The same with two group commits in flight (`database.pipeline` 2):
+/// batches that commit in order, a producer's mark never over its failed
+/// send, and (MariaDB) deletes that never wait on the other batch's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_soak_with_pipelined_commits() {
+    soak("postgres-pipelined", Db::postgres(), Some(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_soak_with_pipelined_commits() {
+    soak("mariadb-pipelined", Db::mariadb(), Some(2)).await;
 }

@@ -7,7 +7,12 @@
 //! whose sequence was committed is a duplicate: it is dropped and still
 //! confirmed. A resend of a sequence still in flight (the client reconnected
 //! to the same node before the original committed) waits for the original's
-//! outcome instead of storing a second copy.
+//! outcome instead of storing a second copy. If the original fails, the
+//! resend fails with it, and its connection counts as one a send of the
+//! producer failed on ([`Producers::finished`] names it), so the writer fails
+//! that connection's later sends of the producer too: the client sends them
+//! again after the failed one, and a copy stored meanwhile would be stored
+//! twice.
 //!
 //! A send that failed keeps the producer's mark below its sequence until it
 //! is stored ([`FailedSeqs`]): a later send of the same producer that did
@@ -35,7 +40,9 @@ pub enum Check {
     InFlight(oneshot::Receiver<Result<(), BrokerError>>),
 }
 
-type Waiters = Vec<oneshot::Sender<Result<(), BrokerError>>>;
+/// Resends waiting for an original: the connection each came from, and
+/// where to send the original's outcome.
+type Waiters = Vec<(u64, oneshot::Sender<Result<(), BrokerError>>)>;
 
 #[derive(Default)]
 struct Entry {
@@ -74,8 +81,9 @@ impl Producers {
         Producers { entries }
     }
 
-    /// Classifies one send; a `New` one is now in flight.
-    pub fn check(&mut self, p: &ProducerSeq, now_ms: i64) -> Check {
+    /// Classifies one send from connection `origin`; a `New` one is now in
+    /// flight.
+    pub fn check(&mut self, p: &ProducerSeq, origin: u64, now_ms: i64) -> Check {
         let entry = self.entries.entry(p.id.clone()).or_default();
         entry.last_used = now_ms;
         if p.seq <= entry.committed {
@@ -84,7 +92,7 @@ impl Producers {
         match entry.in_flight.get_mut(&p.seq) {
             Some(waiters) => {
                 let (tx, rx) = oneshot::channel();
-                waiters.push(tx);
+                waiters.push((origin, tx));
                 Check::InFlight(rx)
             }
             None => {
@@ -95,14 +103,23 @@ impl Producers {
     }
 
     /// Records the outcome of sends previously classified `New`, and
-    /// answers every resend that waited for them.
-    pub fn finished(&mut self, sends: &[ProducerSeq], result: &Result<(), BrokerError>) {
+    /// answers every resend that waited for them. Returns the resends failed
+    /// with their original, each with its connection.
+    pub fn finished(
+        &mut self,
+        sends: &[ProducerSeq],
+        result: &Result<(), BrokerError>,
+    ) -> Vec<(ProducerSeq, u64)> {
+        let mut failed_resends = Vec::new();
         for p in sends {
             let Some(entry) = self.entries.get_mut(&p.id) else {
                 continue;
             };
             if let Some(waiters) = entry.in_flight.remove(&p.seq) {
-                for w in waiters {
+                for (origin, w) in waiters {
+                    if result.is_err() {
+                        failed_resends.push((p.clone(), origin));
+                    }
                     let _ = w.send(result.clone());
                 }
             }
@@ -116,6 +133,7 @@ impl Producers {
                 entry.committed = entry.committed.min(p.seq - 1);
             }
         }
+        failed_resends
     }
 
     /// Forgets producers idle since before `cutoff_ms` with nothing in
@@ -141,19 +159,22 @@ mod tests {
 
     impl Producers {
         fn check_at(&mut self, p: &ProducerSeq) -> Check {
-            self.check(p, 100)
+            self.check(p, 1, 100)
         }
     }
 
     #[test]
     fn idle_producers_are_forgotten_unless_in_flight() {
         let mut p = Producers::from_committed(vec![("old".into(), 5)], 10);
-        assert!(matches!(p.check(&seq("busy", 1), 20), Check::New));
-        assert!(matches!(p.check(&seq("recent", 1), 200), Check::New));
+        assert!(matches!(p.check(&seq("busy", 1), 1, 20), Check::New));
+        assert!(matches!(p.check(&seq("recent", 1), 1, 200), Check::New));
         p.finished(&[seq("recent", 1)], &Ok(()));
         assert_eq!(p.forget_idle(100), 1, "only 'old' goes");
-        assert!(matches!(p.check(&seq("old", 5), 300), Check::New));
-        assert!(matches!(p.check(&seq("recent", 1), 300), Check::Duplicate));
+        assert!(matches!(p.check(&seq("old", 5), 1, 300), Check::New));
+        assert!(matches!(
+            p.check(&seq("recent", 1), 1, 300),
+            Check::Duplicate
+        ));
     }
 
     #[test]
@@ -173,7 +194,7 @@ mod tests {
             panic!("expected in flight");
         };
         assert!(rx.try_recv().is_err());
-        p.finished(&[seq("a", 1)], &Ok(()));
+        assert!(p.finished(&[seq("a", 1)], &Ok(())).is_empty());
         assert!(matches!(rx.try_recv(), Ok(Ok(()))));
         assert!(matches!(p.check_at(&seq("a", 1)), Check::Duplicate));
     }
@@ -181,12 +202,17 @@ mod tests {
     #[test]
     fn a_failed_original_is_not_committed() {
         let mut p = Producers::default();
-        assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
-        let Check::InFlight(mut rx) = p.check_at(&seq("a", 1)) else {
+        assert!(matches!(p.check(&seq("a", 1), 1, 100), Check::New));
+        let Check::InFlight(mut rx) = p.check(&seq("a", 1), 2, 100) else {
             panic!("expected in flight");
         };
-        p.finished(&[seq("a", 1)], &Err(BrokerError::ShuttingDown));
+        let failed = p.finished(&[seq("a", 1)], &Err(BrokerError::ShuttingDown));
         assert!(matches!(rx.try_recv(), Ok(Err(_))));
+        assert_eq!(
+            failed,
+            vec![(seq("a", 1), 2)],
+            "the resend failed with it, on its own connection"
+        );
         assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
     }
 

@@ -115,7 +115,7 @@ impl Broker {
                     } else {
                         broker.lock().routes_failed(messages.iter().map(|m| m.id));
                     }
-                    broker.producers().finished(&marks, &result);
+                    broker.finished(&marks, &result);
                     let _ = tx.send(result);
                 }),
             )
@@ -171,7 +171,7 @@ impl Broker {
                         }
                         *g = Early::Failed;
                     }
-                    broker.producers().finished(&marks, &result);
+                    broker.finished(&marks, &result);
                     let _ = tx.send(result);
                 }),
             )
@@ -205,6 +205,17 @@ impl Broker {
             out.push(m);
         }
         out
+    }
+
+    /// Records the outcome of the sends `marks` of one commit (in the
+    /// writer's completion, so before it decides another batch): resends
+    /// that waited for them and failed with them fail their connection's
+    /// later sends of the producer in the writer too.
+    fn finished(&self, marks: &[ProducerSeq], result: &Result<(), BrokerError>) {
+        let failed_resends = self.producers().finished(marks, result);
+        if !failed_resends.is_empty() {
+            self.inner.store.failed_elsewhere(&failed_resends);
+        }
     }
 
     pub(super) fn producers(&self) -> MutexGuard<'_, Producers> {
@@ -244,7 +255,7 @@ impl Broker {
                     continue;
                 }
             }
-            let keep = match producers.check(p, now) {
+            let keep = match producers.check(p, m.origin, now) {
                 Check::New => {
                     out.marks.push(p.clone());
                     true

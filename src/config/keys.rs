@@ -76,7 +76,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "database.pipeline",
         kind: Kind::Int,
-        help: "group commits in flight at once, each on its own connection; waiters complete in order (PostgreSQL; must be 1 on MySQL/MariaDB; SQLite always 1) [default: 1]",
+        help: "group commits in flight at once, each on its own connection; waiters complete in order (PostgreSQL, MySQL/MariaDB; SQLite always 1) [default: 1]",
     },
     Key {
         name: "database.sqlite_synchronous",

@@ -94,32 +94,31 @@ fn bad_values_are_named() {
 }
 
 #[test]
-fn pipelined_commits_are_refused_on_mysql_only() {
-    let pipelined = |url: &str| {
+fn pipelined_commits_need_a_spare_pooled_connection() {
+    let pipelined = |url: &str, pool: &str| {
         load(
             None,
             env(&[
                 ("BATON_DATABASE_URL", url),
                 ("BATON_DATABASE_PIPELINE", "2"),
+                ("BATON_DATABASE_POOL_SIZE", pool),
             ]),
             &[],
         )
     };
-    let e = pipelined("mariadb://root@127.0.0.1/baton").unwrap_err();
-    assert!(
-        e.to_string().contains("database.pipeline") && e.to_string().contains("MariaDB"),
-        "{e}"
-    );
-    assert!(pipelined("mysql://root@127.0.0.1/baton").is_err());
-    let ok = pipelined("postgres://postgres@127.0.0.1/baton").expect("valid on PostgreSQL");
-    assert_eq!(ok.database.pipeline, 2);
-    let one = load(
-        None,
-        env(&[("BATON_DATABASE_URL", "mariadb://root@127.0.0.1/baton")]),
-        &[],
-    )
-    .expect("the default, 1, is valid on MariaDB");
-    assert_eq!(one.database.pipeline, 1);
+    for url in [
+        "postgres://postgres@127.0.0.1/baton",
+        "mariadb://root@127.0.0.1/baton",
+        "mysql://root@127.0.0.1/baton",
+    ] {
+        let ok = pipelined(url, "3").unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(ok.database.pipeline, 2);
+        let e = pipelined(url, "2").unwrap_err().to_string();
+        assert!(
+            e.contains("database.pipeline") && e.contains("database.pool_size"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -106,12 +106,6 @@ impl Config {
                 ),
             ));
         }
-        if Backend::of(url) == Some(Backend::Mysql) && self.database.pipeline > 1 {
-            return Err(invalid(
-                "database.pipeline",
-                "must be 1 on MySQL/MariaDB: with overlapping group commits the chaos soak stored resent messages twice after failovers there (see BENCHMARKS.md, \"Ordered pipelined commits\"); pipelining is for PostgreSQL",
-            ));
-        }
         let e = &self.election;
         if Backend::of(url) == Some(Backend::Sqlite) && e.mode == ElectionMode::Session {
             return Err(invalid(

@@ -17,8 +17,9 @@
 //! matched rows: a renewal within the same millisecond still reports 1.
 //!
 //! The group commit renders a [`CommitPlan`] as one transaction of
-//! multi-row `INSERT ... VALUES` and `IN (...)` statements of at most
-//! `ROWS_PER_STATEMENT` rows, the other rows one statement each, then (a
+//! multi-row `INSERT ... VALUES` and primary-key `DELETE`s
+//! ([`delete_by_primary_key`]) of at most `ROWS_PER_STATEMENT` rows, the
+//! other rows one statement each, then (a
 //! pipelined batch after waiting for its turn, see `plan.rs`) the
 //! producer rows and the fencing read of the lock row last, before COMMIT. Every statement in
 //! MySQL's own SQL is in this file (the few that read the same on every
@@ -26,8 +27,8 @@
 
 use super::message_store::{check_epoch, message_store_impl, MessageSql};
 use super::plan::{
-    chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
-    CommitTurn, RowSql,
+    chunks, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan, CommitTurn,
+    RowSql,
 };
 use super::rows::{self, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
@@ -245,6 +246,35 @@ impl MySqlStore {
     }
 }
 
+/// Deletes the messages `ids` by primary key, one lookup each.
+///
+/// Not `DELETE ... WHERE id IN (...)`: when the list covers about half the
+/// table or more (a queue whose consumers keep up), InnoDB plans that as a
+/// full scan, and a scanning DELETE waits for every row another transaction
+/// holds, even in READ COMMITTED, including rows it will not delete. Two
+/// pipelined batches then wait for each other: the earlier one's DELETE
+/// for the later one's uncommitted inserts, the later one for its turn,
+/// until the statement timeout. `STRAIGHT_JOIN` from a derived table of the
+/// ids makes InnoDB look each one up in the primary key (`eq_ref`), which
+/// locks only the rows deleted. Index hints cannot do it: a single-table
+/// DELETE refuses them and the multi-table form ignores them.
+fn delete_by_primary_key<'q>(table: &str, ids: &'q [i64]) -> QueryBuilder<'q, MySql> {
+    let mut qb = QueryBuilder::new("DELETE m FROM (");
+    for (i, id) in ids.iter().enumerate() {
+        qb.push(if i == 0 {
+            "SELECT CAST("
+        } else {
+            " UNION ALL SELECT CAST("
+        });
+        qb.push_bind(*id).push(" AS SIGNED)");
+        if i == 0 {
+            qb.push(" AS id");
+        }
+    }
+    qb.push(format!(") AS k STRAIGHT_JOIN {table} AS m ON m.id = k.id"));
+    qb
+}
+
 /// The per-row statements of a commit.
 fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
     RowSql {
@@ -312,7 +342,7 @@ impl MySqlStore {
         }
         update_rows!(tx, plan, &self.row_sql).await?;
         for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
-            delete_ids::<MySql>(&table, chunk)
+            delete_by_primary_key(&table, chunk)
                 .build()
                 .execute(&mut *tx)
                 .await?;

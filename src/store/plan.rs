@@ -345,22 +345,6 @@ where
     qb
 }
 
-/// `DELETE FROM table WHERE id IN (...)` of `ids`, bound one by one.
-pub fn delete_ids<'q, DB>(table: &str, ids: &[i64]) -> QueryBuilder<'q, DB>
-where
-    DB: Database,
-    DB::Arguments<'q>: Default,
-    i64: Encode<'q, DB> + Type<DB>,
-{
-    let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE id IN ("));
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(")");
-    qb
-}
-
 /// A backend's SQL for the plan parts written one statement per row;
 /// placeholders take the values in the order named.
 pub struct RowSql {

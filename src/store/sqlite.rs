@@ -10,8 +10,8 @@
 
 use super::message_store::{check_epoch, message_store_impl, MessageSql};
 use super::plan::{
-    chunks, delete_ids, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan,
-    CommitTurn, RowSql,
+    chunks, forget_producers, insert_values, remaining_rows, update_rows, CommitPlan, CommitTurn,
+    RowSql,
 };
 use super::rows::{self, ReadRow};
 use super::{
@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, Sqlite, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
@@ -163,6 +163,18 @@ fn row_sql(p: &str, shared: &MessageSql) -> RowSql {
     }
 }
 
+/// `DELETE FROM table WHERE id IN (...)` of `ids`, bound one by one
+/// (SQLite has one writer, so no other transaction's rows to wait for).
+fn delete_ids<'q>(table: &str, ids: &[i64]) -> QueryBuilder<'q, Sqlite> {
+    let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE id IN ("));
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+    qb
+}
+
 impl ReadRow for SqliteRow {
     fn int(&self, column: &str) -> Result<i64, StoreError> {
         Ok(self.try_get(column)?)
@@ -207,10 +219,7 @@ impl SqliteStore {
         }
         update_rows!(tx, plan, &self.row_sql).await?;
         for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
-            delete_ids::<Sqlite>(&table, chunk)
-                .build()
-                .execute(&mut *tx)
-                .await?;
+            delete_ids(&table, chunk).build().execute(&mut *tx).await?;
         }
         remaining_rows!(tx, plan, &self.row_sql).await?;
         forget_producers!(tx, plan, &self.row_sql).await?;

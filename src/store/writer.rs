@@ -35,7 +35,7 @@
 use super::cancel::{cancel_out, inserted_ids, PendingInserts};
 use super::plan::TurnOutcome;
 use super::{CommitTurn, MessageStore, StoreError, WriteOp};
-use crate::message::FailedSeqs;
+use crate::message::{FailedSeqs, ProducerSeq};
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -69,6 +69,8 @@ struct SideQueue {
 pub struct GroupCommit {
     tx: mpsc::Sender<Request>,
     side: Arc<SideQueue>,
+    /// Shared with the writer task: failed sends known outside it too.
+    failed: Arc<FailedSends>,
     /// Inserts not yet committed; tracked only when messages are
     /// dispatched before their commit (`broker.dispatch_before_commit`).
     pending: Option<Arc<PendingInserts>>,
@@ -108,8 +110,23 @@ impl GroupCommit {
             max_ops: config.max_batch_ops.max(1),
             wait: CommitWait::new(config.commit_wait),
         };
-        let task = tokio::spawn(run(store, term, batches, config.pipeline.max(1)));
-        (GroupCommit { tx, side, pending }, task)
+        let failed = Arc::<FailedSends>::default();
+        let task = tokio::spawn(run(
+            store,
+            term,
+            batches,
+            failed.clone(),
+            config.pipeline.max(1),
+        ));
+        (
+            GroupCommit {
+                tx,
+                side,
+                failed,
+                pending,
+            },
+            task,
+        )
     }
 
     /// Queues ops that must commit before `done` runs. Waits while the queue
@@ -124,6 +141,21 @@ impl GroupCommit {
                 p.finished(&inserted_ids(&req.ops));
             }
             (req.done)(Err(StoreError::Closed));
+        }
+    }
+
+    /// Sends (producer sequence, connection) that failed without reaching
+    /// the writer: resends that waited for an original that failed
+    /// (`broker::producers`). Like a send failed here, each bounds its
+    /// producer's marks and fails the later sends of that producer from
+    /// its connection. Call it before the writer decides another batch
+    /// (from a [`Completion`]).
+    pub fn failed_elsewhere(&self, sends: &[(ProducerSeq, u64)]) {
+        let mut failed = self.failed.lock();
+        for (p, origin) in sends {
+            let f = failed.entry(p.id.clone()).or_default();
+            f.seqs.failed(p.seq);
+            f.origins.insert(*origin);
         }
     }
 
@@ -561,12 +593,18 @@ impl Shared {
     }
 }
 
-async fn run(store: Arc<dyn MessageStore>, term: Term, mut batches: Batches, pipeline: usize) {
+async fn run(
+    store: Arc<dyn MessageStore>,
+    term: Term,
+    mut batches: Batches,
+    failed: Arc<FailedSends>,
+    pipeline: usize,
+) {
     let shared = Shared {
         store,
         term,
         pending: batches.pending.clone(),
-        failed: Arc::default(),
+        failed,
         side: batches.side.clone(),
         stopping: Arc::default(),
     };
@@ -1186,6 +1224,41 @@ mod tests {
             "stored at last, marks move on"
         );
         assert!(!marks.contains(&4));
+    }
+
+    /// A resend that waited for its original and failed with it (the
+    /// broker reports it with `failed_elsewhere`) counts as a send failed
+    /// on the resend's connection: that connection's later sends of the
+    /// producer fail too (its client sends them again after the failed
+    /// one), another connection's are stored without the mark.
+    #[tokio::test]
+    async fn a_resend_failed_with_its_original_fails_its_connections_later_sends() {
+        let mut h = harness(1);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.release
+            .take()
+            .expect("release")
+            .send(Ok(()))
+            .expect("send");
+        assert_eq!(h.outcomes(1).await, [(1, true)]);
+        let resend = ProducerSeq {
+            id: Arc::from("p"),
+            seq: 2,
+        };
+        h.writer.failed_elsewhere(&[(resend, 2)]);
+        h.send("p", 3, 1, 2).await;
+        assert_eq!(h.outcomes(1).await, [(3, false)]);
+        h.send("p", 4, 1, 3).await;
+        assert_eq!(h.outcomes(1).await, [(4, true)]);
+        assert_eq!(h.committed(), (vec![1, 4], vec![1]));
+        // Resent in order from a new connection: stored, the marks move on.
+        h.send("p", 2, 1, 4).await;
+        h.send("p", 3, 1, 4).await;
+        assert_eq!(h.outcomes(2).await, [(2, true), (3, true)]);
+        let (inserts, marks) = h.committed();
+        assert_eq!(inserts, [1, 4, 2, 3]);
+        assert_eq!(marks.iter().max(), Some(&3));
     }
 
     /// Two batches in flight; the first fails: the second does not commit

@@ -310,6 +310,64 @@ async fn producer_sequences_on(store: std::sync::Arc<dyn Store>) {
     store.close().await;
 }
 
+/// Two pipelined batches on their own connections never wait on each
+/// other's rows: the later one has inserted a message and waits for its
+/// turn, holding the row, while the earlier one deletes every other message
+/// (as when consumers keep up). MariaDB plans `DELETE ... WHERE id IN (...)`
+/// on such a table as a full scan, which waits for every row another
+/// transaction holds, even in READ COMMITTED: the earlier batch would wait
+/// for the later, which waits for its turn, until the lock wait timeout.
+async fn pipelined_batches_do_not_wait_on_each_others_rows(kind: Kind) {
+    let db = TestDb::create(kind).await;
+    let store = db.open("baton_").await;
+    let epoch = store
+        .try_acquire(&claim("a"), 60_000, true)
+        .await
+        .expect("acquire")
+        .expect("free");
+    let first: Vec<WriteOp> = (1..=4)
+        .map(|id| WriteOp::Insert(message(id, "q", b"a")))
+        .collect();
+    store.commit(epoch, &first).await.expect("commit");
+    let (earlier, turn) = store::CommitTurn::next();
+    let later = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let batch = [WriteOp::Insert(message(10, "q", b"later"))];
+            store.commit_in_turn(epoch, &batch, &turn).await
+        }
+    });
+    let holding = match kind {
+        Kind::Pg => {
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'idle in transaction' AND backend_xid IS NOT NULL"
+        }
+        Kind::My => {
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
+             JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+             WHERE p.DB = DATABASE() AND t.trx_rows_modified > 0"
+        }
+    };
+    let db_ref = &db;
+    eventually("the later batch holding its insert", move || async move {
+        (db_ref.scalar(holding).await == 1).then_some(())
+    })
+    .await;
+    store
+        .commit(epoch, &(1..=4).map(WriteOp::Delete).collect::<Vec<_>>())
+        .await
+        .expect("the earlier batch's deletes do not wait for the later batch");
+    assert!(!later.is_finished(), "the later batch waited for its turn");
+    earlier.report(true);
+    later
+        .await
+        .expect("join")
+        .expect("the later batch commits in its turn");
+    let ids: Vec<i64> = stored(&*store).await.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [10]);
+    store.close().await;
+}
+
 async fn fencing(kind: Kind) {
     let db = TestDb::create(kind).await;
     let (a, b) = (db.open("baton_").await, db.open("baton_").await);
@@ -750,6 +808,7 @@ backend_tests!(
     round_trip,
     producer_sequences,
     fencing,
+    pipelined_batches_do_not_wait_on_each_others_rows,
     lease,
     release,
     session_lock,
