@@ -89,12 +89,28 @@ pub fn temp_prefix(label: &str, conn: ConnId) -> String {
     format!("{TEMP_PREFIX}{label}-{conn}.")
 }
 
+/// What a protocol does with a connection one of whose sends could not be
+/// stored; the writer fails that connection's later sends of the same
+/// producer only when the client will resend them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailedSend {
+    /// STOMP: the ERROR closes the connection, and the client resends the
+    /// failed send and every later one, in order, over a new connection.
+    Close,
+    /// OpenWire: the send gets an exception and the connection carries
+    /// on; the producer's later sends are new sends, stored as such.
+    KeepOpen,
+}
+
 impl Broker {
     /// Registers a new connection; deliveries for it appear in its outbox.
     /// `label` (the node id) goes into the names of its temporary
     /// destinations, so they are unique across the cluster.
-    pub fn open(&self, label: &str) -> Connection {
+    pub fn open(&self, label: &str, after_failed_send: AfterFailedSend) -> Connection {
         let (id, outbox) = self.connect();
+        if after_failed_send == AfterFailedSend::KeepOpen {
+            self.inner.store.keeps_open_after_failed_sends(id);
+        }
         Connection {
             broker: self.clone(),
             id,

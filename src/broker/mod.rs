@@ -21,7 +21,7 @@ pub mod schedule;
 mod state;
 
 pub use admin::{AdminOpError, ConnView, SubView};
-pub use connection::{temp_prefix, Command, Connection, TxId};
+pub use connection::{temp_prefix, AfterFailedSend, Command, Connection, TxId};
 pub use outbox::{ConnMeta, Delivery, Outbox, Protocol};
 pub use policy::Policies;
 pub use publish::VIRTUAL_TOPIC_PREFIX;
@@ -268,6 +268,7 @@ impl Broker {
         let mut ops = Vec::new();
         self.with_due(|st| st.remove_conn(conn, &mut ops));
         self.inner.store.push(ops);
+        self.inner.store.connection_closed(conn);
     }
 
     /// Subscribes. A new durable subscription is confirmed only once its

@@ -17,8 +17,8 @@ use super::types::{ConnectionId, ConsumerId, ExceptionClass, TransactionId};
 use super::Command;
 use crate::auth::{self, Access, LoginError, Logins, Principal};
 use crate::broker::{
-    AckKind, AckMode, AckRequest, Broker, BrokerError, Command as Core, Confirm, Connection,
-    Delivery, DurableName, Seen, SubscribeSpec,
+    AckKind, AckMode, AckRequest, AfterFailedSend, Broker, BrokerError, Command as Core, Confirm,
+    Connection, Delivery, DurableName, Seen, SubscribeSpec,
 };
 use crate::message::Destination;
 use crate::selector::Selector;
@@ -361,7 +361,9 @@ impl Handler {
             )
             .await
             .inspect_err(|_| self.closing = true)?;
-        let mut core = self.broker.open(&self.config.node_id);
+        let mut core = self
+            .broker
+            .open(&self.config.node_id, AfterFailedSend::KeepOpen);
         if let Some(client_id) = info.client_id.as_deref() {
             if let Err(e) = core.claim_client_id(client_id) {
                 core.close().await;

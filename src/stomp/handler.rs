@@ -8,7 +8,8 @@ use super::error::{protocol, SessionError};
 use super::frame::{Command, Frame, Version};
 use crate::auth::{self, Access, Principal};
 use crate::broker::{
-    AckKind, AckRequest, Broker, BrokerError, Command as CoreCommand, Confirm, Connection, Seen,
+    AckKind, AckRequest, AfterFailedSend, Broker, BrokerError, Command as CoreCommand, Confirm,
+    Connection, Seen,
 };
 use crate::message::Destination;
 use frames::durable_name;
@@ -294,7 +295,9 @@ impl Handler {
         } else {
             cx.max(cfg.heartbeat_receive_ms)
         };
-        let mut core = self.broker.open(&cfg.session_prefix);
+        let mut core = self
+            .broker
+            .open(&cfg.session_prefix, AfterFailedSend::Close);
         let session = format!("{}-{}", cfg.session_prefix, core.id());
         let client_id = frame.header("client-id").map(str::to_string);
         let claimed = match &client_id {

@@ -15,7 +15,9 @@
 //! by the chaos soak, tests/chaos.rs, when batches committed out of order).
 //! A later send of that producer over the same connection fails too (the
 //! client resends it after the failed one; stored without its mark, its
-//! resend would be stored twice, which the soak found as well). The same
+//! resend would be stored twice, which the soak found as well), unless the
+//! connection stays open after a failed send (OpenWire,
+//! [`GroupCommit::keeps_open_after_failed_sends`]): nobody resends those. The same
 //! holds when the database rejects a whole batch and each request is
 //! committed on its own: a failed one bounds its producer's marks in the
 //! requests after it. A batch marking a producer with a failed send starts
@@ -153,10 +155,20 @@ impl GroupCommit {
     pub fn failed_elsewhere(&self, sends: &[(ProducerSeq, u64)]) {
         let mut failed = self.failed.lock();
         for (p, origin) in sends {
-            let f = failed.entry(p.id.clone()).or_default();
-            f.seqs.failed(p.seq);
-            f.origins.insert(*origin);
+            self.failed.failed(&mut failed, &p.id, p.seq, *origin);
         }
+    }
+
+    /// Connection `origin` stays open after a failed send (the client is
+    /// told that send failed and carries on): its later sends are not
+    /// failed with it. Until [`GroupCommit::connection_closed`].
+    pub fn keeps_open_after_failed_sends(&self, origin: u64) {
+        self.failed.keep_open().insert(origin);
+    }
+
+    /// Connection `origin` is gone.
+    pub fn connection_closed(&self, origin: u64) {
+        self.failed.keep_open().remove(&origin);
     }
 
     /// True when deletes wait for their still-queued inserts, so messages
@@ -402,10 +414,18 @@ struct Failed {
 /// send failed on is failed too: the client resends it after the failed
 /// one anyway (the ERROR closes that connection, and its RECEIPT would be
 /// lost with it), so it is stored once, under its mark. One from another
-/// connection (the client gave up on the failed send) is stored without
-/// its mark: its resend would be stored again rather than lost.
+/// connection (the client gave up on the failed send), or from one that
+/// stays open after a failed send (OpenWire: the client was told, and its
+/// later sends are new ones), is stored without its mark: its resend would
+/// be stored again rather than lost.
 #[derive(Default)]
-struct FailedSends(Mutex<HashMap<Arc<str>, Failed>>);
+struct FailedSends {
+    failed: Mutex<HashMap<Arc<str>, Failed>>,
+    /// Connections that stay open after a failed send (OpenWire: the
+    /// client gets an exception and carries on), so their later sends are
+    /// not failed: nobody resends them.
+    keep_open: Mutex<HashSet<u64>>,
+}
 
 /// The connection a request's messages came from (0 if unknown).
 fn origin_of(ops: &[WriteOp]) -> u64 {
@@ -438,9 +458,31 @@ struct Decided<'a> {
 
 impl FailedSends {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Failed>> {
-        self.0
+        self.failed
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn keep_open(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.keep_open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that `producer`'s send `seq` from connection `origin`
+    /// failed.
+    fn failed(
+        &self,
+        failed: &mut HashMap<Arc<str>, Failed>,
+        producer: &Arc<str>,
+        seq: i64,
+        origin: u64,
+    ) {
+        let f = failed.entry(producer.clone()).or_default();
+        f.seqs.failed(seq);
+        if !self.keep_open().contains(&origin) {
+            f.origins.insert(origin);
+        }
     }
 
     /// Whether `ops` mark a producer with a failed send.
@@ -538,9 +580,7 @@ impl FailedSends {
         for op in ops {
             let WriteOp::Producer(p) = op else { continue };
             if result.is_err() {
-                let f = failed.entry(p.id.clone()).or_default();
-                f.seqs.failed(p.seq);
-                f.origins.insert(origin_of(ops));
+                self.failed(&mut failed, &p.id, p.seq, origin_of(ops));
             } else if let Some(f) = failed.get_mut(&p.id) {
                 f.seqs.stored(p.seq);
                 if f.seqs.is_empty() {
@@ -1259,6 +1299,34 @@ mod tests {
         let (inserts, marks) = h.committed();
         assert_eq!(inserts, [1, 4, 2, 3]);
         assert_eq!(marks.iter().max(), Some(&3));
+    }
+
+    /// A connection that stays open after a failed send (OpenWire): the
+    /// producer's later sends over it are stored (without a mark over the
+    /// failed one), not failed in the expectation of a resend.
+    #[tokio::test]
+    async fn a_connection_kept_open_after_a_failed_send_carries_on() {
+        let mut h = harness(1);
+        h.writer.keeps_open_after_failed_sends(1);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send("p", 2, TOO_BIG, 1).await;
+        h.send("p", 3, 1, 1).await;
+        h.release
+            .take()
+            .expect("release")
+            .send(Ok(()))
+            .expect("send");
+        assert_eq!(h.outcomes(3).await, [(1, true), (2, false), (3, true)]);
+        assert_eq!(h.committed(), (vec![1, 3], vec![1]));
+        h.send("p", 4, 1, 1).await;
+        assert_eq!(h.outcomes(1).await, [(4, true)]);
+        assert_eq!(h.committed(), (vec![1, 3, 4], vec![1]));
+        // Closed, the connection's id no longer counts as kept open.
+        h.writer.connection_closed(1);
+        h.send("p", 5, TOO_BIG, 1).await;
+        h.send("p", 6, 1, 1).await;
+        assert_eq!(h.outcomes(2).await, [(5, false), (6, false)]);
     }
 
     /// Two batches in flight; the first fails: the second does not commit

@@ -1846,6 +1846,39 @@ pub fn oversized_message(t: &Target, max_frame: usize) {
     nothing(&mut other, "k", "the oversized messages were not delivered");
 }
 
+/// A persistent send the store refuses (`big` bytes, over the database's
+/// packet limit) fails with an exception; the same producer's sends before
+/// and after it, over the same connection, arrive, each once.
+pub fn refused_send_leaves_the_producer_usable(url: &str, big: usize) {
+    let q = format!("queue://{}", uniq("refused"));
+    let mut other = open(url, "auto");
+    consumer(&mut other, "k", "s", &q, None);
+    let mut j = open(url, "auto");
+    put(&mut j, &q, &Msg::text("before").persistent(true), 1);
+    let body: Vec<u8> = (0..big).map(|i| (i % 251) as u8).collect();
+    let refused = j.send("pp", "ps", Some(&q), &Msg::bytes(&body).persistent(true), 1);
+    assert!(refused.is_err(), "the refused send fails: {refused:?}");
+    for i in 0..3 {
+        j.send(
+            "pp",
+            "ps",
+            Some(&q),
+            &Msg::text(&format!("after{i}")).persistent(true),
+            1,
+        )
+        .unwrap_or_else(|e| panic!("send {i} after the refused one: {}", e.text()));
+    }
+    let mut got = Vec::new();
+    while let Some(m) = other.receive("k", 5_000) {
+        got.push(m.text().to_string());
+        if got.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(got, ["before", "after0", "after1", "after2"]);
+    nothing(&mut other, "k", "the refused message was not stored");
+}
+
 /// The Java client over TLS: `t.url` is the broker's `ssl://` URL, `jvm`
 /// the options that make the JVM trust its certificate. `ssl://` and
 /// `failover:(ssl://…)` connect and carry messages; a JVM without the

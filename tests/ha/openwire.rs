@@ -116,3 +116,17 @@ async fn postgres_kill9_keeps_consumers_temp_queues_and_durable_subscribers() {
     });
     took_over(&mut nodes, master).await;
 }
+
+/// A persistent send the database refuses (a body over MariaDB's
+/// `max_allowed_packet`, 16 MiB here, well under the OpenWire frame
+/// limit) fails with an exception, and the same producer's next sends
+/// over the same connection are stored: the connection stays open, so
+/// they are not failed in the expectation of a resend.
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_a_send_the_database_refuses_leaves_the_producer_usable() {
+    let db = Db::mariadb();
+    let node = Node::start("a", &db.url(), &Settings::fast(Some("session")));
+    node.wait_role(crate::common::cluster::Role::Master).await;
+    let url = format!("tcp://{}", node.openwire);
+    tokio::task::block_in_place(|| sc::refused_send_leaves_the_producer_usable(&url, 17 << 20));
+}
