@@ -7,8 +7,9 @@
 //! error, never silently truncated) and READ COMMITTED. Correctness does not
 //! depend on the isolation level (fencing is a locking read, which sees the
 //! latest committed row at any level); READ COMMITTED avoids the gap and
-//! next-key locks REPEATABLE READ takes for `DELETE ... IN` on ids already
-//! gone. It is skipped when the server logs statements
+//! next-key locks REPEATABLE READ takes when a DELETE looks up ids already
+//! gone, which pipelined batches could wait on. It is skipped when the
+//! server logs statements
 //! (`binlog_format=STATEMENT`), where MySQL rejects READ COMMITTED writes.
 //! Row-lock waits are bounded by the statement timeout as well
 //! (`innodb_lock_wait_timeout`, whole seconds, rounded up).

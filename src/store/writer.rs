@@ -427,7 +427,9 @@ struct FailedSends {
     keep_open: Mutex<HashSet<u64>>,
 }
 
-/// The connection a request's messages came from (0 if unknown).
+/// The connection a request's messages came from (0 if unknown, say a
+/// persistent send to a topic without durable subscribers, which inserts
+/// nothing: never counted as a connection a send failed on).
 fn origin_of(ops: &[WriteOp]) -> u64 {
     ops.iter()
         .find_map(|op| match op {
@@ -470,7 +472,7 @@ impl FailedSends {
     }
 
     /// Records that `producer`'s send `seq` from connection `origin`
-    /// failed.
+    /// failed (an unknown origin, 0, or one kept open fails nothing else).
     fn failed(
         &self,
         failed: &mut HashMap<Arc<str>, Failed>,
@@ -480,7 +482,7 @@ impl FailedSends {
     ) {
         let f = failed.entry(producer.clone()).or_default();
         f.seqs.failed(seq);
-        if !self.keep_open().contains(&origin) {
+        if origin != 0 && !self.keep_open().contains(&origin) {
             f.origins.insert(origin);
         }
     }
@@ -753,10 +755,16 @@ async fn commit_batch(
     }
     let side = start..ops.len();
     let (mut refused, mut result) = attempt(&shared, &ops, &ranges, side.clone(), &turn).await;
-    if matches!(result, Err(StoreError::EarlierFailed)) {
+    // Decided again on the failure before it: the batches after this one
+    // were decided before that failure too, so they must not commit as
+    // decided either (with three or more in flight, one could commit a
+    // mark over the failed send). Reported as not in full, they roll back
+    // and are decided again in turn.
+    let redecided = matches!(result, Err(StoreError::EarlierFailed));
+    if redecided {
         (refused, result) = attempt(&shared, &ops, &ranges, side.clone(), &CommitTurn::now()).await;
     }
-    let mut in_full = true;
+    let mut in_full = !redecided;
     let mut outcomes = Vec::with_capacity(requests.len());
     if requests.len() > 1 && rejected_by_database(&result) {
         // The earlier batches' outcomes first: they bound marks too.
@@ -1346,6 +1354,31 @@ mod tests {
             .expect("send");
         assert_eq!(h.outcomes(2).await, [(1, false), (2, false)]);
         assert_eq!(h.committed(), (vec![], vec![]));
+    }
+
+    /// Three batches in flight; the first fails. The second is decided
+    /// again and commits; the third was decided before the failure too, so
+    /// it must not commit its producer's mark over the failed send either.
+    #[tokio::test]
+    async fn no_batch_in_flight_commits_a_mark_decided_before_a_failure() {
+        let mut h = harness(3);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send("q", 7, 1, 2).await;
+        assert_eq!(h.entered.recv().await, Some(2));
+        h.send("p", 2, 1, 3).await;
+        assert_eq!(h.entered.recv().await, Some(3), "three batches in flight");
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        assert_eq!(h.outcomes(3).await, [(1, false), (7, true), (2, true)]);
+        assert_eq!(
+            h.committed(),
+            (vec![7, 2], vec![7]),
+            "p's 2 is stored without its mark: 1 failed"
+        );
     }
 
     #[tokio::test]
