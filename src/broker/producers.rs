@@ -9,10 +9,11 @@
 //! to the same node before the original committed) waits for the original's
 //! outcome instead of storing a second copy. If the original fails, the
 //! resend fails with it, and its connection counts as one a send of the
-//! producer failed on ([`Producers::finished`] names it), so the writer fails
-//! that connection's later sends of the producer too: the client sends them
-//! again after the failed one, and a copy stored meanwhile would be stored
-//! twice.
+//! producer failed on (the broker tells the writer of each waiting resend,
+//! `GroupCommit::resend_waiting`, and [`Producers::finished`] names them
+//! again), so the writer fails that connection's later sends of the
+//! producer too: the client sends them again after the failed one, and a
+//! copy stored meanwhile would be stored twice.
 //!
 //! A send that failed keeps the producer's mark below its sequence until it
 //! is stored ([`FailedSeqs`]): a later send of the same producer that did
@@ -103,23 +104,21 @@ impl Producers {
     }
 
     /// Records the outcome of sends previously classified `New`, and
-    /// answers every resend that waited for them. Returns the resends failed
-    /// with their original, each with its connection.
+    /// answers every resend that waited for them. Returns those resends,
+    /// each with its connection.
     pub fn finished(
         &mut self,
         sends: &[ProducerSeq],
         result: &Result<(), BrokerError>,
     ) -> Vec<(ProducerSeq, u64)> {
-        let mut failed_resends = Vec::new();
+        let mut answered = Vec::new();
         for p in sends {
             let Some(entry) = self.entries.get_mut(&p.id) else {
                 continue;
             };
             if let Some(waiters) = entry.in_flight.remove(&p.seq) {
                 for (origin, w) in waiters {
-                    if result.is_err() {
-                        failed_resends.push((p.clone(), origin));
-                    }
+                    answered.push((p.clone(), origin));
                     let _ = w.send(result.clone());
                 }
             }
@@ -133,7 +132,7 @@ impl Producers {
                 entry.committed = entry.committed.min(p.seq - 1);
             }
         }
-        failed_resends
+        answered
     }
 
     /// Forgets producers idle since before `cutoff_ms` with nothing in
@@ -194,7 +193,7 @@ mod tests {
             panic!("expected in flight");
         };
         assert!(rx.try_recv().is_err());
-        assert!(p.finished(&[seq("a", 1)], &Ok(())).is_empty());
+        assert_eq!(p.finished(&[seq("a", 1)], &Ok(())), vec![(seq("a", 1), 1)]);
         assert!(matches!(rx.try_recv(), Ok(Ok(()))));
         assert!(matches!(p.check_at(&seq("a", 1)), Check::Duplicate));
     }
@@ -211,7 +210,7 @@ mod tests {
         assert_eq!(
             failed,
             vec![(seq("a", 1), 2)],
-            "the resend failed with it, on its own connection"
+            "the resend is answered with it, on its own connection"
         );
         assert!(matches!(p.check_at(&seq("a", 1)), Check::New));
     }

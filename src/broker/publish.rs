@@ -208,13 +208,15 @@ impl Broker {
     }
 
     /// Records the outcome of the sends `marks` of one commit (in the
-    /// writer's completion, so before it decides another batch): resends
-    /// that waited for them and failed with them fail their connection's
-    /// later sends of the producer in the writer too.
+    /// writer's completion, so before it decides another batch), and tells
+    /// the writer about the resends that waited for them: failed with
+    /// them, they fail their connection's later sends of the producer too.
     fn finished(&self, marks: &[ProducerSeq], result: &Result<(), BrokerError>) {
-        let failed_resends = self.producers().finished(marks, result);
-        if !failed_resends.is_empty() {
-            self.inner.store.failed_elsewhere(&failed_resends);
+        let answered = self.producers().finished(marks, result);
+        if !answered.is_empty() {
+            self.inner
+                .store
+                .resends_answered(&answered, result.is_err());
         }
     }
 
@@ -265,6 +267,7 @@ impl Broker {
                     false
                 }
                 Check::InFlight(original) => {
+                    self.inner.store.resend_waiting(p, m.origin);
                     out.originals.push(original);
                     false
                 }

@@ -146,16 +146,32 @@ impl GroupCommit {
         }
     }
 
-    /// Sends (producer sequence, connection) that failed without reaching
-    /// the writer: resends that waited for an original that failed
-    /// (`broker::producers`). Like a send failed here, each bounds its
-    /// producer's marks and fails the later sends of that producer from
-    /// its connection. Call it before the writer decides another batch
-    /// (from a [`Completion`]).
-    pub fn failed_elsewhere(&self, sends: &[(ProducerSeq, u64)]) {
-        let mut failed = self.failed.lock();
+    /// A resend of `producer`'s send (still being committed) arrived from
+    /// connection `origin` and waits for it. Should that send fail, the
+    /// resend fails with it, and `origin` counts as a connection the send
+    /// failed on: its later sends of the producer fail too (its client
+    /// resends them after the failed one). Call it before submitting
+    /// anything else of that connection.
+    pub fn resend_waiting(&self, producer: &ProducerSeq, origin: u64) {
+        self.failed
+            .waiting()
+            .entry((producer.id.clone(), producer.seq))
+            .or_default()
+            .push(origin);
+    }
+
+    /// The resends `sends` (sequence, connection) got their original's
+    /// outcome, `failed` or not: from a [`Completion`], so before the
+    /// writer decides another batch. Covers a resend that came after the
+    /// writer had settled its original, too late for
+    /// [`GroupCommit::resend_waiting`].
+    pub fn resends_answered(&self, sends: &[(ProducerSeq, u64)], failed: bool) {
+        let mut book = self.failed.lock();
         for (p, origin) in sends {
-            self.failed.failed(&mut failed, &p.id, p.seq, *origin);
+            self.failed.settle_waiting(&p.id, p.seq);
+            if failed {
+                self.failed.failed(&mut book, &p.id, p.seq, *origin);
+            }
         }
     }
 
@@ -425,6 +441,12 @@ struct FailedSends {
     /// client gets an exception and carries on), so their later sends are
     /// not failed: nobody resends them.
     keep_open: Mutex<HashSet<u64>>,
+    /// Resends waiting for an original still being committed, by producer
+    /// and sequence: the connections they came from. If the original
+    /// fails, they fail with it, so their connections count as ones the
+    /// send failed on, from the moment the original's failure is known
+    /// here (in the same batch too).
+    waiting: Mutex<HashMap<(Arc<str>, i64), Vec<u64>>>,
 }
 
 /// The connection a request's messages came from (0 if unknown, say a
@@ -469,6 +491,42 @@ impl FailedSends {
         self.keep_open
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<(Arc<str>, i64), Vec<u64>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connections of the resends waiting for `producer`'s `seq`,
+    /// forgotten: that send's outcome is known.
+    fn settle_waiting(&self, producer: &Arc<str>, seq: i64) -> Vec<u64> {
+        let mut waiting = self.waiting();
+        if waiting.is_empty() {
+            return Vec::new();
+        }
+        waiting.remove(&(producer.clone(), seq)).unwrap_or_default()
+    }
+
+    /// Origins a failure of `producer`'s `seq` fails too, besides its own:
+    /// the resends waiting for it (unknown and kept-open ones excepted).
+    fn waiting_origins(&self, producer: &Arc<str>, seq: i64) -> Vec<u64> {
+        let waiting = self.waiting();
+        if waiting.is_empty() {
+            return Vec::new();
+        }
+        let keep_open = self.keep_open();
+        waiting
+            .get(&(producer.clone(), seq))
+            .map(|origins| {
+                origins
+                    .iter()
+                    .copied()
+                    .filter(|o| *o != 0 && !keep_open.contains(o))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Records that `producer`'s send `seq` from connection `origin`
@@ -525,8 +583,10 @@ impl FailedSends {
                 refused: vec![false; ranges.len()],
             };
         }
-        // What the failed sends will be if this batch commits.
+        // What the failed sends will be if this batch commits, and the
+        // connections whose resends wait for a send refused here.
         let mut after: HashMap<Arc<str>, FailedSeqs> = HashMap::new();
+        let mut refused_origins: HashMap<Arc<str>, HashSet<u64>> = HashMap::new();
         let mut out = Vec::with_capacity(ops.len());
         let mut refused = Vec::with_capacity(ranges.len());
         for range in ranges {
@@ -541,7 +601,10 @@ impl FailedSends {
                 let seqs = marks_of(mine, &p.id);
                 if let Some(cap) = now.cap_storing(&seqs) {
                     if seqs.iter().any(|&s| s > cap) {
-                        if f.origins.contains(&origin) {
+                        let failed_here = refused_origins
+                            .get(&p.id)
+                            .is_some_and(|o| o.contains(&origin));
+                        if f.origins.contains(&origin) || failed_here {
                             refuse = true;
                         } else {
                             caps.insert(&p.id, cap);
@@ -559,6 +622,10 @@ impl FailedSends {
                 if let Some(now) = after.get_mut(&p.id) {
                     if refuse {
                         now.failed(p.seq);
+                        refused_origins
+                            .entry(p.id.clone())
+                            .or_default()
+                            .extend(self.waiting_origins(&p.id, p.seq));
                     } else {
                         now.stored(p.seq);
                     }
@@ -577,12 +644,18 @@ impl FailedSends {
     }
 
     /// Records the outcome of one request's sends.
+    /// Records the outcome of one request's sends (and of the resends
+    /// waiting for them).
     fn record(&self, ops: &[WriteOp], result: &Result<(), StoreError>) {
         let mut failed = self.lock();
         for op in ops {
             let WriteOp::Producer(p) = op else { continue };
+            let waiting = self.settle_waiting(&p.id, p.seq);
             if result.is_err() {
                 self.failed(&mut failed, &p.id, p.seq, origin_of(ops));
+                for origin in waiting {
+                    self.failed(&mut failed, &p.id, p.seq, origin);
+                }
             } else if let Some(f) = failed.get_mut(&p.id) {
                 f.seqs.stored(p.seq);
                 if f.seqs.is_empty() {
@@ -1275,7 +1348,7 @@ mod tests {
     }
 
     /// A resend that waited for its original and failed with it (the
-    /// broker reports it with `failed_elsewhere`) counts as a send failed
+    /// broker reports it with `resends_answered`) counts as a send failed
     /// on the resend's connection: that connection's later sends of the
     /// producer fail too (its client sends them again after the failed
     /// one), another connection's are stored without the mark.
@@ -1294,7 +1367,7 @@ mod tests {
             id: Arc::from("p"),
             seq: 2,
         };
-        h.writer.failed_elsewhere(&[(resend, 2)]);
+        h.writer.resends_answered(&[(resend, 2)], true);
         h.send("p", 3, 1, 2).await;
         assert_eq!(h.outcomes(1).await, [(3, false)]);
         h.send("p", 4, 1, 3).await;
@@ -1307,6 +1380,32 @@ mod tests {
         let (inserts, marks) = h.committed();
         assert_eq!(inserts, [1, 4, 2, 3]);
         assert_eq!(marks.iter().max(), Some(&3));
+    }
+
+    /// The same when the original and the resend's connection's later
+    /// send are in one batch: the original is refused (its connection had
+    /// a send fail), and the later send of the connection whose resend
+    /// waits for it (`resend_waiting`) is refused with it, not stored to
+    /// be resent and stored again.
+    #[tokio::test]
+    async fn a_later_send_in_the_same_batch_as_the_refused_original_is_refused_too() {
+        let mut h = harness(1);
+        h.send("p", 1, 1, 1).await;
+        assert_eq!(h.entered.recv().await, Some(1));
+        h.send("p", 2, 1, 1).await;
+        let original = ProducerSeq {
+            id: Arc::from("p"),
+            seq: 2,
+        };
+        h.writer.resend_waiting(&original, 2);
+        h.send("p", 3, 1, 2).await;
+        h.release
+            .take()
+            .expect("release")
+            .send(Err(StoreError::Timeout(1)))
+            .expect("send");
+        assert_eq!(h.outcomes(3).await, [(1, false), (2, false), (3, false)]);
+        assert_eq!(h.committed(), (vec![], vec![]));
     }
 
     /// A connection that stays open after a failed send (OpenWire): the
