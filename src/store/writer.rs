@@ -446,8 +446,12 @@ struct FailedSends {
     /// fails, they fail with it, so their connections count as ones the
     /// send failed on, from the moment the original's failure is known
     /// here (in the same batch too).
-    waiting: Mutex<HashMap<(Arc<str>, i64), Vec<u64>>>,
+    waiting: Mutex<Waiting>,
 }
+
+/// Resends waiting for their original: (producer, sequence) -> the
+/// connections they came from.
+type Waiting = HashMap<(Arc<str>, i64), Vec<u64>>;
 
 /// The connection a request's messages came from (0 if unknown, say a
 /// persistent send to a topic without durable subscribers, which inserts
@@ -493,7 +497,7 @@ impl FailedSends {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<(Arc<str>, i64), Vec<u64>>> {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
