@@ -328,3 +328,141 @@ fn wait_all(
         .boxed(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::{AfterFailedSend, CoreConfig, Policies};
+    use crate::config::DatabaseConfig;
+    use crate::message::BodyKind;
+    use crate::store::{self, Claim, GroupCommit, Term, WriterConfig};
+    use sqlx::Connection as _;
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+
+    /// A persistent send to `/queue/q` of producer `p`, sequence `seq`,
+    /// from connection `origin`.
+    fn send(id: i64, seq: i64, origin: u64) -> Message {
+        Message {
+            id,
+            destination: Destination::Queue("q".into()),
+            priority: 4,
+            expires: 0,
+            persistent: true,
+            headers: Vec::new().into(),
+            body: bytes::Bytes::from_static(b"m"),
+            body_kind: BodyKind::Bytes,
+            client_id: None,
+            redelivery_count: 0,
+            redelivered: false,
+            producer: Some(ProducerSeq {
+                id: Arc::from("p"),
+                seq,
+            }),
+            scheduled: 0,
+            origin,
+        }
+    }
+
+    async fn confirm(broker: &Broker, m: Message) -> Confirm {
+        broker
+            .publish(vec![m], false)
+            .await
+            .expect("published")
+            .expect("a persistent send is confirmed")
+    }
+
+    /// The broker's side of the resend cascade (`store::writer` tests the
+    /// writer's): a resend arrives while its original is being committed,
+    /// the original fails (its id is taken), and the next send of the
+    /// resend's connection fails with them instead of being stored (its
+    /// client resends both, in order, over a new connection, where they
+    /// are stored once).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resend_failed_with_its_original_fails_its_connections_next_send() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("b.db").display());
+        let config = DatabaseConfig {
+            url: url.clone(),
+            ..DatabaseConfig::default()
+        };
+        let store = store::open(&config).await.expect("open");
+        let claim = Claim {
+            node_id: "n".into(),
+            stomp_addr: String::new(),
+            admin_addr: String::new(),
+        };
+        let epoch = store
+            .try_acquire(&claim, 60_000, false)
+            .await
+            .expect("claim")
+            .expect("free");
+        let term = Term {
+            epoch,
+            fenced: CancellationToken::new(),
+            over: CancellationToken::new(),
+            commit_timeout: Duration::from_secs(60),
+        };
+        let writer_config = WriterConfig {
+            capacity: 16,
+            max_batch_ops: 100,
+            commit_wait: Duration::ZERO,
+            pipeline: 1,
+            track_inserts: false,
+        };
+        let (writer, _task) = GroupCommit::start(store.clone(), term, writer_config);
+        let core = CoreConfig {
+            policies: Policies::new(5, "DLQ.", &[]),
+            ids: Default::default(),
+            topic_pending_limit: 1000,
+            queue_window: 1000,
+            queue_window_bytes: 1 << 20,
+            max_subscriptions_per_connection: 100,
+            max_unacked_per_consumer: 1000,
+            max_non_persistent_bytes: 1 << 20,
+            producer_retention_ms: 3_600_000,
+        };
+        let broker = Broker::recover(store.as_ref(), writer, core)
+            .await
+            .expect("recover");
+        let a = broker.open("n", AfterFailedSend::Close);
+        let b = broker.open("n", AfterFailedSend::Close);
+
+        // SQLite's write lock held, with a row under the original's id.
+        let mut other = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        for sql in [
+            "BEGIN IMMEDIATE",
+            "INSERT INTO baton_msgs (id, destination, headers, body) VALUES (1000, 'q', '{}', x'')",
+        ] {
+            sqlx::query(sql).execute(&mut other).await.expect(sql);
+        }
+        let original = confirm(&broker, send(1000, 1, a.id())).await;
+        let resend = confirm(&broker, send(1001, 1, b.id())).await;
+        let next = confirm(&broker, send(1002, 2, b.id())).await;
+        sqlx::query("COMMIT")
+            .execute(&mut other)
+            .await
+            .expect("commit");
+        assert!(original.await.is_err(), "the original's id is taken");
+        assert!(resend.await.is_err(), "the resend fails with it");
+        assert!(
+            next.await.is_err(),
+            "the resend's connection's next send fails too"
+        );
+
+        let c = broker.open("n", AfterFailedSend::Close);
+        for (id, seq) in [(1003, 1), (1004, 2)] {
+            confirm(&broker, send(id, seq, c.id()))
+                .await
+                .await
+                .expect("resent over a new connection: stored");
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM baton_msgs WHERE id > 1000")
+            .fetch_one(&mut other)
+            .await
+            .expect("count");
+        assert_eq!(stored, 2, "each send stored once");
+    }
+}
