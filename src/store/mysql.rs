@@ -261,16 +261,11 @@ impl MySqlStore {
 /// DELETE refuses them and the multi-table form ignores them.
 fn delete_by_primary_key<'q>(table: &str, ids: &'q [i64]) -> QueryBuilder<'q, MySql> {
     let mut qb = QueryBuilder::new("DELETE m FROM (");
-    for (i, id) in ids.iter().enumerate() {
-        qb.push(if i == 0 {
-            "SELECT CAST("
-        } else {
-            " UNION ALL SELECT CAST("
-        });
-        qb.push_bind(*id).push(" AS SIGNED)");
-        if i == 0 {
-            qb.push(" AS id");
-        }
+    let mut rows = qb.separated(" UNION ALL ");
+    for id in ids {
+        rows.push("SELECT CAST(")
+            .push_bind_unseparated(*id)
+            .push_unseparated(" AS SIGNED) AS id");
     }
     qb.push(format!(") AS k STRAIGHT_JOIN {table} AS m ON m.id = k.id"));
     qb

@@ -453,6 +453,13 @@ struct FailedSends {
 /// connections they came from.
 type Waiting = HashMap<(Arc<str>, i64), Vec<u64>>;
 
+/// Whether connection `origin`'s client resends a failed send and every
+/// later one (so those later sends fail with it): not for an unknown
+/// origin (0) or one that stays open after a failed send (`keep_open`).
+fn resends_after_failure(origin: u64, keep_open: &HashSet<u64>) -> bool {
+    origin != 0 && !keep_open.contains(&origin)
+}
+
 /// The connection a request's messages came from (0 if unknown, say a
 /// persistent send to a topic without durable subscribers, which inserts
 /// nothing: never counted as a connection a send failed on).
@@ -527,7 +534,7 @@ impl FailedSends {
                 origins
                     .iter()
                     .copied()
-                    .filter(|o| *o != 0 && !keep_open.contains(o))
+                    .filter(|&o| resends_after_failure(o, &keep_open))
                     .collect()
             })
             .unwrap_or_default()
@@ -544,7 +551,7 @@ impl FailedSends {
     ) {
         let f = failed.entry(producer.clone()).or_default();
         f.seqs.failed(seq);
-        if origin != 0 && !self.keep_open().contains(&origin) {
+        if resends_after_failure(origin, &self.keep_open()) {
             f.origins.insert(origin);
         }
     }
@@ -647,7 +654,6 @@ impl FailedSends {
         }
     }
 
-    /// Records the outcome of one request's sends.
     /// Records the outcome of one request's sends (and of the resends
     /// waiting for them).
     fn record(&self, ops: &[WriteOp], result: &Result<(), StoreError>) {
