@@ -8,44 +8,56 @@ use foldhash::HashSet;
 use std::sync::Arc;
 
 impl State {
-    /// ACK or NACK of `message_id`. Without `subscription` (STOMP 1.0) the
-    /// connection's subscription holding the message is used. Client-mode
-    /// subscriptions acknowledge cumulatively.
+    /// ACK or NACK of `ack.message_id`. Without a subscription (STOMP
+    /// 1.0) the connection's subscription holding the message is used.
+    /// With `ack.first` the messages in flight from it to the named one are
+    /// covered (an OpenWire range: a transaction's poison ack after too many
+    /// rollbacks); without it client-mode subscriptions acknowledge
+    /// cumulatively.
     pub fn acknowledge(
         &mut self,
         conn: ConnId,
-        subscription: Option<&str>,
-        message_id: i64,
-        kind: AckKind,
+        ack: &AckRequest,
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
-        let key = self.find_holder(conn, subscription, message_id)?;
+        let message_id = ack.message_id;
+        let kind = &ack.kind;
+        let key = self.find_holder(conn, ack.subscription.as_deref(), message_id)?;
         let Some(sub) = self.subscriptions.get_mut(&key) else {
             return Err(BrokerError::NotInFlight(message_id));
         };
         let Some(&seq) = sub.seq_of.get(&message_id) else {
             return Err(BrokerError::NotInFlight(message_id));
         };
-        if kind == AckKind::Delivered {
+        if *kind == AckKind::Delivered {
             sub.delivered_upto = sub.delivered_upto.max(Some(seq));
             let dest = sub.destination.clone();
             self.dispatch(&dest, ops);
             return Ok(());
         }
-        let cumulative = sub.ack == AckMode::Client && kind != AckKind::Individual;
-        let taken: Vec<Message> = if cumulative {
-            let rest = sub.inflight.split_off(&(seq + 1));
-            let done = std::mem::replace(&mut sub.inflight, rest);
-            done.into_values().collect()
-        } else {
-            sub.inflight.remove(&seq).into_iter().collect()
+        let from = ack.first.and_then(|f| sub.seq_of.get(&f).copied());
+        let taken: Vec<Message> = match from {
+            _ if *kind == AckKind::Individual => sub.inflight.remove(&seq).into_iter().collect(),
+            Some(from) if from <= seq => {
+                let range: Vec<u64> = sub.inflight.range(from..=seq).map(|(s, _)| *s).collect();
+                range
+                    .iter()
+                    .filter_map(|s| sub.inflight.remove(s))
+                    .collect()
+            }
+            None if sub.ack == AckMode::Client => {
+                let rest = sub.inflight.split_off(&(seq + 1));
+                let done = std::mem::replace(&mut sub.inflight, rest);
+                done.into_values().collect()
+            }
+            _ => sub.inflight.remove(&seq).into_iter().collect(),
         };
         for m in &taken {
             sub.seq_of.remove(&m.id);
         }
         let dest = sub.destination.clone();
         for m in taken {
-            match &kind {
+            match kind {
                 AckKind::Ack | AckKind::Individual => self.consumed_by(&key, m, ops),
                 AckKind::Nack => self.requeue(&key, m, true, ops),
                 AckKind::Poison(cause) => self.poisoned(&key, m, cause, ops),

@@ -228,11 +228,14 @@ impl Connection {
                 }
             }
             Command::Ack { ack, tx, wait } => match tx {
-                Some(t) => {
+                // A delivered ack only widens the prefetch window; held
+                // until the commit it would stall a transaction consuming
+                // more than its prefetch.
+                Some(t) if ack.kind != AckKind::Delivered => {
                     self.transaction(&t)?.acks.push(ack);
                     Ok(None)
                 }
-                None => {
+                _ => {
                     let confirm = self.broker.acknowledge(conn, ack, wait).await?;
                     Ok(self.track(confirm))
                 }

@@ -87,6 +87,11 @@ pub struct DurableName {
 pub struct AckRequest {
     pub subscription: Option<String>,
     pub message_id: i64,
+    /// The first message of a range (OpenWire's `firstMessageId`): the
+    /// ack covers the messages in flight from it to `message_id`. Without
+    /// it (or when it is no longer in flight) a client-mode subscription
+    /// acknowledges cumulatively.
+    pub first: Option<i64>,
     pub kind: AckKind,
 }
 
@@ -407,15 +412,7 @@ impl Broker {
             return self.apply(conn, Vec::new(), vec![ack], false).await;
         }
         let mut ops = Vec::new();
-        self.with_due(|st| {
-            st.acknowledge(
-                conn,
-                ack.subscription.as_deref(),
-                ack.message_id,
-                ack.kind,
-                &mut ops,
-            )
-        })?;
+        self.with_due(|st| st.acknowledge(conn, &ack, &mut ops))?;
         self.inner.store.push(ops);
         Ok(None)
     }

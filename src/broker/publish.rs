@@ -52,13 +52,7 @@ impl Broker {
                 for a in &acks {
                     // Checked above; a miss now means an earlier cumulative
                     // ACK of this transaction already covered the message.
-                    let covered = st.acknowledge(
-                        conn,
-                        a.subscription.as_deref(),
-                        a.message_id,
-                        a.kind.clone(),
-                        &mut ops,
-                    );
+                    let covered = st.acknowledge(conn, a, &mut ops);
                     if let Err(e) = covered {
                         tracing::debug!(error = %e, "acknowledgement already covered");
                     }

@@ -604,6 +604,7 @@ impl Handler {
         let request = AckRequest {
             subscription: Some(key),
             message_id: last.broker_sequence_id,
+            first: ack.first_message_id.as_ref().map(|m| m.broker_sequence_id),
             kind,
         };
         let command = Core::Ack {

@@ -209,6 +209,7 @@ impl Handler {
                     ack: AckRequest {
                         subscription,
                         message_id,
+                        first: None,
                         kind,
                     },
                     tx: frame.header("transaction").map(str::to_string),

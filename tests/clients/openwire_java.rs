@@ -101,6 +101,8 @@ scenarios!(
     prefetch_zero_pull,
     transactions,
     transaction_send_and_receive,
+    transaction_beyond_prefetch,
+    expiry_in_the_client_spares_earlier_messages,
     durable_subscriber,
     topic_fan_out,
     temp_queue_request_reply,

@@ -123,7 +123,8 @@ pub(super) struct Conn {
 }
 
 /// What an acknowledgement asks for. `Ack`, `Nack`, `Poison` and
-/// `Expired` cover the named message and, on a client-mode subscription,
+/// `Expired` cover the named message and either the range from the
+/// request's first message or, on a client-mode subscription without one,
 /// every earlier one still in flight (in delivery order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckKind {

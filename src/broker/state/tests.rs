@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::broker::paging::{page_from_rows, PageRequest, PRIORITIES};
+use crate::broker::AckRequest;
 use crate::message::now_ms;
 use bytes::Bytes;
 
@@ -59,6 +60,15 @@ fn sub(st: &mut State, c: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: 
     st.subscribe(c, spec, &mut Vec::new()).unwrap();
 }
 
+fn ack(sub: &str, message_id: i64, kind: AckKind) -> AckRequest {
+    AckRequest {
+        subscription: Some(sub.to_string()),
+        message_id,
+        first: None,
+        kind,
+    }
+}
+
 fn ids(o: &Outbox) -> Vec<i64> {
     o.take(usize::MAX).0.iter().map(|d| d.message.id).collect()
 }
@@ -89,7 +99,7 @@ fn prefetch_limits_in_flight_and_ack_frees_credit() {
     }
     assert_eq!(ids(&a), vec![1]);
     assert_eq!(ids(&b), vec![2, 3]);
-    st.acknowledge(1, Some("s"), 1, AckKind::Ack, &mut ops)
+    st.acknowledge(1, &ack("s", 1, AckKind::Ack), &mut ops)
         .unwrap();
     assert_eq!(ids(&a), vec![4]);
     assert!(ids(&b).is_empty());
@@ -107,9 +117,9 @@ fn client_ack_is_cumulative_and_individual_is_not() {
         st.route(msg(10 + id, "/queue/i", true), &mut ops);
     }
     ids(&a);
-    st.acknowledge(1, Some("c"), 2, AckKind::Ack, &mut ops)
+    st.acknowledge(1, &ack("c", 2, AckKind::Ack), &mut ops)
         .unwrap();
-    st.acknowledge(1, Some("i"), 12, AckKind::Ack, &mut ops)
+    st.acknowledge(1, &ack("i", 12, AckKind::Ack), &mut ops)
         .unwrap();
     let deleted: Vec<i64> = ops
         .iter()
@@ -120,12 +130,51 @@ fn client_ack_is_cumulative_and_individual_is_not() {
         .collect();
     assert_eq!(deleted, vec![1, 2, 12]);
     assert!(matches!(
-        st.acknowledge(1, Some("c"), 1, AckKind::Ack, &mut ops),
+        st.acknowledge(1, &ack("c", 1, AckKind::Ack), &mut ops),
         Err(BrokerError::NotInFlight(1))
     ));
     assert!(st
-        .acknowledge(1, Some("i"), 11, AckKind::Ack, &mut ops)
+        .acknowledge(1, &ack("i", 11, AckKind::Ack), &mut ops)
         .is_ok());
+}
+
+/// OpenWire names a range: an expired message alone (first = last), a
+/// transaction's poison ack from its first to its last delivery. Neither
+/// may take the client-mode subscription's earlier messages with it.
+#[test]
+fn a_ranged_ack_covers_its_range_only_even_in_client_mode() {
+    let mut st = core(6);
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "c", "/queue/c", AckMode::Client, 10);
+    let mut ops = Vec::new();
+    for id in 1..=5 {
+        st.route(msg(id, "/queue/c", true), &mut ops);
+    }
+    assert_eq!(ids(&a), vec![1, 2, 3, 4, 5]);
+    let ranged = |first, last, kind| AckRequest {
+        first: Some(first),
+        ..ack("c", last, kind)
+    };
+    st.acknowledge(1, &ranged(2, 2, AckKind::Expired), &mut ops)
+        .unwrap();
+    st.acknowledge(1, &ranged(3, 4, AckKind::Poison("x".into())), &mut ops)
+        .unwrap();
+    for gone in [2, 3, 4] {
+        assert!(matches!(
+            st.acknowledge(1, &ack("c", gone, AckKind::Individual), &mut ops),
+            Err(BrokerError::NotInFlight(id)) if id == gone
+        ));
+    }
+    let still: Vec<i64> = st.subscriptions[&(1, Arc::from("c"))]
+        .inflight
+        .values()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(still, vec![1, 5], "the messages outside the ranges stay in flight");
+    // Without a range, client mode stays cumulative.
+    st.acknowledge(1, &ack("c", 5, AckKind::Ack), &mut ops)
+        .unwrap();
+    assert!(st.subscriptions[&(1, Arc::from("c"))].inflight.is_empty());
 }
 
 #[test]
@@ -137,7 +186,7 @@ fn nack_redelivers_then_dead_letters() {
     st.route(msg(1, "/queue/q", true), &mut ops);
     for round in 1..=2 {
         ids(&a);
-        st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+        st.acknowledge(1, &ack("s", 1, AckKind::Nack), &mut ops)
             .unwrap();
         let (ds, _) = a.take(10);
         assert_eq!(ds.len(), 1);
@@ -146,7 +195,7 @@ fn nack_redelivers_then_dead_letters() {
         a.push(ds[0].clone());
     }
     ids(&a);
-    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+    st.acknowledge(1, &ack("s", 1, AckKind::Nack), &mut ops)
         .unwrap();
     assert!(ids(&a).is_empty(), "third failure goes to the DLQ");
     assert!(ops.iter().any(|o| matches!(o,
@@ -285,7 +334,7 @@ fn a_delayed_redelivery_waits_with_the_scheduled_messages_and_is_no_job() {
     st.route(msg(1, "/queue/q", true), &mut ops);
     assert_eq!(ids(&a), vec![1]);
     let before = now_ms();
-    st.acknowledge(1, Some("s"), 1, AckKind::Nack, &mut ops)
+    st.acknowledge(1, &ack("s", 1, AckKind::Nack), &mut ops)
         .unwrap();
     assert!(ids(&a).is_empty(), "held back for the delay");
     let at = ops
