@@ -291,7 +291,8 @@ impl Connection {
     }
 
     /// One message per destination, each with its own id; a message to a
-    /// temporary destination is never persistent.
+    /// temporary destination is never persistent, and refused once the
+    /// destination is gone.
     fn copies(
         &self,
         message: Message,
@@ -306,6 +307,7 @@ impl Connection {
             m.id = self.broker.next_id();
             m.origin = self.id;
             if destination.name().starts_with(TEMP_PREFIX) {
+                self.broker.check_temp(&destination)?;
                 m.persistent = false;
             }
             m.destination = destination;
@@ -322,9 +324,6 @@ impl Connection {
 
     async fn roll_back(&self, tx: Transaction) {
         for mut ack in tx.acks {
-            if ack.kind == AckKind::Delivered {
-                continue;
-            }
             ack.kind = AckKind::Nack;
             if let Err(e) = self.broker.acknowledge(self.id, ack, false).await {
                 tracing::debug!(error = %e, "rolled-back acknowledgement no longer applies");

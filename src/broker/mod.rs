@@ -120,8 +120,10 @@ pub enum BrokerError {
     BadPattern(String),
     #[error("{0} is a temporary destination of another connection")]
     NotOwner(String),
-    #[error("the temporary destination {0} no longer exists (its connection closed)")]
+    #[error("the temporary destination {0} no longer exists (deleted, or its connection closed)")]
     TempGone(String),
+    #[error("the temporary destination {0} still has consumers: close them before deleting it")]
+    TempInUse(String),
     #[error("{0}: only queues can be browsed")]
     BrowseTopic(String),
     #[error("cannot send to the wildcard destination {0}; subscribe to it instead")]
@@ -379,6 +381,14 @@ impl Broker {
     pub fn create_temp(&self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
         let mut ops = Vec::new();
         let r = self.lock().create_temp(conn, dest, &mut ops);
+        self.inner.store.push(ops);
+        r
+    }
+
+    /// Deletes a temporary destination `conn` owns.
+    pub fn delete_temp(&self, conn: ConnId, dest: &Destination) -> Result<(), BrokerError> {
+        let mut ops = Vec::new();
+        let r = self.lock().delete_temp(conn, dest, &mut ops);
         self.inner.store.push(ops);
         r
     }

@@ -83,12 +83,13 @@ impl CommandError {
                 BrokerError::Destination(_)
                 | BrokerError::BadPattern(_)
                 | BrokerError::NotOwner(_)
-                | BrokerError::TempGone(_)
+                | BrokerError::TempInUse(_)
                 | BrokerError::BrowseTopic(_)
                 | BrokerError::SendToPattern(_)
                 | BrokerError::BadTempName(_)
                 | BrokerError::DurableNeedsTopic(_)
                 | BrokerError::UnknownDurable(_) => ExceptionClass::InvalidDestination,
+                BrokerError::TempGone(_) => ExceptionClass::DestinationDoesNotExist,
                 BrokerError::ClientIdInUse(_) | BrokerError::DurableNeedsClientId => {
                     ExceptionClass::InvalidClientId
                 }
@@ -673,8 +674,10 @@ impl Handler {
         if info.operation_type == destination_operation::ADD {
             self.broker.create_temp(self.conn_id(), &dest)?;
             self.temps.insert(dest);
+        } else {
+            self.broker.delete_temp(self.conn_id(), &dest)?;
+            self.temps.remove(&dest);
         }
-        // REMOVE: the destination goes with its connection.
         Ok(None)
     }
 

@@ -438,6 +438,9 @@ pub enum ExceptionClass {
     JmsException,
     InvalidClientId,
     InvalidDestination,
+    /// ActiveMQ's subclass of `InvalidDestinationException` for a
+    /// temporary destination that was deleted.
+    DestinationDoesNotExist,
     InvalidSelector,
     TransactionRolledBack,
     ResourceAllocation,
@@ -448,10 +451,11 @@ pub enum ExceptionClass {
 }
 
 impl ExceptionClass {
-    pub const ALL: [ExceptionClass; 10] = [
+    pub const ALL: [ExceptionClass; 11] = [
         Self::JmsException,
         Self::InvalidClientId,
         Self::InvalidDestination,
+        Self::DestinationDoesNotExist,
         Self::InvalidSelector,
         Self::TransactionRolledBack,
         Self::ResourceAllocation,
@@ -467,6 +471,7 @@ impl ExceptionClass {
             Self::JmsException => "javax.jms.JMSException",
             Self::InvalidClientId => "javax.jms.InvalidClientIDException",
             Self::InvalidDestination => "javax.jms.InvalidDestinationException",
+            Self::DestinationDoesNotExist => "org.apache.activemq.DestinationDoesNotExistException",
             Self::InvalidSelector => "javax.jms.InvalidSelectorException",
             Self::TransactionRolledBack => "javax.jms.TransactionRolledBackException",
             Self::ResourceAllocation => "javax.jms.ResourceAllocationException",

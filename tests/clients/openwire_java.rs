@@ -106,6 +106,7 @@ scenarios!(
     durable_subscriber,
     topic_fan_out,
     temp_queue_request_reply,
+    temp_queue_deleted,
     message_groups,
     exclusive_consumer,
     queue_browser,

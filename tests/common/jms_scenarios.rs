@@ -904,6 +904,38 @@ pub fn temp_queue_request_reply(t: &Target) {
 
 // ------------------------------------------------------------ dispatch
 
+/// `TemporaryQueue.delete()` with no consumer deletes it for everyone:
+/// the broker refuses later sends (seen by a client that does not watch
+/// advisories) and a client that does watch them learns of it from the
+/// REMOVE advisory.
+pub fn temp_queue_deleted(t: &Target) {
+    let mut owner = open(&t.url, "auto");
+    let temp = owner.temp_queue("tq", "s");
+    let mut watcher = open(&t.url, "auto");
+    put(&mut watcher, &temp, &Msg::text("never read"), 1);
+    owner
+        .delete_temp("tq")
+        .expect("delete an unused temporary queue");
+    let mut blind = open(&with_opts(&t.url, "jms.watchTopicAdvisories=false"), "auto");
+    let e = expect_err(
+        blind.send("pp", "ps", Some(&temp), &Msg::text("after delete"), 1),
+        "org.apache.activemq.DestinationDoesNotExistException",
+        "a persistent send to a deleted temporary queue",
+    );
+    assert!(e.text().contains("temp"), "{}", e.text());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match watcher.send("pp", "ps", Some(&temp), &Msg::text("too late"), 1) {
+            Err(e) => {
+                assert!(e.text().contains("deleted"), "{}", e.text());
+                break;
+            }
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(_) => panic!("the REMOVE advisory never reached the other connection"),
+        }
+    }
+}
+
 /// §5.3 item 23: message groups stick to one consumer; closing the owner
 /// moves its group.
 pub fn message_groups(t: &Target) {

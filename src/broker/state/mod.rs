@@ -313,6 +313,44 @@ impl State {
         }
     }
 
+    /// Deletes a temporary destination of `conn` (JMS `TemporaryQueue.
+    /// delete()`): refused while it has consumers, its unconsumed messages
+    /// (never persistent) are dropped, and the advisory subscribers are
+    /// told. Deleting one that is already gone succeeds.
+    pub fn delete_temp(
+        &mut self,
+        conn: ConnId,
+        dest: &Destination,
+        ops: &mut Vec<WriteOp>,
+    ) -> Result<(), BrokerError> {
+        match self.owner_of(dest) {
+            None => return Ok(()),
+            Some(o) if o != conn => return Err(BrokerError::NotOwner(dest.to_string())),
+            Some(_) => {}
+        }
+        let in_use = match dest {
+            Destination::Queue(n) => self
+                .destinations
+                .queues
+                .get(n)
+                .is_some_and(|q| !q.consumers.is_empty()),
+            Destination::Topic(n) => self
+                .destinations
+                .topics
+                .get(n)
+                .is_some_and(|t| !t.subscribers.is_empty()),
+        };
+        if in_use {
+            return Err(BrokerError::TempInUse(dest.to_string()));
+        }
+        match dest {
+            Destination::Queue(n) => self.destinations.queues.remove(n).map(|_| ()),
+            Destination::Topic(n) => self.destinations.topics.remove(n).map(|_| ()),
+        };
+        self.advise(dest, false, ops);
+        Ok(())
+    }
+
     /// `conn` sends to `dest` (counted as one of its producers).
     pub fn note_producer(&mut self, conn: ConnId, dest: &Destination) {
         if !self.connections.by_id.contains_key(&conn) {

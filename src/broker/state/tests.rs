@@ -170,7 +170,11 @@ fn a_ranged_ack_covers_its_range_only_even_in_client_mode() {
         .values()
         .map(|m| m.id)
         .collect();
-    assert_eq!(still, vec![1, 5], "the messages outside the ranges stay in flight");
+    assert_eq!(
+        still,
+        vec![1, 5],
+        "the messages outside the ranges stay in flight"
+    );
     // Without a range, client mode stays cumulative.
     st.acknowledge(1, &ack("c", 5, AckKind::Ack), &mut ops)
         .unwrap();

@@ -248,8 +248,12 @@ impl Gen {
                     first_message_id: self.opt(Self::message_id),
                     last_message_id: self.opt(Self::message_id),
                     message_count: self.int(),
-                    poison_cause: self
-                        .opt(|g| Throwable::new(ExceptionClass::ALL[g.below(10)], g.string())),
+                    poison_cause: self.opt(|g| {
+                        Throwable::new(
+                            ExceptionClass::ALL[g.below(ExceptionClass::ALL.len())],
+                            g.string(),
+                        )
+                    }),
                 }
                 .into(),
                 Role::Broker,
@@ -300,7 +304,7 @@ impl Gen {
             8 => (
                 ExceptionResponse::new(
                     self.int(),
-                    ExceptionClass::ALL[self.below(10)],
+                    ExceptionClass::ALL[self.below(ExceptionClass::ALL.len())],
                     self.string(),
                 )
                 .into(),
