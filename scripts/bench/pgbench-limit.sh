@@ -14,7 +14,8 @@
 #
 #   scripts/bench/pgbench-limit.sh > limit.md
 # Environment: BENCH_PG (127.0.0.1:5432, user postgres, trust), PG_SECS
-# (seconds per run, default 8), PG_RESULTS (also write "kind batch clients
+# (seconds per run, default 8), PG_RUNS ("kind batch clients" runs, comma-separated,
+# instead of the default set), PG_RESULTS (also write "kind batch clients
 # rows/s" lines to this file), BENCH_WAIT_QUIET (see common.sh; default 0
 # here).
 set -euo pipefail
@@ -65,6 +66,9 @@ runs=(
     "insert 1 1" "insert 16 1" "insert 128 1" "insert 1024 1" "insert 128 2"
     "insert+delete 16 1" "insert+delete 128 1" "insert+delete 1024 1" "insert+delete 128 2"
 )
+if [ -n "${PG_RUNS:-}" ]; then # e.g. "insert 8 2,insert 16 1"
+    IFS=, read -r -a runs <<<"$PG_RUNS"
+fi
 rows_md=""
 for r in "${runs[@]}"; do
     read -r kind batch clients <<<"$r"

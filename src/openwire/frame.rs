@@ -93,7 +93,7 @@ impl Options {
     /// A broker's options before the handshake: 64 KiB frames, nothing
     /// skipped. The connection task accepts only a WireFormatInfo (and then
     /// the ConnectionInfo) at this stage, and switches to
-    /// `Limits::new(max_frame_size)` once the connection is accepted.
+    /// `Limits::new(max_frame_size)` once a ConnectionInfo is accepted.
     pub fn broker_handshake() -> Self {
         Options {
             role: Role::Broker,

@@ -143,7 +143,10 @@ async fn serve(
     };
     let negotiated = negotiate(&ours, &theirs)?;
     handler.version = negotiated.version;
-    framed.codec_mut().options.limits = Limits::new(config.max_frame_bytes);
+    // Until a ConnectionInfo is accepted, the handshake's 64 KiB limit
+    // stays: an unauthenticated peer cannot make the broker buffer a
+    // frame of the full limit (OPENWIRE.md §6.2).
+    let mut accepted = false;
     framed
         .send(
             BrokerInfo {
@@ -245,6 +248,10 @@ async fn serve(
         if handler.closing && handler.pending.is_empty() {
             framed.flush().await?;
             return Ok(());
+        }
+        if !accepted && handler.core().is_some() {
+            framed.codec_mut().options.limits = Limits::new(config.max_frame_bytes);
+            accepted = true;
         }
     }
 }

@@ -130,6 +130,13 @@ fn cases() -> Vec<Case> {
             false,
         ),
         case(
+            "a 1 MiB frame after the handshake, before the ConnectionInfo",
+            true,
+            false,
+            [&0x0010_0000u32.to_be_bytes()[..], &[0x1c; 64]].concat(),
+            false,
+        ),
+        case(
             "an unknown type byte",
             true,
             false,
