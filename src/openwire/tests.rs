@@ -1508,3 +1508,29 @@ async fn framed_write_then_read_over_a_duplex() {
     send.await.unwrap();
     assert_eq!(received, expected);
 }
+
+#[test]
+fn lone_surrogates_from_java_become_replacement_characters() {
+    use super::wire::decode_modified_utf8;
+    let decode = |b: &[u8]| decode_modified_utf8(b, "test");
+    // U+1F600 as Java writes it: two surrogates, three bytes each.
+    let pair = [0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80];
+    assert_eq!(decode(&pair).unwrap(), "\u{1F600}");
+    assert_eq!(
+        decode(b"a\xED\xA0\x80b").unwrap(),
+        "a\u{FFFD}b",
+        "lone high"
+    );
+    assert_eq!(decode(b"a\xED\xB0\x80").unwrap(), "a\u{FFFD}", "lone low");
+    let swapped = [0xED, 0xB8, 0x80, 0xED, 0xA0, 0xBD];
+    assert_eq!(
+        decode(&swapped).unwrap(),
+        "\u{FFFD}\u{FFFD}",
+        "low before high"
+    );
+    let high_then_pair = [0xED, 0xA0, 0x80, 0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80];
+    assert_eq!(decode(&high_then_pair).unwrap(), "\u{FFFD}\u{1F600}");
+    assert_eq!(decode(b"\xC0\x80").unwrap(), "\0", "Java's NUL");
+    assert!(decode(b"a\xFFb").is_err(), "not UTF-8 at all");
+    assert!(decode(b"a\xED\xA0").is_err(), "a truncated surrogate");
+}

@@ -242,7 +242,12 @@ pub fn message_out(m: &Message) -> WireMessage {
             .and_then(|r| Destination::parse(r).ok())
             .map(|d| from_core(&d)),
         jms_type: text_of(TYPE),
-        timestamp: m.property_i64(TIMESTAMP).and_then(Result::ok).unwrap_or(0),
+        // A message sent without one (STOMP, REST) is stamped when it is
+        // delivered: Baton keeps no arrival time, and 0 would read as 1970.
+        timestamp: m
+            .property_i64(TIMESTAMP)
+            .and_then(Result::ok)
+            .unwrap_or_else(crate::message::now_ms),
         group_id: text_of(GROUP_ID),
         group_sequence: m
             .property_i64(GROUP_SEQ)

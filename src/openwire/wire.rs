@@ -159,11 +159,45 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Java modified UTF-8 (CESU-8 with NUL as `C0 80`) to a Rust string.
+/// Java modified UTF-8 (CESU-8 with NUL as `C0 80`) to a Rust string. A
+/// Java string may hold a lone UTF-16 surrogate, which no Rust string can:
+/// it becomes U+FFFD, as Java's own `getBytes(UTF_8)` makes it `?`, rather
+/// than failing the frame (and with it the connection, which a failover
+/// client would replay forever).
 pub fn decode_modified_utf8(bytes: &[u8], field: &'static str) -> Result<String, FrameError> {
-    cesu8::from_java_cesu8(bytes)
-        .map(|s| s.into_owned())
-        .map_err(|_| FrameError::InvalidString { field })
+    match cesu8::from_java_cesu8(bytes) {
+        Ok(s) => Ok(s.into_owned()),
+        Err(_) => cesu8::from_java_cesu8(&replace_lone_surrogates(bytes))
+            .map(|s| s.into_owned())
+            .map_err(|_| FrameError::InvalidString { field }),
+    }
+}
+
+/// `bytes` with each encoded surrogate (`ED A0..BF xx`) that is not a
+/// high one followed by a low one replaced by U+FFFD (`EF BF BD`).
+fn replace_lone_surrogates(bytes: &[u8]) -> Vec<u8> {
+    let is_surrogate = |at: usize| {
+        bytes.get(at) == Some(&0xED)
+            && bytes.get(at + 1).is_some_and(|b| (0xA0..=0xBF).contains(b))
+            && bytes.get(at + 2).is_some_and(|b| (0x80..=0xBF).contains(b))
+    };
+    let is_high = |at: usize| is_surrogate(at) && bytes[at + 1] < 0xB0;
+    let is_low = |at: usize| is_surrogate(at) && bytes[at + 1] >= 0xB0;
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_high(i) && is_low(i + 3) {
+            out.extend_from_slice(&bytes[i..(i + 6).min(bytes.len())]);
+            i += 6;
+        } else if is_surrogate(i) {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// u16 length + modified UTF-8, without the presence flag (Java

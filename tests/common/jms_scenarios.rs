@@ -1480,6 +1480,10 @@ pub fn stomp_to_java(t: &Target) {
     let reply_dest = format!("/queue/{reply}");
     let mut s = stomp_connect(stomp);
     let text = "plain text é ☃";
+    let sent_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     stomp_send(
         &mut s,
         &[
@@ -1518,6 +1522,11 @@ pub fn stomp_to_java(t: &Target) {
     assert_eq!(m.correlation_id.as_deref(), Some("c-1"));
     assert_eq!(m.jms_type.as_deref(), Some("Greeting"));
     assert_eq!(m.priority, 7);
+    assert!(
+        m.timestamp >= sent_at,
+        "JMSTimestamp of a STOMP message without one is the time it reached the broker: {} < {sent_at}",
+        m.timestamp
+    );
     assert_eq!(
         m.reply_to.as_deref(),
         Some(format!("queue://{reply}").as_str())
