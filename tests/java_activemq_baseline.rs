@@ -59,6 +59,7 @@ scenarios!(
     temp_queue_request_reply,
     temp_queue_deleted,
     message_groups,
+    message_group_closed,
     exclusive_consumer,
     queue_browser,
     expiration,

@@ -3,7 +3,7 @@
 //! (wildcard consumers included), the first exclusive consumer alone when
 //! there is one, message groups pinned to one consumer, fan-out for topics.
 
-use crate::broker::state::{State, SubKey, GROUP_HEADER};
+use crate::broker::state::{State, SubKey, GROUP_HEADER, GROUP_SEQ_HEADER};
 use crate::message::{now_ms, Destination, Message};
 use crate::store::WriteOp;
 use crate::wildcard;
@@ -200,7 +200,14 @@ impl State {
                 continue;
             };
             if let Some(g) = group {
-                q.groups.insert(g, key.clone());
+                let closes = m
+                    .property_i64(GROUP_SEQ_HEADER)
+                    .is_some_and(|seq| seq.is_ok_and(|n| n == -1));
+                if closes {
+                    q.groups.remove(&g);
+                } else {
+                    q.groups.insert(g, key.clone());
+                }
             }
             if let (Some(sub), Some(c)) = (subs.get_mut(&key), conns.get(&key.0)) {
                 sub.deliver(&key.1, m, &c.outbox);

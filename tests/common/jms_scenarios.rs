@@ -975,6 +975,47 @@ pub fn message_groups(t: &Target) {
     );
 }
 
+/// A message with JMSXGroupSeq -1 closes its group: the group's next
+/// message goes to whichever consumer can take it, here the other one
+/// (prefetch 1, and the first owner holds the closing message unread).
+pub fn message_group_closed(t: &Target) {
+    let q = format!("queue://{}", uniq("groupclose"));
+    let url = with_opts(&t.url, "jms.prefetchPolicy.queuePrefetch=1");
+    let mut j = open(&url, "auto");
+    j.session("s2", "c", "auto");
+    consumer(&mut j, "k1", "s", &q, None);
+    consumer(&mut j, "k2", "s2", &q, None);
+    put(&mut j, &q, &Msg::text("first").group("g").group_seq(1), 1);
+    let (owner, other) = match j.receive("k1", 2000) {
+        Some(m) => {
+            assert_eq!(m.text(), "first");
+            ("k1", "k2")
+        }
+        None => {
+            let m = j.receive("k2", 2000).expect("the group's first message");
+            assert_eq!(m.text(), "first");
+            ("k2", "k1")
+        }
+    };
+    // To the owner, which keeps it in its prefetch buffer unread.
+    put(&mut j, &q, &Msg::text("last").group("g").group_seq(-1), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    put(
+        &mut j,
+        &q,
+        &Msg::text("reopened").group("g").group_seq(1),
+        1,
+    );
+    let next = j
+        .receive(other, 3000)
+        .expect("the closed group's next message goes to the consumer with room");
+    assert_eq!(next.text(), "reopened");
+    assert_eq!(
+        j.receive(owner, 2000).expect("the closing message").text(),
+        "last"
+    );
+}
+
 /// §5.3 item 24: of two exclusive consumers only one receives; when it
 /// closes the other takes over.
 pub fn exclusive_consumer(t: &Target) {

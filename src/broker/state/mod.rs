@@ -202,6 +202,9 @@ pub struct DestInfo {
 
 /// The header that puts a message into a message group.
 pub const GROUP_HEADER: &str = "JMSXGroupID";
+/// A message's place in its group; -1 closes the group once delivered, so
+/// its next message may go to another consumer.
+pub const GROUP_SEQ_HEADER: &str = "JMSXGroupSeq";
 
 /// Body-less MESSAGE that ends a queue browse (`browser:end`).
 pub const BROWSER_END: &str = "browser";
