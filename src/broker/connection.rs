@@ -142,9 +142,15 @@ impl Connection {
         self.client_id.as_deref()
     }
 
-    /// Reserves a `client-id` (durable subscriptions are named by it).
-    pub fn claim_client_id(&mut self, client_id: &str) -> Result<(), BrokerError> {
-        self.broker.claim_client_id(self.id, client_id)?;
+    /// Reserves a `client-id` (durable subscriptions are named by it);
+    /// `resume` lets a reconnect of the same client replace its stale
+    /// connection (see `State::claim_client_id`).
+    pub fn claim_client_id(
+        &mut self,
+        client_id: &str,
+        resume: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        self.broker.claim_client_id(self.id, client_id, resume)?;
         self.client_id = Some(client_id.to_string());
         Ok(())
     }

@@ -314,8 +314,25 @@ impl Broker {
     }
 
     /// Reserves a `client-id` for a connection.
-    pub fn claim_client_id(&self, conn: ConnId, client_id: &str) -> Result<(), BrokerError> {
-        self.lock().claim_client_id(conn, client_id)
+    pub fn claim_client_id(
+        &self,
+        conn: ConnId,
+        client_id: &str,
+        resume: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        let mut ops = Vec::new();
+        let stale = self.with_due(|st| st.claim_client_id(conn, client_id, resume, &mut ops));
+        self.inner.store.push(ops);
+        if let Some(old) = stale? {
+            tracing::info!(
+                client_id,
+                old,
+                new = conn,
+                "a client reconnected over a new socket: its stale connection is closed"
+            );
+            self.inner.store.connection_closed(old);
+        }
+        Ok(())
     }
 
     /// Ends a subscription; its unacknowledged queue messages go back,

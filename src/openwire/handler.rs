@@ -366,7 +366,8 @@ impl Handler {
             .broker
             .open(&self.config.node_id, AfterFailedSend::KeepOpen);
         if let Some(client_id) = info.client_id.as_deref() {
-            if let Err(e) = core.claim_client_id(client_id) {
+            let resume = info.connection_id.to_string();
+            if let Err(e) = core.claim_client_id(client_id, Some(&resume)) {
                 core.close().await;
                 self.closing = true;
                 return Err(e.into());

@@ -302,7 +302,7 @@ impl Handler {
         let session = format!("{}-{}", cfg.session_prefix, core.id());
         let client_id = frame.header("client-id").map(str::to_string);
         let claimed = match &client_id {
-            Some(id) => core.claim_client_id(id),
+            Some(id) => core.claim_client_id(id, None),
             None => Ok(()),
         };
         self.connected = Some(Connected {

@@ -1,6 +1,7 @@
 //! The STOMP protocol: conformance to STOMP 1.0, 1.1 and 1.2 and the
 //! answer to bad input (and OpenWire's answer to bad frames,
-//! `openwire_garbage`), against the real `baton` binary, mostly over raw
+//! `openwire_garbage`, and to a reconnect over a new socket,
+//! `openwire_reconnect`), against the real `baton` binary, mostly over raw
 //! TCP so that the exact bytes on the wire are under the test's control
 //! (docs/messaging.md, "What the broker does"). One module per part of the
 //! protocol.
@@ -21,6 +22,8 @@ mod framing;
 mod header_encoding;
 mod heartbeats;
 mod openwire_garbage;
+mod openwire_golden;
+mod openwire_reconnect;
 mod random_garbage;
 mod receipts;
 mod websocket;

@@ -13,7 +13,8 @@
 
 use crate::broker::pending::Pending;
 use crate::broker::state::{
-    redelivered, ConnId, Durable, DurableKey, DurableRecord, State, SubKey, Subscription,
+    redelivered, ClientIdHolder, ConnId, Durable, DurableKey, DurableRecord, State, SubKey,
+    Subscription,
 };
 use crate::broker::{BrokerError, SubscribeSpec};
 use crate::message::{Destination, Message};
@@ -23,17 +24,45 @@ use std::sync::Arc;
 
 impl State {
     /// Reserves `client_id` for `conn`: one connection per client id, as
-    /// in JMS.
-    pub fn claim_client_id(&mut self, conn: ConnId, client_id: &str) -> Result<(), BrokerError> {
-        match self.connections.client_ids.get(client_id) {
-            Some(&other) if other != conn => Err(BrokerError::ClientIdInUse(client_id.to_string())),
-            _ => {
-                self.connections
-                    .client_ids
-                    .insert(client_id.to_string(), conn);
-                Ok(())
+    /// in JMS. `resume` is the client's own name for the connection
+    /// (OpenWire's ConnectionId): a connection holding the id under the
+    /// same name is a stale socket of this very client (a failover
+    /// reconnect that came back before the broker saw the old socket die).
+    /// The new one wins: the old one is removed and told to close, and its
+    /// id returned.
+    pub fn claim_client_id(
+        &mut self,
+        conn: ConnId,
+        client_id: &str,
+        resume: Option<&str>,
+        ops: &mut Vec<WriteOp>,
+    ) -> Result<Option<ConnId>, BrokerError> {
+        let stale = match self.connections.client_ids.get(client_id) {
+            Some(h) if h.conn != conn => {
+                if resume.is_none() || h.resume.as_deref() != resume {
+                    return Err(BrokerError::ClientIdInUse(client_id.to_string()));
+                }
+                Some(h.conn)
             }
+            _ => None,
+        };
+        if let Some(old) = stale {
+            if let Some(c) = self.connections.by_id.get(&old) {
+                c.outbox.close(
+                    "replaced by a new connection of the same client (a failover reconnect)"
+                        .to_string(),
+                );
+            }
+            self.remove_conn(old, ops);
         }
+        self.connections.client_ids.insert(
+            client_id.to_string(),
+            ClientIdHolder {
+                conn,
+                resume: resume.map(str::to_string),
+            },
+        );
+        Ok(stale)
     }
 
     /// Restores a durable subscription loaded from the store (before the

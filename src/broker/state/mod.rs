@@ -185,7 +185,14 @@ pub(super) struct Destinations {
 pub(super) struct Connections {
     pub(super) by_id: HashMap<ConnId, Conn>,
     /// `client-id` -> the connection using it.
-    pub(super) client_ids: HashMap<String, ConnId>,
+    pub(super) client_ids: HashMap<String, ClientIdHolder>,
+}
+
+/// The connection holding a `client-id`, and the name its client gave that
+/// connection (OpenWire's ConnectionId), if any.
+pub(super) struct ClientIdHolder {
+    pub(super) conn: ConnId,
+    pub(super) resume: Option<String>,
 }
 
 /// Snapshot of one destination for admin views and tests.
@@ -245,7 +252,7 @@ impl State {
             self.remove_sub(&(conn, id), Seen::All, ops);
         }
         self.connections.by_id.remove(&conn);
-        self.connections.client_ids.retain(|_, c| *c != conn);
+        self.connections.client_ids.retain(|_, h| h.conn != conn);
         for q in self.destinations.queues.values_mut() {
             q.producers.remove(&conn);
         }
