@@ -286,6 +286,8 @@ async fn serve_term(
         queue_window: config.broker.queue_window,
         queue_window_bytes: config.broker.queue_window_bytes,
         max_subscriptions_per_connection: config.limits.max_subscriptions_per_connection,
+        max_transactions_per_connection: config.limits.max_transactions_per_connection,
+        max_temp_destinations_per_connection: config.limits.max_temp_destinations_per_connection,
         max_unacked_per_consumer: config.limits.max_unacked_per_consumer,
         max_non_persistent_bytes: config.limits.max_non_persistent_bytes,
         producer_retention_ms: config

@@ -76,6 +76,10 @@ pub struct Connection {
     outbox: Arc<Outbox>,
     client_id: Option<String>,
     transactions: HashMap<TxId, Transaction>,
+    /// The last transaction refused by `limits.max_transactions_per_connection`
+    /// and why: its sends, acks and commit get that error rather than
+    /// "unknown transaction" (an OpenWire BEGIN gets no answer).
+    refused: Option<(TxId, BrokerError)>,
     /// Operations of this connection submitted but not yet committed.
     uncommitted: Arc<AtomicUsize>,
     /// Prefix of the names of this connection's temporary destinations.
@@ -117,6 +121,7 @@ impl Broker {
             outbox,
             client_id: None,
             transactions: HashMap::default(),
+            refused: None,
             uncommitted: Arc::new(AtomicUsize::new(0)),
             temp_prefix: temp_prefix(label, id),
             closed: false,
@@ -250,22 +255,30 @@ impl Connection {
                 if self.transactions.contains_key(&t) {
                     return Err(BrokerError::TransactionOpen(t));
                 }
+                let max = self.broker.max_transactions_per_connection();
+                if self.transactions.len() >= max {
+                    crate::metrics::limit_hit("limits.max_transactions_per_connection");
+                    let e = BrokerError::TooManyTransactions(max);
+                    self.refused = Some((t, e.clone()));
+                    return Err(e);
+                }
                 self.transactions.insert(t, Transaction::default());
                 Ok(None)
             }
             Command::Commit(t) => {
-                let tx = self
-                    .transactions
-                    .remove(&t)
-                    .ok_or(BrokerError::UnknownTransaction(t))?;
+                let Some(tx) = self.transactions.remove(&t) else {
+                    return Err(self.not_open(&t, true));
+                };
                 let confirm = self.broker.commit_tx(conn, tx.sends, tx.acks).await?;
                 Ok(self.track(confirm))
             }
             Command::Rollback { tx, redeliver } => {
-                let open = self
-                    .transactions
-                    .remove(&tx)
-                    .ok_or(BrokerError::UnknownTransaction(tx))?;
+                let Some(open) = self.transactions.remove(&tx) else {
+                    return match self.not_open(&tx, true) {
+                        BrokerError::TooManyTransactions(_) => Ok(None),
+                        e => Err(e),
+                    };
+                };
                 if redeliver {
                     self.roll_back(open).await;
                 }
@@ -323,9 +336,27 @@ impl Connection {
     }
 
     fn transaction(&mut self, t: &str) -> Result<&mut Transaction, BrokerError> {
+        if !self.transactions.contains_key(t) {
+            return Err(self.not_open(t, false));
+        }
         self.transactions
             .get_mut(t)
             .ok_or_else(|| BrokerError::UnknownTransaction(t.to_string()))
+    }
+
+    /// Why transaction `t` is not open: refused by the limit, else unknown.
+    /// `ended` (its commit or rollback) forgets the refusal.
+    fn not_open(&mut self, t: &str, ended: bool) -> BrokerError {
+        match &self.refused {
+            Some((r, e)) if r == t => {
+                let e = e.clone();
+                if ended {
+                    self.refused = None;
+                }
+                e
+            }
+            _ => BrokerError::UnknownTransaction(t.to_string()),
+        }
     }
 
     async fn roll_back(&self, tx: Transaction) {

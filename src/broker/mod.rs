@@ -140,6 +140,10 @@ pub enum BrokerError {
     DurableNeedsClientId,
     #[error("this connection already has {0} subscriptions, the most allowed (limits.max_subscriptions_per_connection); unsubscribe first or use another connection")]
     TooManySubscriptions(usize),
+    #[error("this connection already has {0} open transactions, the most allowed (limits.max_transactions_per_connection); commit or roll back one first")]
+    TooManyTransactions(usize),
+    #[error("this connection already has {0} temporary destinations, the most allowed (limits.max_temp_destinations_per_connection); delete one first or use another connection")]
+    TooManyTemps(usize),
 }
 
 /// Resolves once the operation is durable. Operations that had nothing to
@@ -158,6 +162,8 @@ struct Inner {
     scheduled: tokio::sync::Notify,
     producers: Mutex<Producers>,
     producer_retention_ms: i64,
+    /// `limits.max_transactions_per_connection`, which `Connection` keeps.
+    max_transactions_per_connection: usize,
     /// Unix ms of the last sweep of idle producers.
     producers_pruned_at: AtomicI64,
     store: GroupCommit,
@@ -182,6 +188,7 @@ impl Broker {
         let producers =
             Producers::from_committed(store.load_producers().await?, crate::message::now_ms());
         let producer_retention_ms = config.producer_retention_ms;
+        let max_transactions_per_connection = config.max_transactions_per_connection;
         let memory = memory::MemoryBudget::new(config.max_non_persistent_bytes);
         let count = messages.len() as i64 + depths.iter().map(|(_, n)| n).sum::<i64>();
         // Ids must never repeat, also for non-persistent messages that were
@@ -195,6 +202,7 @@ impl Broker {
                 scheduled: tokio::sync::Notify::new(),
                 producers: Mutex::new(producers),
                 producer_retention_ms,
+                max_transactions_per_connection,
                 producers_pruned_at: AtomicI64::new(crate::message::now_ms()),
                 store: writer,
                 next_id: ids,
@@ -400,6 +408,11 @@ impl Broker {
         let r = self.lock().create_temp(conn, dest, &mut ops);
         self.inner.store.push(ops);
         r
+    }
+
+    /// `limits.max_transactions_per_connection`.
+    pub fn max_transactions_per_connection(&self) -> usize {
+        self.inner.max_transactions_per_connection
     }
 
     /// Deletes a temporary destination `conn` owns.

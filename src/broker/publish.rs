@@ -412,6 +412,8 @@ mod tests {
             queue_window: 1000,
             queue_window_bytes: 1 << 20,
             max_subscriptions_per_connection: 100,
+            max_transactions_per_connection: 1000,
+            max_temp_destinations_per_connection: 1000,
             max_unacked_per_consumer: 1000,
             max_non_persistent_bytes: 1 << 20,
             producer_retention_ms: 3_600_000,

@@ -264,6 +264,16 @@ pub const KEYS: &[Key] = &[
         help: "subscriptions one connection may hold [default: 1000]",
     },
     Key {
+        name: "limits.max_transactions_per_connection",
+        kind: Kind::Int,
+        help: "transactions one connection may have open [default: 1000]",
+    },
+    Key {
+        name: "limits.max_temp_destinations_per_connection",
+        kind: Kind::Int,
+        help: "temporary queues and topics one connection may hold [default: 1000]",
+    },
+    Key {
         name: "limits.max_unacked_per_consumer",
         kind: Kind::Int,
         help: "unacknowledged messages per subscription; caps activemq.prefetchSize [default: 10000]",

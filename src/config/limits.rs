@@ -1,6 +1,6 @@
 //! `[limits]`: the limits that protect the broker from its clients
-//! (connections, subscriptions, unacknowledged messages, memory for
-//! non-persistent messages). Frame limits stay under `[stomp]`, the slow
+//! (connections, subscriptions, open transactions, temporary destinations,
+//! unacknowledged messages, memory for non-persistent messages). Frame limits stay under `[stomp]`, the slow
 //! topic subscriber limit under `[broker]`.
 
 use super::{invalid, ConfigError};
@@ -15,6 +15,10 @@ pub struct LimitsConfig {
     pub max_connections_per_address: usize,
     /// Subscriptions one connection may hold at once.
     pub max_subscriptions_per_connection: usize,
+    /// Transactions one connection may have open at once.
+    pub max_transactions_per_connection: usize,
+    /// Temporary destinations one connection may hold at once.
+    pub max_temp_destinations_per_connection: usize,
     /// Delivered but unacknowledged messages one subscription may hold,
     /// whatever prefetch it asks for.
     pub max_unacked_per_consumer: usize,
@@ -29,6 +33,8 @@ impl Default for LimitsConfig {
             max_connections: 10_000,
             max_connections_per_address: 1_000,
             max_subscriptions_per_connection: 1_000,
+            max_transactions_per_connection: 1_000,
+            max_temp_destinations_per_connection: 1_000,
             max_unacked_per_consumer: 10_000,
             max_non_persistent_bytes: 256 * 1024 * 1024,
         }
@@ -48,6 +54,14 @@ impl LimitsConfig {
             (
                 "limits.max_subscriptions_per_connection",
                 self.max_subscriptions_per_connection as u64,
+            ),
+            (
+                "limits.max_transactions_per_connection",
+                self.max_transactions_per_connection as u64,
+            ),
+            (
+                "limits.max_temp_destinations_per_connection",
+                self.max_temp_destinations_per_connection as u64,
             ),
             (
                 "limits.max_unacked_per_consumer",

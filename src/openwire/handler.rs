@@ -94,7 +94,9 @@ impl CommandError {
                     ExceptionClass::InvalidClientId
                 }
                 BrokerError::UnknownTransaction(_) => ExceptionClass::TransactionRolledBack,
-                BrokerError::TooManySubscriptions(_) => ExceptionClass::ResourceAllocation,
+                BrokerError::TooManySubscriptions(_)
+                | BrokerError::TooManyTransactions(_)
+                | BrokerError::TooManyTemps(_) => ExceptionClass::ResourceAllocation,
                 _ => ExceptionClass::JmsException,
             },
         }

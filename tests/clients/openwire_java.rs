@@ -152,3 +152,57 @@ fn tls() {
     };
     sc::tls(&t, &jvm);
 }
+
+/// `limits.max_temp_destinations_per_connection` and
+/// `limits.max_transactions_per_connection` over OpenWire: one more is a
+/// `ResourceAllocationException` naming the key; deleting a temporary
+/// queue or committing frees the place.
+#[test]
+fn per_connection_limits_on_temporary_destinations_and_transactions() {
+    use crate::common::java::{Jms, Msg};
+    use serde_json::json;
+    let broker = broker_with(&[
+        "--limits-max-temp-destinations-per-connection",
+        "2",
+        "--limits-max-transactions-per-connection",
+        "1",
+    ]);
+    let t = target(&broker.b);
+    let mut j = Jms::start(&t.url);
+    j.connect("c", None).expect("connect");
+    j.session("s", "c", "auto");
+    j.temp_queue("t1", "s");
+    j.temp_queue("t2", "s");
+    let third = j.call(json!({"op": "temp_queue", "name": "t3", "session": "s"}));
+    let e = third.expect_err("a third temporary queue is over the limit");
+    assert!(
+        e.is("javax.jms.ResourceAllocationException")
+            && e.text()
+                .contains("limits.max_temp_destinations_per_connection"),
+        "{}",
+        e.text()
+    );
+    j.delete_temp("t1").expect("delete one");
+    j.temp_queue("t3", "s");
+
+    let q = "queue://per-connection-limits";
+    j.session("tx1", "c", "transacted");
+    j.session("tx2", "c", "transacted");
+    j.producer("p1", "tx1", Some(q));
+    j.producer("p2", "tx2", Some(q));
+    j.send("p1", "tx1", None, &Msg::text("in tx1"), 1)
+        .expect("the first transaction");
+    let second = j
+        .send("p2", "tx2", None, &Msg::text("in tx2"), 1)
+        .and_then(|_| j.commit("tx2"));
+    let e = second.expect_err("a second open transaction is over the limit");
+    assert!(
+        e.text().contains("limits.max_transactions_per_connection"),
+        "{}",
+        e.text()
+    );
+    j.commit("tx1").expect("commit the first");
+    j.send("p2", "tx2", None, &Msg::text("in tx2 again"), 1)
+        .expect("a place is free again");
+    j.commit("tx2").expect("commit");
+}

@@ -145,6 +145,33 @@ async fn subscriptions_per_connection_are_limited() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_transactions_per_connection_are_limited() {
+    let b = Baton::start_with(&["--limits-max-transactions-per-connection", "2"]);
+    let mut c = connect(&b).await;
+    tx_frame(&mut c, Command::Begin, "t1").await;
+    tx_frame(&mut c, Command::Begin, "t2").await;
+    let text = refusal(
+        guard(
+            "third BEGIN",
+            c.request(Frame::new(Command::Begin).with_header("transaction", "t3")),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("limits.max_transactions_per_connection"),
+        "{text}"
+    );
+    assert_eq!(hits(&b, "limits.max_transactions_per_connection"), 1.0);
+    // Another connection has its own allowance, and a COMMIT frees a place.
+    let mut other = connect(&b).await;
+    tx_frame(&mut other, Command::Begin, "a").await;
+    tx_frame(&mut other, Command::Begin, "b").await;
+    tx_frame(&mut other, Command::Commit, "a").await;
+    tx_frame(&mut other, Command::Begin, "c").await;
+    assert_eq!(hits(&b, "limits.max_transactions_per_connection"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_messages_per_consumer_are_capped_whatever_the_prefetch() {
     const CAP: usize = 3;
     const TOTAL: usize = 10;

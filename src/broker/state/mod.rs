@@ -43,6 +43,10 @@ pub struct CoreConfig {
     pub queue_window_bytes: usize,
     /// `limits.max_subscriptions_per_connection`.
     pub max_subscriptions_per_connection: usize,
+    /// `limits.max_transactions_per_connection` (kept by `Connection`).
+    pub max_transactions_per_connection: usize,
+    /// `limits.max_temp_destinations_per_connection`.
+    pub max_temp_destinations_per_connection: usize,
     /// `limits.max_unacked_per_consumer`: caps every subscription's prefetch.
     pub max_unacked_per_consumer: usize,
     /// `limits.max_non_persistent_bytes` (the budget lives in `Broker`).
@@ -120,6 +124,8 @@ pub(super) struct Subscription {
 pub(super) struct Conn {
     pub(super) outbox: Arc<Outbox>,
     pub(super) subs: Vec<Arc<str>>,
+    /// Temporary destinations it owns.
+    pub(super) temps: usize,
 }
 
 /// What an acknowledgement asks for. `Ack`, `Nack`, `Poison` and
@@ -235,6 +241,7 @@ impl State {
             Conn {
                 outbox,
                 subs: Vec::new(),
+                temps: 0,
             },
         );
     }
@@ -288,6 +295,14 @@ impl State {
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
         let existed = self.owner_of(dest).is_some();
+        if !existed {
+            let max = self.config.max_temp_destinations_per_connection;
+            let held = self.connections.by_id.get(&conn).map_or(0, |c| c.temps);
+            if held >= max {
+                crate::metrics::limit_hit("limits.max_temp_destinations_per_connection");
+                return Err(BrokerError::TooManyTemps(max));
+            }
+        }
         let owner = match dest {
             Destination::Queue(n) => {
                 &mut self
@@ -315,6 +330,9 @@ impl State {
         match owner {
             Some(o) if *o == conn => {
                 if !existed {
+                    if let Some(c) = self.connections.by_id.get_mut(&conn) {
+                        c.temps += 1;
+                    }
                     self.advise(dest, true, ops);
                 }
                 Ok(())
@@ -357,6 +375,9 @@ impl State {
             Destination::Queue(n) => self.destinations.queues.remove(n).map(|_| ()),
             Destination::Topic(n) => self.destinations.topics.remove(n).map(|_| ()),
         };
+        if let Some(c) = self.connections.by_id.get_mut(&conn) {
+            c.temps = c.temps.saturating_sub(1);
+        }
         self.advise(dest, false, ops);
         Ok(())
     }
