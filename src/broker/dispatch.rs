@@ -175,7 +175,7 @@ impl State {
             let group = m.header(GROUP_HEADER).map(str::to_string);
             let pinned = group
                 .as_ref()
-                .and_then(|g| q.groups.get(g))
+                .and_then(|g| q.groups.owner(g))
                 .filter(|owner| consumers.contains(owner))
                 .filter(|owner| subs.get(*owner).is_some_and(|s| s.wants(&m)))
                 .cloned();
@@ -204,9 +204,9 @@ impl State {
                     .property_i64(GROUP_SEQ_HEADER)
                     .is_some_and(|seq| seq.is_ok_and(|n| n == -1));
                 if closes {
-                    q.groups.remove(&g);
+                    q.groups.close(&g);
                 } else {
-                    q.groups.insert(g, key.clone());
+                    q.groups.assign(g, key.clone());
                 }
             }
             if let (Some(sub), Some(c)) = (subs.get_mut(&key), conns.get(&key.0)) {

@@ -10,6 +10,7 @@
 //! dead-lettering and expiry, `durable/state.rs`, `paging/state.rs`,
 //! `schedule/state.rs` and `admin/state.rs` theirs.
 
+mod groups;
 mod limits;
 
 mod parts;
@@ -72,7 +73,7 @@ pub(super) struct Queue {
     pub(super) next: usize,
     pub(super) stats: DestStats,
     /// Message group (`JMSXGroupID`) -> the consumer it is pinned to.
-    pub(super) groups: HashMap<String, SubKey>,
+    pub(super) groups: groups::MessageGroups,
     /// A temporary queue: the connection that owns it.
     pub(super) owner: Option<ConnId>,
     /// Connections that sent here and are still connected.
@@ -554,7 +555,7 @@ impl State {
                     q.consumers.retain(|k| k != key);
                 }
                 for q in self.destinations.queues.values_mut() {
-                    q.groups.retain(|_, owner| owner != key);
+                    q.groups.forget(key);
                 }
                 let last_seen = match seen {
                     Seen::UpTo(id) => sub.seq_of.get(&id).copied(),
