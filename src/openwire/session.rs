@@ -24,6 +24,8 @@ use tokio_util::codec::Framed;
 /// How long a client gets to send its WireFormatInfo (ActiveMQ's
 /// `connectAttemptTimeout`).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refused connection is kept to tell its client why.
+const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 
 /// Deliveries written per wake-up.
 const WRITE_BATCH: usize = 256;
@@ -62,26 +64,35 @@ impl Serve for Sessions {
     }
 }
 
-/// A refused client still gets a WireFormatInfo, so that it reads the
-/// ConnectionError saying why, then the connection closes.
+/// A refused client still gets a WireFormatInfo and then, for its first
+/// command (the ConnectionInfo, which it sends synchronously), an
+/// ExceptionResponse saying why, so `Connection.start()` fails with the
+/// reason rather than a broken pipe. Bounded by [`REFUSAL_GRACE`].
 async fn refuse(stream: Box<dyn Io>, peer: &str, refusal: Refusal) {
     tracing::info!(%peer, reason = %refusal, "OpenWire connection refused");
     let mut framed = Framed::new(stream, OpenWireCodec::new(Options::broker_handshake()));
-    let frames = [
-        Command::from(WireFormatInfo::baton(Limits::handshake().max_frame_size)),
-        ConnectionError::new(
-            ExceptionClass::ResourceAllocation,
-            refusal.to_string(),
-            None,
-        )
-        .into(),
-    ];
-    for f in frames {
-        if framed.feed(f).await.is_err() {
-            return;
+    let text = refusal.to_string();
+    let answer = async {
+        let ours = WireFormatInfo::baton(Limits::handshake().max_frame_size);
+        framed.send(Command::from(ours)).await?;
+        while let Some(parsed) = framed.next().await {
+            let reply: Command = match parsed? {
+                Parsed::Command(Command::WireFormatInfo(_)) => continue,
+                Parsed::Command(c) if c.response_required() => ExceptionResponse::new(
+                    c.command_id(),
+                    ExceptionClass::ResourceAllocation,
+                    text.clone(),
+                )
+                .into(),
+                _ => ConnectionError::new(ExceptionClass::ResourceAllocation, text.clone(), None)
+                    .into(),
+            };
+            framed.send(reply).await?;
+            break;
         }
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), framed.flush()).await;
+        Ok::<(), CodecError>(())
+    };
+    let _ = tokio::time::timeout(REFUSAL_GRACE, answer).await;
     close(framed.get_mut()).await;
 }
 

@@ -22,8 +22,6 @@ fn broker() -> Broker {
 
 /// [`broker`] with extra `serve` flags.
 fn broker_with(extra: &[&str]) -> Broker {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("baton.toml");
     let hash = baton::auth::hash_password(USER.1).expect("hash");
     let config = format!(
         r#"
@@ -52,6 +50,13 @@ allow = ["read", "write"]
 "#,
         user = USER.0,
     );
+    broker_configured(&config, extra)
+}
+
+/// A broker started with the configuration file `config` and `extra` flags.
+fn broker_configured(config: &str, extra: &[&str]) -> Broker {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("baton.toml");
     std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(config.as_bytes()))
         .expect("write config");
@@ -205,4 +210,155 @@ fn per_connection_limits_on_temporary_destinations_and_transactions() {
     j.send("p2", "tx2", None, &Msg::text("in tx2 again"), 1)
         .expect("a place is free again");
     j.commit("tx2").expect("commit");
+}
+
+/// The admin API and the dashboard name an OpenWire connection's protocol,
+/// version and client id.
+#[test]
+fn the_api_and_dashboard_show_openwire_connections() {
+    use crate::common::http::Http;
+    use crate::common::java::Jms;
+    let broker = broker();
+    let t = target(&broker.b);
+    let mut j = Jms::start(&t.url);
+    j.connect("c", Some("api-client")).expect("connect");
+    let admin = Http::basic(&broker.b.admin, USER.0, USER.1);
+    let conns = admin.get("/api/v1/connections").json();
+    let ours: Vec<_> = conns
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|c| c["client_id"] == "api-client")
+        .collect();
+    assert_eq!(ours.len(), 1, "{conns}");
+    assert_eq!(ours[0]["protocol"], "openwire", "{}", ours[0]);
+    assert_eq!(ours[0]["protocol_version"], "12", "{}", ours[0]);
+    let html = admin.get("/dashboard/connections").text();
+    assert!(html.contains("openwire 12"), "{html}");
+    assert!(html.contains("api-client"), "{html}");
+}
+
+/// The permission map over OpenWire: a consumer or a producer the map does
+/// not allow is a `JMSSecurityException` naming user, permission and
+/// destination; anonymous access switched off refuses a connection without
+/// credentials.
+#[test]
+fn permissions_apply_to_consumers_and_producers() {
+    use crate::common::java::{Jms, Msg};
+    let reader = baton::auth::hash_password("reader-secret").expect("hash");
+    let writer = baton::auth::hash_password("writer-secret").expect("hash");
+    let config = format!(
+        r#"
+[auth]
+anonymous = "deny"
+
+[[auth.users]]
+name = "reader"
+password_hash = "{reader}"
+roles = ["reader"]
+
+[[auth.users]]
+name = "writer"
+password_hash = "{writer}"
+roles = ["writer"]
+
+[[auth.permissions]]
+role = "reader"
+destinations = ">"
+allow = ["read"]
+
+[[auth.permissions]]
+role = "writer"
+destinations = "/queue/allowed.>"
+allow = ["write"]
+"#
+    );
+    let broker = broker_configured(&config, &[]);
+    let url = broker.b.openwire_url();
+    let refused =
+        |r: Result<Vec<String>, crate::common::java::JavaError>, what: &str, needle: &str| {
+            let e = r.expect_err(what);
+            assert!(
+                e.is("javax.jms.JMSSecurityException") && e.text().contains(needle),
+                "{what}: {}",
+                e.text()
+            );
+        };
+
+    let mut w = Jms::start_as(&url, Some(("writer", "writer-secret")));
+    w.connect("c", None).expect("writer connects");
+    w.session("s", "c", "auto");
+    w.producer("p", "s", None);
+    w.send(
+        "p",
+        "s",
+        Some("queue://allowed.orders"),
+        &Msg::text("ok"),
+        1,
+    )
+    .expect("an allowed send");
+    refused(
+        w.send("p", "s", Some("queue://other"), &Msg::text("no"), 1),
+        "a send outside the writer's destinations",
+        "write",
+    );
+    let e = w
+        .consumer("k", "s", "queue://allowed.orders", None, None, false)
+        .expect_err("the writer may not read");
+    assert!(e.is("javax.jms.JMSSecurityException"), "{}", e.text());
+
+    let mut r = Jms::start_as(&url, Some(("reader", "reader-secret")));
+    r.connect("c", None).expect("reader connects");
+    r.session("s", "c", "auto");
+    r.consumer("k", "s", "queue://allowed.orders", None, None, false)
+        .expect("the reader may read");
+    assert_eq!(r.receive("k", 5000).expect("the message").text(), "ok");
+    r.producer("p", "s", None);
+    refused(
+        r.send(
+            "p",
+            "s",
+            Some("queue://allowed.orders"),
+            &Msg::text("no"),
+            1,
+        ),
+        "the reader may not send",
+        "write",
+    );
+
+    let mut anon = Jms::start(&url);
+    let e = anon
+        .connect("c", None)
+        .expect_err("anonymous access is switched off");
+    assert!(
+        e.is("javax.jms.JMSSecurityException") || e.is("java.lang.SecurityException"),
+        "{}",
+        e.text()
+    );
+}
+
+/// `limits.max_connections` over OpenWire: the connection over the limit
+/// fails with an exception naming the key; the one open keeps working.
+#[test]
+fn a_connection_over_the_limit_is_refused_with_the_reason() {
+    use crate::common::java::{Jms, Msg};
+    let broker = broker_with(&[
+        "--limits-max-connections",
+        "1",
+        "--limits-max-connections-per-address",
+        "1",
+    ]);
+    let t = target(&broker.b);
+    let mut first = Jms::start(&t.url);
+    first.connect("c", None).expect("the first connection");
+    let mut second = Jms::start(&t.url);
+    let e = second
+        .connect("c", None)
+        .expect_err("a second connection is over the limit");
+    assert!(e.text().contains("limits.max_connections"), "{}", e.text());
+    first.session("s", "c", "auto");
+    first.producer("p", "s", None);
+    first
+        .send("p", "s", Some("queue://still-works"), &Msg::text("x"), 1)
+        .expect("the first connection still works");
 }

@@ -268,10 +268,12 @@ impl Node {
 
     /// True when a TCP connect to the STOMP address is refused.
     pub fn stomp_refused(&self) -> bool {
-        match TcpStream::connect_timeout(&self.stomp.parse().unwrap(), Duration::from_secs(5)) {
-            Ok(_) => false,
-            Err(e) => e.kind() == ErrorKind::ConnectionRefused,
-        }
+        refused(&self.stomp)
+    }
+
+    /// True when a TCP connect to the OpenWire address is refused.
+    pub fn openwire_refused(&self) -> bool {
+        refused(&self.openwire)
     }
 
     /// Log lines of the current process.
@@ -435,6 +437,11 @@ pub async fn assert_single_master(db: &Db, nodes: &[Node], m: usize) {
             n.name
         );
         assert!(
+            n.openwire_refused(),
+            "slave {} accepts connections on its OpenWire port",
+            n.name
+        );
+        assert!(
             n.log_count("slave: waiting for the master lock") > 0,
             "slave {} never said it waits for the lock",
             n.name
@@ -552,5 +559,13 @@ pub async fn expect_error_or_close(c: &mut Client, what: &str) {
             Err(ClientError::Closed) | Err(ClientError::Codec(_)) => return,
             Err(e) => panic!("{what}: {e}"),
         }
+    }
+}
+
+/// True when a TCP connect to `addr` is refused.
+fn refused(addr: &str) -> bool {
+    match TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5)) {
+        Ok(_) => false,
+        Err(e) => e.kind() == ErrorKind::ConnectionRefused,
     }
 }

@@ -178,6 +178,10 @@ pub async fn partition(db: Db, mode: &'static str) {
     a.wait_log("demoted", 1).await;
     assert_eq!(a.role(), Role::Slave);
     assert!(a.stomp_refused(), "a demoted master still accepts STOMP");
+    assert!(
+        a.openwire_refused(),
+        "a demoted master still accepts OpenWire"
+    );
     expect_error_or_close(&mut producer, "producer on the partitioned master").await;
     expect_error_or_close(&mut idle, "idle client on the partitioned master").await;
 
