@@ -1525,11 +1525,13 @@ pub fn stomp_to_java(t: &Target) {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
+    let expires = (sent_at + 600_000).to_string();
     stomp_send(
         &mut s,
         &[
             ("destination", &dest),
             ("persistent", "true"),
+            ("expires", &expires),
             ("correlation-id", "c-1"),
             ("type", "Greeting"),
             ("priority", "7"),
@@ -1563,6 +1565,11 @@ pub fn stomp_to_java(t: &Target) {
     assert_eq!(m.correlation_id.as_deref(), Some("c-1"));
     assert_eq!(m.jms_type.as_deref(), Some("Greeting"));
     assert_eq!(m.priority, 7);
+    assert_eq!(
+        m.expiration,
+        sent_at + 600_000,
+        "expires gives JMSExpiration"
+    );
     assert!(
         m.timestamp >= sent_at,
         "JMSTimestamp of a STOMP message without one is the time it reached the broker: {} < {sent_at}",
@@ -1596,6 +1603,7 @@ pub fn stomp_to_java(t: &Target) {
 pub fn java_to_stomp(t: &Target) {
     let stomp = t.stomp.as_deref().expect("the target's STOMP address");
     let q = uniq("java2stomp");
+    let reply = uniq("java2stompreply");
     let text = "from Java é ☃";
     let mut j = open(&t.url, "auto");
     let ids = put(
@@ -1606,7 +1614,9 @@ pub fn java_to_stomp(t: &Target) {
             .prop("flag", "boolean", json!(true))
             .correlation_id("c-2")
             .jms_type("Reply")
-            .priority(6),
+            .priority(6)
+            .reply_to(&format!("queue://{reply}"))
+            .ttl_ms(600_000),
         1,
     );
     put(
@@ -1631,6 +1641,19 @@ pub fn java_to_stomp(t: &Target) {
     assert_eq!(m.header("persistent"), Some("true"));
     assert_eq!(m.header("n"), Some("5"));
     assert_eq!(m.header("flag"), Some("true"));
+    assert_eq!(
+        m.header("reply-to"),
+        Some(format!("/queue/{reply}").as_str())
+    );
+    let timestamp: i64 = m
+        .header("timestamp")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("timestamp: {m:?}"));
+    assert_eq!(
+        m.header("expires").and_then(|v| v.parse::<i64>().ok()),
+        Some(timestamp + 600_000),
+        "expires = JMSTimestamp + TTL: {m:?}"
+    );
     let b = s.read_frame().expect("MESSAGE");
     assert_eq!(&b.body[..], &[0, 1, 2, 255]);
     assert_eq!(b.header("content-length"), Some("4"));
