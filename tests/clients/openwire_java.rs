@@ -107,6 +107,7 @@ scenarios!(
     transactions,
     transaction_send_and_receive,
     transaction_beyond_prefetch,
+    client_ack_beyond_prefetch,
     expiry_in_the_client_spares_earlier_messages,
     durable_subscriber,
     topic_fan_out,

@@ -704,22 +704,36 @@ pub fn transaction_send_and_receive(t: &Target) {
 /// transaction id) widen the window at once, so the broker does not wait
 /// for the commit to dispatch the next message.
 pub fn transaction_beyond_prefetch(t: &Target) {
-    let q = format!("queue://{}", uniq("txwin"));
+    beyond_prefetch(t, "transacted");
+}
+
+/// The same for CLIENT_ACKNOWLEDGE: three messages received with prefetch
+/// 1 before the one `acknowledge()`.
+pub fn client_ack_beyond_prefetch(t: &Target) {
+    beyond_prefetch(t, "client");
+}
+
+fn beyond_prefetch(t: &Target, mode: &str) {
+    let q = format!("queue://{}", uniq("window"));
     let url = with_opts(&t.url, "jms.prefetchPolicy.queuePrefetch=1");
-    let mut j = open(&url, "transacted");
+    let mut j = open(&url, mode);
     put(&mut j, &q, &Msg::text("w-{i}"), 3);
     consumer(&mut j, "k", "s", &q, None);
     let got: Vec<Received> = (0..3)
         .map(|n| {
             j.receive("k", 5000)
-                .unwrap_or_else(|| panic!("message {n} in one transaction, prefetch 1"))
+                .unwrap_or_else(|| panic!("{mode}: message {n} before acknowledging, prefetch 1"))
         })
         .collect();
     assert_eq!(texts(&got), numbered("w-", 3));
-    j.commit("s").expect("commit");
+    if mode == "transacted" {
+        j.commit("s").expect("commit");
+    } else {
+        j.ack(&got[2]);
+    }
     j.close("k").expect("close");
     consumer(&mut j, "k2", "s", &q, None);
-    nothing(&mut j, "k2", "all three consumed by the commit");
+    nothing(&mut j, "k2", "all three consumed");
 }
 
 /// A message that expires in the client's prefetch buffer is acknowledged
