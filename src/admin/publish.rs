@@ -241,12 +241,16 @@ async fn publish(
 ) -> ApiResult<Message> {
     need(p, Access::Write, &dest)?;
     let broker = master_broker(s).await?;
+    // A temporary destination takes messages only while its connection
+    // holds it, and never stores them.
+    broker.check_temp(&dest)?;
+    let temporary = dest.name().starts_with(crate::broker::TEMP_PREFIX);
     let mut m = Message {
         id: broker.next_id(),
         destination: dest,
         priority: opts.priority,
         expires: opts.expires,
-        persistent: opts.persistent,
+        persistent: opts.persistent && !temporary,
         headers: opts
             .headers
             .into_iter()

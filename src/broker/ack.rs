@@ -12,7 +12,8 @@ impl State {
     /// 1.0) the connection's subscription holding the message is used.
     /// With `ack.first` the messages in flight from it to the named one are
     /// covered (an OpenWire range: a transaction's poison ack after too many
-    /// rollbacks); without it client-mode subscriptions acknowledge
+    /// rollbacks), or only the named one when `first` is no longer in
+    /// flight; without it client-mode subscriptions acknowledge
     /// cumulatively.
     pub fn acknowledge(
         &mut self,
@@ -45,7 +46,7 @@ impl State {
                     .filter_map(|s| sub.inflight.remove(s))
                     .collect()
             }
-            None if sub.ack == AckMode::Client => {
+            None if ack.first.is_none() && sub.ack == AckMode::Client => {
                 let rest = sub.inflight.split_off(&(seq + 1));
                 let done = std::mem::replace(&mut sub.inflight, rest);
                 done.into_values().collect()

@@ -71,7 +71,7 @@ impl State {
             },
         });
         c.subs.push(id.clone());
-        let mut sub = Subscription::new(spec);
+        let mut sub = Subscription::new(spec, self.config.max_unacked_per_consumer);
         sub.prefetch = 0;
         self.subscriptions.insert((conn, id), sub);
         Ok(())

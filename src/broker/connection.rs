@@ -18,6 +18,7 @@ use crate::message::{Destination, Message};
 use crate::wildcard::is_pattern;
 use foldhash::HashMap;
 use futures::FutureExt;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -76,10 +77,12 @@ pub struct Connection {
     outbox: Arc<Outbox>,
     client_id: Option<String>,
     transactions: HashMap<TxId, Transaction>,
-    /// The last transaction refused by `limits.max_transactions_per_connection`
-    /// and why: its sends, acks and commit get that error rather than
-    /// "unknown transaction" (an OpenWire BEGIN gets no answer).
-    refused: Option<(TxId, BrokerError)>,
+    /// The latest transactions refused by
+    /// `limits.max_transactions_per_connection` (at most
+    /// [`Connection::REFUSED_KEPT`]): their sends, acks and commit get that
+    /// error rather than "unknown transaction" (an OpenWire BEGIN gets no
+    /// answer).
+    refused: VecDeque<TxId>,
     /// Operations of this connection submitted but not yet committed.
     uncommitted: Arc<AtomicUsize>,
     /// Prefix of the names of this connection's temporary destinations.
@@ -121,7 +124,7 @@ impl Broker {
             outbox,
             client_id: None,
             transactions: HashMap::default(),
-            refused: None,
+            refused: VecDeque::new(),
             uncommitted: Arc::new(AtomicUsize::new(0)),
             temp_prefix: temp_prefix(label, id),
             closed: false,
@@ -130,6 +133,9 @@ impl Broker {
 }
 
 impl Connection {
+    /// Refused transactions remembered for their error.
+    const REFUSED_KEPT: usize = 16;
+
     pub fn id(&self) -> ConnId {
         self.id
     }
@@ -258,9 +264,11 @@ impl Connection {
                 let max = self.broker.max_transactions_per_connection();
                 if self.transactions.len() >= max {
                     crate::metrics::limit_hit("limits.max_transactions_per_connection");
-                    let e = BrokerError::TooManyTransactions(max);
-                    self.refused = Some((t, e.clone()));
-                    return Err(e);
+                    if self.refused.len() == Self::REFUSED_KEPT {
+                        self.refused.pop_front();
+                    }
+                    self.refused.push_back(t);
+                    return Err(BrokerError::TooManyTransactions(max));
                 }
                 self.transactions.insert(t, Transaction::default());
                 Ok(None)
@@ -347,15 +355,14 @@ impl Connection {
     /// Why transaction `t` is not open: refused by the limit, else unknown.
     /// `ended` (its commit or rollback) forgets the refusal.
     fn not_open(&mut self, t: &str, ended: bool) -> BrokerError {
-        match &self.refused {
-            Some((r, e)) if r == t => {
-                let e = e.clone();
+        match self.refused.iter().position(|r| r == t) {
+            Some(i) => {
                 if ended {
-                    self.refused = None;
+                    self.refused.remove(i);
                 }
-                e
+                BrokerError::TooManyTransactions(self.broker.max_transactions_per_connection())
             }
-            _ => BrokerError::UnknownTransaction(t.to_string()),
+            None => BrokerError::UnknownTransaction(t.to_string()),
         }
     }
 

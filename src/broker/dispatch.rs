@@ -4,6 +4,7 @@
 //! there is one, message groups pinned to one consumer, fan-out for topics.
 
 use crate::broker::state::{State, SubKey, GROUP_HEADER, GROUP_SEQ_HEADER};
+use crate::broker::TEMP_PREFIX;
 use crate::message::{now_ms, Destination, Message};
 use crate::store::WriteOp;
 use crate::wildcard;
@@ -18,6 +19,17 @@ impl State {
         }
         let now = now_ms();
         let dest = message.destination.clone();
+        if dest.name().starts_with(TEMP_PREFIX) && self.owner_of(&dest).is_none() {
+            // Its connection closed (or deleted it) after the send was
+            // accepted: a transaction committed or a schedule came due
+            // later. Nobody can ever read it there.
+            tracing::info!(
+                destination = %dest,
+                id = message.id,
+                "dropped a message to a temporary destination that is gone"
+            );
+            return;
+        }
         match &dest {
             Destination::Queue(n) => {
                 let prioritized = self.config.policies.of(&dest).prioritized;

@@ -88,9 +88,9 @@ pub struct AckRequest {
     pub subscription: Option<String>,
     pub message_id: i64,
     /// The first message of a range (OpenWire's `firstMessageId`): the
-    /// ack covers the messages in flight from it to `message_id`. Without
-    /// it (or when it is no longer in flight) a client-mode subscription
-    /// acknowledges cumulatively.
+    /// ack covers the messages in flight from it to `message_id` (only
+    /// `message_id` when it is no longer in flight). Without it a
+    /// client-mode subscription acknowledges cumulatively.
     pub first: Option<i64>,
     pub kind: AckKind,
 }
@@ -142,7 +142,7 @@ pub enum BrokerError {
     TooManySubscriptions(usize),
     #[error("this connection already has {0} open transactions, the most allowed (limits.max_transactions_per_connection); commit or roll back one first")]
     TooManyTransactions(usize),
-    #[error("this connection already has {0} temporary destinations, the most allowed (limits.max_temp_destinations_per_connection); delete one first or use another connection")]
+    #[error("this connection already has {0} temporary destinations, the most allowed (limits.max_temp_destinations_per_connection); delete one (JMS TemporaryQueue.delete()) or use another connection")]
     TooManyTemps(usize),
 }
 

@@ -368,7 +368,9 @@ impl Handler {
             .broker
             .open(&self.config.node_id, AfterFailedSend::KeepOpen);
         if let Some(client_id) = info.client_id.as_deref() {
-            let resume = info.connection_id.to_string();
+            // Only the same user may take its own stale connection over:
+            // a ConnectionId is no secret (it is in every JMSReplyTo).
+            let resume = format!("{}\n{}", who.name, info.connection_id);
             if let Err(e) = core.claim_client_id(client_id, Some(&resume)) {
                 core.close().await;
                 self.closing = true;

@@ -207,6 +207,14 @@ impl State {
                 consumers,
             });
         }
+        // A temporary destination leaves its connection's count, and its
+        // advisory subscribers are told, as when its owner deletes it.
+        if let Some(owner) = self.owner_of(dest) {
+            if let Some(c) = self.connections.by_id.get_mut(&owner) {
+                c.temps = c.temps.saturating_sub(1);
+            }
+            self.advise(dest, false, ops);
+        }
         match dest {
             Destination::Queue(n) => {
                 let purged = self.purge(n, ops)?;

@@ -140,7 +140,7 @@ impl State {
         }
         let id: Arc<str> = Arc::from(spec.id.as_str());
         let key: SubKey = (conn, id.clone());
-        let mut sub = Subscription::new(spec);
+        let mut sub = Subscription::new(spec, self.config.max_unacked_per_consumer);
         sub.durable = Some(dkey.clone());
         if let Some(d) = self.durable.subscriptions.get_mut(&dkey) {
             sub.backlog = std::mem::take(&mut d.backlog);
@@ -258,6 +258,11 @@ impl State {
         name: &str,
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
+        // A connection replaced by a reconnect of its client no longer
+        // speaks for the client id.
+        if self.connections.client_ids.get(client_id).map(|h| h.conn) != Some(conn) {
+            return Err(BrokerError::ShuttingDown);
+        }
         let dkey: DurableKey = (Arc::from(client_id), Arc::from(name));
         let Some(d) = self.durable.subscriptions.get(&dkey) else {
             return Err(BrokerError::UnknownDurable(name.to_string()));

@@ -98,6 +98,8 @@ pub(super) struct Subscription {
     pub(super) destination: Destination,
     pub(super) ack: AckMode,
     pub(super) prefetch: usize,
+    /// Most messages in flight, acknowledged or not.
+    pub(super) max_inflight: usize,
     /// The only consumer of its queue while it is the first exclusive one.
     pub(super) exclusive: bool,
     /// Skips messages its own connection sent (topics).
@@ -295,10 +297,14 @@ impl State {
         dest: &Destination,
         ops: &mut Vec<WriteOp>,
     ) -> Result<(), BrokerError> {
+        let Some(c) = self.connections.by_id.get(&conn) else {
+            // Replaced by a reconnect of its client, or closing.
+            return Err(BrokerError::ShuttingDown);
+        };
+        let held = c.temps;
         let existed = self.owner_of(dest).is_some();
         if !existed {
             let max = self.config.max_temp_destinations_per_connection;
-            let held = self.connections.by_id.get(&conn).map_or(0, |c| c.temps);
             if held >= max {
                 crate::metrics::limit_hit("limits.max_temp_destinations_per_connection");
                 return Err(BrokerError::TooManyTemps(max));
@@ -480,8 +486,10 @@ impl State {
             c.subs.push(id);
         }
         let dest = spec.destination.clone();
-        self.subscriptions
-            .insert(key.clone(), Subscription::new(spec));
+        self.subscriptions.insert(
+            key.clone(),
+            Subscription::new(spec, self.config.max_unacked_per_consumer),
+        );
         if let (Destination::Topic(name), false) = (&dest, pattern) {
             self.advise_existing(&key, name, ops);
         }
@@ -620,11 +628,15 @@ pub(super) fn redelivered(mut m: Message) -> Message {
 }
 
 impl Subscription {
-    pub(super) fn new(spec: SubscribeSpec) -> Subscription {
+    /// `max_unacked`: `limits.max_unacked_per_consumer`, which holds however
+    /// far DELIVERED acks widen the window (a transaction or a client-ack
+    /// session consuming past its prefetch).
+    pub(super) fn new(spec: SubscribeSpec, max_unacked: usize) -> Subscription {
         Subscription {
             destination: spec.destination,
             ack: spec.ack,
             prefetch: spec.prefetch,
+            max_inflight: max_unacked.max(spec.prefetch),
             exclusive: spec.exclusive,
             no_local: spec.no_local,
             inflight: BTreeMap::new(),
@@ -644,8 +656,11 @@ impl Subscription {
         selects(self.selector.as_ref(), m)
     }
 
+    /// Room for one more delivery: within the prefetch window (which
+    /// DELIVERED acks widen), and never more unacknowledged messages in
+    /// all than `limits.max_unacked_per_consumer`.
     pub(super) fn has_credit(&self) -> bool {
-        self.pull || self.unconsumed() < self.prefetch
+        self.inflight.len() < self.max_inflight && (self.pull || self.unconsumed() < self.prefetch)
     }
 
     /// In flight and not yet handed to the application.

@@ -181,6 +181,56 @@ fn a_ranged_ack_covers_its_range_only_even_in_client_mode() {
     st.acknowledge(1, &ack("c", 5, AckKind::Ack), &mut ops)
         .unwrap();
     assert!(st.subscriptions[&(1, Arc::from("c"))].inflight.is_empty());
+    // A range whose first message is no longer in flight covers its last
+    // one only.
+    for id in 6..=8 {
+        st.route(msg(id, "/queue/c", true), &mut ops);
+    }
+    assert_eq!(ids(&a), vec![6, 7, 8]);
+    st.acknowledge(1, &ranged(2, 7, AckKind::Expired), &mut ops)
+        .unwrap();
+    let still: Vec<i64> = st.subscriptions[&(1, Arc::from("c"))]
+        .inflight
+        .values()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(still, vec![6, 8]);
+}
+
+/// Temporary destinations count against their connection until deleted
+/// by it or by an administrator; a message routed to one that is gone is
+/// dropped, not left in a queue nobody can read.
+#[test]
+fn temporary_destinations_are_counted_until_deleted() {
+    let mut st = State::new(CoreConfig {
+        max_temp_destinations_per_connection: 2,
+        ..core(6).config.clone()
+    });
+    conn(&mut st, 1);
+    let mut ops = Vec::new();
+    let t = |n: &str| Destination::Queue(format!("temp.c1.{n}"));
+    st.create_temp(1, &t("a"), &mut ops).unwrap();
+    st.create_temp(1, &t("b"), &mut ops).unwrap();
+    assert!(matches!(
+        st.create_temp(1, &t("c"), &mut ops),
+        Err(BrokerError::TooManyTemps(2))
+    ));
+    st.delete_temp(1, &t("a"), &mut ops).unwrap();
+    st.create_temp(1, &t("c"), &mut ops).unwrap();
+    st.remove_destination(&t("b"), &mut ops).unwrap();
+    st.create_temp(1, &t("d"), &mut ops).unwrap();
+    assert!(matches!(
+        st.create_temp(1, &t("e"), &mut ops),
+        Err(BrokerError::TooManyTemps(2))
+    ));
+    // Routed after its deletion: dropped.
+    st.route(msg(1, "/queue/temp.c1.a", false), &mut ops);
+    assert!(!st.destinations.queues.contains_key("temp.c1.a"));
+    // A connection that is gone creates nothing.
+    assert!(matches!(
+        st.create_temp(9, &t("x"), &mut ops),
+        Err(BrokerError::ShuttingDown)
+    ));
 }
 
 #[test]
@@ -530,4 +580,32 @@ fn a_page_skips_unrouted_commits_and_keeps_what_spilled_during_the_read() {
     got.sort_unstable();
     assert_eq!(got, vec![5, 6, 7, 8], "each exactly once");
     assert_eq!(destination_depth(&st, "q"), 0);
+}
+
+/// DELIVERED acks widen a consumer's prefetch window, but never past
+/// `limits.max_unacked_per_consumer` unacknowledged messages.
+#[test]
+fn delivered_acks_widen_the_window_up_to_the_unacked_limit() {
+    let mut st = State::new(CoreConfig {
+        max_unacked_per_consumer: 3,
+        ..core(6).config.clone()
+    });
+    let a = conn(&mut st, 1);
+    sub(&mut st, 1, "c", "/queue/c", AckMode::Client, 1);
+    let mut ops = Vec::new();
+    for id in 1..=5 {
+        st.route(msg(id, "/queue/c", true), &mut ops);
+    }
+    let mut got = ids(&a);
+    assert_eq!(got, vec![1], "prefetch 1");
+    for _ in 0..4 {
+        let last = *got.last().unwrap();
+        st.acknowledge(1, &ack("c", last, AckKind::Delivered), &mut ops)
+            .unwrap();
+        got.extend(ids(&a));
+    }
+    assert_eq!(got, vec![1, 2, 3], "three unacknowledged at most");
+    st.acknowledge(1, &ack("c", 3, AckKind::Ack), &mut ops)
+        .unwrap();
+    assert_eq!(ids(&a), vec![4]);
 }
