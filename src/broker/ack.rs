@@ -36,23 +36,19 @@ impl State {
             self.dispatch(&dest, ops);
             return Ok(());
         }
-        let from = ack.first.and_then(|f| sub.seq_of.get(&f).copied());
-        let taken: Vec<Message> = match from {
-            _ if *kind == AckKind::Individual => sub.inflight.remove(&seq).into_iter().collect(),
-            Some(from) if from <= seq => {
-                let range: Vec<u64> = sub.inflight.range(from..=seq).map(|(s, _)| *s).collect();
-                range
-                    .iter()
-                    .filter_map(|s| sub.inflight.remove(s))
-                    .collect()
-            }
-            None if ack.first.is_none() && sub.ack == AckMode::Client => {
-                let rest = sub.inflight.split_off(&(seq + 1));
-                let done = std::mem::replace(&mut sub.inflight, rest);
-                done.into_values().collect()
-            }
-            _ => sub.inflight.remove(&seq).into_iter().collect(),
+        let from = match (kind, ack.first) {
+            (AckKind::Individual, _) => seq,
+            (_, Some(first)) => sub
+                .seq_of
+                .get(&first)
+                .copied()
+                .filter(|f| *f <= seq)
+                .unwrap_or(seq),
+            (_, None) if sub.ack == AckMode::Client => 0,
+            (_, None) => seq,
         };
+        let seqs: Vec<u64> = sub.inflight.range(from..=seq).map(|(s, _)| *s).collect();
+        let taken: Vec<Message> = seqs.iter().filter_map(|s| sub.inflight.remove(s)).collect();
         for m in &taken {
             sub.seq_of.remove(&m.id);
         }

@@ -70,6 +70,16 @@ struct Transaction {
     acks: Vec<AckRequest>,
 }
 
+/// Why transaction `t` is not open: refused by
+/// `limits.max_transactions_per_connection`, else unknown.
+fn not_open(refused: &VecDeque<TxId>, broker: &Broker, t: &str) -> BrokerError {
+    if refused.iter().any(|r| r == t) {
+        BrokerError::TooManyTransactions(broker.max_transactions_per_connection())
+    } else {
+        BrokerError::UnknownTransaction(t.to_string())
+    }
+}
+
 /// A connection's handle on the core.
 pub struct Connection {
     broker: Broker,
@@ -275,14 +285,15 @@ impl Connection {
             }
             Command::Commit(t) => {
                 let Some(tx) = self.transactions.remove(&t) else {
-                    return Err(self.not_open(&t, true));
+                    return Err(self.end_unknown(&t));
                 };
                 let confirm = self.broker.commit_tx(conn, tx.sends, tx.acks).await?;
                 Ok(self.track(confirm))
             }
             Command::Rollback { tx, redeliver } => {
                 let Some(open) = self.transactions.remove(&tx) else {
-                    return match self.not_open(&tx, true) {
+                    // Rolling back one the limit refused: nothing to undo.
+                    return match self.end_unknown(&tx) {
                         BrokerError::TooManyTransactions(_) => Ok(None),
                         e => Err(e),
                     };
@@ -344,26 +355,18 @@ impl Connection {
     }
 
     fn transaction(&mut self, t: &str) -> Result<&mut Transaction, BrokerError> {
-        if !self.transactions.contains_key(t) {
-            return Err(self.not_open(t, false));
-        }
+        let (refused, broker) = (&self.refused, &self.broker);
         self.transactions
             .get_mut(t)
-            .ok_or_else(|| BrokerError::UnknownTransaction(t.to_string()))
+            .ok_or_else(|| not_open(refused, broker, t))
     }
 
-    /// Why transaction `t` is not open: refused by the limit, else unknown.
-    /// `ended` (its commit or rollback) forgets the refusal.
-    fn not_open(&mut self, t: &str, ended: bool) -> BrokerError {
-        match self.refused.iter().position(|r| r == t) {
-            Some(i) => {
-                if ended {
-                    self.refused.remove(i);
-                }
-                BrokerError::TooManyTransactions(self.broker.max_transactions_per_connection())
-            }
-            None => BrokerError::UnknownTransaction(t.to_string()),
-        }
+    /// The commit or rollback of `t`, which is not open: why, and the
+    /// refusal is forgotten.
+    fn end_unknown(&mut self, t: &str) -> BrokerError {
+        let e = not_open(&self.refused, &self.broker, t);
+        self.refused.retain(|r| r != t);
+        e
     }
 
     async fn roll_back(&self, tx: Transaction) {

@@ -212,10 +212,7 @@ impl State {
                 continue;
             };
             if let Some(g) = group {
-                let closes = m
-                    .property_i64(GROUP_SEQ_HEADER)
-                    .is_some_and(|seq| seq.is_ok_and(|n| n == -1));
-                if closes {
+                if matches!(m.property_i64(GROUP_SEQ_HEADER), Some(Ok(-1))) {
                     q.groups.close(&g);
                 } else {
                     q.groups.assign(g, key.clone());

@@ -207,13 +207,8 @@ impl State {
                 consumers,
             });
         }
-        // A temporary destination leaves its connection's count, and its
-        // advisory subscribers are told, as when its owner deletes it.
         if let Some(owner) = self.owner_of(dest) {
-            if let Some(c) = self.connections.by_id.get_mut(&owner) {
-                c.temps = c.temps.saturating_sub(1);
-            }
-            self.advise(dest, false, ops);
+            self.forget_temp(owner, dest, ops);
         }
         match dest {
             Destination::Queue(n) => {

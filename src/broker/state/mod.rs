@@ -378,15 +378,31 @@ impl State {
         if in_use {
             return Err(BrokerError::TempInUse(dest.to_string()));
         }
+        self.forget_temp(conn, dest, ops);
         match dest {
-            Destination::Queue(n) => self.destinations.queues.remove(n).map(|_| ()),
-            Destination::Topic(n) => self.destinations.topics.remove(n).map(|_| ()),
-        };
-        if let Some(c) = self.connections.by_id.get_mut(&conn) {
+            Destination::Queue(n) => {
+                self.destinations.queues.remove(n);
+            }
+            Destination::Topic(n) => {
+                self.destinations.topics.remove(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// A temporary destination of `owner` goes (deleted by it or by an
+    /// administrator): it leaves the owner's count, and the advisory
+    /// subscribers are told.
+    pub(super) fn forget_temp(
+        &mut self,
+        owner: ConnId,
+        dest: &Destination,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        if let Some(c) = self.connections.by_id.get_mut(&owner) {
             c.temps = c.temps.saturating_sub(1);
         }
         self.advise(dest, false, ops);
-        Ok(())
     }
 
     /// `conn` sends to `dest` (counted as one of its producers).
