@@ -363,3 +363,50 @@ fn a_connection_over_the_limit_is_refused_with_the_reason() {
         .send("p", "s", Some("queue://still-works"), &Msg::text("x"), 1)
         .expect("the first connection still works");
 }
+
+/// The failover client comes back over a new socket while the broker still
+/// holds its old one (the client's network died, the broker heard nothing):
+/// the same ConnectionId replaces the stale connection at once, instead of
+/// the client id being refused until the broker's inactivity check.
+#[test]
+fn a_failover_reconnect_replaces_the_stale_connection() {
+    use crate::common::http::Http;
+    use crate::common::java::{Jms, Msg};
+    use crate::common::proxy::Proxy;
+    let broker = broker();
+    let proxy = Proxy::start(&broker.b.openwire());
+    let url = format!(
+        "failover:(tcp://{})?initialReconnectDelay=50&maxReconnectDelay=200",
+        proxy.addr()
+    );
+    let mut j = Jms::start(&url);
+    j.connect("c", Some("takeover")).expect("connect");
+    j.session("s", "c", "auto");
+    j.producer("p", "s", None);
+    let q = "queue://takeover";
+    j.send("p", "s", Some(q), &Msg::text("before"), 1)
+        .expect("send before");
+    proxy.abandon();
+    j.send("p", "s", Some(q), &Msg::text("after"), 1)
+        .expect("send after the reconnect");
+    assert!(
+        broker.b.log_contains("its stale connection is closed"),
+        "the reconnect did not replace the stale connection:\n{}",
+        broker.b.log_text()
+    );
+    let admin = Http::basic(&broker.b.admin, USER.0, USER.1);
+    let conns = admin.get("/api/v1/connections").json();
+    let holding: Vec<_> = conns
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|c| c["client_id"] == "takeover")
+        .collect();
+    assert_eq!(holding.len(), 1, "{conns}");
+    j.consumer("k", "s", q, None, None, false)
+        .expect("consumer");
+    let got: Vec<String> = (0..2)
+        .map(|_| j.receive("k", 5000).expect("a message").text().to_string())
+        .collect();
+    assert_eq!(got, ["before", "after"]);
+}

@@ -1,7 +1,10 @@
 //! A TCP proxy between one node and its database, to simulate network
 //! failures: `pause` is a *silent* partition (the sockets stay open, bytes
 //! simply stop moving in both directions, as when packets are dropped),
-//! `resume` lets the held bytes through, `cut` closes everything.
+//! `resume` lets the held bytes through, `cut` closes everything,
+//! `abandon` closes the client sides only and leaves the target's sockets
+//! open and silent (a client whose network died while the server never
+//! heard of it).
 //!
 //! Plain std threads: one accept loop plus two pumps per connection.
 
@@ -35,6 +38,13 @@ struct Shared {
     held: AtomicUsize,
     /// Connections accepted so far.
     accepted: AtomicUsize,
+    /// Connections numbered below this are abandoned: their pumps stop and
+    /// their upstream sockets stay open, held here.
+    abandoned_below: AtomicUsize,
+    /// Client sockets by connection number, to close when abandoned.
+    clients: Mutex<Vec<(usize, TcpStream)>>,
+    /// Upstream sockets of abandoned connections, kept open.
+    kept: Mutex<Vec<TcpStream>>,
 }
 
 impl Shared {
@@ -127,6 +137,19 @@ impl Proxy {
         self.shared.close_all();
     }
 
+    /// Closes the client side of every current connection and stops
+    /// forwarding them, leaving their sockets to the target open and
+    /// silent; new connections go through as before.
+    pub fn abandon(&self) {
+        let below = self.shared.accepted.load(Ordering::SeqCst);
+        self.shared.abandoned_below.store(below, Ordering::SeqCst);
+        for (n, c) in self.shared.clients.lock().unwrap().iter() {
+            if *n < below {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
     /// Closes everything, the listener included (new connections are
     /// refused).
     pub fn cut(&self) {
@@ -151,10 +174,10 @@ fn accept_loop(listener: TcpListener, target: String, shared: Arc<Shared>) {
         }
         match listener.accept() {
             Ok((client, _)) => {
-                shared.accepted.fetch_add(1, Ordering::SeqCst);
+                let number = shared.accepted.fetch_add(1, Ordering::SeqCst);
                 let _ = client.set_nonblocking(false);
                 match TcpStream::connect(&target) {
-                    Ok(upstream) => wire(client, upstream, &shared),
+                    Ok(upstream) => wire(number, client, upstream, &shared),
                     Err(_) => {
                         let _ = client.shutdown(Shutdown::Both);
                     }
@@ -167,7 +190,7 @@ fn accept_loop(listener: TcpListener, target: String, shared: Arc<Shared>) {
     // Dropping the listener refuses further connections.
 }
 
-fn wire(client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) {
+fn wire(number: usize, client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     if let Ok(a) = upstream.local_addr() {
@@ -178,8 +201,9 @@ fn wire(client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) {
         upstream.try_clone(),
         client.try_clone(),
         upstream.try_clone(),
+        client.try_clone(),
     );
-    let (Ok(c2), Ok(u2), Ok(c3), Ok(u3)) = clones else {
+    let (Ok(c2), Ok(u2), Ok(c3), Ok(u3), Ok(c4)) = clones else {
         let _ = client.shutdown(Shutdown::Both);
         let _ = upstream.shutdown(Shutdown::Both);
         return;
@@ -189,30 +213,47 @@ fn wire(client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) {
         sockets.push(c3);
         sockets.push(u3);
     }
+    shared.clients.lock().unwrap().push((number, c4));
     if shared.cut.load(Ordering::SeqCst) {
         shared.close_all();
         return;
     }
     let s1 = shared.clone();
     let s2 = shared.clone();
-    thread::spawn(move || pump(client, u2, s1, true));
-    thread::spawn(move || pump(upstream, c2, s2, false));
+    thread::spawn(move || pump(number, client, u2, s1, true));
+    thread::spawn(move || pump(number, upstream, c2, s2, false));
 }
 
 /// Copies `from` to `to` until EOF, an error or a cut, never moving a byte
 /// while paused. `towards_target` pumps are the ones the trigger watches.
-fn pump(mut from: TcpStream, mut to: TcpStream, shared: Arc<Shared>, towards_target: bool) {
+fn pump(
+    number: usize,
+    mut from: TcpStream,
+    mut to: TcpStream,
+    shared: Arc<Shared>,
+    towards_target: bool,
+) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(20)));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if shared.cut.load(Ordering::SeqCst) {
             break;
         }
+        if number < shared.abandoned_below.load(Ordering::SeqCst) {
+            // Keep the target's side open and silent.
+            let upstream = if towards_target { to } else { from };
+            shared.kept.lock().unwrap().push(upstream);
+            return;
+        }
         if shared.is_paused() {
             thread::sleep(POLL);
             continue;
         }
-        let n = match from.read(&mut buf) {
+        let read = from.read(&mut buf);
+        if number < shared.abandoned_below.load(Ordering::SeqCst) {
+            continue; // the check at the top keeps the target's side open
+        }
+        let n = match read {
             Ok(0) => {
                 // Half-close: pass the EOF on (unless paused: then it waits
                 // like any byte would).
