@@ -410,3 +410,35 @@ fn a_failover_reconnect_replaces_the_stale_connection() {
         .collect();
     assert_eq!(got, ["before", "after"]);
 }
+
+/// A Java string may hold a lone UTF-16 surrogate, which Unicode text may
+/// not: in JMSCorrelationID and a text body it arrives as U+FFFD, and the
+/// connection carries on (it used to be closed, and a failover client
+/// resent the message forever).
+#[test]
+fn a_lone_surrogate_from_java_arrives_as_a_replacement_character() {
+    use crate::common::java::{Jms, Msg};
+    use serde_json::json;
+    let broker = broker();
+    let t = target(&broker.b);
+    let mut j = Jms::start(&t.url);
+    j.connect("c", None).expect("connect");
+    j.session("s", "c", "auto");
+    j.producer("p", "s", None);
+    let q = "queue://lone-surrogate";
+    let msg = Msg::text("x@LONE@y").correlation_id("a@LONE@b");
+    let seq = j.send_cmd_patched(
+        json!({"op": "send", "producer": "p", "session": "s", "dest": q,
+               "message": msg.0, "count": 1}),
+        Some(("@LONE@", "\\ud800")),
+    );
+    j.wait(seq).expect("the send is answered");
+    j.send("p", "s", Some(q), &Msg::text("next"), 1)
+        .expect("the connection carries on");
+    j.consumer("k", "s", q, None, None, false)
+        .expect("consumer");
+    let m = j.receive("k", 5000).expect("the message");
+    assert_eq!(m.text(), "x\u{FFFD}y");
+    assert_eq!(m.correlation_id.as_deref(), Some("a\u{FFFD}b"));
+    assert_eq!(j.receive("k", 5000).expect("the next").text(), "next");
+}

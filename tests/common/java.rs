@@ -692,10 +692,21 @@ impl Jms {
     /// Sends a command without waiting; returns its seq for [`Jms::wait`].
     /// With `"async": true` in `cmd`, the JVM runs it on its own thread, so
     /// later commands go on while it blocks (a `receive`).
-    pub fn send_cmd(&mut self, mut cmd: Value) -> u64 {
+    pub fn send_cmd(&mut self, cmd: Value) -> u64 {
+        self.send_cmd_patched(cmd, None)
+    }
+
+    /// [`Jms::send_cmd`], with every `marker` in the JSON text replaced by
+    /// `raw` JSON: a lone surrogate escape (`\ud800`) that Java strings
+    /// may hold but no Rust string can.
+    pub fn send_cmd_patched(&mut self, mut cmd: Value, patch: Option<(&str, &str)>) -> u64 {
         self.seq += 1;
         cmd["seq"] = json!(self.seq);
-        writeln!(self.stdin, "{cmd}").expect("write to JmsTool");
+        let mut text = cmd.to_string();
+        if let Some((marker, raw)) = patch {
+            text = text.replace(marker, raw);
+        }
+        writeln!(self.stdin, "{text}").expect("write to JmsTool");
         self.stdin.flush().expect("flush to JmsTool");
         self.seq
     }
