@@ -1016,9 +1016,10 @@ pub fn message_group_closed(t: &Target) {
             ("k2", "k1")
         }
     };
-    // To the owner, which keeps it in its prefetch buffer unread.
+    // To the owner (once its ack of "first" arrived), which keeps it in its
+    // prefetch buffer unread: the group is closed when it is dispatched,
+    // and the owner has no room left for "reopened".
     put(&mut j, &q, &Msg::text("last").group("g").group_seq(-1), 1);
-    std::thread::sleep(Duration::from_millis(500));
     put(
         &mut j,
         &q,
