@@ -199,15 +199,17 @@ macro_rules! message_store_impl {
                 epoch: i64,
                 id: i64,
             ) -> Result<bool, $crate::store::StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                let mut tx = sqlx::Connection::begin_with(&mut *conn, Self::READ_BACK_BEGIN).await?;
-                $crate::store::message_store::check_epoch!(self, &mut *tx, Self::READ_BACK_LOCK, epoch);
-                let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(stored > 0)
+                $crate::store::sqlutil::on_own_connection(&self.pool, async |conn| {
+                    let mut tx = sqlx::Connection::begin_with(conn, Self::READ_BACK_BEGIN).await?;
+                    $crate::store::message_store::check_epoch!(self, &mut *tx, Self::READ_BACK_LOCK, epoch);
+                    let stored: i64 = sqlx::query_scalar(&self.message_sql.stored)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(stored > 0)
+                })
+                .await
             }
 
             async fn max_message_id(&self) -> Result<i64, $crate::store::StoreError> {

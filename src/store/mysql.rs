@@ -33,7 +33,7 @@ use super::plan::{
 };
 use super::rows::{self, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
-use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
+use super::sqlutil::{deadline, fnv1a64, on_own_connection, ping_when_idle, redact_url};
 use super::{
     migrate, Claim, GeneratedLogin, Lease, LockState, NodeRecord, Registry, SessionLock, Store,
     StoreError, LOCK_NAME,
@@ -328,49 +328,52 @@ impl MySqlStore {
         turn: &CommitTurn,
     ) -> Result<(), StoreError> {
         let p = &self.prefix;
-        let mut tx = self.pool.begin().await?;
-        let table = format!("`{p}msgs`");
-        for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, self.insert_bytes) {
-            insert_values::<MySql>(&table, chunk)
-                .build()
-                .execute(&mut *tx)
-                .await?;
-        }
-        update_rows!(tx, plan, &self.row_sql).await?;
-        for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
-            delete_by_primary_key(&table, chunk)
-                .build()
-                .execute(&mut *tx)
-                .await?;
-        }
-        remaining_rows!(tx, plan, &self.row_sql).await?;
-        // Dropping the transaction rolls it back.
-        turn.wait().await?;
-        forget_producers!(tx, plan, &self.row_sql).await?;
-        if !plan.producer_marks.is_empty() {
-            let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
-                "INSERT INTO `{p}producers` (producer_id, last_seq, updated_at) "
-            ));
-            qb.push_values(&plan.producer_marks, |mut row, (id, seq)| {
-                row.push_bind(*id)
-                    .push_bind(*seq)
-                    .push_unseparated(format!(", {NOW_MS}"));
-            });
-            qb.push(
-                " ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq)), \
-                 updated_at = VALUES(updated_at)",
-            );
-            qb.build().execute(&mut *tx).await?;
-        }
-        // Fencing, last: the shared row lock conflicts with try_acquire's
-        // UPDATE, so a new master's claim and this commit are ordered (the
-        // claim waits for the commit, or this read sees the new epoch and
-        // everything above rolls back). Taken at the end, it is held only
-        // for the COMMIT, so the lease renewal (an UPDATE of the same row)
-        // never waits for a long batch.
-        check_epoch!(self, &mut *tx, "LOCK IN SHARE MODE", epoch);
-        tx.commit().await?;
-        Ok(())
+        on_own_connection(&self.pool, async |conn| {
+            let mut tx = conn.begin().await?;
+            let table = format!("`{p}msgs`");
+            for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, self.insert_bytes) {
+                insert_values::<MySql>(&table, chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            update_rows!(tx, plan, &self.row_sql).await?;
+            for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
+                delete_by_primary_key(&table, chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            remaining_rows!(tx, plan, &self.row_sql).await?;
+            // Dropping the transaction rolls it back.
+            turn.wait().await?;
+            forget_producers!(tx, plan, &self.row_sql).await?;
+            if !plan.producer_marks.is_empty() {
+                let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!(
+                    "INSERT INTO `{p}producers` (producer_id, last_seq, updated_at) "
+                ));
+                qb.push_values(&plan.producer_marks, |mut row, (id, seq)| {
+                    row.push_bind(*id)
+                        .push_bind(*seq)
+                        .push_unseparated(format!(", {NOW_MS}"));
+                });
+                qb.push(
+                    " ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq)), \
+                     updated_at = VALUES(updated_at)",
+                );
+                qb.build().execute(&mut *tx).await?;
+            }
+            // Fencing, last: the shared row lock conflicts with try_acquire's
+            // UPDATE, so a new master's claim and this commit are ordered (the
+            // claim waits for the commit, or this read sees the new epoch and
+            // everything above rolls back). Taken at the end, it is held only
+            // for the COMMIT, so the lease renewal (an UPDATE of the same row)
+            // never waits for a long batch.
+            check_epoch!(self, &mut *tx, "LOCK IN SHARE MODE", epoch);
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -402,31 +405,34 @@ impl Lease for MySqlStore {
         with_session: bool,
     ) -> Result<Option<i64>, StoreError> {
         let p = &self.prefix;
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(&format!(
-            "UPDATE `{p}lock` SET holder = ?, epoch = epoch + 1, lease_expires = {NOW_MS} + ?, \
-             stomp_addr = ?, admin_addr = ?, session_held = ? \
-             WHERE name = ? AND (holder IS NULL OR lease_expires < {NOW_MS} OR (? AND session_held))"
-        ))
-        .bind(&claim.node_id)
-        .bind(lease_ms as i64)
-        .bind(&claim.stomp_addr)
-        .bind(&claim.admin_addr)
-        .bind(with_session)
-        .bind(LOCK_NAME)
-        .bind(with_session)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let epoch: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM `{p}lock` WHERE name = ?"))
+        on_own_connection(&self.pool, async |conn| {
+            let mut tx = conn.begin().await?;
+            let done = sqlx::query(&format!(
+                "UPDATE `{p}lock` SET holder     = ?, epoch = epoch + 1, lease_expires = {NOW_MS} + ?, \
+                 stomp_addr = ?, admin_addr = ?, session_held = ? \
+                 WHERE name = ? AND (holder IS NULL OR lease_expires < {NOW_MS} OR (? AND session_held))"
+            ))
+            .bind(&claim.node_id)
+            .bind(lease_ms as i64)
+            .bind(&claim.stomp_addr)
+            .bind(&claim.admin_addr)
+            .bind(with_session)
             .bind(LOCK_NAME)
-            .fetch_one(&mut *tx)
+            .bind(with_session)
+            .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(Some(epoch))
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let epoch: i64 = sqlx::query_scalar(&format!("SELECT epoch FROM `{p}lock` WHERE name = ?"))
+                .bind(LOCK_NAME)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(epoch))
+        })
+        .await
     }
 
     async fn renew(

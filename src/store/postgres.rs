@@ -22,7 +22,7 @@ use super::plan::{
 };
 use super::rows::{self, MessageRow, ReadRow};
 use super::session::{DbSessionLock, LockDialect};
-use super::sqlutil::{deadline, fnv1a64, ping_when_idle, redact_url};
+use super::sqlutil::{deadline, fnv1a64, on_own_connection, ping_when_idle, redact_url};
 use super::{
     migrate, Claim, GeneratedLogin, Lease, LockState, NodeRecord, Registry, SessionLock, Store,
     StoreError, LOCK_NAME,
@@ -294,73 +294,76 @@ impl PgStore {
         turn: &CommitTurn,
     ) -> Result<(), StoreError> {
         let p = &self.prefix;
-        let mut tx = self.pool.begin().await?;
-        for chunk in chunks(&plan.inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES) {
-            let mut args = PgArguments::default();
-            InsertArrays::of(chunk).add_to(&mut args)?;
-            sqlx::query_with(
-                &format!(
-                    "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
-                     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
-                     $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
-                ),
-                args,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !plan.redeliveries.is_empty() {
-            let ids: Vec<i64> = plan.redeliveries.iter().map(|r| r.id).collect();
-            let counts: Vec<i32> = plan.redeliveries.iter().map(|r| r.count).collect();
-            let due: Vec<i64> = plan.redeliveries.iter().map(|r| r.at).collect();
-            sqlx::query(&format!(
-                "UPDATE {p}msgs AS m SET redeliveries = u.n, scheduled = u.at \
-                 FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[]) AS u(id, n, at) WHERE m.id = u.id"
-            ))
-            .bind(ids)
-            .bind(counts)
-            .bind(due)
-            .execute(&mut *tx)
-            .await?;
-        }
-        update_rows!(tx, plan, &self.row_sql).await?;
-        if !plan.deletes.is_empty() {
-            sqlx::query(&format!(
-                "DELETE FROM {p}msgs AS m USING UNNEST($1::bigint[]) AS d(id) WHERE m.id = d.id"
-            ))
-            .bind(&plan.deletes)
-            .execute(&mut *tx)
-            .await?;
-        }
-        remaining_rows!(tx, plan, &self.row_sql).await?;
-        // Dropping the transaction rolls it back.
-        turn.wait().await?;
-        forget_producers!(tx, plan, &self.row_sql).await?;
-        if !plan.producer_marks.is_empty() {
-            let mut args = PgArguments::default();
-            add_marks(&mut args, &plan.producer_marks)?;
-            sqlx::query_with(
-                &format!(
-                    "INSERT INTO {p}producers (producer_id, last_seq, updated_at) \
-                     SELECT u.id, u.seq, {NOW_MS} FROM UNNEST($1::text[], $2::bigint[]) AS u(id, seq) \
-                     ON CONFLICT (producer_id) DO UPDATE SET \
-                     last_seq = GREATEST({p}producers.last_seq, EXCLUDED.last_seq), \
-                     updated_at = EXCLUDED.updated_at"
-                ),
-                args,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Fencing, last: the shared row lock conflicts with try_acquire's
-        // UPDATE, so a new master's claim and this commit are ordered (the
-        // claim waits for the commit, or this read sees the new epoch and
-        // everything above rolls back). Taken at the end, it is held only
-        // for the COMMIT, so the lease renewal (an UPDATE of the same row)
-        // never waits for a long batch.
-        check_epoch!(self, &mut *tx, "FOR SHARE", epoch);
-        tx.commit().await?;
-        Ok(())
+        on_own_connection(&self.pool, async |conn| {
+            let mut tx = conn.begin().await?;
+            for chunk in chunks(&plan.inserts, MAX_INSERT_ROWS, MAX_INSERT_BYTES) {
+                let mut args = PgArguments::default();
+                InsertArrays::of(chunk).add_to(&mut args)?;
+                sqlx::query_with(
+                    &format!(
+                        "INSERT INTO {p}msgs (id, destination, priority, expires, redeliveries, headers, body, scheduled) \
+                         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::smallint[], $4::bigint[], \
+                         $5::integer[], $6::text[], $7::bytea[], $8::bigint[])"
+                    ),
+                    args,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !plan.redeliveries.is_empty() {
+                let ids: Vec<i64> = plan.redeliveries.iter().map(|r| r.id).collect();
+                let counts: Vec<i32> = plan.redeliveries.iter().map(|r| r.count).collect();
+                let due: Vec<i64> = plan.redeliveries.iter().map(|r| r.at).collect();
+                sqlx::query(&format!(
+                    "UPDATE {p}msgs AS m SET redeliveries = u.n, scheduled = u.at \
+                     FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[]) AS u(id, n, at) WHERE m.id = u.id"
+                ))
+                .bind(ids)
+                .bind(counts)
+                .bind(due)
+                .execute(&mut *tx)
+                .await?;
+            }
+            update_rows!(tx, plan, &self.row_sql).await?;
+            if !plan.deletes.is_empty() {
+                sqlx::query(&format!(
+                    "DELETE FROM {p}msgs AS m USING UNNEST($1::bigint[]) AS d(id) WHERE m.id = d.id"
+                ))
+                .bind(&plan.deletes)
+                .execute(&mut *tx)
+                .await?;
+            }
+            remaining_rows!(tx, plan, &self.row_sql).await?;
+            // Dropping the transaction rolls it back.
+            turn.wait().await?;
+            forget_producers!(tx, plan, &self.row_sql).await?;
+            if !plan.producer_marks.is_empty() {
+                let mut args = PgArguments::default();
+                add_marks(&mut args, &plan.producer_marks)?;
+                sqlx::query_with(
+                    &format!(
+                        "INSERT INTO {p}producers (producer_id, last_seq, updated_at) \
+                         SELECT u.id, u.seq, {NOW_MS} FROM UNNEST($1::text[], $2::bigint[]) AS u(id, seq) \
+                         ON CONFLICT (producer_id) DO UPDATE SET \
+                         last_seq = GREATEST({p}producers.last_seq, EXCLUDED.last_seq), \
+                         updated_at = EXCLUDED.updated_at"
+                    ),
+                    args,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            // Fencing, last: the shared row lock conflicts with try_acquire's
+            // UPDATE, so a new master's claim and this commit are ordered (the
+            // claim waits for the commit, or this read sees the new epoch and
+            // everything above rolls back). Taken at the end, it is held only
+            // for the COMMIT, so the lease renewal (an UPDATE of the same row)
+            // never waits for a long batch.
+            check_epoch!(self, &mut *tx, "FOR SHARE", epoch);
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -14,6 +14,7 @@ use super::plan::{
     RowSql,
 };
 use super::rows::{self, ReadRow};
+use super::sqlutil::on_own_connection;
 use super::{
     migrate, Claim, GeneratedLogin, Lease, LockState, NodeRecord, Registry, SessionLock, Store,
     StoreError, LOCK_NAME,
@@ -205,37 +206,39 @@ impl SqliteStore {
         // Before the write lock: one writer at a time, so a batch holding
         // it while it waits would stall the batch it waits for.
         turn.wait().await?;
-        let mut conn = self.pool.acquire().await?;
-        // IMMEDIATE takes SQLite's write lock first, so the epoch read below
-        // cannot change before the commit.
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        check_epoch!(self, &mut *tx, "", epoch);
-        let table = format!("{p}msgs");
-        for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, usize::MAX) {
-            insert_values::<Sqlite>(&table, chunk)
-                .build()
+        on_own_connection(&self.pool, async |conn| {
+            // IMMEDIATE takes SQLite's write lock first, so the epoch read
+            // below cannot change before the commit.
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            check_epoch!(self, &mut *tx, "", epoch);
+            let table = format!("{p}msgs");
+            for chunk in chunks(&plan.inserts, ROWS_PER_STATEMENT, usize::MAX) {
+                insert_values::<Sqlite>(&table, chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            update_rows!(tx, plan, &self.row_sql).await?;
+            for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
+                delete_ids(&table, chunk).build().execute(&mut *tx).await?;
+            }
+            remaining_rows!(tx, plan, &self.row_sql).await?;
+            forget_producers!(tx, plan, &self.row_sql).await?;
+            for (id, seq) in &plan.producer_marks {
+                sqlx::query(&format!(
+                    "INSERT INTO {p}producers (producer_id, last_seq, updated_at) VALUES (?, ?, {NOW_MS}) \
+                     ON CONFLICT (producer_id) DO UPDATE SET \
+                     last_seq = MAX(last_seq, excluded.last_seq), updated_at = excluded.updated_at"
+                ))
+                .bind(*id)
+                .bind(*seq)
                 .execute(&mut *tx)
                 .await?;
-        }
-        update_rows!(tx, plan, &self.row_sql).await?;
-        for chunk in plan.deletes.chunks(ROWS_PER_STATEMENT) {
-            delete_ids(&table, chunk).build().execute(&mut *tx).await?;
-        }
-        remaining_rows!(tx, plan, &self.row_sql).await?;
-        forget_producers!(tx, plan, &self.row_sql).await?;
-        for (id, seq) in &plan.producer_marks {
-            sqlx::query(&format!(
-                "INSERT INTO {p}producers (producer_id, last_seq, updated_at) VALUES (?, ?, {NOW_MS}) \
-                 ON CONFLICT (producer_id) DO UPDATE SET \
-                 last_seq = MAX(last_seq, excluded.last_seq), updated_at = excluded.updated_at"
-            ))
-            .bind(*id)
-            .bind(*seq)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }
 

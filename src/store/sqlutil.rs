@@ -1,5 +1,6 @@
-//! Small helpers shared by the PostgreSQL and MySQL/MariaDB backends.
+//! Small helpers shared by the SQL backends.
 
+use sqlx::pool::PoolConnection;
 use std::time::Duration;
 
 use super::StoreError;
@@ -38,6 +39,49 @@ pub fn ping_when_idle<DB: sqlx::Database>(
                 Ok(true)
             })
         })
+}
+
+/// Runs `work`, a transaction, on a connection of `pool` that goes back to
+/// the pool only if `work` finished (committed or not, sqlx knowing it);
+/// dropped before that (a commit timeout, the term ending), the connection
+/// is closed, and the server rolls back whatever it had open.
+///
+/// sqlx counts a transaction only once the server has answered its BEGIN.
+/// A future dropped while the BEGIN is on the wire leaves the connection
+/// inside a transaction sqlx does not know of, so nothing rolls it back,
+/// and sqlx returns it to the pool. Its next user then writes into that
+/// transaction: PostgreSQL's single-statement commit succeeds there and is
+/// never committed, a confirmed send lost (the pipelined chaos soak found
+/// it; `tests/ha/store_backends.rs` holds a BEGIN back to show it).
+pub async fn on_own_connection<DB, T, E>(
+    pool: &sqlx::Pool<DB>,
+    work: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    DB: sqlx::Database,
+    E: From<sqlx::Error>,
+{
+    let mut conn = CloseUnlessEnded {
+        conn: pool.acquire().await?,
+        ended: false,
+    };
+    let result = work(&mut conn.conn).await;
+    conn.ended = true;
+    result
+}
+
+/// See [`on_own_connection`].
+struct CloseUnlessEnded<DB: sqlx::Database> {
+    conn: PoolConnection<DB>,
+    ended: bool,
+}
+
+impl<DB: sqlx::Database> Drop for CloseUnlessEnded<DB> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// Runs `fut` with a client-side deadline: a server-side statement timeout

@@ -9,6 +9,7 @@
 #[path = "store_backends/db.rs"]
 mod db;
 
+use crate::common::proxy::Proxy;
 use baton::config::DatabaseConfig;
 use baton::message::{BodyKind, Destination, Message, ProducerSeq, Value};
 use baton::store::{self, Claim, NodeRecord, SessionLock, Store, StoreError, WriteOp};
@@ -433,6 +434,65 @@ async fn fencing(kind: Kind) {
     b.close().await;
 }
 
+/// A commit dropped while its BEGIN is on the wire (the writer's commit
+/// timeout, the term ending) leaves no transaction open on a pooled
+/// connection. sqlx counts a transaction only once the server answered its
+/// BEGIN, so that connection went back to the pool inside a transaction
+/// nobody knew of; PostgreSQL's single-statement commit then ran in it and
+/// was never committed: a confirmed send lost (the pipelined chaos soak
+/// found it). Checked from a connection of the test's own.
+async fn a_commit_dropped_at_its_begin_leaves_no_transaction_open(kind: Kind) {
+    let db = TestDb::create(kind).await;
+    db.open("baton_").await.close().await;
+    let proxy = Proxy::start(&db.addr());
+    let config = DatabaseConfig {
+        url: db.url_via(&proxy.addr()),
+        pool_size: 1,
+        ..db.config("baton_")
+    };
+    let store = store::open(&config)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", config.url));
+    let epoch = store
+        .try_acquire(&claim("a"), 60_000, true)
+        .await
+        .expect("a")
+        .expect("free");
+    // With the batch before it still running, the commit takes the
+    // multi-statement path, which begins a transaction.
+    let (_earlier, turn) = store::CommitTurn::next();
+    proxy.pause_when_sent(b"BEGIN");
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.commit_in_turn(
+            epoch,
+            &[WriteOp::Insert(message(1, "q", b"dropped"))],
+            &turn,
+        ),
+    )
+    .await;
+    assert!(proxy.triggered(), "the commit sent its BEGIN");
+    assert!(dropped.is_err(), "the BEGIN was held, so was the commit");
+    proxy.resume();
+    store
+        .commit(epoch, &[WriteOp::Insert(message(2, "q", b"confirmed"))])
+        .await
+        .expect("the next commit");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM baton_msgs WHERE id = 2")
+            .await,
+        1,
+        "a confirmed commit is visible to every other connection"
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM baton_msgs WHERE id = 1")
+            .await,
+        0,
+        "the dropped commit stored nothing"
+    );
+    store.close().await;
+}
+
 /// The read-back of a commit in doubt waits for a commit still running
 /// (here a transaction holding the fence's shared lock that deletes message
 /// 2) and sees what it did.
@@ -805,6 +865,7 @@ backend_tests!(
     round_trip,
     producer_sequences,
     fencing,
+    a_commit_dropped_at_its_begin_leaves_no_transaction_open,
     deletes_do_not_wait_for_other_transactions_rows,
     lease,
     release,

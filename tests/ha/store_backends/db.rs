@@ -77,6 +77,19 @@ impl TestDb {
         format!("{}/{}", server(self.kind), self.name)
     }
 
+    /// The server's `host:port`.
+    pub fn addr(&self) -> String {
+        let server = server(self.kind);
+        let rest = server.split_once("://").map_or(server.as_str(), |(_, r)| r);
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        host.trim_end_matches('/').to_string()
+    }
+
+    /// This database's URL through `addr` (a proxy) instead of the server.
+    pub fn url_via(&self, addr: &str) -> String {
+        self.url().replacen(&self.addr(), addr, 1)
+    }
+
     pub fn config(&self, prefix: &str) -> DatabaseConfig {
         DatabaseConfig {
             url: self.url(),
