@@ -362,6 +362,19 @@ impl Message {
     }
 }
 
+/// The header holding a message's JMSTimestamp: when it was sent (Unix
+/// ms), as STOMP and OpenWire name it.
+pub const TIMESTAMP: &str = "timestamp";
+
+/// Stamps a message arriving at `now` without a [`TIMESTAMP`] (a STOMP
+/// SEND, a REST publish) with its arrival, as ActiveMQ does; a JMS
+/// producer stamps its own.
+pub fn stamp_arrival(headers: &mut Vec<(String, Value)>, now: i64) {
+    if !headers.iter().any(|(k, _)| k == TIMESTAMP) {
+        headers.push((TIMESTAMP.to_string(), Value::Long(now)));
+    }
+}
+
 /// Current Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

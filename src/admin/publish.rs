@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::AdminState;
 use crate::auth::{Access, Principal};
 use crate::broker::first_due;
-use crate::message::{now_ms, Destination, Message, DEFAULT_PRIORITY};
+use crate::message::{now_ms, stamp_arrival, Destination, Message, Value, DEFAULT_PRIORITY};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -245,17 +245,20 @@ async fn publish(
     // holds it, and never stores them.
     broker.check_temp(&dest)?;
     let temporary = dest.name().starts_with(crate::broker::TEMP_PREFIX);
+    let now = now_ms();
+    let mut headers: Vec<(String, Value)> = opts
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+    stamp_arrival(&mut headers, now);
     let mut m = Message {
         id: broker.next_id(),
         destination: dest,
         priority: opts.priority,
         expires: opts.expires,
         persistent: opts.persistent && !temporary,
-        headers: opts
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, v.into()))
-            .collect(),
+        headers: headers.into(),
         body,
         redelivery_count: 0,
         redelivered: false,
@@ -265,7 +268,7 @@ async fn publish(
         client_id: None,
         origin: 0,
     };
-    m.scheduled = first_due(&m, now_ms()).map_err(ApiError::bad_request)?;
+    m.scheduled = first_due(&m, now).map_err(ApiError::bad_request)?;
     let sent = m.clone();
     let memory = broker.memory();
     if !m.persistent && memory.exhausted() {

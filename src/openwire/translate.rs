@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub const CORRELATION_ID: &str = "correlation-id";
 pub const REPLY_TO: &str = "reply-to";
 pub const TYPE: &str = "type";
-pub const TIMESTAMP: &str = "timestamp";
+pub use crate::message::TIMESTAMP;
 pub const GROUP_ID: &str = "JMSXGroupID";
 pub const GROUP_SEQ: &str = "JMSXGroupSeq";
 pub const USER_ID: &str = "JMSXUserID";
@@ -242,12 +242,9 @@ pub fn message_out(m: &Message) -> WireMessage {
             .and_then(|r| Destination::parse(r).ok())
             .map(|d| from_core(&d)),
         jms_type: text_of(TYPE),
-        // A message sent without one (STOMP, REST) is stamped when it is
-        // delivered: Baton keeps no arrival time, and 0 would read as 1970.
-        timestamp: m
-            .property_i64(TIMESTAMP)
-            .and_then(Result::ok)
-            .unwrap_or_else(crate::message::now_ms),
+        // STOMP and REST messages are stamped on arrival; 0 (none) is a
+        // JMS producer's with timestamps disabled, as in ActiveMQ.
+        timestamp: m.property_i64(TIMESTAMP).and_then(Result::ok).unwrap_or(0),
         group_id: text_of(GROUP_ID),
         group_sequence: m
             .property_i64(GROUP_SEQ)

@@ -128,11 +128,13 @@ fn without_users_a_generated_admin_password_is_logged_once() {
 #[tokio::test]
 async fn rest_publish_is_received_over_stomp() {
     let s = start(&[]);
+    let before = baton::message::now_ms();
     let r = s.app.post(
         "/api/v1/queues/orders.eu/messages?priority=7&x-trace=abc",
         "text/plain",
         b"first order",
     );
+    let answered = baton::message::now_ms();
     assert_eq!(r.status, 201, "{}", r.text());
     let first = r.json();
     assert_eq!(first["persistent"], true);
@@ -182,6 +184,14 @@ async fn rest_publish_is_received_over_stomp() {
         Some(first_id.to_string().as_str())
     );
     assert_eq!(got[0].header("content-type"), Some("text/plain"));
+    let stamped: i64 = got[0]
+        .header("timestamp")
+        .and_then(|t| t.parse().ok())
+        .expect("a timestamp, the time the broker got the publish");
+    assert!(
+        (before..=answered).contains(&stamped),
+        "timestamp {stamped} between the request ({before}) and its answer ({answered})"
+    );
     assert_eq!(&got[1].body[..], &[0u8, 1, 2, 255]);
     assert_eq!(got[1].header("kind"), Some("binary"));
     assert_eq!(&got[2].body[..], b"hello from activemq");

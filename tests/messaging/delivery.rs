@@ -51,6 +51,7 @@ async fn message_frames_carry_protocol_and_user_headers() {
     let mut c = connect(&b).await;
     subscribe(&mut c, "/queue/h", "sub-1", "client-individual", &[]).await;
     subscribe(&mut c, "/queue/auto", "sub-2", "auto", &[]).await;
+    let before = now_ms();
     send(
         &mut c,
         "/queue/h",
@@ -58,7 +59,16 @@ async fn message_frames_carry_protocol_and_user_headers() {
         &[("x-color", "blue"), ("content-type", "text/plain")],
     )
     .await;
+    let confirmed = now_ms();
     let m = next(&mut c).await;
+    let stamped: i64 = m
+        .header("timestamp")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a timestamp, the time the broker got the SEND: {m:?}"));
+    assert!(
+        (before..=confirmed).contains(&stamped),
+        "timestamp {stamped} between the SEND ({before}) and its RECEIPT ({confirmed})"
+    );
     assert_eq!(body(&m), "hello");
     assert_eq!(m.header("destination"), Some("/queue/h"));
     assert_eq!(m.header("subscription"), Some("sub-1"));
@@ -70,8 +80,9 @@ async fn message_frames_carry_protocol_and_user_headers() {
     assert_eq!(m.header("redelivered"), None);
     assert_eq!(m.header("redelivery-count"), None);
 
-    send(&mut c, "/queue/auto", "auto", &[]).await;
+    send(&mut c, "/queue/auto", "auto", &[("timestamp", "1234")]).await;
     let a = next(&mut c).await;
+    assert_eq!(a.header("timestamp"), Some("1234"), "a sender's own kept");
     assert_eq!(a.header("subscription"), Some("sub-2"));
     assert_eq!(a.header("ack"), None, "auto subscriptions carry no ack id");
     assert_ne!(a.header("message-id"), Some(id), "message ids are unique");

@@ -251,6 +251,12 @@ async fn frame_limits_answer_with_an_error_and_are_counted() {
     send(&mut ok, "/queue/f", &"x".repeat(100), &[]).await;
 }
 
+/// What a message's `timestamp` header, the broker's stamp of its arrival,
+/// adds to its size in the memory budget: the name and 13 digits.
+fn stamp_bytes() -> usize {
+    "timestamp".len() + baton::message::now_ms().to_string().len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_budget_slows_producers_and_loses_nothing() {
     const BUDGET: usize = 64 * 1024;
@@ -279,8 +285,9 @@ async fn memory_budget_slows_producers_and_loses_nothing() {
     // ...having overshot it by at most the one message that filled it.
     assert!(held < BUDGET + BODY + 100, "held {held}");
     // ...and its next SEND is not read, so its RECEIPT does not come:
-    // receipts for what is held (bodies only, no user headers), no more.
-    let held_messages = held / BODY;
+    // receipts for what is held (bodies and their arrival timestamps, no
+    // user headers), no more.
+    let held_messages = held / (BODY + stamp_bytes());
     let deadline = Instant::now() + GUARD;
     while confirmed.load(Ordering::SeqCst) != held_messages {
         assert!(
@@ -327,8 +334,9 @@ async fn rest_publish_of_non_persistent_messages_waits_for_memory_too() {
             &serde_json::json!({ "body": body, "persistent": false }),
         )
     };
-    // Uses the budget up: accepted at once.
-    let r = post("x".repeat(1000));
+    // Uses the budget up (with its arrival timestamp): accepted at once.
+    let first = "x".repeat(1000 - stamp_bytes());
+    let r = post(first.clone());
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(metric(&b, "baton_non_persistent_bytes"), 1000.0);
     // The next one waits for room...
@@ -343,7 +351,7 @@ async fn rest_publish_of_non_persistent_messages_waits_for_memory_too() {
     // ...which a consumer makes: then it is accepted, and nothing is lost.
     let mut c = connect(&b).await;
     subscribe(&mut c, "/queue/rest", "s", "auto", &[]).await;
-    assert_eq!(next_body(&mut c).await, "x".repeat(1000));
+    assert_eq!(next_body(&mut c).await, first);
     let r = guard("waiting publish", waiting).await.unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(next_body(&mut c).await, "after");

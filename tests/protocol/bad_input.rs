@@ -195,6 +195,13 @@ fn errors_for_bad_frames_after_connect() {
         )
         .receipt("r"),
         bad(
+            "timestamp not a number",
+            v12,
+            send(&[("timestamp", "now")]),
+            &["timestamp"],
+        )
+        .receipt("r"),
+        bad(
             "SEND in an unknown transaction",
             v12,
             send(&[("transaction", "nope")]),

@@ -6,7 +6,8 @@ use super::{required, Handler, MESSAGE_TYPE, PRODUCER_ID, PRODUCER_SEQ, PROTOCOL
 use crate::broker::AckMode;
 use crate::broker::{first_due, BrokerError, DurableName, SubscribeSpec};
 use crate::message::{
-    BodyKind, Destination, Message, ProducerSeq, Value, DEFAULT_PRIORITY, MAX_PRODUCER_ID_CHARS,
+    stamp_arrival, BodyKind, Destination, Message, ProducerSeq, Value, DEFAULT_PRIORITY,
+    MAX_PRODUCER_ID_CHARS, TIMESTAMP,
 };
 use crate::selector::Selector;
 use crate::stomp::error::{protocol, SessionError};
@@ -94,6 +95,13 @@ impl Handler {
                     ))
                 })?,
         };
+        if let Some(t) = frame.header(TIMESTAMP) {
+            if !t.trim().parse::<i64>().is_ok_and(|t| t >= 0) {
+                return Err(protocol(format!(
+                    "timestamp must be epoch milliseconds, got '{t}'"
+                )));
+            }
+        }
         let persistent = frame
             .header("persistent")
             .is_some_and(|p| p.eq_ignore_ascii_case("true"));
@@ -114,12 +122,14 @@ impl Handler {
         let Frame {
             headers: raw, body, ..
         } = frame;
-        let mut headers: Vec<(String, Value)> = Vec::with_capacity(raw.len());
+        let mut headers: Vec<(String, Value)> = Vec::with_capacity(raw.len() + 1);
         for (k, v) in raw {
             if !PROTOCOL_HEADERS.contains(&k.as_str()) && !headers.iter().any(|(n, _)| *n == k) {
                 headers.push((k, Value::String(v)));
             }
         }
+        let now = crate::message::now_ms();
+        stamp_arrival(&mut headers, now);
         let mut message = Message {
             id: 0,
             destination: Destination::Queue(String::new()),
@@ -136,7 +146,7 @@ impl Handler {
             scheduled: 0,
             origin: 0,
         };
-        message.scheduled = first_due(&message, crate::message::now_ms()).map_err(protocol)?;
+        message.scheduled = first_due(&message, now).map_err(protocol)?;
         Ok(message)
     }
 
