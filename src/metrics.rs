@@ -82,12 +82,13 @@ pub fn commit(ops: usize, took: Duration, ok: bool) {
 pub type LimitLabel = [(&'static str, &'static str); 1];
 
 /// Every limit counted in `limit_hits`, by configuration key.
-pub const LIMITS: [&str; 11] = [
+pub const LIMITS: [&str; 12] = [
     "limits.max_connections",
     "limits.max_connections_per_address",
     "limits.max_subscriptions_per_connection",
     "limits.max_transactions_per_connection",
     "limits.max_temp_destinations_per_connection",
+    "limits.max_producers_per_connection",
     "limits.max_unacked_per_consumer",
     "limits.max_non_persistent_bytes",
     "stomp.max_body_bytes",

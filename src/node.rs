@@ -353,6 +353,7 @@ async fn serve_term(
                 node_id: status.node_id.clone(),
                 logins: stomp_config.auth.clone(),
                 max_prefetch: config.limits.max_unacked_per_consumer,
+                max_producers: config.limits.max_producers_per_connection,
             }),
             signals: signals.clone(),
         };

@@ -274,6 +274,11 @@ pub const KEYS: &[Key] = &[
         help: "temporary queues and topics one connection may hold [default: 1000]",
     },
     Key {
+        name: "limits.max_producers_per_connection",
+        kind: Kind::Int,
+        help: "producers one OpenWire connection may hold open [default: 1000]",
+    },
+    Key {
         name: "limits.max_unacked_per_consumer",
         kind: Kind::Int,
         help: "unacknowledged messages per subscription; caps activemq.prefetchSize [default: 10000]",

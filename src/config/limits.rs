@@ -1,6 +1,6 @@
 //! `[limits]`: the limits that protect the broker from its clients
 //! (connections, subscriptions, open transactions, temporary destinations,
-//! unacknowledged messages, memory for non-persistent messages). Frame limits stay under `[stomp]`, the slow
+//! producers, unacknowledged messages, memory for non-persistent messages). Frame limits stay under `[stomp]`, the slow
 //! topic subscriber limit under `[broker]`.
 
 use super::{invalid, ConfigError};
@@ -19,6 +19,8 @@ pub struct LimitsConfig {
     pub max_transactions_per_connection: usize,
     /// Temporary destinations one connection may hold at once.
     pub max_temp_destinations_per_connection: usize,
+    /// Producers one OpenWire connection may hold open at once.
+    pub max_producers_per_connection: usize,
     /// Delivered but unacknowledged messages one subscription may hold,
     /// whatever prefetch it asks for.
     pub max_unacked_per_consumer: usize,
@@ -35,6 +37,7 @@ impl Default for LimitsConfig {
             max_subscriptions_per_connection: 1_000,
             max_transactions_per_connection: 1_000,
             max_temp_destinations_per_connection: 1_000,
+            max_producers_per_connection: 1_000,
             max_unacked_per_consumer: 10_000,
             max_non_persistent_bytes: 256 * 1024 * 1024,
         }
@@ -62,6 +65,10 @@ impl LimitsConfig {
             (
                 "limits.max_temp_destinations_per_connection",
                 self.max_temp_destinations_per_connection as u64,
+            ),
+            (
+                "limits.max_producers_per_connection",
+                self.max_producers_per_connection as u64,
             ),
             (
                 "limits.max_unacked_per_consumer",

@@ -8,7 +8,7 @@
 use super::command::{
     ack_type, destination_operation, last_delivered, transaction_type, ConnectionError,
     ConnectionInfo, ConsumerInfo, DestinationInfo, ExceptionResponse, MessageAck, MessageDispatch,
-    ProducerAck, RemoveInfo, RemovedObject, Response, TransactionInfo,
+    ProducerAck, ProducerInfo, RemoveInfo, RemovedObject, Response, TransactionInfo,
 };
 use super::frame::Oversized;
 use super::message::Message as WireMessage;
@@ -45,6 +45,8 @@ pub struct ConnectionSettings {
     pub logins: Arc<Logins>,
     /// Most unacknowledged messages a consumer may hold.
     pub max_prefetch: usize,
+    /// Most producers one connection may hold open.
+    pub max_producers: usize,
 }
 
 /// Why a command failed, as the client will be told.
@@ -64,6 +66,8 @@ pub enum CommandError {
     Unsupported(&'static str),
     #[error("{0} before ConnectionInfo")]
     NotConnected(&'static str),
+    #[error("this connection already has {0} producers open, the most allowed (limits.max_producers_per_connection); close one (MessageProducer.close()) or use another connection")]
+    TooManyProducers(usize),
 }
 
 impl CommandError {
@@ -79,6 +83,7 @@ impl CommandError {
             }
             CommandError::Message(_) | CommandError::Unsupported(_) => ExceptionClass::JmsException,
             CommandError::NotConnected(_) => ExceptionClass::IllegalState,
+            CommandError::TooManyProducers(_) => ExceptionClass::ResourceAllocation,
             CommandError::Broker(e) => match e {
                 BrokerError::Destination(_)
                 | BrokerError::BadPattern(_)
@@ -153,8 +158,9 @@ pub struct Handler {
     pub pulls: HashMap<String, i64>,
     /// Set by ShutdownInfo or a refused login: finish answers, close.
     pub closing: bool,
-    /// Producers that asked for ProducerAcks (ProducerInfo windowSize >
-    /// 0), by producer id.
+    /// Open producers, by producer id (`limits.max_producers_per_connection`).
+    producers: HashSet<String>,
+    /// Those that asked for ProducerAcks (ProducerInfo windowSize > 0).
     windows: HashSet<String>,
 }
 
@@ -173,6 +179,7 @@ impl Handler {
             pending: FuturesOrdered::new(),
             pulls: HashMap::default(),
             closing: false,
+            producers: HashSet::default(),
             windows: HashSet::default(),
         }
     }
@@ -288,12 +295,7 @@ impl Handler {
             | Command::ConnectionControl(_)
             | Command::SessionInfo(_)
             | Command::WireFormatInfo(_) => Ok(None),
-            Command::ProducerInfo(info) => {
-                if info.window_size > 0 {
-                    self.windows.insert(info.producer_id.to_string());
-                }
-                Ok(None)
-            }
+            Command::ProducerInfo(info) => self.add_producer(&info),
             Command::ShutdownInfo(_) => {
                 self.close().await;
                 self.closing = true;
@@ -492,11 +494,14 @@ impl Handler {
                 for key in mine {
                     self.unsubscribe(&key, Seen::All).await;
                 }
+                self.producers.retain(|p| !p.starts_with(&prefix));
                 self.windows.retain(|p| !p.starts_with(&prefix));
                 Ok(None)
             }
             RemovedObject::Producer(id) => {
-                self.windows.remove(&id.to_string());
+                let id = id.to_string();
+                self.producers.remove(&id);
+                self.windows.remove(&id);
                 Ok(None)
             }
             RemovedObject::Connection(_) => {
@@ -504,6 +509,23 @@ impl Handler {
                 Ok(None)
             }
         }
+    }
+
+    /// A new producer, within `limits.max_producers_per_connection` (a
+    /// failover replay's ProducerInfo for one already open counts once).
+    fn add_producer(&mut self, info: &ProducerInfo) -> Result<Option<Confirm>, CommandError> {
+        let id = info.producer_id.to_string();
+        if !self.producers.contains(&id) {
+            if self.producers.len() >= self.config.max_producers {
+                crate::metrics::limit_hit("limits.max_producers_per_connection");
+                return Err(CommandError::TooManyProducers(self.config.max_producers));
+            }
+            self.producers.insert(id.clone());
+        }
+        if info.window_size > 0 {
+            self.windows.insert(id);
+        }
+        Ok(None)
     }
 
     async fn unsubscribe(&mut self, key: &str, seen: Seen) {

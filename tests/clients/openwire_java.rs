@@ -213,6 +213,51 @@ fn per_connection_limits_on_temporary_destinations_and_transactions() {
     j.commit("tx2").expect("commit");
 }
 
+/// `limits.max_producers_per_connection`: the producer over the limit is
+/// refused with a `ResourceAllocationException` naming the key; closing a
+/// producer, or the session holding others, frees places; another
+/// connection has places of its own.
+#[test]
+fn producers_per_connection_are_limited() {
+    use crate::common::java::{Jms, Msg};
+    use serde_json::json;
+    let broker = broker_with(&["--limits-max-producers-per-connection", "2"]);
+    let t = target(&broker.b);
+    let q = "queue://producer-limit";
+    let mut j = Jms::start(&t.url);
+    j.connect("c", None).expect("connect");
+    j.session("s1", "c", "auto");
+    j.session("s2", "c", "auto");
+    j.producer("p1", "s1", Some(q));
+    j.producer("p2", "s2", Some(q));
+    let refused = |j: &mut Jms, name: &str, session: &str| {
+        let third = j.call(json!({"op": "producer", "name": name, "session": session, "dest": q}));
+        let e = third.expect_err("a third producer is over the limit");
+        assert!(
+            e.is("javax.jms.ResourceAllocationException")
+                && e.text().contains("limits.max_producers_per_connection"),
+            "{}",
+            e.text()
+        );
+    };
+    refused(&mut j, "p3", "s1");
+    j.send("p1", "s1", None, &Msg::text("the open ones still send"), 1)
+        .expect("send");
+    j.close("p1").expect("close a producer");
+    j.producer("p3", "s1", Some(q));
+    refused(&mut j, "p4", "s1");
+    j.close("s2").expect("close the session holding p2");
+    j.producer("p4", "s1", Some(q));
+    j.send("p4", "s1", None, &Msg::text("from p4"), 1)
+        .expect("send");
+
+    let mut other = Jms::start(&t.url);
+    other.connect("c", None).expect("connect");
+    other.session("s", "c", "auto");
+    other.producer("p1", "s", Some(q));
+    other.producer("p2", "s", Some(q));
+}
+
 /// The admin API and the dashboard name an OpenWire connection's protocol,
 /// version and client id.
 #[test]
