@@ -367,8 +367,8 @@ impl Message {
 pub const TIMESTAMP: &str = "timestamp";
 
 /// Stamps a message arriving at `now` without a [`TIMESTAMP`] (a STOMP
-/// SEND, a REST publish) with its arrival, as ActiveMQ does; a JMS
-/// producer stamps its own.
+/// SEND, a REST publish, an advisory the broker makes) with its arrival,
+/// as ActiveMQ does; a JMS producer stamps its own.
 pub fn stamp_arrival(headers: &mut Vec<(String, Value)>, now: i64) {
     if !headers.iter().any(|(k, _)| k == TIMESTAMP) {
         headers.push((TIMESTAMP.to_string(), Value::Long(now)));

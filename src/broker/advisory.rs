@@ -7,7 +7,7 @@
 //! it has no advisory for. Any client may subscribe to them.
 
 use crate::broker::state::{State, SubKey};
-use crate::message::{BodyKind, Destination, Message, Value};
+use crate::message::{now_ms, stamp_arrival, BodyKind, Destination, Message, Value};
 use crate::store::WriteOp;
 
 /// The advisory topics of temporary queues and topics.
@@ -34,6 +34,15 @@ fn topic_of(dest: &Destination) -> Destination {
 impl State {
     /// The advisory message saying `dest` was added (or removed).
     fn advisory(&self, dest: &Destination, added: bool) -> Message {
+        let mut headers = vec![
+            (DESTINATION.to_string(), Value::String(dest.to_string())),
+            (
+                OPERATION.to_string(),
+                Value::from(if added { "add" } else { "remove" }),
+            ),
+            ("type".to_string(), Value::from("Advisory")),
+        ];
+        stamp_arrival(&mut headers, now_ms());
         Message {
             id: self
                 .config
@@ -43,15 +52,7 @@ impl State {
             priority: 0,
             expires: 0,
             persistent: false,
-            headers: vec![
-                (DESTINATION.to_string(), Value::String(dest.to_string())),
-                (
-                    OPERATION.to_string(),
-                    Value::from(if added { "add" } else { "remove" }),
-                ),
-                ("type".to_string(), Value::from("Advisory")),
-            ]
-            .into(),
+            headers: headers.into(),
             body: bytes::Bytes::new(),
             body_kind: BodyKind::Empty,
             client_id: None,
