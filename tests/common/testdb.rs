@@ -372,6 +372,34 @@ impl Db {
         release
     }
 
+    /// Transactions on this database that have sat idle for `secs` seconds
+    /// or more (their last statement each): a connection left inside a
+    /// transaction nobody will commit, whose writes are lost with it.
+    /// SQLite: none looked for.
+    pub async fn transactions_left_open(&self, secs: u32) -> Vec<String> {
+        match self.kind {
+            Kind::Sqlite => Vec::new(),
+            Kind::Postgres => {
+                self.texts(&format!(
+                    "SELECT coalesce(query, '') FROM pg_stat_activity \
+                     WHERE datname = current_database() AND state = 'idle in transaction' \
+                     AND state_change < now() - interval '{secs} seconds'"
+                ))
+                .await
+            }
+            Kind::Mariadb => {
+                self.texts(&format!(
+                    "SELECT CAST(CONCAT(t.trx_id, ': ', COALESCE(t.trx_query, '')) AS BINARY) \
+                     FROM information_schema.INNODB_TRX t \
+                     JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                     WHERE p.DB = '{}' AND p.COMMAND = 'Sleep' AND p.TIME >= {secs}",
+                    self.name
+                ))
+                .await
+            }
+        }
+    }
+
     /// How many of this database's commits wait for the election row in
     /// their fencing read (held by [`Db::hold_lock_row`]).
     pub async fn commits_waiting_on_lock_row(&self) -> i64 {

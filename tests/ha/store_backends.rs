@@ -478,6 +478,17 @@ async fn a_commit_dropped_at_its_begin_leaves_no_transaction_open(kind: Kind) {
         .commit(epoch, &[WriteOp::Insert(message(2, "q", b"confirmed"))])
         .await
         .expect("the next commit");
+    if kind == Kind::Pg {
+        assert_eq!(
+            db.scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state = 'idle in transaction'"
+            )
+            .await,
+            0,
+            "no connection is left inside a transaction"
+        );
+    }
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM baton_msgs WHERE id = 2")
             .await,
