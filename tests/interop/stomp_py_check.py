@@ -349,11 +349,13 @@ def basic_version(v, host, port):
     c = Client(v, host, port, "%s-main" % tag)
 
     step("%s queue send/receive with receipts" % v)
+    sent_from = int(time.time() * 1000)
     c.send(q("plain"), "before-subscribe")
     c.subscribe(q("plain"), "s-plain")
     c.send(q("plain"), "after-subscribe")
     c.send(q("plain"), "")
     c.send(q("plain"), UNICODE, content_type="text/plain; charset=utf-8")
+    receipted_by = int(time.time() * 1000)
     got = c.wait_count("s-plain", 4, "queued and live messages")
     expect_eq(
         bodies(got),
@@ -365,6 +367,13 @@ def basic_version(v, host, port):
         expect_eq(m.headers.get("destination"), q("plain"), "MESSAGE destination")
         expect(m.headers.get("message-id"), "MESSAGE without message-id: %s" % describe(m))
         expect("redelivered" not in m.headers, "first delivery marked redelivered: %s" % describe(m))
+        # The broker stamps the time it got the SEND (JMSTimestamp).
+        stamp = m.headers.get("timestamp", "")
+        expect(
+            stamp.isdigit() and sent_from <= int(stamp) <= receipted_by,
+            "timestamp %r not between the first SEND (%d) and the last RECEIPT (%d): %s"
+            % (stamp, sent_from, receipted_by, describe(m)),
+        )
     ids = [m.headers["message-id"] for m in got]
     expect(len(set(ids)) == len(ids), "messages share a message-id: %s" % ids)
     expect_eq(bodies(c.fence(c, q("plain"), "s-plain")), bodies(got), "nothing else on the queue")
